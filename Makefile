@@ -1,0 +1,42 @@
+# youthdesk — two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-quick lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "youthdesk needs Python >= 3.11 (found: $$($(PYTHON) --version))"; exit 1; }
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@echo "==> installing youthdesk into $(VENV)"
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start everything on the embedded defaults and print the URLs.
+run: install
+	$(BIN)/youthdesk serve
+
+## Lint and the whole test suite (browser and Rasa tests included).
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The suite without the slow real-browser and Rasa tests.
+test-quick: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not browser and not rasa"
+
+lint: install
+	$(BIN)/ruff check .
+
+## Benchmarks: prints figures, asserts nothing.
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

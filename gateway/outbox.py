@@ -1,0 +1,207 @@
+"""Delivery workers: take pending outbound messages from the outbox and hand them to channels.
+
+A message is claimed with a lease (so a crashed worker's claim expires), delivered in
+per-conversation order, and every attempt is recorded on the message. Transient failures back
+off exponentially; after ``delivery_max_attempts`` the message is ``failed`` with the reason,
+and a closed reply window is recorded on the conversation so the counsellor is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from channels.base import (
+    Channel,
+    DeliveryError,
+    PermanentDeliveryError,
+    ReplyWindowClosedError,
+    TransientDeliveryError,
+)
+from gateway.config import ServiceConfig
+from gateway.models import DeliveryAttempt, DeliveryStatus, Direction, Event, Message, utcnow
+from gateway.stream import ConversationStream
+
+log = logging.getLogger("youthdesk.outbox")
+
+LEASE = timedelta(seconds=60)
+POLL_INTERVAL = 0.5
+
+
+class DeliveryWorkers:
+    def __init__(self, *, stream: ConversationStream, channels: Mapping[str, Channel],
+                 options: ServiceConfig) -> None:
+        self.stream = stream
+        self.store = stream.store
+        self.channels = channels
+        self.options = options
+        self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight: set[str] = set()  # conversation ids being delivered right now
+        self._stopping = asyncio.Event()
+        self.delivered = 0
+        self.failed = 0
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and all(not task.done() for task in self._tasks)
+
+    async def release_expired_claims(self) -> int:
+        """Claims held by a worker that died are released, so those messages go out once more."""
+        released = await self.store.messages.update_many(
+            {"direction": Direction.OUTBOUND, "status": DeliveryStatus.SENDING, "lease_until": {"$lt": utcnow()}},
+            {"$set": {"status": DeliveryStatus.PENDING, "lease_until": None}},
+        )
+        if released.modified_count:
+            log.warning("released %d expired delivery claims", released.modified_count)
+        return released.modified_count
+
+    async def start(self) -> None:
+        await self.release_expired_claims()
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"delivery-worker-{n}")
+            for n in range(self.options.delivery_workers)
+        ]
+
+    async def stop(self, timeout: float) -> None:
+        """Finish the deliveries in hand, then stop; claims not finished expire and are retried."""
+        self._stopping.set()
+        self.stream.outbox_ready.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks = []
+
+    async def pending_count(self) -> int:
+        return await self.store.messages.count_documents(
+            {"direction": Direction.OUTBOUND, "status": {"$in": [DeliveryStatus.PENDING, DeliveryStatus.SENDING]}}
+        )
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_release = loop.time() + LEASE.total_seconds() / 4
+        while not self._stopping.is_set():
+            message = await self._claim()
+            if message is None:
+                if loop.time() >= next_release:
+                    next_release = loop.time() + LEASE.total_seconds() / 4
+                    await self.release_expired_claims()
+                self.stream.outbox_ready.clear()
+                try:
+                    await asyncio.wait_for(self.stream.outbox_ready.wait(), await self._idle_seconds())
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                await self._deliver(message)
+            except Exception:  # noqa: BLE001 - a worker must survive a bug in one delivery
+                log.exception("delivery of %s crashed; it stays claimed until its lease expires", message.id)
+            finally:
+                self._in_flight.discard(message.conversation_id)
+
+    async def _idle_seconds(self) -> float:
+        """Sleep until the next retry is due (new messages wake the workers at once)."""
+        next_due = await self.store.messages.find_one(
+            {"direction": Direction.OUTBOUND, "status": DeliveryStatus.PENDING},
+            {"next_attempt_at": 1}, sort=[("next_attempt_at", 1)],
+        )
+        if next_due is None or next_due.get("next_attempt_at") is None:
+            return POLL_INTERVAL
+        wait = (next_due["next_attempt_at"] - utcnow()).total_seconds()
+        return min(max(wait, 0.001), POLL_INTERVAL)
+
+    async def _claim(self) -> Message | None:
+        now = utcnow()
+        candidates = await self.store.messages.find(
+            {"direction": Direction.OUTBOUND, "status": DeliveryStatus.PENDING, "next_attempt_at": {"$lte": now},
+             "conversation_id": {"$nin": list(self._in_flight)}},
+            {"_id": 1, "conversation_id": 1, "seq": 1},
+        ).sort("next_attempt_at", 1).limit(20).to_list(None)
+        for candidate in candidates:
+            conversation_id = candidate["conversation_id"]
+            if conversation_id in self._in_flight or await self._has_earlier_undelivered(candidate):
+                continue
+            self._in_flight.add(conversation_id)
+            doc = await self.store.messages.find_one_and_update(
+                {"_id": candidate["_id"], "status": DeliveryStatus.PENDING},
+                {"$set": {"status": DeliveryStatus.SENDING, "lease_until": now + LEASE}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                return Message.from_doc(doc)
+            self._in_flight.discard(conversation_id)
+        return None
+
+    async def _has_earlier_undelivered(self, candidate: dict[str, Any]) -> bool:
+        """Keep the youth's view in order: a later message waits for an earlier one still retrying."""
+        earlier = await self.store.messages.find_one({
+            "conversation_id": candidate["conversation_id"], "direction": Direction.OUTBOUND,
+            "seq": {"$lt": candidate["seq"]},
+            "status": {"$in": [DeliveryStatus.PENDING, DeliveryStatus.SENDING]},
+        }, {"_id": 1})
+        return earlier is not None
+
+    async def _deliver(self, message: Message) -> None:
+        outbound = await self.stream.outbound_for(message)
+        channel = self.channels.get(outbound.platform)
+        attempt_number = len(message.attempts) + 1
+        try:
+            if channel is None:
+                raise PermanentDeliveryError(f"no channel adapter for platform {outbound.platform!r}")
+            receipt = await asyncio.wait_for(channel.send(outbound), self.options.delivery_timeout_seconds)
+        except TimeoutError:
+            await self._failed_attempt(message, attempt_number, TransientDeliveryError("timed out"))
+        except DeliveryError as exc:
+            await self._failed_attempt(message, attempt_number, exc)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug is recorded like any failure
+            log.exception("channel %s raised unexpectedly", outbound.platform)
+            await self._failed_attempt(message, attempt_number, TransientDeliveryError(f"adapter error: {exc!r}"))
+        else:
+            await self._finish(message, DeliveryStatus.SENT, DeliveryAttempt(at=utcnow(), ok=True),
+                               channel_message_id=receipt.channel_message_id)
+            await self.store.conversations.update_one(
+                {"_id": message.conversation_id}, {"$inc": {"window.sent_since_youth_message": 1}}
+            )
+            self.delivered += 1
+
+    async def _failed_attempt(self, message: Message, attempt_number: int, error: DeliveryError) -> None:
+        attempt = DeliveryAttempt(at=utcnow(), ok=False, error=error.reason)
+        log.warning("delivery attempt %d of %s failed: %s", attempt_number, message.id, error.reason)
+        if isinstance(error, TransientDeliveryError) and attempt_number < self.options.delivery_max_attempts:
+            delay = self.options.delivery_backoff_seconds * 2 ** (attempt_number - 1)
+            await self.store.messages.update_one({"_id": message.id}, {
+                "$set": {"status": DeliveryStatus.PENDING, "lease_until": None,
+                         "next_attempt_at": utcnow() + timedelta(seconds=delay), "error": error.reason},
+                "$push": {"attempts": attempt.model_dump()},
+            })
+            return
+        reason = error.reason if attempt_number == 1 else f"{error.reason} (after {attempt_number} attempts)"
+        await self._finish(message, DeliveryStatus.FAILED, attempt, error=reason)
+        self.failed += 1
+        if isinstance(error, ReplyWindowClosedError):
+            await self.store.conversations.update_one(
+                {"_id": message.conversation_id}, {"$set": {"window.closed_reason": error.reason}}
+            )
+            conversation = await self.stream.get_conversation(message.conversation_id)
+            await self.stream.record_event(Event(
+                type="conversation.window_closed", conversation_id=conversation.id, desk=conversation.desk,
+                data={"reason": error.reason, "message_id": message.id},
+            ))
+
+    async def _finish(self, message: Message, status: DeliveryStatus, attempt: DeliveryAttempt, *,
+                      error: str | None = None, channel_message_id: str | None = None) -> None:
+        update: dict[str, Any] = {"status": status, "lease_until": None, "next_attempt_at": None, "error": error}
+        if channel_message_id:
+            update["channel_message_id"] = channel_message_id
+        await self.store.messages.update_one(
+            {"_id": message.id}, {"$set": update, "$push": {"attempts": attempt.model_dump()}}
+        )
+        conversation = await self.stream.get_conversation(message.conversation_id)
+        await self.stream.publish("message.status", conversation,
+                                  message_id=message.id, status=status, error=error)

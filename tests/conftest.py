@@ -1,0 +1,58 @@
+"""Shared fixtures: demo settings, a running app on the embedded store (or MONGODB_URI), a client."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.config import DEMO_CONFIG_PATH, Settings, load_settings
+from gateway.embedded import EmbeddedMongoClient
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The demo configuration with an isolated database per test (matters on a real server)."""
+    loaded = load_settings(DEMO_CONFIG_PATH, environ={k: v for k, v in os.environ.items()
+                                                      if k in ("MONGODB_URI",)})
+    service = loaded.service.model_copy(update={
+        "env": "test",
+        "mongodb_database": f"youthdesk_test_{uuid.uuid4().hex[:12]}",
+        "delivery_backoff_seconds": 0.01,
+        "shutdown_grace_seconds": 2.0,
+    })
+    return loaded.model_copy(update={"service": service})
+
+
+@pytest.fixture
+def embedded_client() -> EmbeddedMongoClient:
+    """One embedded "server" per test, so a test can restart the app on the same data."""
+    return EmbeddedMongoClient()
+
+
+AppFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture
+async def start_app(settings: Settings, embedded_client: EmbeddedMongoClient) -> AsyncIterator[AppFactory]:
+    """Start an app (``create_app`` kwargs pass through) and return a test client for it."""
+    from gateway.app import create_app
+
+    clients: list[TestClient] = []
+
+    async def start(app: web.Application | None = None, **kwargs: Any) -> TestClient:
+        kwargs.setdefault("embedded_client", embedded_client)
+        app = app or create_app(kwargs.pop("settings", settings), **kwargs)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in reversed(clients):
+        await client.close()
