@@ -54,7 +54,9 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
-    return [_register_serve]
+    from channels import simulate
+
+    return [_register_serve, simulate.register]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""The handoff engine: where a young person reaches a human."""
