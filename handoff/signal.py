@@ -7,7 +7,10 @@ Triage never decides who takes the conversation, and the engine never reads mess
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from gateway.models import Conversation, Message
 
 HandoffReason = Literal["risk", "ask_human", "low_confidence", "bot_unavailable", "routing_failed", "leave_message"]
 
@@ -25,3 +28,7 @@ class HandoffRequest:
 class HandoffSink(Protocol):
     async def request_handoff(self, request: HandoffRequest) -> None:
         """Queue the conversation for a human, or raise its risk if it is already with one."""
+
+    async def take_rating(self, conversation: Conversation, message: Message) -> bool:
+        """If this youth message answers a satisfaction request (a ``satisfaction`` event from the
+        widget, or a bare 1-5 after a closing message), record it and return True."""
