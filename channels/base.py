@@ -23,7 +23,9 @@ from gateway.models import MediaRef, MessageType
 if TYPE_CHECKING:
     import aiohttp
 
+    from gateway.bus import Subscription
     from gateway.config import ChannelAccountConfig, Settings
+    from gateway.models import Conversation, Event, Message
 
 log = logging.getLogger("youthdesk.channels")
 
@@ -119,12 +121,29 @@ def constant_time_equals(expected: str, given: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationAccess:
+    """Narrow read access to the stream for adapters that show the youth their own history (widget).
+
+    ``recent`` returns the newest conversations of one platform identity (newest first);
+    ``history`` the non-private messages of one conversation after a ``seq``; ``mark_read`` marks
+    outbound messages up to a ``seq`` as read; ``subscribe``/``publish`` reach the event bus.
+    """
+
+    recent: Callable[[str, str, str, int], Awaitable[list[Conversation]]]
+    history: Callable[[str, int], Awaitable[list[Message]]]
+    mark_read: Callable[[str, int], Awaitable[int]]
+    subscribe: Callable[[Callable[[Event], bool]], Subscription]
+    publish: Callable[[Event], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelContext:
     """What the app hands every adapter. ``http`` is a getter: the session exists only once started."""
 
     settings: Settings
     ingest: IngestCallback
     http: Callable[[], aiohttp.ClientSession]
+    conversations: ConversationAccess | None = None
 
 
 class Channel(ABC):
@@ -152,6 +171,10 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """Deliver one message or raise a DeliveryError."""
+
+    def setup(self, app: web.Application) -> None:
+        """Optional: start-page links, cleanup contexts, shutdown hooks (never the store)."""
+        return None
 
     async def reject(self, request: web.Request, error: WebhookRejected) -> web.Response:
         log.warning(

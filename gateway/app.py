@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import aiohttp
 from aiohttp import web
 
-from channels.base import Channel, ChannelContext
+from channels.base import Channel, ChannelContext, ConversationAccess
 from channels.registry import CHANNEL_CLASSES
 from gateway.bus import EventBus
 from gateway.config import Settings
@@ -52,11 +52,25 @@ def create_app(
     async def ingest_via_stream(inbound):  # type: ignore[no-untyped-def]
         return await app[STREAM].ingest(inbound)
 
-    context = ChannelContext(settings=settings, ingest=ingest_via_stream, http=http)
+    async def recent_via_stream(platform: str, account: str, external_user_id: str, limit: int):  # type: ignore[no-untyped-def]
+        return await app[STREAM].recent_conversations(platform, account, external_user_id, limit)
+
+    async def history_via_stream(conversation_id: str, after_seq: int):  # type: ignore[no-untyped-def]
+        return await app[STREAM].history_after(conversation_id, after_seq)
+
+    async def mark_read_via_stream(conversation_id: str, up_to_seq: int) -> int:
+        return await app[STREAM].mark_read(conversation_id, up_to_seq)
+
+    conversations = ConversationAccess(
+        recent=recent_via_stream, history=history_via_stream, mark_read=mark_read_via_stream,
+        subscribe=app[BUS].subscribe, publish=app[BUS].publish,
+    )
+    context = ChannelContext(settings=settings, ingest=ingest_via_stream, http=http, conversations=conversations)
     channels = {cls.platform: cls(context) for cls in (CHANNEL_CLASSES if channel_classes is None else channel_classes)}
     app[CHANNELS] = channels
     for channel in channels.values():
         app.router.add_routes(channel.routes())
+        channel.setup(app)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(settings.service.mongodb_uri, settings.service.mongodb_database,

@@ -356,6 +356,37 @@ class ConversationStream:
         cursor = self.store.messages.find(query).sort("seq", 1).limit(limit)
         return [Message.from_doc(doc) for doc in await cursor.to_list(None)]
 
+    async def recent_conversations(self, platform: str, account: str, external_user_id: str,
+                                   limit: int = 3) -> list[Conversation]:
+        """The newest conversations of one platform identity, newest first (a returning youth's history)."""
+        lookup = self.protector.blind_index(platform, account, external_user_id)
+        cursor = self.store.conversations.find(
+            {"contact_id": f"ct_{lookup[:24]}", "platform": platform, "account": account}
+        ).sort("created_at", -1).limit(limit)
+        return [Conversation.from_doc(doc) for doc in await cursor.to_list(None)]
+
+    async def history_after(self, conversation_id: str, after_seq: int) -> list[Message]:
+        """Non-private messages with ``seq`` greater than ``after_seq``, in order (resume after reconnect)."""
+        cursor = self.store.messages.find(
+            {"conversation_id": conversation_id, "private": False, "seq": {"$gt": after_seq}}
+        ).sort("seq", 1).limit(500)
+        return [Message.from_doc(doc) for doc in await cursor.to_list(None)]
+
+    async def mark_read(self, conversation_id: str, up_to_seq: int) -> int:
+        """The youth has seen outbound messages up to ``up_to_seq``; tell the console."""
+        query = {"conversation_id": conversation_id, "direction": Direction.OUTBOUND, "private": False,
+                 "seq": {"$lte": up_to_seq}, "status": DeliveryStatus.SENT}
+        ids = await self.store.messages.distinct("_id", query)
+        if not ids:
+            return 0
+        await self.store.messages.update_many({"_id": {"$in": ids}, "status": DeliveryStatus.SENT},
+                                              {"$set": {"status": DeliveryStatus.READ}})
+        conversation = await self.get_conversation(conversation_id)
+        for message_id in ids:
+            await self.publish("message.status", conversation, message_id=message_id,
+                               status=DeliveryStatus.READ, error=None)
+        return len(ids)
+
     async def set_state(self, conversation_id: str, state: ConversationState, *, reason: str,
                         by: str | None = None, **changes: Any) -> Conversation:
         """Change a conversation's state and record who did it and why."""
