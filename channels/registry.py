@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from channels.base import Channel
+from channels.widget import WidgetChannel
 
-CHANNEL_CLASSES: list[type[Channel]] = []
+CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel]

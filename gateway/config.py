@@ -85,6 +85,8 @@ class ServiceConfig(_Strict):
     # Fernet key (urlsafe base64, 32 bytes) protecting minors' identifiers and contact details at rest.
     data_key: str = ""
     log_json: bool = False
+    # Files the service keeps itself (widget image uploads, encrypted): relative to the working directory.
+    data_dir: str = ".youthdesk"
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     timestamp_window_seconds: int = Field(default=300, gt=0)
     delivery_workers: int = Field(default=4, ge=1, le=64)

@@ -1,0 +1,298 @@
+"""The chat widget partner platforms embed: loader script, iframe, WebSocket, demo partner page.
+
+Platform name ``widget``; the account id is the partner id (``[[partners]]`` in the settings).
+The partner page loads ``/widget/loader.js``; the loader opens ``/widget/frame`` (served from the
+gateway, ``frame-ancestors`` limited to the partner's origins) which talks to
+``/channels/widget/ws``. See ``channels/widget_session.py`` for the socket protocol and
+``channels/widget_identity.py`` for who the youth is.
+
+Delivery choice: ``send()`` pushes to the conversation's connected sockets and succeeds even when
+none is connected — the store is the mailbox, and a returning youth gets everything they missed
+from the history replay. A widget message is therefore never ``failed`` for lack of a listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from html import escape
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from cryptography.fernet import Fernet
+
+from channels.base import Channel, ChannelContext, DeliveryReceipt, OutboundMessage, WebhookRejected
+from channels.widget_identity import (
+    IdentityRejected,
+    IdentityVerifier,
+    MemoryReplayCache,
+    RedisReplayCache,
+    WidgetIdentity,
+    sign_partner_token,
+)
+from channels.widget_media import MAX_IMAGE_BYTES, MediaStore
+from channels.widget_session import SessionDeps, WidgetSession
+from gateway.config import PartnerConfig
+
+log = logging.getLogger("youthdesk.channels.widget")
+
+WEB = Path(__file__).parent / "widget_web"
+MAX_FRAME_BYTES = (MAX_IMAGE_BYTES * 4) // 3 + 64 * 1024  # one base64 image plus its envelope
+HELLO_TIMEOUT = 10.0
+RECENT_CONVERSATIONS = 3
+CLOSE_UNAUTHORIZED = 4401
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+BEIJING = timedelta(hours=8)
+STATIC = {"loader.js": "application/javascript", "frame.js": "application/javascript", "frame.css": "text/css"}
+
+
+def desk_open(hours: str, now: datetime | None = None) -> bool:
+    """Opening hours ``HH:MM-HH:MM`` in Beijing time; ranges may wrap past midnight."""
+    start_text, _, end_text = hours.partition("-")
+    local = (now or datetime.now(UTC)) + BEIJING
+    minute = local.hour * 60 + local.minute
+
+    def minutes(text: str) -> int:
+        hour, _, mins = text.strip().partition(":")
+        return int(hour) * 60 + int(mins or 0)
+
+    start, end = minutes(start_text), minutes(end_text)
+    if start == end or (start == 0 and end >= 24 * 60):
+        return True
+    if start < end:
+        return start <= minute < end
+    return minute >= start or minute < end
+
+
+def frame_ancestors(partner: PartnerConfig) -> str:
+    """Only well-formed origins reach the header; a stray ``*`` in the config is ignored, loudly."""
+    origins = [origin for origin in partner.origins if ORIGIN.match(origin)]
+    if len(origins) != len(partner.origins):
+        log.error("partner %s has invalid widget origins; ignoring them", partner.id)
+    return " ".join(origins) or "'none'"
+
+
+class WidgetChannel(Channel):
+    platform: ClassVar[str] = "widget"
+
+    def __init__(self, context: ChannelContext) -> None:
+        super().__init__(context)
+        if context.conversations is None:
+            raise RuntimeError("the widget needs ChannelContext.conversations (history and the event bus)")
+        self.conversations = context.conversations
+        service = context.settings.service
+        data_key = service.data_key or Fernet.generate_key().decode()
+        if not service.data_key:
+            log.warning("no service.data_key: widget sessions and images will not survive a restart")
+        self.verifier = IdentityVerifier.from_data_key(data_key, MemoryReplayCache())
+        self.media = MediaStore(Path(service.data_dir) / "widget-media", data_key)
+        self.sessions: set[WidgetSession] = set()
+        self.demo = service.env in ("demo", "test")
+
+    def partner(self, partner_id: str) -> PartnerConfig:
+        partner = self.context.settings.partner(partner_id)
+        if partner is None:
+            raise WebhookRejected(404, "unknown widget partner")
+        return partner
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        routes = [
+            web.get("/widget/frame", self._frame),
+            web.get("/widget/media/{media_id}", self._media),
+            web.get("/channels/widget/ws", self._socket),
+            *(web.get(f"/widget/{name}", self._static) for name in STATIC),
+        ]
+        if self.demo:
+            routes.append(web.get("/demo/partner", self._demo_partner))
+        return routes
+
+    def setup(self, app: web.Application) -> None:
+        from gateway.keys import LINKS
+        from gateway.pages import Link
+
+        if self.demo:
+            app[LINKS].append(Link("合作方演示页", "/demo/partner", "嵌入式咨询窗口（演示合作平台）"))
+        app.cleanup_ctx.append(self._replay_cache_ctx)
+        app.on_shutdown.append(self._close_sockets)
+
+    async def _replay_cache_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        redis_url = self.context.settings.service.redis_url
+        if not redis_url:
+            yield
+            return
+        import redis.asyncio as redis
+
+        client = redis.from_url(redis_url)
+        self.verifier.replay = RedisReplayCache(client)
+        yield
+        await client.aclose()
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        for session in list(self.sessions):
+            await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        # Each connected socket catches up from the store (and skips what the bus already gave it).
+        for session in list(self.sessions):
+            if message.conversation_id in session.conversation_ids:
+                await session.sync(message.conversation_id)
+        return DeliveryReceipt()
+
+    # ------------------------------------------------------------------ pages
+
+    async def _static(self, request: web.Request) -> web.Response:
+        name = request.path.rsplit("/", 1)[-1]
+        return web.Response(body=(WEB / name).read_bytes(), content_type=STATIC[name], charset="utf-8",
+                            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
+
+    async def _frame(self, request: web.Request) -> web.Response:
+        try:
+            partner = self.partner(request.query.get("partner", ""))
+        except WebhookRejected as error:
+            return await self.reject(request, error)
+        settings = self.context.settings
+        html = (WEB / "frame.html").read_text(encoding="utf-8")
+        values = {
+            "partner": partner.id, "partner_name": partner.name,
+            "origins": json.dumps([o for o in partner.origins if ORIGIN.match(o)]),
+            "anonymous": "1" if partner.anonymous_allowed else "0",
+            "desk_name": settings.desk(partner.desk).name,
+        }
+        for key, value in values.items():
+            html = html.replace("{{" + key + "}}", escape(value, quote=True))
+        host = request.host
+        csp = (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+               f"connect-src 'self' ws://{host} wss://{host}; base-uri 'none'; form-action 'none'; "
+               f"frame-ancestors {frame_ancestors(partner)}")
+        return web.Response(text=html, content_type="text/html", charset="utf-8", headers={
+            "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        })
+
+    async def _media(self, request: web.Request) -> web.Response:
+        found = await self.media.get(request.match_info["media_id"])
+        if found is None:
+            return web.json_response({"error": "no such image"}, status=404)
+        data, mime = found
+        return web.Response(body=data, content_type=mime, headers={
+            "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'"})
+
+    async def _demo_partner(self, request: web.Request) -> web.Response:
+        """A stand-in partner site: its "backend" signs a fresh token for a per-browser demo user."""
+        partners = self.context.settings.partners
+        if not partners:
+            return web.json_response({"error": "no widget partner configured"}, status=404)
+        partner = self.context.settings.partner(request.query.get("partner", "")) or partners[0]
+        user = request.cookies.get("demo_partner_user") or secrets.token_hex(8)
+        anonymous = request.query.get("anonymous") == "1"
+        token = "" if anonymous else sign_partner_token(partner, f"demo-{user}")
+        html = (WEB / "partner.html").read_text(encoding="utf-8")
+        for key, value in {"partner": partner.id, "partner_name": partner.name, "token": token,
+                           "mode": "匿名访客" if anonymous else f"已登录用户 demo-{user}"}.items():
+            html = html.replace("{{" + key + "}}", escape(value, quote=True))
+        response = web.Response(text=html, content_type="text/html", charset="utf-8",
+                                headers={"Cache-Control": "no-store"})
+        response.set_cookie("demo_partner_user", user, httponly=True, samesite="Lax", max_age=30 * 24 * 3600)
+        return response
+
+    # ----------------------------------------------------------------- socket
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        try:
+            partner = self.partner(request.query.get("partner", ""))
+        except WebhookRejected as error:
+            return await self.reject(request, error)
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)
+        await ws.prepare(request)
+        identified = await self._hello(ws, partner)
+        if identified is None:
+            return ws
+        identity, anonymous_token, seen = identified
+        session = WidgetSession(ws, identity, SessionDeps(
+            ingest=self.context.ingest, conversations=self.conversations, media=self.media, desk=partner.desk))
+        self.sessions.add(session)
+        forwarder = asyncio.create_task(session.forward_events(), name="widget-forward")
+        try:
+            await self._welcome(session, partner, anonymous_token, seen)
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    if not await session.handle_frame(frame.data):
+                        break
+                elif frame.type == WSMsgType.BINARY:
+                    await session.send_json({"type": "error", "reason": "binary frames are not accepted"})
+                elif frame.type == WSMsgType.ERROR:
+                    log.warning("widget socket error: %s", ws.exception(), extra={"partner": partner.id})
+        finally:
+            self.sessions.discard(session)
+            session.subscription.close()
+            forwarder.cancel()
+            await asyncio.gather(forwarder, return_exceptions=True)
+        return ws
+
+    async def _hello(self, ws: web.WebSocketResponse,
+                     partner: PartnerConfig) -> tuple[WidgetIdentity, str | None, dict[str, int]] | None:
+        """The first frame names the youth; anything else closes the socket with the reason."""
+        try:
+            frame = await ws.receive(timeout=HELLO_TIMEOUT)
+        except TimeoutError:
+            await self._refuse(ws, partner, "hello expected")
+            return None
+        if frame.type != WSMsgType.TEXT:
+            await self._refuse(ws, partner, "hello expected")
+            return None
+        try:
+            hello = json.loads(frame.data)
+        except json.JSONDecodeError:
+            await self._refuse(ws, partner, "malformed JSON")
+            return None
+        if not isinstance(hello, dict) or hello.get("type") != "hello":
+            await self._refuse(ws, partner, "hello expected")
+            return None
+        try:
+            identity, anonymous_token = await self._identify(partner, hello)
+        except IdentityRejected as exc:
+            await self._refuse(ws, partner, exc.reason)
+            return None
+        seen = hello.get("seen") if isinstance(hello.get("seen"), dict) else {}
+        return identity, anonymous_token, {k: v for k, v in seen.items()
+                                           if isinstance(k, str) and isinstance(v, int) and v >= 0}
+
+    async def _identify(self, partner: PartnerConfig, hello: dict[str, Any]) -> tuple[WidgetIdentity, str | None]:
+        token, session = hello.get("token"), hello.get("session")
+        if isinstance(token, str) and token:
+            return await self.verifier.partner_token(partner, token), None
+        if isinstance(session, str) and session:
+            identity = self.verifier.gateway_token(partner, session)
+            return identity, session if identity.anonymous else None
+        if not partner.anonymous_allowed:
+            raise IdentityRejected("anonymous chat is not allowed by this partner")
+        return self.verifier.new_anonymous(partner)
+
+    async def _refuse(self, ws: web.WebSocketResponse, partner: PartnerConfig, reason: str) -> None:
+        log.warning("widget connection refused: %s", reason, extra={"partner": partner.id})
+        await ws.send_json({"type": "error", "reason": reason, "fatal": True})
+        await ws.close(code=CLOSE_UNAUTHORIZED, message=reason.encode()[:120])
+
+    async def _welcome(self, session: WidgetSession, partner: PartnerConfig, anonymous_token: str | None,
+                       seen: dict[str, int]) -> None:
+        desk = self.context.settings.desk(partner.desk)
+        await session.send_json({
+            "type": "welcome", "session": self.verifier.new_session(session.identity),
+            "anonymous": session.identity.anonymous, "anonymous_token": anonymous_token,
+            "desk": {"name": desk.name, "open": desk_open(desk.hours), "hours": desk.hours,
+                     "after_hours_message": desk.after_hours_message},
+        })
+        recent = await self.conversations.recent("widget", partner.id, session.identity.external_user_id,
+                                                 RECENT_CONVERSATIONS)
+        for conversation in reversed(recent):
+            await session.attach(conversation.id, seen.get(conversation.id, 0))
+            await session.send_json({"type": "state", "conversation_id": conversation.id,
+                                     "state": conversation.state})
+        await session.send_json({"type": "synced", "conversation_id": session.current})
