@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from channels.base import Channel
+from channels.weibo import WeiboChannel
 from channels.widget import WidgetChannel
 
-CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel]
+CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel, WeiboChannel]

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-SIMULATORS: list[Callable[[argparse._SubParsersAction], None]] = []
+from channels import weibo
+
+SIMULATORS: list[Callable[[argparse._SubParsersAction], None]] = [weibo.add_simulator]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
