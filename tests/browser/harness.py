@@ -1,0 +1,73 @@
+"""Real-browser helpers: the gateway on a real loopback port and Debian's Chromium via Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.embedded import EmbeddedMongoClient
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def require_chromium() -> None:
+    """Skip without the system browser, except in CI where a missing browser is a failure."""
+    if not CHROMIUM.exists() and os.environ.get("CI") != "true":
+        pytest.skip("/usr/bin/chromium is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True, slots=True)
+class RunningGateway:
+    app: web.Application
+    base_url: str
+
+
+@asynccontextmanager
+async def running_gateway(settings: Settings, embedded_client: EmbeddedMongoClient,
+                          data_dir: Path) -> AsyncIterator[RunningGateway]:
+    """The whole app on 127.0.0.1:<free port>, with the demo partner allowed to embed from that origin."""
+    from gateway.app import create_app
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    partners = [p.model_copy(update={"origins": [base_url]}) for p in settings.partners]
+    service = settings.service.model_copy(update={"data_dir": str(data_dir), "port": port})
+    app = create_app(settings.model_copy(update={"partners": partners, "service": service}),
+                     embedded_client=embedded_client)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield RunningGateway(app, base_url)
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def chromium_page() -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 412, "height": 860}, locale="zh-CN")
+            yield await context.new_page()
+        finally:
+            await browser.close()
