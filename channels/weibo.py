@@ -256,6 +256,8 @@ async def _simulate_push(args: argparse.Namespace, account: ChannelAccountConfig
             print(f"gateway answered HTTP {response.status} {body!r}")
             if response.status != 200:
                 return
+        if args.event in CLOSING_EVENTS:
+            return  # the window is closed now: nothing may come back
         if before is None:
             print("no Weibo stand-in at this gateway (service.env is not demo/test); replies cannot be shown")
             return
