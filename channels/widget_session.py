@@ -191,8 +191,13 @@ class WidgetSession:
             if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
                 raise FrameRejected("score must be an integer from 1 to 5")
             comment = _string(frame, "comment", MAX_COMMENT_CHARS, required=False).strip()
+            tags = {"score": str(score)}
+            # The rated conversation is usually closed already, so the stream files the rating in a
+            # new one; this tag tells the handoff engine which conversation it is about.
+            if frame.get("conversation_id") in self.conversation_ids:
+                tags["rated_conversation_id"] = frame["conversation_id"]
             await self._ingest(frame, type=MessageType.EVENT, event="satisfaction", text=comment,
-                               tags={"score": str(score)}, window="keep")
+                               tags=tags, window="keep")
         elif kind == "typing":
             await self._typing()
         elif kind == "read":

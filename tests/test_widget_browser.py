@@ -103,3 +103,26 @@ async def test_frame_refuses_to_be_embedded_by_an_unregistered_origin(settings: 
         frames = [f for f in page.frames if "/widget/frame" in f.url]
         loaded = [f for f in frames if await f.evaluate("() => !!document.getElementById('input')")]
         assert loaded == []
+
+
+async def test_closed_conversation_asks_for_a_rating(settings: Settings, embedded_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gateway.models import ConversationState
+
+    require_chromium()
+    async with running_gateway(settings, embedded_client, tmp_path) as gateway, chromium_page() as page:
+        frame = await open_widget(page, f"{gateway.base_url}/demo/partner")
+        await send(frame, "谢谢你们")
+        await frame.locator("li.message.in:not(.pending)").wait_for(timeout=5_000)
+        conversation = await gateway.app[STORE].conversations.find_one({"platform": "widget"})
+        await gateway.app[STREAM].set_state(conversation["_id"], ConversationState.CLOSED, reason="resolved")
+        rating = frame.locator("#rating")
+        await rating.wait_for(state="visible", timeout=5_000)
+        await frame.get_by_label("4 满意").check()
+        await frame.get_by_label("想对我们说的话（可选）").fill("老师很耐心")
+        await frame.get_by_role("button", name="提交评价").click()
+        await frame.locator("li.separator", has_text="你已提交评价").wait_for(timeout=5_000)
+        event = await gateway.app[STORE].messages.find_one({"event": "satisfaction"})
+        assert event["text"] == "老师很耐心"
+        rated = await gateway.app[STREAM].get_conversation(event["conversation_id"])
+        assert rated.tags["score"] == "4" and rated.tags["rated_conversation_id"] == conversation["_id"]
+        assert await rating.is_hidden()

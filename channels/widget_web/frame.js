@@ -396,8 +396,8 @@
     event.preventDefault();
     var chosen = els.rating.querySelector('input[name="score"]:checked');
     if (!chosen) { showNotice("请先选择 1 到 5 分。"); return; }
-    submitFrame({ type: "rating", client_id: clientId(), score: Number(chosen.value), comment: els.comment.value.trim() },
-      "评分：" + chosen.value + " 分");
+    submitFrame({ type: "rating", client_id: clientId(), conversation_id: state.current,
+      score: Number(chosen.value), comment: els.comment.value.trim() }, "评分：" + chosen.value + " 分");
     try { window.localStorage.setItem(RATED_KEY + state.current, "1"); } catch (e) { /* storage blocked */ }
     els.rating.hidden = true;
   });
