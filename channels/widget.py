@@ -229,6 +229,10 @@ class WidgetChannel(Channel):
                     await session.send_json({"type": "error", "reason": "binary frames are not accepted"})
                 elif frame.type == WSMsgType.ERROR:
                     log.warning("widget socket error: %s", ws.exception(), extra={"partner": partner.id})
+        except Exception:
+            # Whatever was in flight was not acknowledged, so the iframe resends it on reconnect.
+            log.exception("widget session failed; closing the socket", extra={"partner": partner.id})
+            await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
         finally:
             self.sessions.discard(session)
             session.subscription.close()

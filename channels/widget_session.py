@@ -20,12 +20,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from channels.base import ConversationAccess, InboundMessage, IngestResult
 from channels.widget_identity import WidgetIdentity
 from channels.widget_media import MediaRejected, MediaStore, decode_image
 from gateway.models import Event, Message, MessageType, SenderKind
+from gateway.stream import StreamClosed
 
 log = logging.getLogger("youthdesk.channels.widget")
 
@@ -167,6 +168,11 @@ class WidgetSession:
             await self._reject(str(exc))
         except MediaRejected as exc:
             await self._reject(exc.reason)
+        except StreamClosed:
+            # Not stored and not acknowledged: the iframe resends it after reconnecting elsewhere.
+            await self.send_json({"type": "error", "reason": "server restarting"})
+            await self.ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"server restarting")
+            return False
         return True
 
     async def _reject(self, reason: str) -> None:

@@ -389,3 +389,35 @@ def test_desk_hours_in_beijing_time() -> None:
     assert not desk_open("08:00-22:00", datetime(2026, 11, 28, 15, 0, tzinfo=UTC))  # 23:00
     assert desk_open("22:00-08:00", datetime(2026, 11, 28, 15, 0, tzinfo=UTC))
     assert desk_open("00:00-24:00", at)
+
+
+async def test_failures_while_storing_close_the_socket_without_an_ack(client: TestClient, settings: Settings) -> None:
+    stream = client.app[STREAM]
+    ws, frames = await connect(client, token=token_for(settings))
+    session_token = frames[0]["session"]
+    original = stream.ingest
+
+    async def broken(inbound):  # type: ignore[no-untyped-def]
+        raise RuntimeError("store unavailable")
+
+    stream.ingest = broken
+    await ws.send_json({"type": "text", "client_id": "c1", "text": "还在吗"})
+    while (message := await ws.receive()).type == aiohttp.WSMsgType.TEXT:
+        assert json.loads(message.data)["type"] != "ack"
+    assert ws.close_code == 1011
+    stream.ingest = original
+
+    stream.accepting = False  # shutting down: refused with a reason, the iframe reconnects elsewhere
+    ws, _ = await connect(client, session=session_token)
+    await ws.send_json({"type": "text", "client_id": "c1", "text": "还在吗"})
+    assert (await receive(ws, "error"))["reason"] == "server restarting"
+    while not ws.closed:
+        await ws.receive()
+    assert ws.close_code == 1012
+    stream.accepting = True
+
+    ws, _ = await connect(client, session=session_token)
+    await ws.send_json({"type": "text", "client_id": "c1", "text": "还在吗"})
+    assert (await receive(ws, "ack"))["duplicate"] is False
+    assert [m["text"] for m in await stored_messages(client)] == ["还在吗"]
+    await ws.close()

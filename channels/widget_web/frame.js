@@ -402,9 +402,12 @@
     els.rating.hidden = true;
   });
 
-  els.close.addEventListener("click", function () {
+  function closeWidget() {
     if (parentOrigin) { window.parent.postMessage({ type: "youthdesk:close" }, parentOrigin); }
-  });
+  }
+
+  els.close.addEventListener("click", closeWidget);
+  document.addEventListener("keydown", function (event) { if (event.key === "Escape") { closeWidget(); } });
 
   function scheduleRead(conversation, seq) {
     if (document.visibilityState !== "visible") { return; }
