@@ -126,3 +126,32 @@ async def test_closed_conversation_asks_for_a_rating(settings: Settings, embedde
         rated = await gateway.app[STREAM].get_conversation(event["conversation_id"])
         assert rated.tags["score"] == "4" and rated.tags["rated_conversation_id"] == conversation["_id"]
         assert await rating.is_hidden()
+
+
+def tiny_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\x00" + b"\x0b\x4f\x8a" * 2 for _ in range(2)))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+async def test_youth_sends_an_image(settings: Settings, embedded_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(settings, embedded_client, tmp_path / "data") as gateway, chromium_page() as page:
+        frame = await open_widget(page, f"{gateway.base_url}/demo/partner")
+        await frame.locator("#image-input").set_input_files(
+            files=[{"name": "drawing.png", "mimeType": "image/png", "buffer": tiny_png()}])
+        image = frame.locator("li.message.in img")
+        await image.wait_for(timeout=5_000)
+        assert (await image.get_attribute("src")).startswith("/widget/media/")
+        # The image loads from the gateway under the frame's CSP (img-src 'self').
+        width = await image.evaluate(
+            "i => new Promise(r => i.complete ? r(i.naturalWidth) : (i.onload = () => r(i.naturalWidth)))")
+        assert width == 2
+        stored = await gateway.app[STORE].messages.find_one({"type": "image"})
+        assert stored["media"]["format"] == "image/png"
