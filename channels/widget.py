@@ -141,7 +141,11 @@ class WidgetChannel(Channel):
         # Each connected socket catches up from the store (and skips what the bus already gave it).
         for session in list(self.sessions):
             if message.conversation_id in session.conversation_ids:
-                await session.sync(message.conversation_id)
+                try:
+                    await session.sync(message.conversation_id)
+                except ConnectionError:
+                    # That socket is going away; the youth gets the message from the store on return.
+                    log.info("widget socket closed during delivery of %s", message.message_id)
         return DeliveryReceipt()
 
     # ------------------------------------------------------------------ pages
