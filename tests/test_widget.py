@@ -127,7 +127,10 @@ async def test_reconnect_resumes_without_loss_or_duplicates(client: TestClient, 
     stream = client.app[STREAM]
     missed = [await stream.send(conversation_id, f"离开时的回复{n}", sender=SenderKind.COUNSELLOR) for n in range(3)]
     # Nobody is connected: delivery still succeeds, the store is the widget's mailbox.
-    await wait_for(lambda: client.app[STORE].messages.count_documents({"status": "sent"}) == 3)
+    async def all_sent() -> bool:
+        return await client.app[STORE].messages.count_documents({"status": "sent"}) == 3
+
+    await wait_for(all_sent)
     ws, frames = await connect(client, token=token_for(settings), seen={conversation_id: first["seq"]})
     welcome_session = frames[0]["session"]
     replayed = [m["id"] for m in messages_in(frames)]
