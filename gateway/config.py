@@ -104,11 +104,55 @@ class ServiceConfig(_Strict):
         return value.rstrip("/")
 
 
+class DeadlineConfig(_Strict):
+    """Response-time rules (回复时效) for one risk level, in seconds."""
+
+    first_response_seconds: int = Field(gt=0)  # from queueing to the first counsellor message
+    reply_seconds: int = Field(gt=0)  # from a youth message to the owner's answer
+    requeue_after_seconds: int = Field(gt=0)  # after a breach: offer the conversation back to the queue
+
+
+def _default_deadlines() -> dict[str, DeadlineConfig]:
+    return {
+        "0": DeadlineConfig(first_response_seconds=1800, reply_seconds=900, requeue_after_seconds=900),
+        "1": DeadlineConfig(first_response_seconds=900, reply_seconds=600, requeue_after_seconds=600),
+        "2": DeadlineConfig(first_response_seconds=300, reply_seconds=180, requeue_after_seconds=300),
+        "3": DeadlineConfig(first_response_seconds=60, reply_seconds=60, requeue_after_seconds=120),
+    }
+
+
+class CannedResponse(_Strict):
+    id: str
+    title: str
+    text: str  # placeholders: {name} {counsellor} {desk}
+
+
+class HandoffConfig(_Strict):
+    """The handoff engine: sessions, deadlines per risk level ("0".."3"), routing by skill."""
+
+    session_idle_minutes: int = Field(default=30, gt=0)
+    session_max_hours: int = Field(default=12, gt=0)
+    deadlines: dict[str, DeadlineConfig] = Field(default_factory=_default_deadlines)
+    warn_fraction: float = Field(default=0.8, gt=0, lt=1)
+    # A youth at risk level >= 2 silent this long while waiting/assigned creates an outreach task.
+    outreach_after_minutes: float = Field(default=10, gt=0)
+    # Conversation topic / risk category -> the counsellor skill it needs.
+    topic_skills: dict[str, str] = Field(default_factory=dict)
+    # Rough time one conversation takes a counsellor; used for the youth's expected wait.
+    expected_handle_seconds: int = Field(default=600, gt=0)
+    tick_seconds: float = Field(default=1.0, gt=0)
+    canned_responses: list[CannedResponse] = Field(default_factory=list)
+
+    def deadline(self, risk_level: int) -> DeadlineConfig:
+        return self.deadlines.get(str(risk_level)) or _default_deadlines()[str(risk_level)]
+
+
 class Settings(_Strict):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     desks: list[DeskConfig] = Field(default_factory=list)
     accounts: list[ChannelAccountConfig] = Field(default_factory=list)
     partners: list[PartnerConfig] = Field(default_factory=list)
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:

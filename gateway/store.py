@@ -34,6 +34,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("direction", ASCENDING), ("processed", ASCENDING)], {"name": "unprocessed"}),
     ],
     "events": [([("conversation_id", ASCENDING), ("at", ASCENDING)], {"name": "conversation_at"})],
+    "users": [([("username", ASCENDING)], {"name": "username", "unique": True})],
+    "sessions": [([("user_id", ASCENDING)], {"name": "user"})],
+    "alerts": [([("desk", ASCENDING), ("state", ASCENDING), ("created_at", DESCENDING)], {"name": "desk_state"})],
 }
 
 

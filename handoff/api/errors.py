@@ -1,0 +1,43 @@
+"""JSON errors for route handlers: ``raise http_error(404, "not found")``."""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+_CLASSES: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+    405: web.HTTPMethodNotAllowed, 409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge,
+    415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity, 429: web.HTTPTooManyRequests,
+}
+
+
+def http_error(status: int, reason: str) -> web.HTTPException:
+    """An aiohttp HTTP exception whose body is ``{"error": reason}``."""
+    cls = _CLASSES.get(status, web.HTTPBadRequest)
+    kwargs = {"allowed_methods": ()} if cls is web.HTTPMethodNotAllowed else {}
+    return cls(text=json.dumps({"error": reason}, ensure_ascii=False), content_type="application/json",
+               **kwargs)  # type: ignore[arg-type]
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    """Parse and validate a JSON body; a 400 naming the first bad field otherwise."""
+    if request.content_type != "application/json":
+        raise http_error(415, "expected application/json")
+    try:
+        raw = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise http_error(400, "body is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise http_error(400, "body must be a JSON object")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise http_error(400, f"{where}: {first['msg']}") from None
