@@ -208,9 +208,20 @@ class WidgetChannel(Channel):
 
     # ----------------------------------------------------------------- socket
 
+    def _check_socket_origin(self, request: web.Request) -> None:
+        """Browsers name the page that opens a socket: only our own iframe may open this one, so a
+        third-party site cannot run a partner's (anonymous) chat around ``frame-ancestors``."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return  # not a browser: no ambient credentials to abuse, identity comes in the hello
+        own = {f"http://{request.host}", f"https://{request.host}", self.context.settings.service.public_url}
+        if origin not in own:
+            raise WebhookRejected(403, "origin not allowed")
+
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         try:
             partner = self.partner(request.query.get("partner", ""))
+            self._check_socket_origin(request)
         except WebhookRejected as error:
             return await self.reject(request, error)
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)

@@ -426,3 +426,15 @@ async def test_failures_while_storing_close_the_socket_without_an_ack(client: Te
     assert (await receive(ws, "ack"))["duplicate"] is False
     assert [m["text"] for m in await stored_messages(client)] == ["还在吗"]
     await ws.close()
+
+
+async def test_socket_opened_by_another_site_is_refused(client: TestClient) -> None:
+    response = await client.get(WS, headers={"Origin": "https://evil.example", "Connection": "Upgrade",
+                                             "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                                             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert response.status == 403 and await response.json() == {"error": "origin not allowed"}
+    own = f"http://{client.server.host}:{client.server.port}"
+    ws = await client.ws_connect(WS, headers={"Origin": own})
+    await ws.send_json({"type": "hello"})
+    assert (await receive(ws, "welcome"))["anonymous"] is True
+    await ws.close()
