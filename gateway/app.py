@@ -21,6 +21,7 @@ from gateway.outbox import DeliveryWorkers
 from gateway.pages import render_start_page
 from gateway.store import open_store
 from gateway.stream import ConversationStream
+from handoff.app import setup_handoff
 
 log = logging.getLogger("youthdesk.app")
 
@@ -129,6 +130,7 @@ def create_app(
         await app[BUS].close()
 
     app.cleanup_ctx.extend([bus_ctx, store_ctx, http_ctx, stream_ctx, workers_ctx])
+    setup_handoff(app)
 
     app.router.add_get("/healthz", health_handler(app[HEALTH_CHECKS]))
     app.router.add_get("/", start_page)

@@ -29,6 +29,7 @@ CSRF_HEADER = "X-CSRF-Token"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Refresh last_seen at most this often: idle expiry needs minute precision, not a write per request.
 _TOUCH_INTERVAL = timedelta(seconds=30)
+_AUTH = web.RequestKey("youthdesk_auth", tuple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ def request_token(request: web.Request) -> tuple[str | None, bool]:
 
 
 async def current_session(request: web.Request) -> tuple[Session, User]:
-    cached = request.get("youthdesk.auth")
+    cached = request.get(_AUTH)
     if cached is not None:
         return cached
     token, _ = request_token(request)
@@ -109,7 +110,7 @@ async def current_session(request: web.Request) -> tuple[Session, User]:
     user = await get_user(store, session.user_id) if session else None
     if session is None or user is None:
         raise http_error(401, "not signed in")
-    request["youthdesk.auth"] = (session, user)
+    request[_AUTH] = (session, user)
     return session, user
 
 

@@ -142,3 +142,29 @@ async def active_count(store: Store, user_id: str) -> int:
 
 async def public_user(store: Store, user: User) -> dict[str, Any]:
     return user.public(await active_count(store, user.id))
+
+
+USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "username", "display_name", "role", "desk", "skills", "capacity", "presence",
+                 "active_conversations"],
+    "properties": {
+        "id": {"type": "string"}, "username": {"type": "string"}, "display_name": {"type": "string"},
+        "role": {"type": "string", "enum": [r.value for r in Role]}, "desk": {"type": "string"},
+        "skills": {"type": "array", "items": {"type": "string"}}, "capacity": {"type": "integer"},
+        "presence": {"type": "string", "enum": [p.value for p in Presence]},
+        "active_conversations": {"type": "integer"},
+    },
+}
+
+_DUMMY_HASH = _hasher.hash("youthdesk-no-such-user")
+
+
+async def authenticate(store: Store, username: str, password: str) -> User | None:
+    """The user for these credentials, or None; unknown users cost the same time as wrong passwords."""
+    user = await get_user_by_username(store, username)
+    if user is None:
+        await verify_password(User(id="-", username="-", display_name="-", role=Role.COUNSELLOR, desk="-",
+                                   password_hash=_DUMMY_HASH), password)
+        return None
+    return user if await verify_password(user, password) else None

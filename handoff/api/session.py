@@ -1,0 +1,86 @@
+"""Sign in and out, who am I, presence."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from gateway.keys import SETTINGS, STORE
+from handoff.api.common import engine_of
+from handoff.api.errors import http_error, read_body
+from handoff.api.openapi import STR, obj, operation, ref
+from handoff.auth import COOKIE, create_session, current_session, current_user, end_session, request_token
+from handoff.users import USER_SCHEMA, Presence, authenticate, public_user, set_presence
+
+log = logging.getLogger("youthdesk.api.session")
+ROUTES = web.RouteTableDef()
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class PresenceBody(BaseModel):
+    presence: Literal["online", "away", "offline"]
+
+
+@ROUTES.post("/auth/login")
+async def login(request: web.Request) -> web.Response:
+    body = await read_body(request, LoginBody)
+    store, settings = request.app[STORE], request.app[SETTINGS]
+    user = await authenticate(store, body.username, body.password)
+    if user is None:
+        log.warning("failed sign-in for %r", body.username[:40])
+        raise http_error(401, "wrong username or password")
+    token, session = await create_session(store, user)
+    response = web.json_response({"user": await public_user(store, user), "csrf_token": session.csrf_token,
+                                  "token": token})
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                        secure=settings.service.public_url.startswith("https://"),
+                        max_age=settings.handoff.session_max_hours * 3600)
+    return response
+
+
+@ROUTES.post("/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    await current_session(request)
+    token, _ = request_token(request)
+    await end_session(request.app[STORE], token or "")
+    response = web.Response(status=204)
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+@ROUTES.get("/me")
+async def me(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    return web.json_response(await public_user(request.app[STORE], user))
+
+
+@ROUTES.put("/me/presence")
+async def presence(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await read_body(request, PresenceBody)
+    updated = await set_presence(request.app[STORE], user.id, Presence(body.presence))
+    if updated is None:
+        raise http_error(401, "not signed in")
+    await engine_of(request).set_presence_changed(updated)
+    return web.json_response(await public_user(request.app[STORE], updated))
+
+
+SCHEMAS = {"User": USER_SCHEMA}
+PATHS = {
+    "/auth/login": {"post": operation(
+        "Sign in", body=obj(["username", "password"], username=STR, password=STR),
+        ok=obj(["user", "csrf_token", "token"], user=ref("User"), csrf_token=STR, token=STR),
+        errors=(400, 401, 415), public=True)},
+    "/auth/logout": {"post": operation("Sign out", status=204, errors=(401, 403))},
+    "/me": {"get": operation("The signed-in user", ok=ref("User"), errors=(401,))},
+    "/me/presence": {"put": operation(
+        "Set presence", body=obj(["presence"], presence={"type": "string", "enum": ["online", "away", "offline"]}),
+        ok=ref("User"), errors=(400, 401, 403, 415))},
+}

@@ -1,0 +1,126 @@
+"""Time rules, checked by one background task on a short tick.
+
+Per risk level (config ``handoff.deadlines``): a first-response deadline from queueing and a
+reply deadline from each unanswered youth message. At ``warn_fraction`` of the time the console
+is warned; at the deadline the supervisors get an alert; ``requeue_after_seconds`` later an
+assigned conversation is offered back to the queue. Out-of-hours messages (留言) get their
+first-response deadline when the desk opens. A youth at risk level >= 2 silent for
+``outreach_after_minutes`` creates an outreach task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from gateway.models import ConversationState, Event
+from handoff.alerts import raise_alert
+from handoff.desks import open_now
+from handoff.engine import HandoffEngine
+from handoff.queue import Handed
+
+log = logging.getLogger("youthdesk.handoff.deadlines")
+
+
+class DeadlineWatcher:
+    def __init__(self, engine: HandoffEngine) -> None:
+        self.engine = engine
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="handoff:deadlines")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # noqa: BLE001 - keep watching; the failure is logged loudly
+                log.exception("deadline check failed")
+            await asyncio.sleep(self.engine.settings.handoff.tick_seconds)
+
+    async def tick(self) -> None:
+        store = self.engine.store
+        docs = await store.conversations.find(
+            {"state": {"$in": [ConversationState.QUEUED, ConversationState.ASSIGNED]}}).to_list(None)
+        for doc in docs:
+            await self._check(Handed.from_doc(doc))
+
+    async def _check(self, item: Handed) -> None:
+        engine, settings = self.engine, self.engine.settings
+        conversation, info, now = item.conversation, item.info, engine.now()
+        store, cid = engine.store, conversation.id
+        rule = settings.handoff.deadline(conversation.risk_level)
+
+        if info.leave_message and info.deadline_due_at is None and info.first_responded_at is None:
+            if open_now(settings.desk(conversation.desk), now):
+                await store.conversations.update_one({"_id": cid}, {"$set": {
+                    "handoff.deadline_started_at": now, "handoff.deadline_state": "ok",
+                    "handoff.deadline_due_at": now + timedelta(seconds=rule.first_response_seconds)}})
+                await engine.auto_assign(conversation.desk)
+            return
+
+        outreach_after = timedelta(minutes=settings.handoff.outreach_after_minutes)
+        if (conversation.risk_level >= 2 and info.last_youth_at is not None
+                and now - info.last_youth_at >= outreach_after
+                and (info.outreach_raised_at is None or info.outreach_raised_at < info.last_youth_at)):
+            await store.conversations.update_one({"_id": cid}, {"$set": {"handoff.outreach_raised_at": now}})
+            await raise_alert(engine.stream, settings, type="outreach", conversation_id=cid, desk=conversation.desk,
+                              data={"silent_seconds": int((now - info.last_youth_at).total_seconds()),
+                                    "risk_level": conversation.risk_level})
+
+        if info.deadline_due_at is None or info.deadline_started_at is None:
+            return
+        total = (info.deadline_due_at - info.deadline_started_at).total_seconds()
+        warn_at = info.deadline_started_at + timedelta(seconds=total * settings.handoff.warn_fraction)
+        kind = "first_response" if info.first_responded_at is None else "reply"
+        data = {"kind": kind, "due_at": info.deadline_due_at.isoformat(), "owner": conversation.owner}
+
+        if info.deadline_state == "ok" and warn_at <= now < info.deadline_due_at:
+            if await self._advance(cid, "ok", "warning"):
+                await engine.stream.bus.publish(Event(type="deadline.warning", conversation_id=cid,
+                                                      desk=conversation.desk, data=data))
+        elif info.deadline_state in ("ok", "warning") and now >= info.deadline_due_at:
+            if await self._advance(cid, info.deadline_state, "breached"):
+                await engine.stream.record_event(Event(type="deadline.breached", conversation_id=cid,
+                                                       desk=conversation.desk, data=data))
+                await raise_alert(engine.stream, settings, type="deadline_breached", conversation_id=cid,
+                                  desk=conversation.desk, data=data)
+        elif (info.deadline_state == "breached" and conversation.state == ConversationState.ASSIGNED
+              and now >= info.deadline_due_at + timedelta(seconds=rule.requeue_after_seconds)):
+            await self._offer_back(item)
+
+    async def _advance(self, conversation_id: str, before: str, after: str) -> bool:
+        """Move the deadline state once, even if two ticks (or two instances) race."""
+        result = await self.engine.store.conversations.update_one(
+            {"_id": conversation_id, "handoff.deadline_state": before}, {"$set": {"handoff.deadline_state": after}})
+        return bool(result.modified_count)
+
+    async def _offer_back(self, item: Handed) -> None:
+        engine, conversation, now = self.engine, item.conversation, self.engine.now()
+        rule = engine.settings.handoff.deadline(conversation.risk_level)
+        seconds = rule.first_response_seconds if item.info.first_responded_at is None else rule.reply_seconds
+        result = await engine.store.conversations.update_one(
+            {"_id": conversation.id, "state": ConversationState.ASSIGNED, "owner": conversation.owner},
+            {"$set": {"state": ConversationState.QUEUED, "owner": None, "updated_at": now,
+                      "handoff.waiting_since": item.info.waiting_since or now,
+                      "handoff.deadline_started_at": now, "handoff.deadline_state": "ok",
+                      "handoff.deadline_due_at": now + timedelta(seconds=seconds)},
+             "$push": {"handoff.transfers": {"at": now, "by": "system", "to": "queue",
+                                             "from_user": conversation.owner, "to_user": None,
+                                             "from_desk": conversation.desk, "to_desk": conversation.desk,
+                                             "note": "回复超时，已退回队列"}}})
+        if not result.modified_count:
+            return
+        log.warning("conversation %s offered back to the queue after a missed deadline", conversation.id)
+        await engine.stream.record_event(Event(
+            type="conversation.state_changed", conversation_id=conversation.id, desk=conversation.desk,
+            data={"from": ConversationState.ASSIGNED, "to": ConversationState.QUEUED, "reason": "deadline_requeue",
+                  "by": "system", "previous_owner": conversation.owner}))
+        await engine.queue_changed(conversation.desk)
+        await engine.auto_assign(conversation.desk)

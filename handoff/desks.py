@@ -1,0 +1,39 @@
+"""Desks from config: opening hours in the desk's local time (UTC+8) and the API's desk shape."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from typing import Any
+
+from gateway.config import DeskConfig
+
+CHINA = timezone(timedelta(hours=8))
+
+
+def _parse(value: str) -> time | None:
+    """``HH:MM`` → time; ``24:00`` → None (end of day)."""
+    hours, minutes = (int(part) for part in value.split(":"))
+    if hours == 24 and minutes == 0:
+        return None
+    return time(hours, minutes)
+
+
+def open_now(desk: DeskConfig, now: datetime) -> bool:
+    """Whether the desk is staffed at ``now``; ``22:00-08:00`` spans midnight."""
+    try:
+        start_text, end_text = desk.hours.split("-")
+        start, end = _parse(start_text), _parse(end_text)
+    except ValueError:
+        return True  # unparseable hours must not turn a youth away; config validation is the cure
+    local = now.astimezone(CHINA).time()
+    start = start or time(0, 0)
+    if end is None:
+        return local >= start
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def desk_public(desk: DeskConfig, now: datetime) -> dict[str, Any]:
+    return {"id": desk.id, "name": desk.name, "level": desk.level, "parent": desk.parent, "area": desk.area,
+            "hours": desk.hours, "open_now": open_now(desk, now), "assignment": desk.assignment}

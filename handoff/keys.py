@@ -1,0 +1,8 @@
+"""Typed app keys of the handoff package."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+ENGINE = web.AppKey("handoff_engine", "HandoffEngine")
+DEADLINES = web.AppKey("handoff_deadlines", "DeadlineWatcher")

@@ -1,0 +1,96 @@
+"""What the API shows of conversations and messages: masked, scoped, never raw identifiers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.crypto import mask
+from gateway.models import Message
+from handoff import casebridge
+from handoff.engine import HandoffEngine
+from handoff.queue import Handed, aware
+from handoff.users import User, get_user
+
+SENDER_NAMES = {"youth": "青少年", "bot": "智能助手", "system": "系统"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = aware(value)
+    return value.isoformat() if value else None
+
+
+async def _contact_label(engine: HandoffEngine, item: Handed, viewer: User) -> str:
+    conversation = item.conversation
+    doc = await engine.store.contacts.find_one({"_id": conversation.contact_id}, {"identities": 1})
+    identity = next((i for i in (doc or {}).get("identities", [])
+                     if i.get("platform") == conversation.platform and i.get("account") == conversation.account), None)
+    if identity is None:
+        return "未知"
+    external = engine.stream.protector.decrypt(identity["external_id"])
+    shown = external if conversation.owner == viewer.id else mask(external)
+    return f"{conversation.platform} {shown}"
+
+
+def _window(engine: HandoffEngine, item: Handed) -> dict[str, Any]:
+    conversation = item.conversation
+    policy = engine.reply_policies.get(conversation.platform)
+    window = conversation.window
+    last = aware(window.last_youth_message_at)
+    if policy is None:
+        return {"policy": None, "last_youth_message_at": _iso(last), "expires_at": None, "messages_left": None,
+                "closed_reason": window.closed_reason}
+    expires = last + policy.window if last else None
+    left = max(0, policy.max_messages - window.sent_since_youth_message)
+    return {"policy": {"hours": policy.window / timedelta(hours=1), "max_messages": policy.max_messages},
+            "last_youth_message_at": _iso(last), "expires_at": _iso(expires), "messages_left": left,
+            "closed_reason": window.closed_reason}
+
+
+async def _owner(engine: HandoffEngine, user_id: str | None) -> dict[str, str] | None:
+    if not user_id:
+        return None
+    user = await get_user(engine.store, user_id)
+    return {"id": user_id, "display_name": user.display_name if user else user_id}
+
+
+async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position: int | None = None,
+                  detail: bool = False) -> dict[str, Any]:
+    conversation, info = item.conversation, item.info
+    last = await engine.store.messages.find_one(
+        {"conversation_id": conversation.id, "private": False}, {"text": 1}, sort=[("seq", -1)])
+    case_id, case_number = await casebridge.case_ref(engine.store, conversation.id)
+    result: dict[str, Any] = {
+        "id": conversation.id, "desk": conversation.desk, "platform": conversation.platform,
+        "account": conversation.account, "state": conversation.state.value,
+        "risk_level": conversation.risk_level, "risk_category": conversation.risk_category,
+        "topic": conversation.topic, "owner": await _owner(engine, conversation.owner),
+        "waiting_since": _iso(info.waiting_since), "first_response_due_at": _iso(info.first_response_due_at),
+        "reply_due_at": _iso(info.reply_due_at), "deadline_state": info.deadline_state,
+        "last_message_preview": (last or {}).get("text", "")[:80],
+        "contact": {"id": conversation.contact_id, "label": await _contact_label(engine, item, viewer)},
+        "case_id": case_id, "case_number": case_number, "window": _window(engine, item),
+        "queue_position": position, "leave_message": info.leave_message,
+    }
+    if detail:
+        result["tags"] = dict(conversation.tags)
+        result["previous_counsellor"] = await _owner(engine, info.previous_counsellor)
+        result["joined"] = list(info.joined)
+        result["transfers"] = [{**t.model_dump(mode="json"), "at": _iso(t.at)} for t in info.transfers]
+    return result
+
+
+async def message_public(engine: HandoffEngine, message: Message, names: dict[str, str],
+                         risk: dict[str, Any] | None = None) -> dict[str, Any]:
+    sender_name = SENDER_NAMES.get(message.sender.value, "")
+    if message.sender_id:
+        if message.sender_id not in names:
+            user = await get_user(engine.store, message.sender_id)
+            names[message.sender_id] = user.display_name if user else message.sender_id
+        sender_name = names[message.sender_id]
+    return {"id": message.id, "seq": message.seq, "direction": message.direction.value,
+            "sender": message.sender.value, "sender_id": message.sender_id, "sender_name": sender_name,
+            "type": message.type.value, "text": message.text,
+            "media": message.media.model_dump(mode="json") if message.media else None,
+            "created_at": _iso(message.created_at), "status": message.status.value, "error": message.error,
+            "private": message.private, "risk": risk}

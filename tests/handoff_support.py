@@ -1,0 +1,68 @@
+"""Shared set-up for the handoff tests: an app with users, queued conversations and API sign-in."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from gateway.config import Settings
+from gateway.keys import SETTINGS, STORE, STREAM
+from handoff.engine import HandoffEngine
+from handoff.keys import ENGINE
+from handoff.signal import HandoffRequest
+from handoff.users import Presence, User, create_user, set_presence
+from tests.fakes import RecordingChannel, inbound
+
+PASSWORD = "correct-horse-battery"
+_ids = itertools.count(1)
+
+
+def engine(client: TestClient) -> HandoffEngine:
+    return client.app[ENGINE]
+
+
+async def start(start_app, settings: Settings | None = None, *, auto: bool = False,  # type: ignore[no-untyped-def]
+                **kwargs: Any) -> TestClient:
+    """The app with the recording channel (demo wechat account → desk gd, a pull desk, always open).
+
+    ``auto=True`` makes gd an auto-assign desk.
+    """
+    kwargs.setdefault("channel_classes", [RecordingChannel])
+    if settings is not None:
+        if auto:
+            desks = [d.model_copy(update={"assignment": "auto"}) if d.id == "gd" else d for d in settings.desks]
+            settings = settings.model_copy(update={"desks": desks})
+        kwargs["settings"] = settings
+    return await start_app(**kwargs)
+
+
+async def user(client: TestClient, username: str, role: str = "counsellor", desk: str = "sz", *,
+               skills: list[str] | None = None, capacity: int = 3, online: bool = True) -> User:
+    created = await create_user(client.app[STORE], client.app[SETTINGS], username=username, password=PASSWORD,
+                                role=role, desk=desk, skills=skills, capacity=capacity)
+    if online:
+        created = await set_presence(client.app[STORE], created.id, Presence.ONLINE) or created
+    return created
+
+
+async def conversation(client: TestClient, *, risk: int = 0, category: str | None = None,
+                       account: str = "wxdemo0000000001", youth: str | None = None,
+                       reason: str = "ask_human") -> str:
+    """A youth writes in and is handed off; returns the conversation id."""
+    n = next(_ids)
+    result = await client.app[STREAM].ingest(inbound(f"消息{n}", user=youth or f"openid-{n}", msg_id=f"m{n}",
+                                                     account=account))
+    await engine(client).request_handoff(HandoffRequest(
+        conversation_id=result.conversation_id, reason="risk" if risk else reason, risk_level=risk,
+        category=category, cues=["测试"] if risk else [], message_id=result.message_id))
+    return result.conversation_id
+
+
+async def login(client: TestClient, username: str) -> dict[str, str]:
+    """Bearer headers for ``username``."""
+    response = await client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status == 200, await response.text()
+    return {"Authorization": f"Bearer {(await response.json())['token']}"}
+
