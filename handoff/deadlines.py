@@ -68,7 +68,7 @@ class DeadlineWatcher:
         outreach_after = timedelta(minutes=settings.handoff.outreach_after_minutes)
         if (conversation.risk_level >= 2 and info.last_youth_at is not None
                 and now - info.last_youth_at >= outreach_after
-                and (info.outreach_raised_at is None or info.outreach_raised_at < info.last_youth_at)):
+                and (info.outreach_raised_at is None or info.outreach_raised_at <= info.last_youth_at)):
             await store.conversations.update_one({"_id": cid}, {"$set": {"handoff.outreach_raised_at": now}})
             await raise_alert(engine.stream, settings, type="outreach", conversation_id=cid, desk=conversation.desk,
                               data={"silent_seconds": int((now - info.last_youth_at).total_seconds()),
