@@ -55,8 +55,9 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     from channels import simulate
+    from handoff import cli as handoff_cli
 
-    return [_register_serve, simulate.register]
+    return [_register_serve, simulate.register, handoff_cli.register]
 
 
 def main(argv: list[str] | None = None) -> None:
