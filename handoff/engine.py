@@ -80,14 +80,17 @@ class HandoffEngine:
             await asyncio.gather(self._listener, return_exceptions=True)
 
     async def _listen(self) -> None:
-        """Follow youth messages on the bus: they start reply deadlines and end silences."""
+        """Follow youth messages (they start reply deadlines and end silences) and closed reply windows."""
         while True:
-            subscription = self.stream.bus.subscribe(_is_youth_message, maxsize=10_000)
+            subscription = self.stream.bus.subscribe(_concerns_engine, maxsize=10_000)
             async for event in subscription:
                 try:
-                    await self.on_youth_message(event.conversation_id or "")
+                    if event.type == "conversation.window_closed":
+                        await self.on_window_closed(event)
+                    else:
+                        await self.on_youth_message(event.conversation_id or "")
                 except Exception:  # noqa: BLE001 - one bad event must not stop deadline tracking
-                    log.exception("handoff: youth message bookkeeping failed for %s", event.conversation_id)
+                    log.exception("handoff: bookkeeping failed for %s %s", event.type, event.conversation_id)
             if not subscription.lagged:
                 return
             log.error("handoff listener lagged behind the bus; resubscribing")
@@ -368,6 +371,15 @@ class HandoffEngine:
                             "handoff.deadline_state": "ok"})
         await self.store.conversations.update_one({"_id": conversation_id}, {"$set": changes})
 
+    async def on_window_closed(self, event: Event) -> None:
+        """The platform refused a counsellor's message: a supervisor must find another way to reach the youth."""
+        item = await load(self.store, event.conversation_id or "")
+        if item is None or item.conversation.state not in (ConversationState.QUEUED, ConversationState.ASSIGNED):
+            return
+        await raise_alert(self.stream, self.settings, type="window_closed", conversation_id=item.conversation.id,
+                          desk=item.conversation.desk, data={"reason": event.data.get("reason"),
+                                                             "risk_level": item.conversation.risk_level})
+
     async def join(self, conversation_id: str, user: User) -> Conversation:
         if user.role not in (Role.SUPERVISOR, Role.ADMIN):
             raise NotPermitted("supervisors only")
@@ -408,7 +420,9 @@ class HandoffEngine:
         return item
 
 
-def _is_youth_message(event: Event) -> bool:
+def _concerns_engine(event: Event) -> bool:
+    if event.type == "conversation.window_closed":
+        return True
     if event.type != "message.created":
         return False
     message = event.data.get("message") or {}
