@@ -5,7 +5,8 @@ reply deadline from each unanswered youth message. At ``warn_fraction`` of the t
 is warned; at the deadline the supervisors get an alert; ``requeue_after_seconds`` later an
 assigned conversation is offered back to the queue. Out-of-hours messages (留言) get their
 first-response deadline when the desk opens. A youth at risk level >= 2 silent for
-``outreach_after_minutes`` creates an outreach task.
+``outreach_after_minutes`` creates an outreach task. Conversations the stream queued by itself
+(routing failed) are adopted here, so they get a place in the queue and deadlines too.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class DeadlineWatcher:
         docs = await store.conversations.find(
             {"state": {"$in": [ConversationState.QUEUED, ConversationState.ASSIGNED]}}).to_list(None)
         for doc in docs:
+            if "handoff" not in doc:
+                await self.engine.adopt(Handed.from_doc(doc).conversation)
+                continue
             await self._check(Handed.from_doc(doc))
 
     async def _check(self, item: Handed) -> None:

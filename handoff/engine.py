@@ -134,10 +134,21 @@ class HandoffEngine:
         )
         if is_open:
             self._start_deadline(info, now, self.settings.handoff.deadline(level).first_response_seconds)
-        updated = await self.stream.set_state(
-            conversation.id, ConversationState.QUEUED, reason=request.reason,
-            risk_level=level, risk_category=category, owner=None, handoff=info.model_dump(),
+        # Conditional on the state we read: two handoff requests racing queue the conversation once.
+        doc = await self.store.conversations.find_one_and_update(
+            {"_id": conversation.id, "state": conversation.state},
+            {"$set": {"state": ConversationState.QUEUED, "owner": None, "risk_level": level,
+                      "risk_category": category, "updated_at": now, "handoff": info.model_dump()}},
+            return_document=ReturnDocument.AFTER,
         )
+        if doc is None:
+            await self.request_handoff(request)  # someone else moved it first; apply the request to the new state
+            return
+        updated = Conversation.from_doc(doc)
+        await self.stream.record_event(Event(
+            type="conversation.state_changed", conversation_id=updated.id, desk=updated.desk,
+            data={"from": conversation.state, "to": ConversationState.QUEUED, "reason": request.reason,
+                  "risk_level": level}))
         await casebridge.open_case(self.store, self.settings, updated)
         if not is_open:
             await self.stream.send(conversation.id, desk.after_hours_message, sender=SenderKind.SYSTEM)
@@ -147,6 +158,12 @@ class HandoffEngine:
         await self.queue_changed(updated.desk)
         await self.auto_assign(updated.desk)
         await self._notify_position(updated.id)
+
+    async def adopt(self, conversation: Conversation) -> None:
+        """A conversation queued without the engine (the stream's routing-failure fallback) gets its bookkeeping."""
+        await self._enqueue(conversation, HandoffRequest(conversation_id=conversation.id, reason="routing_failed",
+                                                         risk_level=conversation.risk_level,
+                                                         category=conversation.risk_category))
 
     async def _previous_counsellor(self, conversation: Conversation) -> str | None:
         doc = await self.store.conversations.find_one(

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from gateway.keys import STORE
+from gateway.keys import STORE, STREAM
+from gateway.models import ConversationState
+from handoff.keys import DEADLINES
 from handoff.queue import queued
+from handoff.signal import HandoffRequest
+from tests.fakes import inbound
 from tests.handoff_support import conversation, engine, login, start, user
 
 
@@ -89,3 +93,25 @@ async def test_auto_assign_picks_least_loaded_skilled_online_counsellor(start_ap
     response = await client.put("/api/v1/me/presence", json={"presence": "online"}, headers=headers)
     assert response.status == 200
     assert (await client.app[STORE].conversations.find_one({"_id": waiting}))["owner"] == offline.id
+
+
+async def test_conversation_queued_by_the_stream_itself_is_adopted(start_app) -> None:
+    client = await start(start_app)
+    result = await client.app[STREAM].ingest(inbound("救命", user="openid-orphan", msg_id="orphan-1"))
+    await client.app[STREAM].set_state(result.conversation_id, ConversationState.QUEUED, reason="routing_failed")
+    await client.app[DEADLINES].tick()
+    doc = await client.app[STORE].conversations.find_one({"_id": result.conversation_id})
+    assert doc["state"] == "queued" and doc["handoff"]["deadline_due_at"] is not None
+    assert doc["handoff"]["reason"] == "routing_failed"
+    assert [i.conversation.id for i in await queued(client.app[STORE], {"gd"})] == [result.conversation_id]
+
+
+async def test_racing_handoff_requests_queue_once(start_app) -> None:
+    client = await start(start_app)
+    result = await client.app[STREAM].ingest(inbound("我不想活了", user="openid-race", msg_id="race-1"))
+    request = HandoffRequest(conversation_id=result.conversation_id, reason="risk", risk_level=3, category="suicide")
+    await asyncio.gather(*(engine(client).request_handoff(request) for _ in range(5)))
+    assert await client.app[STORE]["alerts"].count_documents({"conversation_id": result.conversation_id}) == 1
+    changes = await client.app[STORE].events.count_documents(
+        {"conversation_id": result.conversation_id, "type": "conversation.state_changed"})
+    assert changes == 1
