@@ -24,9 +24,9 @@ from gateway.store import Store
 from gateway.stream import ConversationStream
 from handoff import casebridge
 from handoff.alerts import raise_alert
-from handoff.auth import visible_desks
+from handoff.auth import ancestors, visible_desks
 from handoff.desks import open_now
-from handoff.queue import Handed, HandoffInfo, load, positions, queued
+from handoff.queue import Handed, HandoffInfo, Transfer, load, positions, queued
 from handoff.signal import HandoffRequest
 from handoff.users import Presence, Role, User, active_count
 
@@ -122,22 +122,29 @@ class HandoffEngine:
 
     async def _enqueue(self, conversation: Conversation, request: HandoffRequest) -> None:
         now = self.now()
-        desk = self.settings.desk(conversation.desk)
         level = max(conversation.risk_level, request.risk_level)
         category = request.category or conversation.risk_category
-        is_open = open_now(desk, now)
+        desk = self.settings.desk(conversation.desk)
         info = HandoffInfo(
             reason=request.reason, waiting_since=now, skill=self._skill_for(conversation.topic, category),
-            leave_message=not is_open or request.reason == "leave_message",
             last_youth_at=now, cues=list(request.cues),
             previous_counsellor=await self._previous_counsellor(conversation),
         )
+        if not open_now(desk, now) and level >= 3:
+            # A life at risk does not wait for the morning shift: the nearest staffed desk above takes it.
+            staffed = self._nearest_open_ancestor(desk.id, now)
+            if staffed is not None:
+                info.transfers.append(Transfer(at=now, by="system", to="desk", from_desk=desk.id, to_desk=staffed,
+                                               note="值班时间外的高危求助，自动转至上级值班台"))
+                desk = self.settings.desk(staffed)
+        is_open = open_now(desk, now)
+        info.leave_message = not is_open or request.reason == "leave_message"
         if is_open:
             self._start_deadline(info, now, self.settings.handoff.deadline(level).first_response_seconds)
         # Conditional on the state we read: two handoff requests racing queue the conversation once.
         doc = await self.store.conversations.find_one_and_update(
             {"_id": conversation.id, "state": conversation.state},
-            {"$set": {"state": ConversationState.QUEUED, "owner": None, "risk_level": level,
+            {"$set": {"state": ConversationState.QUEUED, "owner": None, "risk_level": level, "desk": desk.id,
                       "risk_category": category, "updated_at": now, "handoff": info.model_dump()}},
             return_document=ReturnDocument.AFTER,
         )
@@ -164,6 +171,9 @@ class HandoffEngine:
         await self._enqueue(conversation, HandoffRequest(conversation_id=conversation.id, reason="routing_failed",
                                                          risk_level=conversation.risk_level,
                                                          category=conversation.risk_category))
+
+    def _nearest_open_ancestor(self, desk_id: str, now: datetime) -> str | None:
+        return next((d for d in ancestors(self.settings, desk_id) if open_now(self.settings.desk(d), now)), None)
 
     async def _previous_counsellor(self, conversation: Conversation) -> str | None:
         doc = await self.store.conversations.find_one(

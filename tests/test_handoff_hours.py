@@ -74,3 +74,19 @@ async def test_closed_reply_window_alerts_supervisors(start_app) -> None:
         return doc is not None and doc["recipients"] == [supervisor.id]
 
     await wait_for(alerted)
+
+
+async def test_level3_out_of_hours_goes_to_the_nearest_staffed_desk_above(start_app, settings) -> None:
+    client = await start(start_app, _office_hours(settings))
+    eng = engine(client)
+    eng.now = lambda: datetime(2026, 11, 28, 17, 0, tzinfo=UTC)  # 01:00 in UTC+8: gd is closed
+    regional = await user(client, "sup-regional", "supervisor", "gd-regional")
+    cid = await conversation(client, risk=3, category="suicide")
+    doc = await client.app[STORE].conversations.find_one({"_id": cid})
+    assert doc["desk"] == "gd-regional" and not doc["handoff"]["leave_message"]
+    assert doc["handoff"]["deadline_due_at"] is not None
+    assert doc["handoff"]["transfers"][0]["from_desk"] == "gd"
+    alert = await client.app[STORE]["alerts"].find_one({"conversation_id": cid})
+    assert alert["desk"] == "gd-regional" and alert["recipients"] == [regional.id]
+    channel = RecordingChannel.instances[-1]
+    assert not any("现在不是值班时间" in m.text for m in channel.sent)
