@@ -358,11 +358,38 @@ class HandoffEngine:
             type="conversation.risk_changed", conversation_id=conversation_id, desk=conversation.desk,
             data={"from": item.conversation.risk_level, "to": level, "category": conversation.risk_category,
                   "by": by, "reason": reason}))
+        if level >= 3 and conversation.state == ConversationState.QUEUED and info.leave_message:
+            conversation = await self._escalate_waiting_message(conversation, now)
         if level >= 3 and not info.level3_alerted and conversation.state != ConversationState.CLOSED:
             await self._alert_level3(conversation, info)
         if conversation.state == ConversationState.QUEUED:
             await self.queue_changed(conversation.desk)
+            if conversation.desk != item.conversation.desk:
+                await self.queue_changed(item.conversation.desk)
+            await self.auto_assign(conversation.desk)
         return conversation
+
+    async def _escalate_waiting_message(self, conversation: Conversation, now: datetime) -> Conversation:
+        """A 留言 that turns out to be a crisis moves to the nearest staffed desk above, clock running."""
+        if open_now(self.settings.desk(conversation.desk), now):
+            return conversation
+        staffed = self._nearest_open_ancestor(conversation.desk, now)
+        if staffed is None:
+            return conversation
+        seconds = self.settings.handoff.deadline(3).first_response_seconds
+        record = Transfer(at=now, by="system", to="desk", from_desk=conversation.desk, to_desk=staffed,
+                          note="留言中出现高危信号，自动转至上级值班台")
+        doc = await self.store.conversations.find_one_and_update(
+            {"_id": conversation.id, "state": ConversationState.QUEUED, "desk": conversation.desk},
+            {"$set": {"desk": staffed, "handoff.leave_message": False, "handoff.deadline_started_at": now,
+                      "handoff.deadline_due_at": now + timedelta(seconds=seconds), "handoff.deadline_state": "ok"},
+             "$push": {"handoff.transfers": record.model_dump()}},
+            return_document=ReturnDocument.AFTER)
+        if doc is None:
+            return conversation
+        moved = Conversation.from_doc(doc)
+        await casebridge.move_case(self.store, moved, staffed)
+        return moved
 
     # ------------------------------------------------------------- messages
 

@@ -90,3 +90,15 @@ async def test_level3_out_of_hours_goes_to_the_nearest_staffed_desk_above(start_
     assert alert["desk"] == "gd-regional" and alert["recipients"] == [regional.id]
     channel = RecordingChannel.instances[-1]
     assert not any("现在不是值班时间" in m.text for m in channel.sent)
+
+
+async def test_waiting_message_raised_to_level3_moves_to_a_staffed_desk(start_app, settings) -> None:
+    client = await start(start_app, _office_hours(settings))
+    eng = engine(client)
+    eng.now = lambda: datetime(2026, 11, 28, 17, 0, tzinfo=UTC)  # 01:00 in UTC+8: gd is closed
+    cid = await conversation(client, risk=1)
+    assert (await client.app[STORE].conversations.find_one({"_id": cid}))["handoff"]["leave_message"]
+    await eng.set_risk(cid, 3, "suicide", by=None, reason="detector")
+    doc = await client.app[STORE].conversations.find_one({"_id": cid})
+    assert doc["desk"] == "gd-regional" and doc["handoff"]["deadline_due_at"] is not None
+    assert await client.app[STORE]["alerts"].count_documents({"conversation_id": cid, "desk": "gd-regional"}) == 1
