@@ -163,6 +163,31 @@ def ensure_desk_access(user: User, desk_id: str, settings: Settings) -> None:
         raise http_error(403, "outside your desks")
 
 
+class LoginThrottle:
+    """Slows password guessing: after ``limit`` failures for one username within ``window``, refuse for a while.
+
+    In-process on purpose: it only has to make guessing slow, and a restart resetting it is harmless.
+    """
+
+    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, list[datetime]] = {}
+
+    def blocked(self, username: str, now: datetime) -> bool:
+        recent = [t for t in self._failures.get(username.lower(), []) if now - t < self.window]
+        self._failures[username.lower()] = recent
+        return len(recent) >= self.limit
+
+    def failed(self, username: str, now: datetime) -> None:
+        if len(self._failures) > 100_000:  # bounded memory under a spray of made-up names
+            self._failures.clear()
+        self._failures.setdefault(username.lower(), []).append(now)
+
+    def succeeded(self, username: str) -> None:
+        self._failures.pop(username.lower(), None)
+
+
 @web.middleware
 async def csrf_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
     """Cookie-authenticated state changes must echo the session's CSRF token."""

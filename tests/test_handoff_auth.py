@@ -113,3 +113,13 @@ async def test_transcript_reads_are_audited_and_need_a_reason_from_supervisors(s
     assert "openid-secret-123456" not in await (await client.get(f"/api/v1/conversations/{cid}",
                                                                  headers=sup_headers)).text()
     assert sup_view["contact"]["label"].endswith("op****56")
+
+
+async def test_password_guessing_is_throttled(start_app) -> None:
+    client = await start(start_app)
+    await user(client, "c-gd", desk="gd")
+    for _ in range(5):
+        response = await client.post("/api/v1/auth/login", json={"username": "c-gd", "password": "guess-guess"})
+        assert response.status == 401
+    blocked = await client.post("/api/v1/auth/login", json={"username": "c-gd", "password": PASSWORD})
+    assert blocked.status == 429 and "error" in await blocked.json()

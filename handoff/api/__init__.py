@@ -1,7 +1,8 @@
 """The console's REST/WebSocket API under ``/api/v1`` (contract: ``handoff/API.md``).
 
-Each module in ``API_MODULES`` exposes ``ROUTES`` (paths relative to ``/api/v1``) and ``PATHS``
-(its part of the OpenAPI document). To add routes, add the module to ``API_MODULES``.
+Each module in ``API_MODULES`` exposes ``ROUTES`` (paths relative to ``/api/v1``), ``PATHS`` (its part
+of the OpenAPI document), optionally ``SCHEMAS`` and a ``setup(app)`` for app state it needs.
+To add routes, add the module to ``API_MODULES``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def setup_api(app: web.Application) -> None:
     app.middlewares.append(json_errors)
     app.middlewares.append(csrf_middleware)
     for module in modules:
+        if hasattr(module, "setup"):
+            module.setup(app)
         for route in module.ROUTES:
             assert isinstance(route, web.RouteDef)
             app.router.add_route(route.method, PREFIX + route.path, route.handler, **route.kwargs)

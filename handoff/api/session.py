@@ -9,14 +9,28 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from gateway.keys import SETTINGS, STORE
+from gateway.models import utcnow
 from handoff.api.common import engine_of
 from handoff.api.errors import http_error, read_body
 from handoff.api.openapi import STR, obj, operation, ref
-from handoff.auth import COOKIE, create_session, current_session, current_user, end_session, request_token
+from handoff.auth import (
+    COOKIE,
+    LoginThrottle,
+    create_session,
+    current_session,
+    current_user,
+    end_session,
+    request_token,
+)
 from handoff.users import USER_SCHEMA, Presence, authenticate, public_user, set_presence
 
 log = logging.getLogger("youthdesk.api.session")
 ROUTES = web.RouteTableDef()
+THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+
+
+def setup(app: web.Application) -> None:
+    app[THROTTLE] = LoginThrottle()
 
 
 class LoginBody(BaseModel):
@@ -32,10 +46,15 @@ class PresenceBody(BaseModel):
 async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginBody)
     store, settings = request.app[STORE], request.app[SETTINGS]
+    throttle, now = request.app[THROTTLE], utcnow()
+    if throttle.blocked(body.username, now):
+        raise http_error(429, "too many failed sign-ins; try again in 15 minutes")
     user = await authenticate(store, body.username, body.password)
     if user is None:
+        throttle.failed(body.username, now)
         log.warning("failed sign-in for %r", body.username[:40])
         raise http_error(401, "wrong username or password")
+    throttle.succeeded(body.username)
     token, session = await create_session(store, user)
     response = web.json_response({"user": await public_user(store, user), "csrf_token": session.csrf_token,
                                   "token": token})
@@ -77,7 +96,7 @@ PATHS = {
     "/auth/login": {"post": operation(
         "Sign in", body=obj(["username", "password"], username=STR, password=STR),
         ok=obj(["user", "csrf_token", "token"], user=ref("User"), csrf_token=STR, token=STR),
-        errors=(400, 401, 415), public=True)},
+        errors=(400, 401, 415, 429), public=True)},
     "/auth/logout": {"post": operation("Sign out", status=204, errors=(401, 403))},
     "/me": {"get": operation("The signed-in user", ok=ref("User"), errors=(401,))},
     "/me/presence": {"put": operation(
