@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 
 from channels.base import ReplyPolicy
 from gateway.config import Settings
-from gateway.models import Conversation, ConversationState, Event, Message, SenderKind
+from gateway.models import Conversation, ConversationState, Event, Message, SenderKind, utcnow
 from gateway.store import Store
 from gateway.stream import ConversationStream
 from handoff import casebridge
@@ -65,7 +65,7 @@ class HandoffEngine:
         self.store: Store = stream.store
         self.settings = settings
         self.reply_policies = reply_policies
-        self.now: Callable[[], datetime] = clock or (lambda: datetime.now().astimezone())
+        self.now: Callable[[], datetime] = clock or utcnow
         self._desk_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._listener: asyncio.Task[None] | None = None
 
