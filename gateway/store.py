@@ -25,6 +25,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("contact_id", ASCENDING), ("platform", ASCENDING), ("account", ASCENDING), ("state", ASCENDING)],
          {"name": "contact_channel_state"}),
         ([("desk", ASCENDING), ("state", ASCENDING), ("risk_level", DESCENDING)], {"name": "desk_state_risk"}),
+        ([("owner", ASCENDING), ("state", ASCENDING)], {"name": "owner_state"}),
     ],
     # Inbound message ids are derived from (platform, account, channel message id), so the
     # primary-key index is the dedupe index; these serve ordering and the outbox.
