@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from gateway.keys import BUS, SETTINGS
 from gateway.models import ConversationState, Event
 from handoff.api.common import engine_of
-from handoff.api.openapi import operation
+from handoff.api.openapi import ERROR
 from handoff.auth import current_user, visible_desks
 from handoff.queue import load
 from handoff.users import Role, User
@@ -97,9 +97,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 PATHS = {
-    "/ws": {"get": {**operation("Live events (WebSocket upgrade)", errors=(401,)),
-                    "responses": {"101": {"description": "switching protocols"},
-                                  "401": {"description": "not signed in",
-                                          "content": {"application/json": {"schema": {"$ref":
-                                                                                      "#/components/schemas/Error"}}}}}}},
+    "/ws": {"get": {"summary": "Live events (WebSocket upgrade)", "responses": {
+        "101": {"description": "switching protocols"},
+        "401": {"description": "not signed in", "content": {"application/json": {"schema": ERROR}}},
+    }}},
 }
