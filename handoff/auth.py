@@ -87,6 +87,16 @@ async def load_session(store: Store, settings: Settings, token: str, *, now: dat
     return Session(doc["_id"], doc["user_id"], doc["csrf_token"], created, now)
 
 
+async def has_live_session(store: Store, settings: Settings, user_id: str) -> bool:
+    """Whether the user is really at a console: "online" alone survives a closed laptop."""
+    now = utcnow()
+    return await store["sessions"].count_documents({
+        "user_id": user_id,
+        "last_seen_at": {"$gte": now - timedelta(minutes=settings.handoff.session_idle_minutes)},
+        "created_at": {"$gte": now - timedelta(hours=settings.handoff.session_max_hours)},
+    }) > 0
+
+
 def request_token(request: web.Request) -> tuple[str | None, bool]:
     """(token, came_from_cookie). Bearer wins over the cookie; ``?token=`` only for WebSockets."""
     header = request.headers.get("Authorization", "")

@@ -24,7 +24,7 @@ from gateway.store import Store
 from gateway.stream import ConversationStream
 from handoff import casebridge
 from handoff.alerts import raise_alert
-from handoff.auth import ancestors, visible_desks
+from handoff.auth import ancestors, has_live_session, visible_desks
 from handoff.desks import open_now
 from handoff.queue import Handed, HandoffInfo, Transfer, load, positions, queued
 from handoff.signal import HandoffRequest
@@ -288,7 +288,7 @@ class HandoffEngine:
 
     async def auto_assign(self, desk_id: str) -> int:
         """For ``assignment = "auto"`` desks: hand queued conversations to the least-loaded online
-        counsellor with the skill and free capacity (the youth's previous counsellor first)."""
+        counsellor (with a live session) with the skill and free capacity (the youth's previous counsellor first)."""
         try:
             desk = self.settings.desk(desk_id)
         except KeyError:
@@ -317,7 +317,7 @@ class HandoffEngine:
             if item.info.skill and item.info.skill not in user.skills:
                 continue
             load_now = await active_count(self.store, user.id)
-            if load_now >= user.capacity:
+            if load_now >= user.capacity or not await has_live_session(self.store, self.settings, user.id):
                 continue
             candidates.append((user.id != item.info.previous_counsellor, load_now, user.username, user))
         if not candidates:

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.config import Settings
 from gateway.keys import SETTINGS, STORE, STREAM
+from handoff.auth import create_session
 from handoff.engine import HandoffEngine
 from handoff.keys import ENGINE
 from handoff.signal import HandoffRequest
@@ -44,6 +45,7 @@ async def user(client: TestClient, username: str, role: str = "counsellor", desk
                                 role=role, desk=desk, skills=skills, capacity=capacity)
     if online:
         created = await set_presence(client.app[STORE], created.id, Presence.ONLINE) or created
+        await create_session(client.app[STORE], created)  # at a console: auto-assignment may pick them
     return created
 
 

@@ -10,6 +10,7 @@ from gateway.models import ConversationState
 from handoff.keys import DEADLINES
 from handoff.queue import queued
 from handoff.signal import HandoffRequest
+from handoff.users import Presence, set_presence
 from tests.fakes import inbound
 from tests.handoff_support import conversation, engine, login, start, user
 
@@ -80,12 +81,14 @@ async def test_auto_assign_picks_least_loaded_skilled_online_counsellor(start_ap
     b = await user(client, "bb", desk="gd", skills=["psychological"], capacity=2)
     offline = await user(client, "offline", desk="gd", skills=["psychological"], online=False)
     unskilled = await user(client, "unskilled", desk="gd", skills=[])
+    ghost = await user(client, "ghost", desk="gd", skills=["psychological"], online=False)
+    await set_presence(client.app[STORE], ghost.id, Presence.ONLINE)  # "online" but no console open
     owners = []
     for _ in range(4):
         cid = await conversation(client, risk=2, category="suicide")
         owners.append((await client.app[STORE].conversations.find_one({"_id": cid}))["owner"])
     assert sorted(owners) == sorted([a.id, a.id, b.id, b.id])  # spread evenly, never past capacity
-    assert offline.id not in owners and unskilled.id not in owners
+    assert offline.id not in owners and unskilled.id not in owners and ghost.id not in owners
     waiting = await conversation(client, risk=2, category="suicide")
     assert (await client.app[STORE].conversations.find_one({"_id": waiting}))["state"] == "queued"
     # the offline counsellor comes online: the waiting conversation goes to them

@@ -66,9 +66,12 @@ async def login(request: web.Request) -> web.Response:
 
 @ROUTES.post("/auth/logout")
 async def logout(request: web.Request) -> web.Response:
-    await current_session(request)
+    _, user = await current_session(request)
     token, _ = request_token(request)
     await end_session(request.app[STORE], token or "")
+    # Signing out ends the shift: no more auto-assigned conversations.
+    await engine_of(request).set_presence_changed(
+        await set_presence(request.app[STORE], user.id, Presence.OFFLINE) or user)
     response = web.Response(status=204)
     response.del_cookie(COOKIE, path="/")
     return response
