@@ -147,8 +147,40 @@ class HandoffConfig(_Strict):
         return self.deadlines.get(str(risk_level)) or _default_deadlines()[str(risk_level)]
 
 
+class TaxonomyNode(_Strict):
+    """One 案由 (case classification) node; leaves are what a case is classified as."""
+
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1)
+    children: list[TaxonomyNode] = Field(default_factory=list)
+
+    def codes(self) -> list[str]:
+        return [self.code, *(code for child in self.children for code in child.codes())]
+
+
+class Agency(_Strict):
+    """A referral (转介) target: 110, 120, 12345, schools, guardians, courts, …"""
+
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1)
+
+
+class CasesConfig(_Strict):
+    """Case management: the 案由 taxonomy and the agencies a case can be referred to."""
+
+    taxonomy: list[TaxonomyNode] = Field(default_factory=list)
+    agencies: list[Agency] = Field(default_factory=list)
+
+    def classification_codes(self) -> set[str]:
+        return {code for node in self.taxonomy for code in node.codes()}
+
+    def agency_codes(self) -> set[str]:
+        return {agency.code for agency in self.agencies}
+
+
 class Settings(_Strict):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    cases: CasesConfig = Field(default_factory=CasesConfig)
     desks: list[DeskConfig] = Field(default_factory=list)
     accounts: list[ChannelAccountConfig] = Field(default_factory=list)
     partners: list[PartnerConfig] = Field(default_factory=list)

@@ -38,6 +38,15 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "users": [([("username", ASCENDING)], {"name": "username", "unique": True})],
     "sessions": [([("user_id", ASCENDING)], {"name": "user"})],
     "alerts": [([("desk", ASCENDING), ("state", ASCENDING), ("created_at", DESCENDING)], {"name": "desk_state"})],
+    # One case per handed-off conversation: the unique index makes racing open_case calls converge.
+    "cases": [
+        ([("conversation_id", ASCENDING)], {"name": "conversation", "unique": True}),
+        ([("contact_id", ASCENDING), ("created_at", DESCENDING)], {"name": "contact_created"}),
+        ([("desk", ASCENDING), ("created_at", DESCENDING)], {"name": "desk_created"}),
+    ],
+    "mandatory_reports": [([("case_id", ASCENDING), ("seq", ASCENDING)], {"name": "case_seq", "unique": True})],
+    "audit": [([("target", ASCENDING), ("at", DESCENDING)], {"name": "target_at"})],
+    "ratings": [([("conversation_id", ASCENDING)], {"name": "conversation", "unique": True})],
 }
 
 

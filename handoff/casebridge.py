@@ -16,6 +16,7 @@ from typing import Any
 from gateway.config import Settings
 from gateway.models import Conversation, Message, new_id, utcnow
 from gateway.store import Store
+from gateway.stream import ConversationStream
 
 log = logging.getLogger("youthdesk.handoff")
 
@@ -78,6 +79,6 @@ async def move_case(store: Store, conversation: Conversation, desk: str) -> None
         await hook(store, conversation.id, desk)
 
 
-async def take_rating(store: Store, conversation: Conversation, message: Message) -> bool:
+async def take_rating(store: Store, stream: ConversationStream, conversation: Conversation, message: Message) -> bool:
     hook = _hook("handoff.ratings", "record_rating_if_answer")
-    return bool(await hook(store, conversation, message)) if hook is not None else False
+    return bool(await hook(store, stream, conversation, message)) if hook is not None else False

@@ -116,7 +116,7 @@ class HandoffEngine:
         await self._enqueue(conversation, request)
 
     async def take_rating(self, conversation: Conversation, message: Message) -> bool:
-        return await casebridge.take_rating(self.store, conversation, message)
+        return await casebridge.take_rating(self.store, self.stream, conversation, message)
 
     # ------------------------------------------------------------- queueing
 

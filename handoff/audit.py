@@ -1,0 +1,43 @@
+"""The audit log: who read or changed which transcript or case, when, and why.
+
+Entries are only ever inserted (no update or delete path exists in the code base), so the log
+is a faithful record of access to minors' data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from gateway.models import new_id, utcnow
+from gateway.store import Store
+
+MAX_LIMIT = 500
+
+
+class AuditEntry(BaseModel):
+    id: str
+    actor: str
+    action: str
+    target: str
+    reason: str | None = None
+    at: datetime
+
+    def public(self) -> dict[str, object]:
+        return {**self.model_dump(), "at": self.at.isoformat()}
+
+
+# Positional arguments are accepted too: the engine's bridge (handoff/casebridge.py) calls it that way.
+async def record(store: Store, actor: str, action: str, target: str, reason: str | None = None) -> None:
+    """Append one entry; ``reason`` is the viewer's stated purpose (required of supervisors reading others' work)."""
+    await store["audit"].insert_one({"_id": new_id("au"), "actor": actor, "action": action, "target": target,
+                                     "reason": reason, "at": utcnow()})
+
+
+async def list_audit(store: Store, target: str | None = None, limit: int = 100) -> list[AuditEntry]:
+    """Newest first."""
+    query = {"target": target} if target else {}
+    limit = max(1, min(limit, MAX_LIMIT))
+    docs = await store["audit"].find(query).sort("at", -1).limit(limit).to_list(None)
+    return [AuditEntry(id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}) for doc in docs]

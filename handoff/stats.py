@@ -1,0 +1,150 @@
+"""Desk statistics for supervisors: volume, waiting and first-response times, satisfaction.
+
+Everything is computed from stored facts: conversations (channel, risk), cases (案由), the
+``conversation.state_changed`` events (queued → assigned), message timestamps and ratings.
+The CSV export is a flattening of the same numbers, never a separate computation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.models import ConversationState, SenderKind, utcnow
+from gateway.store import Store
+
+# Histogram upper bounds in seconds; the last bucket is open-ended.
+BUCKETS: tuple[int, ...] = (30, 60, 120, 300, 600, 1800, 3600)
+MAX_CONVERSATIONS = 50_000
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def period_start(days: int, now: datetime | None = None) -> datetime:
+    """``days=1`` is today (from UTC midnight); otherwise the last ``days`` × 24 h."""
+    now = now or utcnow()
+    if days == 1:
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return now - timedelta(days=days)
+
+
+def percentile(samples: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile; None for no samples."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _bucket_label(index: int) -> str:
+    low = 0 if index == 0 else BUCKETS[index - 1]
+    return f"{low}-{BUCKETS[index]}" if index < len(BUCKETS) else f"{low}+"
+
+
+def distribution(samples: list[float]) -> dict[str, Any]:
+    counts = [0] * (len(BUCKETS) + 1)
+    for value in samples:
+        counts[next((i for i, bound in enumerate(BUCKETS) if value < bound), len(BUCKETS))] += 1
+    return {"count": len(samples), "p50": percentile(samples, 0.5), "p90": percentile(samples, 0.9),
+            "histogram": [{"bucket": _bucket_label(i), "count": n} for i, n in enumerate(counts)]}
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    since: datetime
+    desks: list[str]
+    volume_by_channel: dict[str, int]
+    volume_by_category: dict[str, int]
+    volume_by_risk: dict[str, int]
+    waiting_seconds: dict[str, Any]
+    first_response_seconds: dict[str, Any]
+    satisfaction: dict[str, Any]
+
+    def public(self) -> dict[str, Any]:
+        return {"since": self.since.isoformat(), "desks": self.desks, "volume_by_channel": self.volume_by_channel,
+                "volume_by_category": self.volume_by_category, "volume_by_risk": self.volume_by_risk,
+                "waiting_seconds": self.waiting_seconds, "first_response_seconds": self.first_response_seconds,
+                "satisfaction": self.satisfaction}
+
+    def csv(self) -> str:
+        """``section,key,value`` rows with exactly the numbers of :meth:`public`."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["section", "key", "value"])
+        for section in ("volume_by_channel", "volume_by_category", "volume_by_risk"):
+            for key, value in getattr(self, section).items():
+                writer.writerow([section, key, value])
+        for section in ("waiting_seconds", "first_response_seconds"):
+            numbers = getattr(self, section)
+            for key in ("count", "p50", "p90"):
+                writer.writerow([section, key, "" if numbers[key] is None else numbers[key]])
+            for bucket in numbers["histogram"]:
+                writer.writerow([section, f"histogram:{bucket['bucket']}", bucket["count"]])
+        writer.writerow(["satisfaction", "count", self.satisfaction["count"]])
+        mean = self.satisfaction["mean"]
+        writer.writerow(["satisfaction", "mean", "" if mean is None else mean])
+        for score, count in self.satisfaction["histogram"].items():
+            writer.writerow(["satisfaction", f"histogram:{score}", count])
+        return out.getvalue()
+
+
+def _count(values: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+async def _times(store: Store, conversation_ids: list[str]) -> tuple[list[float], list[float]]:
+    """(waiting seconds per queue episode, first-response seconds per handed-off conversation)."""
+    events = await store.events.find({"type": "conversation.state_changed",
+                                      "conversation_id": {"$in": conversation_ids}}).sort("at", 1).to_list(None)
+    queued_at: dict[str, datetime] = {}
+    first_queued: dict[str, datetime] = {}
+    waiting: list[float] = []
+    for event in events:
+        conversation_id, to, at = event["conversation_id"], event["data"].get("to"), _aware(event["at"])
+        if to == ConversationState.QUEUED:
+            queued_at.setdefault(conversation_id, at)
+            first_queued.setdefault(conversation_id, at)
+        elif to == ConversationState.ASSIGNED and conversation_id in queued_at:
+            waiting.append((at - queued_at.pop(conversation_id)).total_seconds())
+        elif conversation_id in queued_at:  # left the queue another way (closed, back to the bot)
+            queued_at.pop(conversation_id)
+    first_response: list[float] = []
+    for conversation_id, queued in first_queued.items():
+        reply = await store.messages.find({"conversation_id": conversation_id, "sender": SenderKind.COUNSELLOR,
+                                           "private": {"$ne": True}}).sort("seq", 1).limit(1).to_list(None)
+        if reply:
+            first_response.append(max(0.0, (_aware(reply[0]["created_at"]) - queued).total_seconds()))
+    return waiting, first_response
+
+
+async def compute_stats(store: Store, desks: set[str], since: datetime) -> Stats:
+    desk_list = sorted(desks)
+    conversations = await store.conversations.find(
+        {"desk": {"$in": desk_list}, "created_at": {"$gte": since}},
+        {"platform": 1, "risk_level": 1}).limit(MAX_CONVERSATIONS).to_list(None)
+    cases = await store["cases"].find({"desk": {"$in": desk_list}, "created_at": {"$gte": since}},
+                                      {"classification": 1}).to_list(None)
+    waiting, first_response = await _times(store, [doc["_id"] for doc in conversations])
+    ratings = await store["ratings"].find({"desk": {"$in": desk_list}, "at": {"$gte": since}},
+                                          {"score": 1}).to_list(None)
+    scores = [int(doc["score"]) for doc in ratings]
+    return Stats(
+        since=since, desks=desk_list,
+        volume_by_channel=_count([doc["platform"] for doc in conversations]),
+        volume_by_category=_count([doc.get("classification") or "unclassified" for doc in cases]),
+        volume_by_risk={str(level): sum(1 for doc in conversations if doc.get("risk_level", 0) == level)
+                        for level in range(4)},
+        waiting_seconds=distribution(waiting),
+        first_response_seconds=distribution(first_response),
+        satisfaction={"count": len(scores), "mean": round(sum(scores) / len(scores), 2) if scores else None,
+                      "histogram": {str(score): scores.count(score) for score in range(1, 6)}},
+    )
