@@ -38,6 +38,10 @@ class CaseError(ValueError):
     """A request the case rules refuse (unknown code, invalid transition, …)."""
 
 
+class CaseConflict(CaseError):
+    """The case changed between reading and writing it; the caller may reload and retry."""
+
+
 class CaseNotFound(LookupError):
     pass
 
@@ -228,7 +232,7 @@ async def _update(store: Store, case_id: str, query: dict[str, Any], update: dic
     doc = await store["cases"].find_one_and_update({"_id": case_id, **query}, update)
     if doc is None:
         await get_case(store, case_id)  # raises CaseNotFound when that is the reason
-        raise CaseError("the case changed meanwhile; reload and retry")
+        raise CaseConflict("the case changed meanwhile; reload and retry")
     return await get_case(store, case_id)
 
 
@@ -333,7 +337,7 @@ async def append_mandatory_report(store: Store, case_id: str, *, reported_to: st
         doc = {"_id": record.pop("id"), **record, "prev_hash": prev_hash, "hash": digest}
         await store["mandatory_reports"].insert_one(doc)
         return await get_case(store, case_id)
-    raise CaseError("too many concurrent mandatory reports; retry")
+    raise CaseConflict("too many concurrent mandatory reports; retry")
 
 
 async def verify_report_chain(store: Store, case_id: str) -> bool:

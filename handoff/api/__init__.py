@@ -26,6 +26,8 @@ API_MODULES: tuple[str, ...] = (
     "handoff.api.queue",
     "handoff.api.conversations",
     "handoff.api.alerts",
+    "handoff.api.cases",
+    "handoff.api.stats",
     "handoff.api.ws",
 )
 OPENAPI = web.AppKey("openapi", dict)

@@ -20,7 +20,7 @@ _CLASSES: dict[int, type[web.HTTPException]] = {
 def http_error(status: int, reason: str) -> web.HTTPException:
     """An aiohttp HTTP exception whose body is ``{"error": reason}``."""
     cls = _CLASSES.get(status, web.HTTPBadRequest)
-    kwargs = {"allowed_methods": ()} if cls is web.HTTPMethodNotAllowed else {}
+    kwargs = {"method": "", "allowed_methods": ()} if cls is web.HTTPMethodNotAllowed else {}
     return cls(text=json.dumps({"error": reason}, ensure_ascii=False), content_type="application/json",
                **kwargs)  # type: ignore[arg-type]
 
