@@ -1,0 +1,192 @@
+"""The deterministic risk detector: runs on every youth message, before and without Rasa.
+
+Steps: normalise (NFKC, lower case, slang/emoji/typo rewrites, filter-dodging separators), blank
+out hyperbole (笑死, 累死了, 想死你了), match the lexicon's cues, drop negated cues (我不想死 — but
+"不想活" is itself a cue and cannot be negated), decide whose risk it is (我同学说她想跳楼 is a
+friend at risk), then combine: a suicidal cue plus a plan, a time, a farewell or a method is
+level 3. jieba (with the lexicon's words as custom dictionary) segments the text in front of a
+cue so that negation is judged on words, not characters.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import jieba
+
+from bot.lexicon import Cue, Lexicon, load_lexicon
+
+log = logging.getLogger("youthdesk.risk")
+
+_CLAUSE_BREAK = re.compile(r"[，。！？；\n]")
+_SPACES = re.compile(r"[\s\u3000]+")
+_PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ";": "；", "…": "。", "~": "。", "～": "。"})
+_SELF_MARKERS = re.compile(r"我|俺|自己|被")
+_DESIRE = re.compile(r"想|要|准备|打算|计划|决定|会|去|该|只能|就")
+_PRONOUNS = frozenset({"他", "她", "ta", "它"})
+# Cues about what someone does to the youth: a bare "他/她" there is the perpetrator, not a friend.
+_PERPETRATED = frozenset({"abuse_home", "sexual_abuse", "bullying", "exploitation", "runaway"})
+_FAMILY = re.compile(r"爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里")
+# Words that may stand between a negation and its cue ("我没有想过要自杀").
+_FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
+                      "都", "会去", "要去", "想要", "说", "就", "还", "真"})
+_PRIORITY = ("suicide", "self_harm", "sexual_abuse", "abuse_home", "exploitation", "runaway", "bullying")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    cue: Cue
+    text: str
+    start: int
+    level: int
+    third_person: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAssessment:
+    level: int  # 0-3; 3 = imminent danger to life
+    category: str | None
+    cues: list[str] = field(default_factory=list)
+    lexicon_version: str = ""
+
+
+class RiskDetector:
+    def __init__(self, lexicon: Lexicon | None = None) -> None:
+        self.lexicon = lexicon or load_lexicon()
+        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer.initialize()
+        words = "\n".join(f"{word} 2000" for word in self.lexicon.dictionary_words())
+        self._tokenizer.load_userdict(io.BytesIO(words.encode("utf-8")))
+        pairs = sorted(self.lexicon.normalise.items(), key=lambda kv: len(kv[0]), reverse=True)
+        self._rewrite = re.compile("|".join(re.escape(k) for k, _ in pairs)) if pairs else None
+        self._rewrites = dict(pairs)
+        seps = re.escape(self.lexicon.separators)
+        self._dodge = re.compile(rf"(?<=[\u4e00-\u9fff])[{seps}]+(?=[\u4e00-\u9fff])") if seps else None
+        markers = "|".join(re.escape(m) for m in self.lexicon.third_person)
+        self._subject = re.compile(rf"({markers})|(我|俺)(?!们)")
+
+    # ------------------------------------------------------------ public
+
+    def assess(self, text: str) -> RiskAssessment:
+        normalised = self.normalise(text)
+        if not normalised:
+            return RiskAssessment(0, None, [], self.lexicon.version)
+        hits = self._hits(normalised)
+        return self._combine(normalised, hits)
+
+    def normalise(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text or "").lower()
+        if self._rewrite is not None:
+            text = self._rewrite.sub(lambda m: self._rewrites[m.group(0)], text)
+        if self._dodge is not None:
+            text = self._dodge.sub("", text)
+        text = _SPACES.sub("，", text.translate(_PUNCT)).strip("，")
+        # Hyperbole is blanked with a clause break so that it neither fires nor joins its neighbours.
+        return self.lexicon.hyperbole.sub("，", text)
+
+    # ------------------------------------------------------------ matching
+
+    def _hits(self, text: str) -> list[Hit]:
+        hits: list[Hit] = []
+        for cue in self.lexicon.cues:
+            for match in cue.regex.finditer(text):
+                start = match.start()
+                if cue.negatable and self._negated(text, start):
+                    continue
+                third = self._third_person(text, match, cue.category)
+                hits.append(Hit(cue=cue, text=match.group(0), start=start,
+                                level=self._level(cue, text, start), third_person=third))
+        return hits
+
+    def _clause(self, text: str, position: int) -> tuple[int, int]:
+        start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, position)), default=0)
+        following = _CLAUSE_BREAK.search(text, position)
+        return start, following.start() if following else len(text)
+
+    def _negated(self, text: str, position: int) -> bool:
+        start, _ = self._clause(text, position)
+        prefix = text[start:position]
+        if not prefix:
+            return False
+        tokens = self._tokenizer.lcut(prefix, HMM=False)
+        skipped = 0
+        for token in reversed(tokens):
+            if token in self.lexicon.negation:
+                return True
+            if token in _FILLERS and skipped < 3:
+                skipped += 1
+                continue
+            return False
+        return False
+
+    def _third_person(self, text: str, match: re.Match[str], cue_category: str | None) -> bool:
+        """Whose risk is it? The nearest subject before the cue decides; "…打我" is always the youth's."""
+        if "我" in match.group(0) or "俺" in match.group(0):
+            return False
+        window = text[max(0, match.start() - 24):match.start()]
+        last = None
+        for subject in self._subject.finditer(window):
+            if subject.group(1) in _PRONOUNS and cue_category in _PERPETRATED:
+                continue
+            last = subject
+        return bool(last and last.group(1))
+
+    def _level(self, cue: Cue, text: str, position: int) -> int:
+        if cue.kind == "escalator":
+            return 0
+        start, end = self._clause(text, position)
+        clause = text[start:end]
+        if cue.kind == "topic":
+            framed = any(frame in clause for frame in self.lexicon.frames)
+            personal = bool(_SELF_MARKERS.search(clause)) or len(clause) <= 6
+            return 2 if personal and not framed else 1
+        if cue.kind == "method":
+            return 2 if _DESIRE.search(text[start:position]) else 1
+        return cue.level
+
+    # ------------------------------------------------------------ combining
+
+    def _combine(self, text: str, hits: list[Hit]) -> RiskAssessment:
+        levels = {id(hit): hit.level for hit in hits}
+        suicidal = [h for h in hits if h.cue.category == "suicide" and h.level >= 2]
+        methods = [h for h in hits if h.cue.kind == "method"]
+        plans = [h for h in hits if h.cue.id == "suicide.plan"]
+        times = [h for h in hits if h.cue.id == "suicide.time"]
+        farewells = [h for h in suicidal if h.cue.id == "suicide.farewell_strong"]
+        others = [h for h in suicidal if h.cue.id != "suicide.farewell_strong"]
+        imminent = ((plans and (suicidal or methods)) or (times and (suicidal or methods))
+                    or (farewells and (others or methods)))
+        if imminent:
+            for hit in suicidal + methods:
+                levels[id(hit)] = 3
+        ranked = [h for h in hits if levels[id(h)] > 0]
+        if not ranked:
+            return RiskAssessment(0, None, [], self.lexicon.version)
+        level = max(levels[id(h)] for h in ranked)
+        top = [h for h in ranked if levels[id(h)] == level]
+        category = self._category(text, top, ranked)
+        cues = []
+        for hit in sorted(hits, key=lambda h: (-levels[id(h)], h.start)):
+            label = f"{'friend:' if hit.third_person else ''}{hit.cue.id}:{hit.text}"
+            if label not in cues:
+                cues.append(label)
+        return RiskAssessment(level, category, cues[:12], self.lexicon.version)
+
+    def _category(self, text: str, top: list[Hit], ranked: list[Hit]) -> str | None:
+        own = [h for h in top if not h.third_person]
+        candidates = own or top
+        categories = {h.cue.category for h in candidates if h.cue.category}
+        if "abuse_home" in categories and any(h.cue.id == "danger.threat_to_life" for h in candidates):
+            # A threat to life takes the category of the situation it arises in.
+            context = {h.cue.category for h in ranked if h.cue.id != "danger.threat_to_life" and h.cue.category}
+            if context - {"abuse_home"} and not _FAMILY.search(text):
+                categories = (context - {"abuse_home"}) | (categories - {"abuse_home"})
+            elif not context and not _FAMILY.search(text):
+                categories = (categories - {"abuse_home"}) | {"bullying"}
+        if not own and categories:
+            return "friend_concern"
+        return next((c for c in _PRIORITY if c in categories), None)

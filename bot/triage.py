@@ -1,0 +1,130 @@
+"""Triage: combine the risk detector with Rasa's intent into one decision.
+
+Pure logic plus one shared async entry point (``triage_text``) used by the live router, the
+``youthdesk triage`` command and the evaluation, so all three take exactly the same path.
+
+Rules: risk = max(detector, Rasa risk-intent mapping), but DIET's confidence is never a risk
+score on its own: a risk intent counts only at confidence >= the threshold and adds at most
+level 2 unless the detector agrees on the category. Level >= 2 hands off at once (reason
+"risk"); level 3 also sends the crisis reply first. A detector level >= 2 does not wait for
+Rasa at all. Low confidence or ``ask_human`` hands off at normal priority; no Rasa (down,
+timed out, not configured) hands off with "bot_unavailable".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import yaml
+
+from bot.lexicon import CATEGORIES
+from bot.risk import RiskAssessment, RiskDetector
+from gateway.config import PROJECT_ROOT
+from handoff.signal import HandoffReason
+
+log = logging.getLogger("youthdesk.triage")
+
+RISK_INTENTS_PATH = PROJECT_ROOT / "nlu_data" / "risk_intents.yml"
+DEFAULT_CONFIDENCE_THRESHOLD = 0.6
+LOW_CONFIDENCE_INTENTS = frozenset({"nlu_fallback"})
+
+# Level 3: sent before anything else, in the project's own words.
+CRISIS_REPLY = (
+    "谢谢你愿意告诉我们，你现在的安全是最重要的。我们已经请值班老师马上来陪你，请不要挂断，也别一个人扛着。"
+    "如果你现在就有危险，请立刻拨打110（报警）或120（急救），或者告诉身边一个你信任的大人。"
+    "也可以拨打全国心理援助热线12356，或者12355青少年服务台，都有人愿意听你说。"
+)
+
+
+class ParseResult(Protocol):
+    """What triage needs from ``bot.rasa_client.RasaParse``."""
+
+    @property
+    def intent(self) -> str: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+
+class IntentParser(Protocol):
+    async def parse(self, text: str) -> ParseResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RiskIntent:
+    level: int
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class TriageDecision:
+    risk: int  # 0-3
+    category: str | None
+    intent: str | None
+    handoff: bool
+    reason: HandoffReason | None
+    cues: list[str] = field(default_factory=list)
+    confidence: float | None = None
+
+    @property
+    def crisis_reply(self) -> bool:
+        return self.risk >= 3
+
+
+def load_risk_intents(path: Path = RISK_INTENTS_PATH) -> dict[str, RiskIntent]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    mapping: dict[str, RiskIntent] = {}
+    for intent, entry in (raw.get("intents") or {}).items():
+        level, category = entry.get("level"), entry.get("category")
+        if level not in (1, 2, 3) or category not in CATEGORIES:
+            raise ValueError(f"{path}: intents.{intent}: level 1-3 and a known category required")
+        mapping[str(intent)] = RiskIntent(level=level, category=category)
+    return mapping
+
+
+def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: dict[str, RiskIntent],
+           threshold: float = DEFAULT_CONFIDENCE_THRESHOLD, bot_available: bool = True) -> TriageDecision:
+    risk, category = assessment.level, assessment.category
+    intent = parse.intent if parse is not None else None
+    confidence = parse.confidence if parse is not None else None
+    cues = list(assessment.cues)
+    mapped = intents.get(intent or "")
+    if mapped is not None and confidence is not None and confidence >= threshold:
+        agrees = assessment.level >= 1 and assessment.category in (mapped.category, "friend_concern")
+        rasa_level = mapped.level if agrees else min(mapped.level, 2)
+        cues.append(f"rasa:{intent}:{confidence:.2f}")
+        if rasa_level > risk:
+            risk, category = rasa_level, mapped.category
+    reason: HandoffReason | None = None
+    if risk >= 2:
+        reason = "risk"
+    elif not bot_available:
+        reason = "bot_unavailable"
+    elif parse is None:
+        reason = None  # the detector alone decided there is nothing urgent and Rasa was not asked
+    elif confidence is not None and confidence < threshold or intent in LOW_CONFIDENCE_INTENTS:
+        reason = "low_confidence"
+    elif intent == "ask_human":
+        reason = "ask_human"
+    return TriageDecision(risk=risk, category=category if risk else None, intent=intent, handoff=reason is not None,
+                          reason=reason, cues=cues, confidence=confidence)
+
+
+async def triage_text(text: str, *, detector: RiskDetector, rasa: IntentParser | None,
+                      intents: dict[str, RiskIntent],
+                      threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> TriageDecision:
+    """The live path: detector first; Rasa only when the detector sees no risk (and never blocking it)."""
+    assessment = detector.assess(text)
+    if assessment.level >= 2:
+        return decide(assessment, None, intents=intents, threshold=threshold)
+    if rasa is None:
+        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
+    try:
+        parse = await rasa.parse(text)
+    except Exception as exc:  # noqa: BLE001 - any bot failure must reach a human, never drop the message
+        log.warning("rasa parse failed (%r); the message goes to a counsellor", exc)
+        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
+    return decide(assessment, parse, intents=intents, threshold=threshold)
