@@ -6,12 +6,15 @@ import asyncio
 import json
 from datetime import timedelta
 
-from gateway.keys import STORE
+import pytest
+
+from gateway.keys import STORE, STREAM
+from gateway.models import Conversation, Message
 from handoff import casebridge
 from handoff.keys import DEADLINES
 from handoff.queue import queued
 from handoff.signal import HandoffRequest
-from tests.fakes import RecordingChannel, wait_for
+from tests.fakes import RecordingChannel, inbound, wait_for
 from tests.handoff_support import conversation, engine, login, start, user
 
 
@@ -126,3 +129,33 @@ async def test_silent_high_risk_youth_creates_outreach_task(start_app) -> None:
     eng.now = lambda: base + timedelta(minutes=23)
     await client.app[DEADLINES].tick()
     assert await client.app[STORE]["alerts"].count_documents({"conversation_id": cid, "type": "outreach"}) == 2
+
+
+async def test_level3_case_flow_assessment_unblocks_close_and_rating_is_taken(start_app) -> None:
+    client = await start(start_app)
+    counsellor = await user(client, "c-gd", desk="gd")
+    cid = await conversation(client, risk=3, category="suicide", youth="openid-flow")
+    await engine(client).claim(cid, counsellor)
+    headers = await login(client, "c-gd")
+    summary = await (await client.get(f"/api/v1/conversations/{cid}", headers=headers)).json()
+    if summary["case_id"] is None:
+        pytest.skip("the cases module is not in this tree")
+    close = {"outcome": "safety plan agreed", "request_rating": True}
+    assert (await client.post(f"/api/v1/conversations/{cid}/close", json=close, headers=headers)).status == 409
+    assessment = {"level": 3, "factors": ["明确计划"], "immediate_danger": False, "protective_factors": ["母亲陪伴"],
+                  "plan": "今晚母亲陪同，明早转介心理门诊", "notes": ""}
+    response = await client.put(f"/api/v1/cases/{summary['case_id']}/assessment", json=assessment, headers=headers)
+    assert response.status == 200, await response.text()
+    closed = await client.post(f"/api/v1/conversations/{cid}/close", json=close, headers=headers)
+    assert closed.status == 200 and (await closed.json())["state"] == "closed"
+    case = await client.app[STORE]["cases"].find_one({"_id": summary["case_id"]})
+    assert case["status"] == "closed"
+    await client.app[STREAM].ingest(inbound("5", user="openid-flow", msg_id="rating-1"))
+    conversation_doc = await client.app[STORE].conversations.find_one({"_id": cid})
+    rating_source = await client.app[STORE].conversations.find_one({"contact_id": conversation_doc["contact_id"],
+                                                                    "_id": {"$ne": cid}})
+    taken = await engine(client).take_rating(Conversation.from_doc(rating_source),
+                                             Message.from_doc(await client.app[STORE].messages.find_one(
+                                                 {"conversation_id": rating_source["_id"]})))
+    assert taken
+    assert (await client.app[STORE]["ratings"].find_one({"conversation_id": cid}))["score"] == 5
