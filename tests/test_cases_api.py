@@ -8,6 +8,32 @@ from gateway.keys import STORE
 from tests.handoff_support import conversation, login, start, user
 
 DUE = "2030-01-01T08:00:00Z"
+_TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool}
+
+
+def _conforms(value: object, schema: dict, components: dict, where: str = "$") -> None:
+    """A small OpenAPI 3.0 schema check (type, required, properties, items, enum, nullable, $ref, allOf)."""
+    if "$ref" in schema:
+        return _conforms(value, components[schema["$ref"].rsplit("/", 1)[1]], components, where)
+    if value is None:
+        assert schema.get("nullable"), f"{where}: null not allowed"
+        return None
+    for part in schema.get("allOf", []):
+        _conforms(value, part, components, where)
+    if "type" in schema:
+        assert isinstance(value, _TYPES[schema["type"]]), f"{where}: expected {schema['type']}, got {value!r}"
+        assert not (schema["type"] in ("integer", "number") and isinstance(value, bool)), where
+    assert value in schema.get("enum", [value]), f"{where}: {value!r} not in enum"
+    if isinstance(value, dict):
+        for name in schema.get("required", []):
+            assert name in value, f"{where}: missing {name}"
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                _conforms(value[name], sub, components, f"{where}.{name}")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            _conforms(item, schema["items"], components, f"{where}[{index}]")
+    return None
 
 
 async def _setup(start_app, risk: int = 0, youth: str | None = None):  # type: ignore[no-untyped-def]
@@ -58,7 +84,21 @@ async def test_owner_works_the_case(start_app) -> None:  # type: ignore[no-untyp
                                  json={"title": "回访", "due_at": DUE})
     fid = (await response.json())["followups"][0]["id"]
     response = await client.patch(f"/api/v1/cases/{case_id}/followups/{fid}", headers=c1, json={"done": True})
-    assert (await response.json())["followups"][0]["done"] is True
+    case = await response.json()
+    assert case["followups"][0]["done"] is True
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    components = document["components"]["schemas"]
+    _conforms(case, {"$ref": "#/components/schemas/Case"}, components)
+    assert (case["referrals"][0]["status"], case["assessment"]["level"]) == ("resolved", 1)
+    items = await (await client.get(f"/api/v1/contacts/{case['contact_id']}/cases", headers=c1)).json()
+    _conforms(items, document["paths"]["/contacts/{contact_id}/cases"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"], components)
+    log = await (await client.get("/api/v1/audit", headers=heads["sup"])).json()
+    _conforms(log, document["paths"]["/audit"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+              components)
+    stats = await (await client.get("/api/v1/stats", params={"days": "30"}, headers=heads["sup"])).json()
+    _conforms(stats, {"$ref": "#/components/schemas/Stats"}, components)
+    assert stats["volume_by_category"] == {"legal.bullying": 1}
 
 
 async def test_mandatory_reports_append_only_over_the_api(start_app) -> None:  # type: ignore[no-untyped-def]
