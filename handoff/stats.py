@@ -117,12 +117,15 @@ async def _times(store: Store, conversation_ids: list[str]) -> tuple[list[float]
             waiting.append((at - queued_at.pop(conversation_id)).total_seconds())
         elif conversation_id in queued_at:  # left the queue another way (closed, back to the bot)
             queued_at.pop(conversation_id)
-    first_response: list[float] = []
-    for conversation_id, queued in first_queued.items():
-        reply = await store.messages.find({"conversation_id": conversation_id, "sender": SenderKind.COUNSELLOR,
-                                           "private": {"$ne": True}}).sort("seq", 1).limit(1).to_list(None)
-        if reply:
-            first_response.append(max(0.0, (_aware(reply[0]["created_at"]) - queued).total_seconds()))
+    # One grouped query for every conversation's first counsellor message (private notes do not count).
+    cursor = await store.messages.aggregate([
+        {"$match": {"conversation_id": {"$in": list(first_queued)}, "sender": SenderKind.COUNSELLOR.value,
+                    "private": {"$ne": True}}},
+        {"$group": {"_id": "$conversation_id", "first": {"$min": "$created_at"}}},
+    ])
+    first_reply = {doc["_id"]: _aware(doc["first"]) for doc in await cursor.to_list(None)}
+    first_response = [max(0.0, (first_reply[cid] - queued).total_seconds())
+                      for cid, queued in first_queued.items() if cid in first_reply]
     return waiting, first_response
 
 
