@@ -195,6 +195,9 @@ async def open_case(store: Store, settings: Settings, conversation: Conversation
     handoff of the same conversation keeps its case (and number)."""
     existing = await get_case_for_conversation(store, conversation.id)
     if existing is not None:
+        if existing.desk != conversation.desk:  # handed off again elsewhere: the work order follows
+            await move_case(store, conversation.id, conversation.desk)
+            existing = existing.model_copy(update={"desk": conversation.desk})
         return existing
     now = utcnow()
     doc = {"_id": new_id("case"), "number": await next_number(store, conversation.desk, now),

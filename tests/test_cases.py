@@ -53,6 +53,8 @@ async def test_transfer_keeps_the_case_and_number(store: Store, settings: Settin
     await cases.move_case(store, c.id, "gd-regional")
     again = await cases.open_case(store, settings, c.model_copy(update={"desk": "gd-regional"}))
     assert (again.id, again.number, again.desk) == (first.id, first.number, "gd-regional")
+    requeued = await cases.open_case(store, settings, c.model_copy(update={"desk": "national"}))
+    assert (requeued.number, (await cases.get_case(store, first.id)).desk) == (first.number, "national")
 
 
 async def test_classification_must_come_from_the_taxonomy(store: Store, settings: Settings) -> None:
