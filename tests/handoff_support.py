@@ -14,7 +14,7 @@ from handoff.auth import create_session
 from handoff.engine import HandoffEngine
 from handoff.keys import ENGINE
 from handoff.signal import HandoffRequest
-from handoff.users import Presence, User, create_user, set_presence
+from handoff.users import Presence, User, create_user, get_user_by_username, set_presence
 from tests.fakes import RecordingChannel, inbound
 
 PASSWORD = "correct-horse-battery"
@@ -67,8 +67,9 @@ async def conversation(client: TestClient, *, risk: int = 0, category: str | Non
 
 
 async def login(client: TestClient, username: str) -> dict[str, str]:
-    """Bearer headers for ``username``."""
-    response = await client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-    assert response.status == 200, await response.text()
-    return {"Authorization": f"Bearer {(await response.json())['token']}"}
-
+    """Bearer headers for ``username``: a session made directly (the sign-in route has its own tests,
+    and skipping argon2 here keeps twenty-user tests fast)."""
+    found = await get_user_by_username(client.app[STORE], username)
+    assert found is not None, username
+    token, _ = await create_session(client.app[STORE], found)
+    return {"Authorization": f"Bearer {token}"}
