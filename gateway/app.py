@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import aiohttp
 from aiohttp import web
 
+from bot.app import setup_triage
 from channels.base import Channel, ChannelContext, ConversationAccess
 from channels.registry import CHANNEL_CLASSES
 from gateway.bus import EventBus
@@ -132,6 +133,7 @@ def create_app(
     app.cleanup_ctx.extend([bus_ctx, store_ctx, http_ctx, stream_ctx, workers_ctx])
     setup_handoff(app)
 
+    setup_triage(app)
     app.router.add_get("/healthz", health_handler(app[HEALTH_CHECKS]))
     app.router.add_get("/", start_page)
     return app

@@ -97,6 +97,9 @@ class ServiceConfig(_Strict):
     rasa_url: str = ""
     rasa_token: str = ""
     rasa_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Triage (risk detector + bot) routes every stored youth message. Only channel-level tests turn it
+    # off; production refuses that, since an unrouted message would never reach a human.
+    triage_enabled: bool = True
 
     @field_validator("public_url")
     @classmethod
@@ -317,6 +320,8 @@ def check_production_ready(settings: Settings) -> None:
         raise ConfigError("service.data_key: required in production (set YOUTHDESK_DATA_KEY)")
     if settings.service.data_key in demo:
         raise ConfigError("service.data_key: the demo key must not be used in production")
+    if not settings.service.triage_enabled:
+        raise ConfigError("service.triage_enabled: triage cannot be switched off in production")
     if not settings.service.mongodb_uri:
         raise ConfigError("service.mongodb_uri: production needs a real MongoDB (set MONGODB_URI)")
     for index, account in enumerate(settings.accounts):

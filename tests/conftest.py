@@ -25,6 +25,8 @@ def settings() -> Settings:
         "mongodb_database": f"youthdesk_test_{uuid.uuid4().hex[:12]}",
         "delivery_backoff_seconds": 0.01,
         "shutdown_grace_seconds": 2.0,
+        # Channel and handoff tests see stored messages only; tests/test_triage*.py switch triage on.
+        "triage_enabled": False,
     })
     return loaded.model_copy(update={"service": service})
 

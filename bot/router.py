@@ -1,0 +1,203 @@
+"""The triage router: what happens to every stored youth message (``gateway.stream.MessageRouter``).
+
+The risk detector runs on every youth text first, whatever the conversation's state: with a
+counsellor already (queued/assigned) it only reports a raised risk to the handoff engine and the
+bot stays silent. In the ``bot`` state the bot answers through Rasa unless triage hands off;
+a handed-off conversation is paused in Rasa and gets no bot reply until it is back in ``bot``.
+Rasa down, slow or absent → the conversation goes to a counsellor; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from pymongo.errors import DuplicateKeyError
+
+from bot.risk import RiskDetector
+from bot.triage import (
+    CRISIS_REPLY,
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    IntentParser,
+    RiskIntent,
+    TriageDecision,
+    decide,
+    triage_text,
+)
+from gateway.config import ChannelAccountConfig, Settings
+from gateway.models import Conversation, ConversationState, Direction, Message, MessageType, SenderKind
+from gateway.stream import ConversationStream
+from handoff.signal import HandoffReason, HandoffRequest, HandoffSink
+
+log = logging.getLogger("youthdesk.bot")
+
+WELCOME_EVENTS = frozenset({"subscribe", "follow", "scan_follow", "user_enter_tempsession", "enter_session"})
+CLICK_EVENTS = frozenset({"click", "CLICK"})
+INTENT_KEY_PREFIX = "intent:"
+DEFAULT_WELCOME = ChannelAccountConfig.model_fields["welcome"].default
+
+
+class ReplyText(Protocol):
+    texts: list[str]
+
+
+class BotClient(IntentParser, Protocol):
+    """The part of ``bot.rasa_client.RasaClient`` the router uses."""
+
+    async def respond(self, sender_id: str, text: str) -> ReplyText: ...
+
+    async def pause(self, sender_id: str) -> None: ...
+
+    async def resume(self, sender_id: str) -> None: ...
+
+    async def status(self) -> bool: ...
+
+
+class TriageRouter:
+    def __init__(self, *, stream: ConversationStream, settings: Settings, detector: RiskDetector,
+                 rasa: BotClient | None, handoff: HandoffSink, intents: dict[str, RiskIntent],
+                 budgeted_platforms: frozenset[str], threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> None:
+        self.stream = stream
+        self.settings = settings
+        self.detector = detector
+        self.rasa = rasa
+        self.handoff = handoff
+        self.intents = intents
+        self.budgeted = budgeted_platforms
+        self.threshold = threshold
+        # Per-conversation bot bookkeeping (welcome sent, paused in Rasa) lives next to the conversation.
+        self.sessions = stream.store["bot_sessions"]
+
+    async def route(self, conversation: Conversation, message: Message) -> None:
+        if message.direction != Direction.INBOUND or message.sender != SenderKind.YOUTH:
+            return
+        if conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
+            await self._watch(conversation, message)
+            return
+        if conversation.state != ConversationState.BOT:
+            return
+        if await self.handoff.take_rating(conversation, message):
+            return
+        await self._resume_if_paused(conversation)
+        if message.type == MessageType.EVENT:
+            await self._event(conversation, message)
+        elif message.type == MessageType.TEXT and message.text.strip():
+            if conversation.platform == "widget" and await self._first_welcome(conversation):
+                await self._send(conversation, [self._welcome(conversation)])
+            decision = await triage_text(message.text, detector=self.detector, rasa=self.rasa,
+                                         intents=self.intents, threshold=self.threshold)
+            await self._act(conversation, message, decision, message.text)
+        else:
+            # Images, voice, links: the bot cannot read them, a person can.
+            await self._hand_off(conversation, message, "low_confidence", 0, None, [f"media:{message.type}"])
+
+    # ------------------------------------------------------------ states
+
+    async def _watch(self, conversation: Conversation, message: Message) -> None:
+        """With a counsellor: no bot reply, only a raised risk is reported."""
+        if message.type != MessageType.TEXT or not message.text.strip():
+            return
+        result = self.detector.assess(message.text)
+        if result.level >= 2 and result.level > conversation.risk_level:
+            await self.handoff.request_handoff(HandoffRequest(
+                conversation_id=conversation.id, reason="risk", risk_level=result.level,
+                category=result.category, cues=result.cues, message_id=message.id))
+
+    async def _event(self, conversation: Conversation, message: Message) -> None:
+        event = message.event or ""
+        if event in WELCOME_EVENTS:
+            if await self._first_welcome(conversation):
+                await self._send(conversation, [self._welcome(conversation)])
+            return
+        if event in CLICK_EVENTS and message.text.startswith(INTENT_KEY_PREFIX):
+            intent = message.text[len(INTENT_KEY_PREFIX):].strip()
+            if intent:
+                decision = decide(self.detector.assess(""), _Clicked(intent), intents=self.intents,
+                                  threshold=self.threshold, bot_available=self.rasa is not None)
+                await self._act(conversation, message, decision, f"/{intent}")
+
+    async def _act(self, conversation: Conversation, message: Message, decision: TriageDecision,
+                   rasa_text: str) -> None:
+        if decision.handoff and decision.reason is not None:
+            if decision.crisis_reply:
+                await self._send(conversation, [CRISIS_REPLY])
+            await self._hand_off(conversation, message, decision.reason, decision.risk, decision.category,
+                                 decision.cues)
+            return
+        if self.rasa is None:
+            await self._hand_off(conversation, message, "bot_unavailable", decision.risk, decision.category,
+                                 decision.cues)
+            return
+        try:
+            reply = await self.rasa.respond(conversation.id, rasa_text)
+        except Exception as exc:  # noqa: BLE001 - a failing bot must never swallow a youth's message
+            log.warning("rasa respond failed for %s (%r); handing off", conversation.id, exc)
+            await self._hand_off(conversation, message, "bot_unavailable", decision.risk, decision.category,
+                                 decision.cues)
+            return
+        texts = [text for text in reply.texts if text and text.strip()]
+        if not texts:
+            await self._hand_off(conversation, message, "low_confidence", decision.risk, decision.category,
+                                 decision.cues)
+            return
+        await self._send(conversation, texts)
+
+    async def _hand_off(self, conversation: Conversation, message: Message, reason: HandoffReason, risk: int,
+                        category: str | None, cues: list[str]) -> None:
+        await self.handoff.request_handoff(HandoffRequest(
+            conversation_id=conversation.id, reason=reason, risk_level=risk, category=category, cues=list(cues),
+            message_id=message.id))
+        await self.sessions.update_one({"_id": conversation.id}, {"$set": {"paused": True}}, upsert=True)
+        if self.rasa is not None:
+            try:
+                await self.rasa.pause(conversation.id)
+            except Exception as exc:  # noqa: BLE001 - the handoff already happened; Rasa just stays unpaused
+                log.warning("could not pause the Rasa conversation %s: %r", conversation.id, exc)
+
+    async def _resume_if_paused(self, conversation: Conversation) -> None:
+        """Back in ``bot`` after a handoff (transfer to the bot): Rasa listens again."""
+        doc = await self.sessions.find_one({"_id": conversation.id})
+        if not doc or not doc.get("paused"):
+            return
+        if self.rasa is not None:
+            try:
+                await self.rasa.resume(conversation.id)
+            except Exception as exc:  # noqa: BLE001 - the next Rasa call fails over to a human anyway
+                log.warning("could not resume the Rasa conversation %s: %r", conversation.id, exc)
+                return
+        await self.sessions.update_one({"_id": conversation.id}, {"$set": {"paused": False}})
+
+    # ------------------------------------------------------------ replies
+
+    async def _first_welcome(self, conversation: Conversation) -> bool:
+        """True exactly once per conversation (conditional writes, safe across gateway instances)."""
+        doc = await self.sessions.find_one({"_id": conversation.id})
+        if doc is None:
+            try:
+                await self.sessions.insert_one({"_id": conversation.id, "welcomed": True, "paused": False})
+            except DuplicateKeyError:
+                return False
+            return True
+        result = await self.sessions.update_one({"_id": conversation.id, "welcomed": {"$ne": True}},
+                                                {"$set": {"welcomed": True}})
+        return bool(result.modified_count)
+
+    def _welcome(self, conversation: Conversation) -> str:
+        account = next((a for a in self.settings.accounts
+                        if a.platform == conversation.platform and a.id == conversation.account), None)
+        return account.welcome if account is not None else DEFAULT_WELCOME
+
+    async def _send(self, conversation: Conversation, texts: list[str]) -> None:
+        """Budgeted platforms (a reply quota per youth message) get one merged message."""
+        if conversation.platform in self.budgeted and len(texts) > 1:
+            texts = ["\n\n".join(texts)]
+        for text in texts:
+            await self.stream.send(conversation.id, text, sender=SenderKind.BOT)
+
+
+class _Clicked:
+    """A menu click names its intent outright: full confidence, no NLU involved."""
+
+    def __init__(self, intent: str) -> None:
+        self.intent = intent
+        self.confidence = 1.0
