@@ -21,6 +21,7 @@ import jieba
 from bot.lexicon import Cue, Lexicon, load_lexicon
 
 log = logging.getLogger("youthdesk.risk")
+jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；\n]")
 _SPACES = re.compile(r"[\s\u3000]+")

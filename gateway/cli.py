@@ -54,10 +54,11 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from bot import triage_cli
     from channels import simulate
     from handoff import cli as handoff_cli
 
-    return [_register_serve, simulate.register, handoff_cli.register]
+    return [_register_serve, simulate.register, handoff_cli.register, triage_cli.register]
 
 
 def main(argv: list[str] | None = None) -> None:
