@@ -6,11 +6,13 @@ is a faithful record of access to minors' data.
 
 from __future__ import annotations
 
+import secrets
+import time
 from datetime import datetime
 
 from pydantic import BaseModel
 
-from gateway.models import new_id, utcnow
+from gateway.models import utcnow
 from gateway.store import Store
 
 MAX_LIMIT = 500
@@ -31,7 +33,9 @@ class AuditEntry(BaseModel):
 # Positional arguments are accepted too: the engine's bridge (handoff/casebridge.py) calls it that way.
 async def record(store: Store, actor: str, action: str, target: str, reason: str | None = None) -> None:
     """Append one entry; ``reason`` is the viewer's stated purpose (required of supervisors reading others' work)."""
-    await store["audit"].insert_one({"_id": new_id("au"), "actor": actor, "action": action, "target": target,
+    # Ids sort by creation time, so entries stored within one millisecond still list newest first.
+    entry_id = f"au_{time.time_ns():020d}_{secrets.token_hex(4)}"
+    await store["audit"].insert_one({"_id": entry_id, "actor": actor, "action": action, "target": target,
                                      "reason": reason, "at": utcnow()})
 
 
@@ -39,5 +43,5 @@ async def list_audit(store: Store, target: str | None = None, limit: int = 100) 
     """Newest first."""
     query = {"target": target} if target else {}
     limit = max(1, min(limit, MAX_LIMIT))
-    docs = await store["audit"].find(query).sort("at", -1).limit(limit).to_list(None)
+    docs = await store["audit"].find(query).sort([("at", -1), ("_id", -1)]).limit(limit).to_list(None)
     return [AuditEntry(id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}) for doc in docs]
