@@ -1,0 +1,63 @@
+"""Risk detector latency per message over the held-out split (x ROUNDS), and triage latency with Rasa.
+
+Triage with Rasa runs only when ``RASA_URL`` points at a reachable server with a model loaded
+(``RASA_TOKEN`` optional); otherwise the bench says why it was skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import aiohttp
+
+from bench._stats import describe_ms
+from bot.app import make_rasa_client
+from bot.evaluation import load_heldout
+from bot.risk import RiskDetector
+from bot.triage import load_risk_intents, triage_text
+from gateway.config import ServiceConfig
+
+ROUNDS = 20
+
+
+async def main() -> None:
+    rows = load_heldout()
+    started = time.perf_counter()
+    detector = RiskDetector()
+    print(f"risk detector: start-up (lexicon + jieba dictionary) {time.perf_counter() - started:.2f} s")
+    for row in rows:  # warm jieba's lazy structures once
+        detector.assess(row.text)
+    samples: list[float] = []
+    for _ in range(ROUNDS):
+        for row in rows:
+            t0 = time.perf_counter()
+            detector.assess(row.text)
+            samples.append(time.perf_counter() - t0)
+    print(f"risk detector per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
+
+    url = os.environ.get("RASA_URL", "")
+    if not url:
+        print("triage with Rasa: skipped (RASA_URL is not set)")
+        return
+    service = ServiceConfig(rasa_url=url, rasa_token=os.environ.get("RASA_TOKEN", ""))
+    async with aiohttp.ClientSession() as session:
+        rasa = make_rasa_client(service, lambda: session)
+        if rasa is None:
+            print("triage with Rasa: skipped (bot.rasa_client is not installed)")
+            return
+        try:
+            up = await rasa.status()
+        except Exception as exc:  # noqa: BLE001 - report, do not crash the bench run
+            print(f"triage with Rasa: skipped (Rasa at {url} unreachable: {exc!r})")
+            return
+        if not up:
+            print(f"triage with Rasa: skipped (Rasa at {url} has no model loaded)")
+            return
+        intents = load_risk_intents()
+        latencies: list[float] = []
+        for row in rows:
+            t0 = time.perf_counter()
+            await triage_text(row.text, detector=detector, rasa=rasa, intents=intents)
+            latencies.append(time.perf_counter() - t0)
+        print(f"triage with Rasa ({url}), per message: {describe_ms(latencies)}")
