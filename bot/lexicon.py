@@ -44,6 +44,7 @@ class Lexicon:
     separators: str
     hyperbole: re.Pattern[str]
     negation: frozenset[str]
+    inner_negation: tuple[str, ...]
     third_person: tuple[str, ...]
     frames: tuple[str, ...]
     cues: tuple[Cue, ...]
@@ -114,6 +115,7 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
         separators=str(raw.get("separators", {}).get("chars", "")),
         hyperbole=compile_all(list(raw.get("hyperbole", {}).get("patterns", [])), "hyperbole"),
         negation=frozenset(raw.get("negation", {}).get("words", [])),
+        inner_negation=tuple(raw.get("negation", {}).get("inner", [])),
         third_person=tuple(sorted(raw.get("third_person", {}).get("markers", []), key=len, reverse=True)),
         frames=tuple(raw.get("frames", {}).get("words", [])),
         cues=tuple(cues),

@@ -25,6 +25,8 @@ jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；\n]")
 _SPACES = re.compile(r"[\s\u3000]+")
+# "我想 自 杀": a space around a lone character is dodging, not a clause break.
+_LONE_CHAR_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])[\s\u3000]+(?=[\u4e00-\u9fff](?:[\s\u3000]|$))")
 _PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ";": "；", "…": "。", "~": "。", "～": "。"})
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
 _DESIRE = re.compile(r"想|要|准备|打算|计划|决定|会|去|该|只能|就")
@@ -35,6 +37,7 @@ _FAMILY = re.compile(r"爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里"
 # Words that may stand between a negation and its cue ("我没有想过要自杀").
 _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
                       "都", "会去", "要去", "想要", "说", "就", "还", "真"})
+_SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")
 _PRIORITY = ("suicide", "self_harm", "sexual_abuse", "abuse_home", "exploitation", "runaway", "bullying")
 
 
@@ -69,6 +72,7 @@ class RiskDetector:
         self._dodge = re.compile(rf"(?<=[\u4e00-\u9fff])[{seps}]+(?=[\u4e00-\u9fff])") if seps else None
         markers = "|".join(re.escape(m) for m in self.lexicon.third_person)
         self._subject = re.compile(rf"({markers})|(我|俺)(?!们)")
+        self._subject_phrase = re.compile(markers)
 
     # ------------------------------------------------------------ public
 
@@ -85,6 +89,7 @@ class RiskDetector:
             text = self._rewrite.sub(lambda m: self._rewrites[m.group(0)], text)
         if self._dodge is not None:
             text = self._dodge.sub("", text)
+        text = _LONE_CHAR_SPACE.sub("", text)
         text = _SPACES.sub("，", text.translate(_PUNCT)).strip("，")
         # Hyperbole is blanked with a clause break so that it neither fires nor joins its neighbours.
         return self.lexicon.hyperbole.sub("，", text)
@@ -96,7 +101,8 @@ class RiskDetector:
         for cue in self.lexicon.cues:
             for match in cue.regex.finditer(text):
                 start = match.start()
-                if cue.negatable and self._negated(text, start):
+                if cue.negatable and (self._negated(text, start)
+                                      or any(word in match.group(0) for word in self.lexicon.inner_negation)):
                     continue
                 third = self._third_person(text, match, cue.category)
                 hits.append(Hit(cue=cue, text=match.group(0), start=start,
@@ -130,6 +136,8 @@ class RiskDetector:
             return False
         window = text[max(0, match.start() - 24):match.start()]
         last = None
+        if cue_category in _PERPETRATED and _SELF_PASSIVE.search(self._subject_phrase.sub("#", window)):
+            return False  # "我被男朋友…": the youth is the one it happens to
         for subject in self._subject.finditer(window):
             if subject.group(1) in _PRONOUNS and cue_category in _PERPETRATED:
                 continue
@@ -141,10 +149,12 @@ class RiskDetector:
             return 0
         start, end = self._clause(text, position)
         clause = text[start:end]
+        framed = any(frame in clause for frame in self.lexicon.frames)
+        personal = bool(_SELF_MARKERS.search(clause))
         if cue.kind == "topic":
-            framed = any(frame in clause for frame in self.lexicon.frames)
-            personal = bool(_SELF_MARKERS.search(clause)) or len(clause) <= 6
-            return 2 if personal and not framed else 1
+            return 2 if (personal or len(text) <= 6) and not framed else 1
+        if framed and not personal and cue.level < 3:
+            return 1  # "电影里主角最后自杀了": told about, not lived
         if cue.kind == "method":
             return 2 if _DESIRE.search(text[start:position]) else 1
         return cue.level
