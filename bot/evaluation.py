@@ -156,3 +156,14 @@ async def evaluate_risk(rows: Iterable[EvalRow | Mapping[str, Any]], rasa: Inten
         else:
             note = "Rasa not reachable or no model loaded"
     return RiskReport(detector=alone, triage=combined, lexicon_version=detector.lexicon.version, rasa_note=note)
+
+
+def main() -> None:
+    """``python -m bot.evaluation``: the detector-only report (no Rasa needed)."""
+    import asyncio
+
+    print(asyncio.run(evaluate_risk(load_heldout(), None)).format())
+
+
+if __name__ == "__main__":
+    main()
