@@ -282,3 +282,15 @@ async def test_triage_command_on_a_few_lines(settings: Settings) -> None:
     assert lines[1]["risk"] == 2 and lines[1]["category"] == "friend_concern" and lines[1]["handoff"]
     assert "error" in lines[2] and "error" in lines[3]
     assert lines[4]["risk"] == 3 and lines[4]["category"] == "suicide"
+
+
+async def test_widget_first_message_gets_the_welcome_once(start_app, triage_settings: Settings) -> None:
+    client = await started(start_app, triage_settings, FakeRasa(texts=["好的，我在听。"]))
+    ids = []
+    for n, text in enumerate(["在吗", "我想问个问题"]):
+        result = await client.app[STREAM].ingest(youth(text, f"wd{n}", platform="widget", account="demo-video"))
+        await wait_for(lambda r=result: processed(client, r.message_id))
+        ids.append(result.conversation_id)
+    bot = [m.text for m in await messages(client, ids[0]) if m.sender == "bot"]
+    welcome = triage_settings.accounts[0].welcome
+    assert bot == [welcome, "好的，我在听。", "好的，我在听。"]
