@@ -36,7 +36,8 @@ _PERPETRATED = frozenset({"abuse_home", "sexual_abuse", "bullying", "exploitatio
 _FAMILY = re.compile(r"爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里")
 # Words that may stand between a negation and its cue ("我没有想过要自杀").
 _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
-                      "都", "会去", "要去", "想要", "说", "就", "还", "真"})
+                      "都", "会去", "要去", "想要", "说", "就", "还", "真", "被"})
+_HYPOTHETICAL = re.compile(r"如果|假如|万一|要是")
 _SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")
 _PRIORITY = ("suicide", "self_harm", "sexual_abuse", "abuse_home", "exploitation", "runaway", "bullying")
 
@@ -105,8 +106,10 @@ class RiskDetector:
                                       or any(word in match.group(0) for word in self.lexicon.inner_negation)):
                     continue
                 third = self._third_person(text, match, cue.category)
-                hits.append(Hit(cue=cue, text=match.group(0), start=start,
-                                level=self._level(cue, text, start), third_person=third))
+                level = self._level(cue, text, start)
+                if third and _HYPOTHETICAL.search(text[self._clause(text, start)[0]:start]):
+                    level = min(level, 1)  # "如果朋友说想轻生我该怎么做": a question, nobody named at risk
+                hits.append(Hit(cue=cue, text=match.group(0), start=start, level=level, third_person=third))
         return hits
 
     def _clause(self, text: str, position: int) -> tuple[int, int]:
@@ -170,7 +173,7 @@ class RiskDetector:
         farewells = [h for h in suicidal if h.cue.id == "suicide.farewell_strong"]
         others = [h for h in suicidal if h.cue.id != "suicide.farewell_strong"]
         imminent = ((plans and (suicidal or methods)) or (times and (suicidal or methods))
-                    or (farewells and (others or methods)))
+                    or (farewells and (others or methods or times)))
         if imminent:
             for hit in suicidal + methods:
                 levels[id(hit)] = 3
