@@ -102,7 +102,8 @@ class RiskDetector:
         for cue in self.lexicon.cues:
             for match in cue.regex.finditer(text):
                 start = match.start()
-                if cue.negatable and (self._negated(text, start)
+                conditional = text.startswith(("就", "我就"), match.end())  # 不伤害自己我就睡不着
+                if cue.negatable and not conditional and (self._negated(text, start)
                                       or any(word in match.group(0) for word in self.lexicon.inner_negation)):
                     continue
                 third = self._third_person(text, match, cue.category)
@@ -171,6 +172,7 @@ class RiskDetector:
         plans = [h for h in hits if h.cue.id == "suicide.plan"]
         times = [h for h in hits if h.cue.id == "suicide.time"]
         farewells = [h for h in suicidal if h.cue.id == "suicide.farewell_strong"]
+        times += [h for h in hits if h.cue.id == "suicide.farewell_weak"]
         others = [h for h in suicidal if h.cue.id != "suicide.farewell_strong"]
         imminent = ((plans and (suicidal or methods)) or (times and (suicidal or methods))
                     or (farewells and (others or methods or times)))
@@ -201,6 +203,8 @@ class RiskDetector:
                 categories = (context - {"abuse_home"}) | (categories - {"abuse_home"})
             elif not context and not _FAMILY.search(text):
                 categories = (categories - {"abuse_home"}) | {"bullying"}
+        if categories == {"bullying"} and _FAMILY.search(text) and not any("同学" in h.text for h in candidates):
+            categories = {"abuse_home"}  # "我妈把我的头往墙上撞": the same act, at home
         if not own and categories:
             return "friend_concern"
         return next((c for c in _PRIORITY if c in categories), None)
