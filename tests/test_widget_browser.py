@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from gateway.config import Settings
-from gateway.keys import STORE, STREAM
+from gateway.keys import SETTINGS, STORE, STREAM
 from gateway.models import SenderKind
+from handoff.keys import ENGINE
+from handoff.signal import HandoffRequest
+from handoff.users import create_user
 from tests.browser.harness import ARTIFACTS, chromium_page, require_chromium, running_gateway
 from tests.fakes import wait_for
 
 pytestmark = pytest.mark.browser
+
+PASSWORD = "correct-horse-battery"
 
 FRAME = "iframe[data-youthdesk=frame]"
 
@@ -42,9 +48,21 @@ async def test_youth_chats_gets_a_reply_and_keeps_history_after_reload(settings:
         await youth.wait_for(timeout=5_000)
         await frame.locator("li.message.in .meta", has_text="已送达").wait_for(timeout=5_000)
 
+        # A counsellor takes the handed-off conversation and answers through the handoff API.
         conversation = await gateway.app[STORE].conversations.find_one({"platform": "widget"})
-        await gateway.app[STREAM].send(conversation["_id"], "你好，我是值班老师小林，愿意说说发生了什么吗？",
-                                       sender=SenderKind.COUNSELLOR)
+        await gateway.app[ENGINE].request_handoff(HandoffRequest(
+            conversation_id=conversation["_id"], reason="ask_human", risk_level=0, category=None, cues=[]))
+        await create_user(gateway.app[STORE], gateway.app[SETTINGS], username="xiaolin", password=PASSWORD,
+                          role="counsellor", desk=conversation["desk"])
+        async with aiohttp.ClientSession(base_url=gateway.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as api:
+            signed_in = await api.post("/api/v1/auth/login", json={"username": "xiaolin", "password": PASSWORD})
+            assert signed_in.status == 200, await signed_in.text()
+            csrf = {"X-CSRF-Token": (await signed_in.json())["csrf_token"]}
+            claimed = await api.post(f"/api/v1/conversations/{conversation['_id']}/claim", headers=csrf)
+            assert claimed.status == 200, await claimed.text()
+            replied = await api.post(f"/api/v1/conversations/{conversation['_id']}/messages", headers=csrf,
+                                     json={"text": "你好，我是值班老师小林，愿意说说发生了什么吗？"})
+            assert replied.status == 201, await replied.text()
         reply = frame.locator("li.message.out", has_text="我是值班老师小林")
         await reply.wait_for(timeout=5_000)
         ARTIFACTS.mkdir(exist_ok=True)
