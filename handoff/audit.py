@@ -30,7 +30,6 @@ class AuditEntry(BaseModel):
         return {**self.model_dump(), "at": self.at.isoformat()}
 
 
-# Positional arguments are accepted too: the engine's bridge (handoff/casebridge.py) calls it that way.
 async def record(store: Store, actor: str, action: str, target: str, reason: str | None = None) -> None:
     """Append one entry; ``reason`` is the viewer's stated purpose (required of supervisors reading others' work)."""
     # Ids sort by creation time, so entries stored within one millisecond still list newest first.

@@ -214,6 +214,12 @@ async def open_case(store: Store, settings: Settings, conversation: Conversation
     return found
 
 
+async def follow_risk(store: Store, conversation_id: str, level: int) -> None:
+    """The case shows the conversation's current risk: a later message or a counsellor may change it."""
+    await store["cases"].update_one({"conversation_id": conversation_id},
+                                    {"$set": {"risk_level": level, "updated_at": utcnow()}})
+
+
 async def move_case(store: Store, conversation_id: str, desk: str) -> None:
     """A transfer to another desk keeps the same case and number (one unified work order)."""
     await store["cases"].update_one({"conversation_id": conversation_id},

@@ -22,7 +22,7 @@ from gateway.config import Settings
 from gateway.models import Conversation, ConversationState, Event, Message, SenderKind, utcnow
 from gateway.store import Store
 from gateway.stream import ConversationStream
-from handoff import casebridge
+from handoff import cases, ratings
 from handoff.alerts import raise_alert
 from handoff.auth import ancestors, has_live_session, visible_desks
 from handoff.desks import open_now
@@ -116,7 +116,7 @@ class HandoffEngine:
         await self._enqueue(conversation, request)
 
     async def take_rating(self, conversation: Conversation, message: Message) -> bool:
-        return await casebridge.take_rating(self.store, self.stream, conversation, message)
+        return await ratings.record_rating_if_answer(self.store, self.stream, conversation, message)
 
     # ------------------------------------------------------------- queueing
 
@@ -156,7 +156,7 @@ class HandoffEngine:
             type="conversation.state_changed", conversation_id=updated.id, desk=updated.desk,
             data={"from": conversation.state, "to": ConversationState.QUEUED, "reason": request.reason,
                   "risk_level": level}))
-        await casebridge.open_case(self.store, self.settings, updated)
+        await cases.open_case(self.store, self.settings, updated)
         if not is_open:
             await self.stream.send(conversation.id, desk.after_hours_message, sender=SenderKind.SYSTEM)
             await self.stream.send(conversation.id, LEAVE_MESSAGE_NOTE, sender=SenderKind.SYSTEM, private=True)
@@ -354,6 +354,7 @@ class HandoffEngine:
         doc = await self.store.conversations.find_one_and_update(
             {"_id": conversation_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
         conversation = Conversation.from_doc(doc)
+        await cases.follow_risk(self.store, conversation_id, level)
         await self.stream.record_event(Event(
             type="conversation.risk_changed", conversation_id=conversation_id, desk=conversation.desk,
             data={"from": item.conversation.risk_level, "to": level, "category": conversation.risk_category,
@@ -388,7 +389,7 @@ class HandoffEngine:
         if doc is None:
             return conversation
         moved = Conversation.from_doc(doc)
-        await casebridge.move_case(self.store, moved, staffed)
+        await cases.move_case(self.store, moved.id, staffed)
         return moved
 
     # ------------------------------------------------------------- messages
@@ -455,12 +456,12 @@ class HandoffEngine:
             raise Conflict("already closed")
         if user.role == Role.COUNSELLOR and conversation.owner != user.id:
             raise NotPermitted("only the owner may close")
-        if conversation.risk_level >= 2 and not await casebridge.has_risk_assessment(self.store, conversation_id):
+        if conversation.risk_level >= 2 and not await cases.has_risk_assessment(self.store, conversation_id):
             raise Conflict("risk assessment required")
         closed = await self.stream.set_state(conversation_id, ConversationState.CLOSED, reason="closed",
                                              by=user.id, outcome=outcome[:200],
                                              **{"handoff.deadline_due_at": None, "handoff.deadline_state": "ok"})
-        await casebridge.close_case(self.store, closed, outcome, user.id)
+        await cases.close_case(self.store, closed.id, outcome, by=user.id)
         if request_rating:
             await self.stream.send(conversation_id, RATING_REQUEST, sender=SenderKind.SYSTEM)
         await self.queue_changed(closed.desk)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Literal
 
 from gateway.models import Conversation, ConversationState, Event, SenderKind
-from handoff import casebridge
+from handoff import cases
 from handoff.engine import Conflict, HandoffEngine, Invalid, NotFound, NotPermitted
 from handoff.queue import Transfer, load
 from handoff.users import Role, User, active_count, get_user
@@ -77,7 +77,7 @@ async def transfer(engine: HandoffEngine, conversation_id: str, actor: User, *, 
         raise Conflict("conversation changed meanwhile; reload and try again")
     result = Conversation.from_doc(updated)
     if result.desk != conversation.desk:
-        await casebridge.move_case(engine.store, result, result.desk)
+        await cases.move_case(engine.store, result.id, result.desk)
     await engine.stream.send(conversation_id, f"转接备注：{record.note}", sender=SenderKind.SYSTEM,
                              sender_id=actor.id, private=True)
     await engine.stream.record_event(Event(

@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.crypto import mask
 from gateway.models import Message
-from handoff import casebridge
+from handoff import cases
 from handoff.engine import HandoffEngine
 from handoff.queue import Handed, aware
 from handoff.users import User, get_user
@@ -59,7 +59,8 @@ async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position
     conversation, info = item.conversation, item.info
     last = await engine.store.messages.find_one(
         {"conversation_id": conversation.id, "private": False}, {"text": 1}, sort=[("seq", -1)])
-    case_id, case_number = await casebridge.case_ref(engine.store, conversation.id)
+    case = await cases.get_case_for_conversation(engine.store, conversation.id)
+    case_id, case_number = (case.id, case.number) if case is not None else (None, None)
     result: dict[str, Any] = {
         "id": conversation.id, "desk": conversation.desk, "platform": conversation.platform,
         "account": conversation.account, "state": conversation.state.value,

@@ -7,7 +7,7 @@ import pytest
 from gateway.config import Settings
 from gateway.embedded import EmbeddedMongoClient
 from gateway.store import Store, open_store
-from handoff import audit, casebridge
+from handoff import audit
 from tests.handoff_support import conversation, login, start, user
 
 
@@ -30,7 +30,7 @@ async def test_entries_are_listed_newest_first_and_by_target(store: Store) -> No
 
 
 async def test_engine_bridge_writes_through_this_module(store: Store) -> None:
-    await casebridge.audit(store, "u3", "transcript.read", "cv_1", "安全评估")
+    await audit.record(store, "u3", "transcript.read", "cv_1", "安全评估")
     (entry,) = await audit.list_audit(store, target="cv_1")
     assert (entry.actor, entry.action, entry.reason) == ("u3", "transcript.read", "安全评估")
 

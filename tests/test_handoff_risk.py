@@ -10,7 +10,7 @@ import pytest
 
 from gateway.keys import STORE, STREAM
 from gateway.models import Conversation, Message
-from handoff import casebridge
+from handoff import cases
 from handoff.keys import DEADLINES
 from handoff.queue import queued
 from handoff.signal import HandoffRequest
@@ -79,7 +79,7 @@ async def test_closing_succeeds_once_assessment_exists_and_asks_for_rating(start
     async def assessed(store, conversation_id):  # type: ignore[no-untyped-def]
         return conversation_id == cid
 
-    monkeypatch.setattr(casebridge, "has_risk_assessment", assessed)
+    monkeypatch.setattr(cases, "has_risk_assessment", assessed)
     response = await client.post(f"/api/v1/conversations/{cid}/close", headers=headers, json=body)
     assert response.status == 200 and (await response.json())["state"] == "closed"
     channel = RecordingChannel.instances[-1]
@@ -95,6 +95,8 @@ async def test_risk_raised_later_reprioritises_and_counsellor_can_set_it(start_a
     await engine(client).request_handoff(HandoffRequest(conversation_id=second, reason="risk", risk_level=2,
                                                         category="self_harm", cues=["割腕"]))
     assert [i.conversation.id for i in await queued(client.app[STORE], {"gd"})] == [second, first]
+    case = await cases.get_case_for_conversation(client.app[STORE], second)
+    assert case is not None and case.risk_level == 2  # the case follows the raised risk
     counsellor = await user(client, "c-gd", desk="gd")
     await engine(client).claim(first, counsellor)
     headers = await login(client, "c-gd")

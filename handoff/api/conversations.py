@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from gateway.keys import SETTINGS
 from gateway.models import ConversationState, Message, SenderKind
-from handoff import casebridge
+from handoff import audit
 from handoff.api.common import domain_errors, engine_of, load_visible, may_view
 from handoff.api.errors import http_error, read_body
 from handoff.api.openapi import (
@@ -110,7 +110,7 @@ async def messages(request: web.Request) -> web.Response:
     if user.role in (Role.SUPERVISOR, Role.ADMIN) and not participant and reason is None:
         raise http_error(400, "reason: required when reading a conversation you do not own")
     engine = engine_of(request)
-    await casebridge.audit(engine.store, user.id, "transcript.read", item.conversation.id, reason)
+    await audit.record(engine.store, user.id, "transcript.read", item.conversation.id, reason)
     docs = await engine.store.messages.find({"conversation_id": item.conversation.id}).sort("seq", 1).to_list(1000)
     names: dict[str, str] = {}
     return web.json_response({"items": [await message_public(engine, Message.from_doc(doc), names, doc.get("risk"))
