@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from aiohttp import web
 
@@ -137,6 +137,19 @@ class ConversationAccess:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelState:
+    """Small durable state an adapter owns (a pull cursor, a used one-time code), kept by the gateway.
+
+    Keys are per platform. ``load`` returns the saved dict or None; ``save`` replaces it; ``claim``
+    is True for the first caller only, across gateway instances (single-use tokens).
+    """
+
+    load: Callable[[str, str], Awaitable[dict[str, Any] | None]]
+    save: Callable[[str, str, dict[str, Any]], Awaitable[None]]
+    claim: Callable[[str, str], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelContext:
     """What the app hands every adapter. ``http`` is a getter: the session exists only once started."""
 
@@ -144,6 +157,7 @@ class ChannelContext:
     ingest: IngestCallback
     http: Callable[[], aiohttp.ClientSession]
     conversations: ConversationAccess | None = None
+    state: ChannelState | None = None
 
 
 class Channel(ABC):

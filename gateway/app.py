@@ -12,6 +12,7 @@ from bot.app import setup_triage
 from channels.base import Channel, ChannelContext, ConversationAccess
 from channels.registry import CHANNEL_CLASSES
 from gateway.bus import EventBus
+from gateway.channel_state import channel_state
 from gateway.config import Settings
 from gateway.crypto import DataProtector
 from gateway.embedded import EmbeddedMongoClient
@@ -67,7 +68,8 @@ def create_app(
         recent=recent_via_stream, history=history_via_stream, mark_read=mark_read_via_stream,
         subscribe=app[BUS].subscribe, publish=app[BUS].publish,
     )
-    context = ChannelContext(settings=settings, ingest=ingest_via_stream, http=http, conversations=conversations)
+    context = ChannelContext(settings=settings, ingest=ingest_via_stream, http=http, conversations=conversations,
+                             state=channel_state(lambda: app[STORE]))
     channels = {cls.platform: cls(context) for cls in (CHANNEL_CLASSES if channel_classes is None else channel_classes)}
     app[CHANNELS] = channels
     for channel in channels.values():
