@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from channels.base import Channel
+from channels.wechat import MiniProgramChannel, WeChatChannel
 from channels.weibo import WeiboChannel
 from channels.widget import WidgetChannel
 
-CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel, WeiboChannel]
+CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel, WeiboChannel, WeChatChannel, MiniProgramChannel]

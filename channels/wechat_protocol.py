@@ -186,3 +186,23 @@ def encrypted_json(envelope: Envelope, token: str, plaintext: str, query: Signed
     encrypt = envelope.encrypt(plaintext)
     body = json.dumps({"ToUserName": to_user, "Encrypt": encrypt})
     return body, wechat_signature(token, query.timestamp, query.nonce, encrypt)
+
+
+def signed_push(*, token: str, encoding_aes_key: str, receive_id: str, mode: str, fields: dict[str, Any],
+                push_format: str = "xml", query: SignedQuery | None = None) -> tuple[dict[str, str], bytes]:
+    """(query string, body) exactly as WeChat would post ``fields`` in ``mode`` (simulator, tests, bench)."""
+    query = query or SignedQuery.now()
+    params = {"signature": wechat_signature(token, query.timestamp, query.nonce), "timestamp": query.timestamp,
+              "nonce": query.nonce}
+    plaintext = json.dumps(fields, ensure_ascii=False) if push_format == "json" else to_xml(fields)
+    if mode == "plain":
+        return params, plaintext.encode()
+    envelope = Envelope(encoding_aes_key, receive_id)
+    build = encrypted_json if push_format == "json" else encrypted_xml
+    body, msg_signature = build(envelope, token, plaintext, query, str(fields.get("ToUserName", "")))
+    if mode == "compatible":  # plaintext fields next to Encrypt
+        encrypt = parse_body(body.encode())["Encrypt"]
+        merged = {**fields, "Encrypt": encrypt}
+        body = json.dumps(merged, ensure_ascii=False) if push_format == "json" else to_xml(merged)
+    params.update({"encrypt_type": "aes", "msg_signature": msg_signature})
+    return params, body.encode()
