@@ -14,6 +14,7 @@ from gateway.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM
 from gateway.pages import Link
 from gateway.store import Store
 from handoff.api import setup_api
+from handoff.console import setup_console
 from handoff.deadlines import DeadlineWatcher
 from handoff.engine import HandoffEngine
 from handoff.keys import DEADLINES, ENGINE
@@ -47,6 +48,7 @@ async def create_demo_accounts(store: Store, settings: Settings) -> dict[str, st
 def setup_handoff(app: web.Application) -> None:
     """Call right after the core cleanup contexts: the engine starts once the stream exists."""
     setup_api(app)
+    setup_console(app)
     app[LINKS].append(Link("咨询师工作台", "/console/", "接待转人工的会话、处理工单（需登录）"))
     app.cleanup_ctx.append(_handoff_ctx)
 

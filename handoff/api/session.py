@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Literal
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from gateway.keys import SETTINGS, STORE
 from gateway.models import utcnow
 from handoff.api.common import engine_of
 from handoff.api.errors import http_error, read_body
-from handoff.api.openapi import STR, obj, operation, ref
+from handoff.api.openapi import INT, STR, TIME, obj, operation, ref
 from handoff.auth import (
     COOKIE,
     LoginThrottle,
@@ -77,6 +78,18 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
+@ROUTES.get("/auth/session")
+async def session_info(request: web.Request) -> web.Response:
+    """The console after a reload: the cookie is HttpOnly, so the page asks for its CSRF token and expiry."""
+    session, user = await current_session(request)
+    settings = request.app[SETTINGS]
+    idle = session.last_seen_at + timedelta(minutes=settings.handoff.session_idle_minutes)
+    absolute = session.created_at + timedelta(hours=settings.handoff.session_max_hours)
+    return web.json_response({"user": await public_user(request.app[STORE], user), "csrf_token": session.csrf_token,
+                              "expires_at": min(idle, absolute).isoformat(),
+                              "idle_minutes": settings.handoff.session_idle_minutes})
+
+
 @ROUTES.get("/me")
 async def me(request: web.Request) -> web.Response:
     user = await current_user(request)
@@ -100,6 +113,10 @@ PATHS = {
         "Sign in", body=obj(["username", "password"], username=STR, password=STR),
         ok=obj(["user", "csrf_token", "token"], user=ref("User"), csrf_token=STR, token=STR),
         errors=(400, 401, 415, 429), public=True)},
+    "/auth/session": {"get": operation(
+        "The current session: CSRF token and expiry (sliding)",
+        ok=obj(["user", "csrf_token", "expires_at", "idle_minutes"], user=ref("User"), csrf_token=STR,
+               expires_at=TIME, idle_minutes=INT), errors=(401,))},
     "/auth/logout": {"post": operation("Sign out", status=204, errors=(401, 403))},
     "/me": {"get": operation("The signed-in user", ok=ref("User"), errors=(401,))},
     "/me/presence": {"put": operation(

@@ -1,0 +1,227 @@
+// The console shell: sign-in, session expiry, presence, sign-out, navigation, live events and
+// the level-3 / alert banner with its sound. Views are mounted into #view by the hash route.
+import { ApiError, Live, get, onUnauthorized, post, put, setCsrf } from "./api.js";
+import { clear, field, h, toast } from "./dom.js";
+import { mountWorkspace } from "./queue.js";
+import { mountSupervisor } from "./supervisor.js";
+import { mountDashboard } from "./dashboard.js";
+
+const ALERT_TEXT = {
+  risk_level_3: "3级危急：有青少年可能正处于危险中，请立即接入处理",
+  deadline_breached: "响应超时：有会话超过了规定的响应时间",
+  outreach: "待回访：有会话需要主动联系",
+  window_closed: "回复窗口已关闭：无法再通过原渠道回复",
+};
+
+const state = { user: null, expiresAt: 0, live: null, unmount: null, lastTouch: 0, alerts: new Map() };
+const view = () => document.getElementById("view");
+
+// ------------------------------------------------------------------ session
+
+async function boot() {
+  onUnauthorized(() => signedOut("登录已过期，请重新登录"));
+  try {
+    const session = await get("/auth/session");
+    started(session);
+  } catch (error) {
+    showLogin(error instanceof ApiError && error.status === 401 ? "" : error.message);
+  }
+}
+
+function started(session) {
+  setCsrf(session.csrf_token);
+  state.user = session.user;
+  state.expiresAt = session.expires_at ? Date.parse(session.expires_at) : Date.now() + 30 * 60000;
+  state.lastTouch = Date.now();
+  document.getElementById("topbar").hidden = false;
+  document.getElementById("me").textContent = `${session.user.display_name}（${roleName(session.user.role)}）`;
+  document.getElementById("presence").value = session.user.presence === "online" ? "online" : "away";
+  renderNav();
+  state.live = new Live();
+  state.live.on(onEvent);
+  state.live.start();
+  loadAlerts();
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+function roleName(role) {
+  return { counsellor: "咨询师", supervisor: "督导", admin: "管理员" }[role] || role;
+}
+
+function signedOut(message) {
+  if (state.live) state.live.stop();
+  if (state.unmount) state.unmount();
+  state.unmount = null;
+  state.user = null;
+  setCsrf("");
+  window.removeEventListener("hashchange", route);
+  document.getElementById("topbar").hidden = true;
+  hideBanner();
+  showLogin(message);
+}
+
+function showLogin(message) {
+  const error = h("p", { class: "error", role: "alert", id: "login-error" }, message || "");
+  const username = h("input", { name: "username", autocomplete: "username", required: true });
+  const password = h("input", { name: "password", type: "password", autocomplete: "current-password",
+    required: true });
+  const button = h("button", { type: "submit", class: "primary" }, "登录");
+  const form = h("form", { class: "login", id: "login-form" },
+    h("h1", {}, "12355 咨询师工作台"), h("p", { class: "muted" }, "请使用管理员为你创建的账号登录。"),
+    field("用户名", username), field("密码", password), error, button);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    error.textContent = "";
+    try {
+      const result = await post("/auth/login", { username: username.value.trim(), password: password.value });
+      password.value = "";
+      setCsrf(result.csrf_token);
+      started(await get("/auth/session"));
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  clear(view()).append(form);
+  username.focus();
+}
+
+// Expiry slides with use: any activity refreshes the session at most once a minute, and the header
+// shows a countdown in the last five minutes; at zero the console signs out by itself.
+function touch() {
+  if (!state.user || Date.now() - state.lastTouch < 60000) return;
+  state.lastTouch = Date.now();
+  get("/auth/session").then((s) => { state.expiresAt = Date.parse(s.expires_at); }).catch(() => {});
+}
+
+function tickExpiry() {
+  if (!state.user) return;
+  const left = state.expiresAt - Date.now();
+  const label = document.getElementById("expiry");
+  if (left <= 0) {
+    signedOut("登录已过期，请重新登录");
+  } else if (left < 5 * 60000) {
+    label.textContent = `登录将在 ${Math.ceil(left / 60000)} 分钟后过期`;
+  } else {
+    label.textContent = "";
+  }
+}
+
+// ------------------------------------------------------------------ navigation
+
+function renderNav() {
+  const items = [["#/queue", "接待台"]];
+  if (state.user.role !== "counsellor") items.push(["#/supervisor", "督导"]);
+  items.push(["#/dashboard", "统计"]);
+  clear(document.getElementById("nav")).append(...items.map(([href, text]) => h("a", { href }, text)));
+}
+
+function route() {
+  if (!state.user) return;
+  if (state.unmount) state.unmount();
+  const hash = location.hash || "#/queue";
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.toggleAttribute("aria-current", hash.startsWith(link.getAttribute("href")));
+  }
+  const ctx = { user: state.user, live: state.live, container: clear(view()) };
+  const [, name, id] = hash.split("/");
+  if (name === "supervisor") state.unmount = mountSupervisor(ctx);
+  else if (name === "dashboard") state.unmount = mountDashboard(ctx);
+  else state.unmount = mountWorkspace(ctx, name === "c" ? decodeURIComponent(id || "") : null);
+}
+
+// ------------------------------------------------------------------ alerts
+
+async function loadAlerts() {
+  try {
+    const { items } = await get("/alerts?state=open");
+    for (const alert of items) state.alerts.set(alert.id, alert);
+    showBanner(false);
+  } catch {
+    /* the banner is a convenience on load; live events still raise it */
+  }
+}
+
+function onEvent(event) {
+  if (event.type === "alert.raised" && event.data && event.data.alert) {
+    state.alerts.set(event.data.alert.id, event.data.alert);
+    showBanner(true);
+  }
+}
+
+function showBanner(withSound) {
+  const open = [...state.alerts.values()].filter((a) => a.state === "open");
+  const banner = document.getElementById("banner");
+  if (!open.length) return hideBanner();
+  const urgent = open.find((a) => a.type === "risk_level_3") || open[0];
+  banner.className = `banner banner-${urgent.type === "risk_level_3" ? "critical" : "warning"}`;
+  banner.dataset.alert = urgent.type;
+  clear(banner).append(
+    h("strong", {}, ALERT_TEXT[urgent.type] || "新的提醒"),
+    open.length > 1 ? h("span", {}, `（共 ${open.length} 条未处理提醒）`) : null,
+    h("a", { href: `#/c/${encodeURIComponent(urgent.conversation_id)}`, class: "button" }, "查看会话"),
+    h("button", { type: "button", onclick: () => acknowledge(urgent) }, "已知悉"));
+  banner.hidden = false;
+  if (withSound && urgent.type === "risk_level_3") beep();
+}
+
+function hideBanner() {
+  const banner = document.getElementById("banner");
+  banner.hidden = true;
+  clear(banner);
+}
+
+async function acknowledge(alert) {
+  try {
+    await post(`/alerts/${encodeURIComponent(alert.id)}/ack`);
+  } catch (error) {
+    if (!(error instanceof ApiError && (error.status === 409 || error.status === 403))) {
+      toast(error.message, "error");
+      return;
+    }
+  }
+  state.alerts.delete(alert.id);
+  showBanner(false);
+}
+
+// Three short tones from the Web Audio API: no sound file to load, allowed by the CSP.
+function beep() {
+  try {
+    const audio = new AudioContext();
+    for (let i = 0; i < 3; i += 1) {
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880;
+      gain.gain.value = 0.2;
+      tone.connect(gain).connect(audio.destination);
+      tone.start(audio.currentTime + i * 0.3);
+      tone.stop(audio.currentTime + i * 0.3 + 0.18);
+    }
+    document.body.dataset.sound = String(Number(document.body.dataset.sound || 0) + 1);
+  } catch {
+    /* no audio device: the banner still shows */
+  }
+}
+
+// ------------------------------------------------------------------ wiring
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("signout").addEventListener("click", async () => {
+    try { await post("/auth/logout"); } catch { /* signed out either way */ }
+    signedOut("你已退出登录");
+  });
+  document.getElementById("presence").addEventListener("change", async (event) => {
+    try {
+      state.user = await put("/me/presence", { presence: event.target.value });
+      toast(event.target.value === "online" ? "已设为在线，可以接收会话" : "已设为离开，不会再自动分配会话");
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  });
+  for (const type of ["keydown", "click", "mousemove"]) document.addEventListener(type, touch, { passive: true });
+  setInterval(tickExpiry, 5000);
+  boot();
+});
