@@ -161,7 +161,8 @@ export function mountConversation(ctx, id, options = {}) {
       h("div", { class: "text" }, message.text || (message.media ? "［图片/附件］" : "")),
       message.risk && message.risk.level ? h("div", { class: "cues" }, riskBadge(message.risk.level),
         ` ${category(message.risk.category)}`, message.risk.cues?.length
-          ? h("span", { class: "cue-list" }, ` · 检测线索：${message.risk.cues.join("、")}`) : null) : null);
+          ? h("span", { class: "cue-list", title: message.risk.cues.join("\n") },
+            ` · 检测线索：${message.risk.cues.map((cue) => cue.slice(cue.indexOf(":") + 1)).join("、")}`) : null) : null);
     item.status = status;
     state.messages.set(message.id, item);
     transcript.append(item);

@@ -1,0 +1,310 @@
+"""The counsellor console in a real browser: sign-in, live queue, take, reply, close, alerts, audit, scope."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from channels.base import InboundMessage
+from gateway.config import Settings
+from gateway.keys import SETTINGS, STORE, STREAM
+from gateway.models import MessageType
+from handoff.keys import ENGINE
+from handoff.signal import HandoffRequest
+from handoff.users import Role, create_user, get_user_by_username
+from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, running_gateway
+from tests.fakes import wait_for
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "console-test-password"
+FRAME = "iframe[data-youthdesk=frame]"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+_ids = itertools.count(1)
+
+
+def console_settings(settings: Settings, *, triage: bool = True) -> Settings:
+    """Triage on (no Rasa: every youth reaches a counsellor); sz is a pull desk open around the clock,
+    so the test decides when a conversation is taken."""
+    desks = [d.model_copy(update={"assignment": "pull", "hours": "00:00-24:00"}) if d.id == "sz" else d
+             for d in settings.desks]
+    service = settings.service.model_copy(update={"triage_enabled": triage})
+    return settings.model_copy(update={"desks": desks, "service": service})
+
+
+@asynccontextmanager
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def console_page(chromium: Any, base_url: str, username: str) -> Any:
+    context = await chromium.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = await context.new_page()
+    page.on("pageerror", lambda error: pytest.fail(f"console script error: {error}"))
+    await page.goto(f"{base_url}/console/")
+    await page.get_by_label("用户名").fill(username)
+    await page.get_by_label("密码").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.locator("#topbar:not([hidden])").wait_for(timeout=10_000)
+    await page.wait_for_function("document.body.dataset.live === 'on'", timeout=5_000)
+    return page
+
+
+async def widget(chromium: Any, base_url: str) -> Any:
+    context = await chromium.new_context(viewport={"width": 412, "height": 860}, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(f"{base_url}/demo/partner")
+    await page.click("[data-youthdesk=launcher]")
+    frame = page.frame_locator(FRAME)
+    await frame.locator("#input:not([disabled])").wait_for(timeout=10_000)
+    return frame
+
+
+async def youth_says(frame: Any, text: str) -> None:
+    await frame.locator("#input").fill(text)
+    await frame.locator("#input").press("Enter")
+
+
+async def account(gateway: Any, username: str, role: Role, desk: str) -> str:
+    created = await create_user(gateway.app[STORE], gateway.app[SETTINGS], username=username, password=PASSWORD,
+                                role=role, desk=desk, display_name=f"{desk}·{username}")
+    return created.id
+
+
+async def queued_conversation(gateway: Any, text: str, *, risk: int = 0) -> str:
+    """A WeCom (企业微信客服, desk sz) youth message handed off straight into the queue."""
+    n = next(_ids)
+    result = await gateway.app[STREAM].ingest(InboundMessage(
+        platform="wecom-kf", account="wwdemocorp000001", external_user_id=f"wm-youth-{n}",
+        channel_message_id=f"msg-{n}", type=MessageType.TEXT, text=text))
+    await gateway.app[ENGINE].request_handoff(HandoffRequest(
+        conversation_id=result.conversation_id, reason="risk" if risk else "ask_human", risk_level=risk,
+        category="bullying" if risk else None, cues=["测试线索"] if risk else [], message_id=result.message_id))
+    return result.conversation_id
+
+
+async def screenshot(page: Any, name: str, **kwargs: Any) -> None:
+    """Into test-artifacts/, and the same picture into docs/screenshots/ for the README."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    await page.screenshot(path=str(path), **kwargs)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, SCREENSHOTS / name)
+
+
+async def test_widget_message_is_taken_answered_and_closed_with_a_rating_request(
+        settings: Settings, embedded_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(console_settings(settings), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
+        console = await console_page(chromium, gateway.base_url, "c-sz")
+        await console.locator("#queue-count", has_text="0").wait_for()
+
+        youth = await widget(chromium, gateway.base_url)
+        await youth_says(youth, "我想找老师聊聊，最近压力很大")
+        row = console.locator("#queue .queue-item")
+        await row.wait_for(timeout=10_000)  # live over the socket, no reload
+        assert "网页咨询" in await row.text_content() and "1级 关注" in await row.text_content()
+        await console.wait_for_timeout(1_100)
+        assert "秒" in await row.locator(".wait").text_content()  # waiting time counts up
+        await screenshot(console, "console-queue.png")
+
+        await console.locator("#take-next").click()
+        await console.locator("#composer").wait_for(timeout=5_000)
+        assert await console.locator("#queue .queue-item").count() == 0
+        transcript = console.locator("#transcript")
+        await transcript.locator(".msg-youth", has_text="最近压力很大").wait_for()
+        assert "检测线索" in await transcript.locator(".msg-youth .cues").text_content()
+
+        # A canned response with its placeholders filled in, then sent.
+        await console.get_by_text("常用语").click()
+        await console.locator("#canned-search").fill("问候")
+        await console.locator("#canned button", has_text="问候").click()
+        composed = await console.locator("#composer").input_value()
+        assert "{counsellor}" not in composed and "c-sz" in composed and "深圳市12355青少年服务台" in composed
+        await console.locator("#composer").fill("你好，我是值班老师。愿意说说最近的压力来自哪里吗？")
+        await console.locator("#send").click()
+        await youth.locator("li.message.out", has_text="愿意说说最近的压力").wait_for(timeout=5_000)
+        await transcript.locator(".msg-counsellor .status", has_text="已读").wait_for(timeout=5_000)
+
+        # A private note stays in the console.
+        await console.get_by_label("发送方式").select_option("note")
+        await console.locator("#composer").fill("青少年提到考试压力，留意睡眠情况")
+        await console.locator("#send").click()
+        await transcript.locator(".msg-private", has_text="考试压力").wait_for()
+        await console.locator("#case-panel .case-number").wait_for()
+        await screenshot(console, "console-conversation.png")
+        await console.locator("#case-panel").screenshot(path=str(ARTIFACTS / "console-case-panel.png"))
+        shutil.copyfile(ARTIFACTS / "console-case-panel.png", SCREENSHOTS / "console-case-panel.png")
+
+        await console.locator("#close").click()
+        dialog = console.locator("dialog")
+        await dialog.get_by_label("结束原因").select_option("resolved")
+        await dialog.get_by_role("button", name="结束会话").click()
+        await console.locator("#conv-state", has_text="已结束").wait_for(timeout=5_000)
+        await youth.locator("#rating").wait_for(state="visible", timeout=5_000)
+        assert await youth.locator("li.message.out", has_text="考试压力").count() == 0
+
+        await console.goto(f"{gateway.base_url}/console/#/dashboard")
+        await console.locator("#dashboard svg.chart").first.wait_for(timeout=5_000)
+        assert await console.locator("#stats-csv").get_attribute("href") == "/api/v1/stats.csv?days=1"
+        await screenshot(console, "console-dashboard.png", full_page=True)
+
+        await console.get_by_role("button", name="退出登录").click()
+        await console.locator("#login-form").wait_for()
+        assert (await console.evaluate("fetch('/api/v1/me').then(r => r.status)")) == 401
+
+
+async def test_level_three_message_raises_the_banner(settings: Settings, embedded_client,
+                                                     tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(console_settings(settings), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
+        console = await console_page(chromium, gateway.base_url, "c-sz")
+        youth = await widget(chromium, gateway.base_url)
+        await youth_says(youth, "今晚我就从楼顶跳下去")
+        banner = console.locator("#banner[data-alert=risk_level_3]")
+        await banner.wait_for(state="visible", timeout=10_000)
+        assert "3级危急" in await banner.text_content()
+        row = console.locator("#queue .queue-item.risk-row-3")
+        await row.wait_for()
+        assert "3级 危急" in await row.text_content()  # the level as text, not only a colour
+        await console.wait_for_function("Number(document.body.dataset.sound || 0) >= 1", timeout=2_000)
+
+        # Level 3 cannot be closed without the case's required fields.
+        await banner.get_by_role("link", name="查看会话").click()
+        await console.get_by_role("button", name="接入此会话").click()
+        await console.locator("#close").wait_for()
+        await console.locator("#close").click()
+        dialog = console.locator("dialog")
+        await dialog.locator(".required-list", has_text="风险评估").wait_for()
+        await dialog.get_by_role("button", name="结束会话").click()
+        await dialog.locator(".error", has_text="请先完成").wait_for()
+
+        await banner.get_by_role("button", name="已知悉").click()
+        await banner.wait_for(state="hidden")
+        alert = await gateway.app[STORE]["alerts"].find_one({"type": "risk_level_3"})
+        assert alert["state"] == "acknowledged"
+
+
+async def test_supervisor_reads_a_transcript_and_the_audit_log_records_it(
+        settings: Settings, embedded_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(console_settings(settings, triage=False), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        counsellor_id = await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
+        supervisor_id = await account(gateway, "s-gd", Role.SUPERVISOR, "gd")
+        conversation_id = await queued_conversation(gateway, "同学一直在群里骂我", risk=2)
+        counsellor = await get_user_by_username(gateway.app[STORE], "c-sz")
+        assert counsellor is not None and counsellor.id == counsellor_id
+        await gateway.app[ENGINE].claim(conversation_id, counsellor)
+
+        page = await console_page(chromium, gateway.base_url, "s-gd")
+        await page.get_by_role("link", name="督导").click()
+        row = page.locator(f"#live-conversations tr[data-id='{conversation_id}']")
+        await row.wait_for(timeout=5_000)
+        assert "c-sz" in await row.text_content() and "2级 高危" in await row.text_content()
+        await row.get_by_role("link", name="查阅").click()
+        await page.get_by_label("查阅原因").fill("质量抽查")
+        await page.get_by_role("button", name="查阅").click()
+        await page.locator("#transcript .msg-youth", has_text="一直在群里骂我").wait_for()
+        assert await page.locator("#composer").count() == 0  # read-only
+        await wait_for(lambda: gateway.app[STORE]["audit"].find_one(
+            {"actor": supervisor_id, "action": "transcript.read", "target": conversation_id, "reason": "质量抽查"}))
+
+        await page.locator("#whisper").click()
+        await page.get_by_label("提示内容（只有咨询师能看到）").fill("先确认他现在是否安全")
+        await page.get_by_role("button", name="发送提示").click()
+        await page.locator("#transcript .msg-private", has_text="先确认他现在是否安全").wait_for()
+
+        await page.get_by_role("link", name="督导").click()
+        await page.locator("#audit li", has_text="质量抽查").wait_for(timeout=5_000)
+
+
+async def test_markup_in_a_message_is_shown_as_text(settings: Settings, embedded_client,
+                                                    tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(console_settings(settings, triage=False), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
+        payload = '<img src=x onerror="document.body.dataset.pwned=1"><script>alert(1)</script><b>粗体</b>'
+        conversation_id = await queued_conversation(gateway, payload)
+        page = await console_page(chromium, gateway.base_url, "c-sz")
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        preview = page.locator("#queue .preview")
+        await preview.wait_for()
+        assert await preview.text_content() == payload
+        await page.locator(f"#queue .queue-item[data-id='{conversation_id}'] .claim").click()
+        text = page.locator("#transcript .msg-youth .text")
+        await text.wait_for()
+        assert await text.text_content() == payload
+        await page.wait_for_timeout(300)
+        assert dialogs == []
+        assert await page.locator("#transcript img, #transcript script, #transcript b, #queue img").count() == 0
+        assert await page.evaluate("document.body.dataset.pwned") is None
+
+
+async def test_counsellor_of_another_desk_cannot_open_the_conversation(
+        settings: Settings, embedded_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(console_settings(settings, triage=False), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        await account(gateway, "c-gd", Role.COUNSELLOR, "gd")
+        conversation_id = await queued_conversation(gateway, "深圳的求助消息")
+        page = await console_page(chromium, gateway.base_url, "c-gd")
+        await page.locator("#queue-count", has_text="0").wait_for()
+        await page.goto(f"{gateway.base_url}/console/#/c/{conversation_id}")
+        await page.locator("#denied", has_text="无权访问").wait_for(timeout=5_000)
+        assert await page.locator("#transcript").count() == 0
+        statuses = await page.evaluate("""async (id) => {
+            const csrf = (await (await fetch('/api/v1/auth/session')).json()).csrf_token;
+            const headers = {'X-CSRF-Token': csrf, 'Content-Type': 'application/json'};
+            return [
+              (await fetch(`/api/v1/conversations/${id}`)).status,
+              (await fetch(`/api/v1/conversations/${id}/messages`)).status,
+              (await fetch(`/api/v1/conversations/${id}/claim`, {method: 'POST', headers})).status,
+            ];
+        }""", conversation_id)
+        assert statuses == [403, 403, 403]
+
+
+async def test_queue_of_two_hundred_renders_and_updates_quickly(settings: Settings, embedded_client,
+                                                                tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(console_settings(settings, triage=False), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
+        for i in range(200):
+            await queued_conversation(gateway, f"排队消息 {i}", risk=i % 4)
+        page = await console_page(chromium, gateway.base_url, "c-sz")
+        await page.locator("#queue-count", has_text="200").wait_for(timeout=30_000)
+        first = await page.evaluate("window.consolePerf.renders[0]")
+        for i in range(5):
+            before = int(await page.locator("#queue").get_attribute("data-renders"))
+            await queued_conversation(gateway, f"新到达 {i}", risk=3 if i == 2 else 1)
+            await page.wait_for_function(f"Number(document.querySelector('#queue').dataset.renders) > {before}",
+                                         timeout=10_000)
+        await page.locator("#queue-count", has_text="205").wait_for(timeout=10_000)
+        perf = await page.evaluate("window.consolePerf")
+        renders, updates = perf["renders"], perf["updates"]
+        print(f"\nqueue of 200: first render {first:.1f} ms; later renders max {max(renders[1:]):.1f} ms "
+              f"(n={len(renders) - 1}); event-to-screen incl. API fetch max {max(updates):.1f} ms, "
+              f"median {sorted(updates)[len(updates) // 2]:.1f} ms")
+        assert first < 200
+        assert max(renders[1:]) < 200
