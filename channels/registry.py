@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from channels.base import Channel
 from channels.wechat import MiniProgramChannel, WeChatChannel
+from channels.wecom_kf import WeComKfChannel
 from channels.weibo import WeiboChannel
 from channels.widget import WidgetChannel
 
-CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel, WeiboChannel, WeChatChannel, MiniProgramChannel]
+CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel, WeiboChannel, WeChatChannel, MiniProgramChannel,
+                                         WeComKfChannel]

@@ -63,6 +63,7 @@ class WeChatStandIn:
         self.sync_calls: list[dict[str, Any]] = []
         self.welcome_codes: dict[str, float] = {}
         self._kf_msgids: dict[str, str] = {}
+        self.lose_responses = 0  # sends that are recorded but whose answer "never arrives" (HTTP 502)
 
     # ------------------------------------------------------------ test hooks
 
@@ -167,6 +168,9 @@ class WeChatStandIn:
             return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
         self._kf_msgids[msgid] = str(touser)
         self.sent.append(SentMessage(str(app_id), "kf", str(touser), str(msgtype), body, msgid, str(open_kfid)))
+        if self.lose_responses:
+            self.lose_responses -= 1
+            return web.json_response({"error": "bad gateway"}, status=502)
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     async def _kf_send_on_event(self, request: web.Request) -> web.Response:
