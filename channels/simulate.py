@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from channels import weibo
+from channels import wechat_simulate, weibo
 
-SIMULATORS: list[Callable[[argparse._SubParsersAction], None]] = [weibo.add_simulator]
+SIMULATORS: list[Callable[[argparse._SubParsersAction], None]] = [weibo.add_simulator,
+                                                                   wechat_simulate.add_simulators]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -61,7 +61,7 @@ class WeChatStandIn:
         self.media: dict[str, tuple[bytes, str]] = {}
         self.kf_inbox: dict[str, _Inbox] = {}
         self.sync_calls: list[dict[str, Any]] = []
-        self.welcome_codes: dict[str, float] = {}
+        self.welcome_codes: dict[str, tuple[float, str]] = {}  # code → (issued at, external_userid)
         self._kf_msgids: dict[str, str] = {}
         self.lose_responses = 0  # sends that are recorded but whose answer "never arrives" (HTTP 502)
 
@@ -77,7 +77,7 @@ class WeChatStandIn:
                "origin": 3, **message}
         if msg.get("msgtype") == "event" and msg.get("event", {}).get("event_type") == "enter_session":
             code = msg["event"].setdefault("welcome_code", secrets.token_hex(10))
-            self.welcome_codes[code] = time.time()
+            self.welcome_codes[code] = (time.time(), str(msg["event"].get("external_userid", "")))
         self.kf_inbox.setdefault(open_kfid, _Inbox()).messages.append(msg)
         return msg
 
@@ -179,11 +179,11 @@ class WeChatStandIn:
             return refused
         body = await _json(request)
         code = str(body.get("code", ""))
-        issued = self.welcome_codes.pop(code, None)
-        if issued is None or time.time() - issued > 20:
+        issued, touser = self.welcome_codes.pop(code, (0.0, ""))
+        if time.time() - issued > 20:
             return _error(95016, "welcome code invalid, used or expired")
         msgid = str(body.get("msgid") or secrets.token_hex(16))
-        self.sent.append(SentMessage(str(app_id), "kf_event", f"code:{code}", str(body.get("msgtype")), body, msgid))
+        self.sent.append(SentMessage(str(app_id), "kf_event", touser, str(body.get("msgtype")), body, msgid))
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     async def _kf_sync(self, request: web.Request) -> web.Response:
