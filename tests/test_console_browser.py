@@ -148,8 +148,31 @@ async def test_widget_message_is_taken_answered_and_closed_with_a_rating_request
         await transcript.locator(".msg-private", has_text="考试压力").wait_for()
         await console.locator("#case-panel .case-number").wait_for()
         await screenshot(console, "console-conversation.png")
-        await console.locator("#case-panel").screenshot(path=str(ARTIFACTS / "console-case-panel.png"))
+
+        # The case panel: every section saves through the cases API.
+        panel = console.locator("#case-panel")
+        await panel.get_by_label("案由分类").select_option("legal.bullying")
+        await panel.get_by_label("个案摘要").fill("初三学生，考试压力大，睡眠差。")
+        await panel.locator("#case-classification button").click()
+        await console.locator(".toast", has_text="已保存案由与摘要").wait_for()
+        await panel.get_by_label("风险因素（用逗号分隔）").fill("学业压力，睡眠差")
+        await panel.get_by_label("安全计划").fill("每周回访一次")
+        await panel.locator("#case-assessment button").click()
+        await panel.locator("#case-assessment .done-tag").wait_for()
+        await panel.get_by_label("机构").select_option("school")
+        await panel.get_by_label("联系人").fill("学校心理老师")
+        await panel.locator("#case-referrals button", has_text="添加转介").click()
+        await panel.locator("#case-referrals li", has_text="学校心理老师").wait_for()
+        await panel.get_by_label("任务").fill("三天后回访睡眠情况")
+        await panel.locator("#case-followups button").click()
+        await panel.locator("#case-followups li", has_text="三天后回访").wait_for()
+        case = await gateway.app[STORE]["cases"].find_one({})
+        assert case["classification"] == "legal.bullying" and case["assessment"]["plan"] == "每周回访一次"
+        assert len(case["referrals"]) == 1 and len(case["followups"]) == 1
+        await console.set_viewport_size({"width": 1440, "height": 2200})  # the whole panel in one picture
+        await panel.screenshot(path=str(ARTIFACTS / "console-case-panel.png"))
         shutil.copyfile(ARTIFACTS / "console-case-panel.png", SCREENSHOTS / "console-case-panel.png")
+        await console.set_viewport_size({"width": 1440, "height": 900})
 
         await console.locator("#close").click()
         dialog = console.locator("dialog")

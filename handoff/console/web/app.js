@@ -78,6 +78,10 @@ function showLogin(message) {
       const result = await post("/auth/login", { username: username.value.trim(), password: password.value });
       password.value = "";
       setCsrf(result.csrf_token);
+      // Signing in starts the shift (signing out ends it): online, so the desk may assign conversations.
+      if (result.user.presence !== "online" && result.user.role !== "admin") {
+        await put("/me/presence", { presence: "online" });
+      }
       started(await get("/auth/session"));
     } catch (failure) {
       error.textContent = failure.message;

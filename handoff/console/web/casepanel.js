@@ -99,11 +99,13 @@ export function mountCasePanel(ctx, summary, reason) {
       const next = select("status", [["", "更新状态…"], ["accepted", "已接收"], ["resolved", "已办结"], ["declined", "已拒绝"]], "");
       next.addEventListener("change", () => next.value && change(patch, `/referrals/${encodeURIComponent(r.id)}`,
         { status: next.value }, "已更新转介状态"));
-      return h("li", {}, h("strong", {}, agencyName[r.agency] || r.agency), ` · ${REFERRAL_STATUS[r.status] || r.status}`,
+      return h("li", {}, h("strong", {}, agencyName[r.agency] || r.agency), r.contact ? `（${r.contact}）` : "",
+        ` · ${REFERRAL_STATUS[r.status] || r.status}`,
         ` · 跟进日期 ${date(r.due_at)}`, r.note ? h("div", { class: "muted" }, r.note) : null, next);
     }));
     if (!data.referrals.length) items.append(h("li", { class: "muted" }, "暂无转介"));
-    const agency = select("agency", agencies.items.map((a) => [a.code, a.name]));
+    const agency = select("agency", [["", "（请选择）"], ...agencies.items.map((a) => [a.code, a.name])], "");
+    agency.required = true;
     const contact = h("input", { name: "contact", maxlength: 200 });
     const note = h("input", { name: "note", maxlength: 4000 });
     const due = dueInput("due_at");

@@ -21,10 +21,20 @@ export function mountDashboard(ctx) {
     h("div", { class: "dashboard-head" }, h("h2", {}, "统计"), h("label", {}, "时间范围 ", period), csv), grid));
   let closed = false;
 
+  let names = null;
+
   async function load() {
     const days = period.value;
     csv.href = `/api/v1/stats.csv?days=${days}`;
     try {
+      if (!names) {
+        // Cases are counted by 案由 code; show the taxonomy's names.
+        names = { unclassified: "未分类" };
+        for (const node of (await get("/taxonomy")).items) {
+          names[node.code] = node.name;
+          for (const child of node.children || []) names[child.code] = `${node.name}/${child.name}`;
+        }
+      }
       const stats = await get(`/stats?days=${days}`);
       if (!closed) render(stats);
     } catch (error) {
@@ -44,7 +54,7 @@ export function mountDashboard(ctx) {
     clear(grid).append(
       h("p", { class: "summary wide" }, `会话总数 ${total} · 统计起点 ${new Date(stats.since).toLocaleString("zh-CN")}`),
       card("按渠道", barChart("按渠道的会话量", entries(stats.volume_by_channel, channel))),
-      card("按类别", barChart("按类别的会话量", entries(stats.volume_by_category, (k) => category(k === "none" ? null : k)))),
+      card("按案由分类", barChart("按案由分类的工单量", entries(stats.volume_by_category, (k) => names[k] || category(k)))),
       card("按风险等级", barChart("按风险等级的会话量", risk)),
       card("排队等待时间", barChart("排队等待时间分布", histogram(stats.waiting_seconds)),
         h("p", { class: "muted" }, `中位数 ${seconds(stats.waiting_seconds.p50)} · 90分位 ${seconds(stats.waiting_seconds.p90)} · 共 ${stats.waiting_seconds.count} 次`)),
