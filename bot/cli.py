@@ -1,0 +1,148 @@
+"""``youthdesk bot install|train|eval|serve`` and ``youthdesk run`` (Rasa next to the gateway)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+import aiohttp
+
+from bot import lifecycle
+from bot.lifecycle import RasaServer, RasaSetupError
+
+DEGRADED_WARNING = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!!  THE BOT IS DOWN: Rasa could not be set up.
+!!  The gateway starts anyway: the risk detector still checks every message, and
+!!  EVERY conversation goes straight to a counsellor (/healthz shows "bot: degraded").
+!!  Reason: {reason}
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bot = subparsers.add_parser("bot", help="the Rasa bot: install, train, eval, serve")
+    commands = bot.add_subparsers(dest="bot_command", required=True)
+    commands.add_parser("install", help=f"create bot/.venv-rasa with Rasa {lifecycle.RASA_VERSION} (Python 3.10)"
+                        ).set_defaults(handler=_install)
+    train = commands.add_parser("train", help="train when the training data changed (cached by its hash)")
+    train.add_argument("--force", action="store_true", help="train even when a model for this data exists")
+    train.set_defaults(handler=_train)
+    evaluate = commands.add_parser("eval", help="intent scores on the Rasa held-out split and risk recall "
+                                                "(starts a Rasa server unless --rasa-url is given)")
+    evaluate.add_argument("--rasa-url", help="an already running Rasa server")
+    evaluate.add_argument("--rasa-token", default=os.environ.get("RASA_TOKEN", ""))
+    evaluate.set_defaults(handler=_eval)
+    serve = commands.add_parser("serve", help="install, train if needed and run the Rasa server on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=5005)
+    serve.set_defaults(handler=_serve)
+
+    run = subparsers.add_parser("run", help="start Rasa (installing and training it if needed) and the gateway")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--log-json", action="store_true")
+    run.add_argument("--without-bot", action="store_true", help="skip Rasa: every conversation goes to a human")
+    run.set_defaults(handler=_run)
+
+
+def _setup_failed(exc: RasaSetupError) -> None:
+    sys.exit(f"youthdesk bot: {exc}")
+
+
+def _install(args: argparse.Namespace) -> None:
+    try:
+        lifecycle.install()
+    except RasaSetupError as exc:
+        _setup_failed(exc)
+    print(f"Rasa {lifecycle.RASA_VERSION} is installed in {lifecycle.VENV_DIR}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    try:
+        result = lifecycle.train(force=args.force)
+    except RasaSetupError as exc:
+        _setup_failed(exc)
+    state = f"trained in {result.seconds:.0f} s" if result.trained else "up to date (cached)"
+    print(f"model {result.model.name}: {state}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    try:
+        with lifecycle.running_server(port=args.port) as server:
+            print(f"Rasa is serving {server.model.name} on {server.url} (token: {server.token}); Ctrl-C stops it",
+                  flush=True)
+            server.process.wait()
+    except RasaSetupError as exc:
+        _setup_failed(exc)
+    except KeyboardInterrupt:
+        pass
+
+
+def _eval(args: argparse.Namespace) -> None:
+    if args.rasa_url:
+        print(asyncio.run(evaluate(args.rasa_url, args.rasa_token)))
+        return
+    try:
+        with lifecycle.running_server() as server:
+            print(asyncio.run(evaluate(server.url, server.token)))
+    except RasaSetupError as exc:
+        _setup_failed(exc)
+
+
+async def evaluate(url: str, token: str) -> str:
+    """Both reports as text: Rasa intents (held-out YAML) and risk triage (held-out JSON lines)."""
+    from bot.evaluation import evaluate_risk, load_heldout
+    from bot.intent_eval import evaluate_intents, load_rasa_heldout
+    from bot.rasa_client import RasaClient
+
+    async with aiohttp.ClientSession() as session:
+        rasa = RasaClient(base_url=url, token=token, timeout=10.0, http=lambda: session)
+        if not await rasa.status():
+            raise SystemExit(f"youthdesk bot eval: Rasa at {url} has no model loaded")
+        intents = await evaluate_intents(load_rasa_heldout(), rasa)
+        risk = await evaluate_risk(load_heldout(), rasa)
+    return f"{intents.format()}\n\n{risk.format()}"
+
+
+def start_bot() -> RasaServer:
+    """Install if missing, train if needed, start Rasa and wait until it answers with a model."""
+    lifecycle.install()
+    model = lifecycle.train().model
+    print("==> starting the Rasa server (about 20 s)", flush=True)
+    server = lifecycle.start_server(model)
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _run(args: argparse.Namespace) -> None:
+    from gateway import cli as gateway_cli
+
+    server: RasaServer | None = None
+    if args.without_bot:
+        print(DEGRADED_WARNING.format(reason="started with --without-bot"), file=sys.stderr, flush=True)
+    else:
+        try:
+            server = start_bot()
+        except RasaSetupError as exc:
+            print(DEGRADED_WARNING.format(reason=exc), file=sys.stderr, flush=True)
+    if server is not None:
+        # The gateway reads its settings from the environment overlay (gateway/config.py).
+        os.environ["RASA_URL"], os.environ["RASA_TOKEN"] = server.url, server.token
+        print(f"  Rasa:         {server.url} (model {server.model.name}, API on localhost only)", flush=True)
+    else:
+        os.environ.pop("RASA_URL", None)
+    argv = (["--config", args.config] if args.config else []) + ["serve"]
+    argv += (["--host", args.host] if args.host else []) + (["--port", str(args.port)] if args.port else [])
+    argv += ["--log-json"] if args.log_json else []
+    try:
+        gateway_cli.main(argv)  # returns when the gateway stops (Ctrl-C / SIGTERM)
+    finally:
+        if server is not None:
+            server.stop()
+            print("Rasa stopped", flush=True)
