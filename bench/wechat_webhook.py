@@ -1,0 +1,207 @@
+"""WeChat safe-mode webhook: ack latency under a steady 500 pushes/s, throughput, and the ratio to a bare handler.
+
+The gateway (official-account channel only, embedded store, triage off, no delivery) and, in the
+same run, a bare aiohttp handler that answers ``success`` each run in their own process, so the
+load generator does not share their event loop. Pushes are signed and AES-encrypted beforehand
+exactly as WeChat sends them (distinct MsgIds from 500 youths); latency is measured from sending
+the request to reading ``success``. Open loop: requests leave on schedule whether or not earlier
+ones were answered, so a slow server shows up as latency, not as a lower offered rate.
+``BENCH_WECHAT_RATE`` and ``BENCH_WECHAT_SECONDS`` change the load (default 500/s for 20 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from bench._stats import describe_ms, percentile
+from channels.wechat_protocol import SignedQuery, signed_push
+from gateway.config import DEMO_CONFIG_PATH, ChannelAccountConfig, Settings, load_settings
+
+RATE = int(os.environ.get("BENCH_WECHAT_RATE", "500"))
+SECONDS = float(os.environ.get("BENCH_WECHAT_SECONDS", "20"))
+YOUTHS = 500
+SATURATION_SECONDS = 5.0
+SATURATION_CONCURRENCY = 64
+
+
+def _settings() -> Settings:
+    loaded = load_settings(DEMO_CONFIG_PATH, environ={})
+    service = loaded.service.model_copy(update={"env": "test", "triage_enabled": False})
+    return loaded.model_copy(update={"service": service})
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# ------------------------------------------------------------------- servers (child processes)
+
+def _serve(kind: str, port: int) -> None:
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("youthdesk").setLevel(logging.CRITICAL)  # the embedded-store banner, rejected pushes
+    if kind == "gateway":
+        from channels.wechat import WeChatChannel
+        from gateway.app import create_app
+
+        app = create_app(_settings(), channel_classes=[WeChatChannel], start_workers=False)
+    else:
+        async def success(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(text="success")
+
+        app = web.Application()
+        app.router.add_post("/channels/wechat/{appid}", success)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+
+
+@dataclass
+class Server:
+    process: multiprocessing.process.BaseProcess
+    base: str
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(10)
+
+
+async def _start(kind: str) -> Server:
+    port = _free_port()
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(kind, port), daemon=True)
+    process.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(base):  # any answer: the server is up
+                    return Server(process, base)
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                process.terminate()
+                raise RuntimeError(f"{kind} server did not start")
+            await asyncio.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------- load
+
+def _pushes(account: ChannelAccountConfig, count: int, offset: int) -> list[tuple[dict[str, str], bytes]]:
+    query = SignedQuery.now()
+    return [
+        signed_push(token=account.token, encoding_aes_key=account.encoding_aes_key, receive_id=account.id,
+                    mode="safe", query=query,
+                    fields={"ToUserName": "gh_bench12355", "FromUserName": f"oBenchYouth{n % YOUTHS:017d}",
+                            "CreateTime": int(query.timestamp), "MsgType": "text", "Content": "我最近压力很大，睡不着",
+                            "MsgId": 7_000_000_000_000_000_000 + offset + n})
+        for n in range(count)
+    ]
+
+
+@dataclass
+class Result:
+    latencies: list[float]
+    failures: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed
+
+
+async def _open_loop(url: str, pushes: list[tuple[dict[str, str], bytes]], rate: float) -> Result:
+    latencies: list[float] = []
+    failures = 0
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
+
+        async def one(params: dict[str, str], body: bytes) -> None:
+            nonlocal failures
+            started = time.perf_counter()
+            try:
+                async with http.post(url, params=params, data=body) as response:
+                    ok = response.status == 200 and await response.read() == b"success"
+            except (aiohttp.ClientError, TimeoutError):
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                failures += 1
+
+        tasks = []
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for index, (params, body) in enumerate(pushes):
+            delay = started + index / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(params, body)))
+        await asyncio.gather(*tasks)
+        elapsed = loop.time() - started
+    return Result(latencies, failures, elapsed)
+
+
+async def _saturate(url: str, pushes: list[tuple[dict[str, str], bytes]]) -> Result:
+    """Closed loop: SATURATION_CONCURRENCY senders back to back for SATURATION_SECONDS."""
+    latencies: list[float] = []
+    failures = 0
+    queue = iter(pushes)
+    deadline = time.perf_counter() + SATURATION_SECONDS
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=SATURATION_CONCURRENCY)) as http:
+
+        async def sender() -> None:
+            nonlocal failures
+            for params, body in queue:
+                if time.perf_counter() > deadline:
+                    return
+                started = time.perf_counter()
+                async with http.post(url, params=params, data=body) as response:
+                    if response.status == 200 and await response.read() == b"success":
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        failures += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(SATURATION_CONCURRENCY)))
+    return Result(latencies, failures, time.perf_counter() - started)
+
+
+async def _measure(kind: str, account: ChannelAccountConfig) -> tuple[Result, Result]:
+    server = await _start(kind)
+    try:
+        url = f"{server.base}/channels/wechat/{account.id}"
+        total = int(RATE * SECONDS)
+        steady = await _open_loop(url, _pushes(account, total, 0), RATE)
+        saturated = await _saturate(url, _pushes(account, int(SATURATION_SECONDS * 4000), total))
+        return steady, saturated
+    finally:
+        server.stop()
+
+
+async def main() -> None:
+    account = next(a for a in _settings().accounts if a.platform == "wechat")
+    full, full_max = await _measure("gateway", account)
+    bare, bare_max = await _measure("bare", account)
+    print(f"   load: {int(RATE * SECONDS)} safe-mode (AES) text pushes at {RATE}/s for {SECONDS:g} s, "
+          f"{YOUTHS} youths, open loop; server in its own process (embedded store, triage off)")
+    print(f"   full webhook path (verify, decrypt, defusedxml parse, dedupe, store, 'success'): "
+          f"{full.rate:,.0f} acks/s achieved, {full.failures} failed")
+    print(f"     ack latency: {describe_ms(full.latencies)}")
+    print(f"   bare aiohttp handler answering 'success', same load: {bare.rate:,.0f} acks/s, {bare.failures} failed")
+    print(f"     ack latency: {describe_ms(bare.latencies)}")
+    for q in (50, 99):
+        full_q, bare_q = percentile(full.latencies, q), percentile(bare.latencies, q)
+        print(f"   ratio full/bare p{q}: {full_q / bare_q:.1f}× ({full_q * 1000:.2f} ms vs {bare_q * 1000:.2f} ms)")
+    print(f"   saturation ({SATURATION_CONCURRENCY} concurrent senders, {SATURATION_SECONDS:g} s): "
+          f"full path {full_max.rate:,.0f} acks/s (p99 {percentile(full_max.latencies, 99) * 1000:.1f} ms), "
+          f"bare {bare_max.rate:,.0f} acks/s; ratio {bare_max.rate / full_max.rate:.1f}×")
