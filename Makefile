@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-quick lint bench clean
+.PHONY: install bot run test test-quick lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -17,12 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start everything on the embedded defaults and print the URLs.
+## The Rasa bot: its Python 3.10 virtualenv (about 3 minutes the first time) and the trained model.
+bot: install
+	$(BIN)/youthdesk bot install
+	$(BIN)/youthdesk bot train
+
+## Start everything on the embedded defaults and print the URLs (Rasa is installed and trained
+## on the way; if that fails the gateway still starts, with every conversation going to a human).
 run: install
-	$(BIN)/youthdesk serve
+	$(BIN)/youthdesk run
 
 ## Lint and the whole test suite (browser and Rasa tests included).
-test: install
+test: install bot
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
