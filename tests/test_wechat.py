@@ -411,3 +411,44 @@ def test_reply_policy_is_48_hours_5_messages() -> None:
     for channel in (WeChatChannel, MiniProgramChannel):
         assert channel.reply_policy.window.total_seconds() == 48 * 3600
         assert channel.reply_policy.max_messages == 5
+
+
+class TwoTextRasa:
+    """The bot answers with two texts; on WeChat's 5-message budget they must arrive as one."""
+
+    def __init__(self) -> None:
+        self.responds = 0
+
+    async def parse(self, text: str) -> Any:
+        return type("Parse", (), {"intent": "service_info", "confidence": 0.95})()
+
+    async def respond(self, sender_id: str, text: str) -> Any:
+        self.responds += 1
+        return type("Reply", (), {"texts": ["12355是共青团的青少年服务台。", "我们为你保密。"]})()
+
+    async def pause(self, sender_id: str) -> None:
+        return None
+
+    async def resume(self, sender_id: str) -> None:
+        return None
+
+    async def status(self) -> bool:
+        return True
+
+
+async def test_bot_replies_are_merged_into_one_customer_service_message(start_app, settings: Settings,
+                                                                        standin) -> None:  # type: ignore[no-untyped-def]
+    recorder: WeChatStandIn = standin[0]
+    service = settings.service.model_copy(update={"triage_enabled": True})
+    configured = with_accounts(settings, standin[1]).model_copy(update={"service": service})
+    client = await start_app(channel_classes=[WeChatChannel], settings=configured)
+    rasa = client.app[STREAM].router.rasa = TwoTextRasa()
+    for _ in range(3):  # WeChat's retries: still one bot turn
+        assert (await post(client, text_push("你们是做什么的"))).status == 200
+    await wait_for(lambda: recorder.sent)
+    await asyncio.sleep(0.2)
+    assert [m.text for m in recorder.sent] == ["12355是共青团的青少年服务台。\n\n我们为你保密。"]
+    assert rasa.responds == 1
+    [youth] = [m for m in await stored(client) if m["direction"] == "in"]
+    conversation = await client.app[STREAM].get_conversation(youth["conversation_id"])
+    assert conversation.window.sent_since_youth_message == 1
