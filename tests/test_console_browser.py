@@ -335,3 +335,69 @@ async def test_queue_of_two_hundred_renders_and_updates_quickly(settings: Settin
               f"median {sorted(updates)[len(updates) // 2]:.1f} ms")
         assert first < 200
         assert max(renders[1:]) < 200
+
+
+async def test_wechat_reply_budget_warns_before_the_last_message_and_explains_the_closed_window(
+        settings: Settings, embedded_client, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.browser import harness
+
+    require_chromium()
+    port = harness.free_port()
+    monkeypatch.setattr(harness, "free_port", lambda: port)  # the WeChat stand-in runs inside the gateway
+    accounts = [a.model_copy(update={"api_base": f"http://127.0.0.1:{port}/standin/wechat"})
+                if a.platform == "wechat" else a for a in settings.accounts]
+    configured = console_settings(settings.model_copy(update={"accounts": accounts}), triage=False)
+    async with running_gateway(configured, embedded_client, tmp_path) as gateway, browser() as chromium:
+        await account(gateway, "c-gd", Role.COUNSELLOR, "gd")
+        counsellor = await get_user_by_username(gateway.app[STORE], "c-gd")
+        assert counsellor is not None
+        result = await gateway.app[STREAM].ingest(InboundMessage(
+            platform="wechat", account="wxdemo0000000001", external_user_id="oYouthOpenId0001",
+            channel_message_id="wx-1", type=MessageType.TEXT, text="老师在吗"))
+        engine = gateway.app[ENGINE]
+        await engine.request_handoff(HandoffRequest(conversation_id=result.conversation_id, reason="ask_human",
+                                                    risk_level=0, category=None, cues=[], message_id=None))
+        await engine.claim(result.conversation_id, counsellor)
+        for n in range(3):  # five messages per 48 h: the queue notice and three replies use four
+            await engine.reply(result.conversation_id, counsellor, f"第{n + 1}条回复")
+
+        async def delivered() -> bool:
+            doc = await gateway.app[STORE].conversations.find_one({"_id": result.conversation_id})
+            return doc["window"]["sent_since_youth_message"] == 4
+        await wait_for(delivered, timeout=10)
+
+        page = await console_page(chromium, gateway.base_url, "c-gd")
+        await page.goto(f"{gateway.base_url}/console/#/c/{result.conversation_id}")
+        budget = page.locator("#budget")
+        await budget.locator("strong", has_text="最后一条").wait_for(timeout=5_000)
+        assert "还可发送 1 条" in await budget.text_content() and "回复窗口剩余 47小时" in await budget.text_content()
+        await page.locator("#composer").fill("这是最后一条：之后请拨打12355热线找我们。")
+        await page.locator("#send").click()
+        await budget.locator("strong", has_text="回复窗口已关闭").wait_for(timeout=10_000)
+        assert await page.locator("#send").is_disabled() is False  # switched to notes, which stay possible
+        assert await page.get_by_label("发送方式").input_value() == "note"
+        await page.get_by_label("发送方式").select_option("reply")
+        assert await page.locator("#send").is_disabled()
+
+
+async def test_expired_session_returns_to_sign_in_and_csrf_is_enforced(
+        settings: Settings, embedded_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(console_settings(settings, triage=False), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
+        page = await console_page(chromium, gateway.base_url, "c-sz")
+        assert await page.locator("#presence").input_value() == "online"  # signing in starts the shift
+        forged = await page.evaluate("""() => fetch('/api/v1/me/presence', {method: 'PUT',
+            headers: {'Content-Type': 'application/json'}, body: JSON.stringify({presence: 'away'})})
+            .then(r => r.status)""")
+        assert forged == 403
+        await page.reload()  # the CSRF token comes back from the cookie session
+        await page.locator("#topbar:not([hidden])").wait_for()
+        await page.locator("#presence").select_option("away")
+        await page.locator(".toast", has_text="已设为离开").wait_for()
+
+        await gateway.app[STORE]["sessions"].delete_many({})  # as if idle for longer than allowed
+        await page.locator("#presence").select_option("online")
+        await page.locator("#login-error", has_text="登录已过期").wait_for(timeout=5_000)
+        assert await page.locator("#topbar").is_hidden()

@@ -177,8 +177,12 @@ export function mountConversation(ctx, id, options = {}) {
   // ---------------------------------------------------------------- composer
 
   function renderComposer() {
-    clear(composerBox);
     const s = state.summary;
+    // Rebuild only when what the composer offers changes, so live updates never eat a draft.
+    const key = `${s.state}|${isParticipant()}|${budget.classList.contains("budget-closed")}`;
+    if (key === state.composerKey) return;
+    state.composerKey = key;
+    clear(composerBox);
     if (s.state === "closed") {
       composerBox.append(h("p", { class: "muted" }, "会话已结束。"));
       return;
@@ -201,6 +205,8 @@ export function mountConversation(ctx, id, options = {}) {
       send.textContent = mode.value === "note" ? "保存备注" : "发送";
     };
     mode.addEventListener("change", sync);
+    text.value = state.draft || "";
+    text.addEventListener("input", () => { state.draft = text.value; });
     if (windowClosed) mode.value = "note";
     sync();
 
@@ -220,6 +226,7 @@ export function mountConversation(ctx, id, options = {}) {
         name: "同学" };
       const filled = template.replace(/\{(\w+)\}/g, (all, key) => values[key] ?? all);
       text.value = text.value ? `${text.value}\n${filled}` : filled;
+      state.draft = text.value;
       text.focus();
     }
 
@@ -231,6 +238,8 @@ export function mountConversation(ctx, id, options = {}) {
         const message = await post(`${path}/${mode.value === "note" ? "notes" : "messages"}`, { text: body });
         addMessage(message);
         text.value = "";
+        state.draft = "";
+        if (mode.value === "reply") await reloadSummary(); // the reply budget moved
       } catch (error) {
         toast(error.message, "error");
       } finally {
@@ -370,6 +379,11 @@ export function mountConversation(ctx, id, options = {}) {
   // ---------------------------------------------------------------- live
 
   const off = ctx.live.on((event) => {
+    if (event.type === "reconnected" && state.summary && !state.closed && !needsReasonPending()) {
+      // Events may have been missed while the socket was down: re-read.
+      reloadSummary().then(() => chat.isConnected && loadTranscript());
+      return;
+    }
     if (event.conversation_id !== id || state.closed || !state.summary) return;
     if (event.type === "message.created" && event.data?.message && !needsReasonPending()) {
       addMessage(event.data.message);
@@ -380,6 +394,7 @@ export function mountConversation(ctx, id, options = {}) {
         item.status.textContent = statusText({ status: event.data.status, error: event.data.error });
         item.status.className = `status status-${event.data.status}`;
       }
+      if (event.data?.status === "sent") reloadSummary(); // a delivered reply uses up the budget
     } else if (event.type === "conversation.risk_changed") {
       reloadSummary().then(() => chat.isConnected && loadTranscript());
     } else if (event.type.startsWith("conversation.") || event.type.startsWith("deadline.")) {

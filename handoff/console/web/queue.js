@@ -55,7 +55,8 @@ export function mountWorkspace(ctx, conversationId) {
     const el = h("li", { class: "queue-item", dataset: { id: item.id } },
       h("div", { class: "line" }, h("span", { class: "slot-risk" }), h("span", { class: "slot-cat" }),
         h("span", { class: "slot-channel muted" }), wait),
-      h("div", { class: "line" }, h("span", { class: "slot-preview preview" }), h("span", { class: "slot-deadline" })),
+      h("div", { class: "line" }, h("a", { class: "slot-preview preview", href: `#/c/${encodeURIComponent(item.id)}`,
+        title: "查看（不接入）" }), h("span", { class: "slot-deadline" })),
       h("div", { class: "line" }, h("span", { class: "slot-contact muted" }),
         h("button", { type: "button", class: "claim", onclick: () => claim(item.id) }, "接入")));
     el.wait = wait;
