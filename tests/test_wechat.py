@@ -452,3 +452,43 @@ async def test_bot_replies_are_merged_into_one_customer_service_message(start_ap
     [youth] = [m for m in await stored(client) if m["direction"] == "in"]
     conversation = await client.app[STREAM].get_conversation(youth["conversation_id"])
     assert conversation.window.sent_since_youth_message == 1
+
+
+async def test_a_closed_window_is_visible_to_the_counsellor_through_the_api(start_app, settings: Settings,
+                                                                           standin) -> None:  # type: ignore[no-untyped-def]
+    from gateway.stream import PassThroughRouter
+    from handoff.signal import HandoffRequest
+    from tests.handoff_support import engine, login, user
+
+    recorder: WeChatStandIn = standin[0]
+    client = await start_app(channel_classes=[WeChatChannel], settings=with_accounts(settings, standin[1]))
+    client.app[STREAM].router = PassThroughRouter()
+    conversation_id = await youth_conversation(client)
+    [youth] = await stored(client)
+    await engine(client).request_handoff(HandoffRequest(conversation_id=conversation_id, reason="ask_human",
+                                                        risk_level=0, message_id=youth["_id"]))
+    owner = await user(client, "owner-gd", desk="gd")
+    await engine(client).claim(conversation_id, owner)
+    headers = await login(client, "owner-gd")
+    summary = await (await client.get(f"/api/v1/conversations/{conversation_id}", headers=headers)).json()
+    assert summary["window"]["policy"] == {"hours": 48, "max_messages": 5}
+
+    async def outbox_empty() -> bool:
+        return await client.app[STORE].messages.find_one({"direction": "out", "status": {"$ne": "sent"}}) is None
+
+    await wait_for(outbox_empty)
+    summary = await (await client.get(f"/api/v1/conversations/{conversation_id}", headers=headers)).json()
+    assert summary["window"]["messages_left"] == 5 - len(recorder.sent)  # e.g. the "counsellor is here" notice
+    assert summary["window"]["closed_reason"] is None
+    recorder.fail_next(45015, "response out of time limit or subscription is canceled")
+    reply = await client.post(f"/api/v1/conversations/{conversation_id}/messages", json={"text": "你还在吗"},
+                              headers=headers)
+    assert reply.status == 201
+    reply_id = (await reply.json())["id"]
+    await delivered(client, reply_id, "failed")
+    summary = await (await client.get(f"/api/v1/conversations/{conversation_id}", headers=headers)).json()
+    assert "wechat error 45015" in summary["window"]["closed_reason"]
+    items = (await (await client.get(f"/api/v1/conversations/{conversation_id}/messages",
+                                     headers=headers)).json())["items"]
+    failed = next(m for m in items if m["id"] == reply_id)
+    assert failed["status"] == "failed" and "45015" in failed["error"]
