@@ -104,7 +104,7 @@ def install(*, venv: Path = VENV_DIR, echo: Echo = _stdout) -> None:
                 raise RasaSetupError("Rasa 3.6 needs Python 3.10: none found through `pyenv root` or as python3.10 "
                                      "on the PATH (install it with `pyenv install 3.10`)")
             echo(f"==> creating {_rel(venv)} with {python}")
-            _run_logged([str(python), "-m", "venv", str(venv)], venv.parent / "venv-create.log", "venv", echo)
+            _run_logged([str(python), "-m", "venv", str(venv)], MODELS_DIR / "venv-create.log", "venv", echo)
         echo(f"==> installing {' '.join(REQUIREMENTS)} into {_rel(venv)} (about 3 minutes the first time)")
         log = venv / "install.log"
         _run_logged([str(venv_bin("python", venv)), "-m", "pip", "install", "--disable-pip-version-check",
