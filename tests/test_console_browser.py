@@ -258,8 +258,35 @@ async def test_supervisor_reads_a_transcript_and_the_audit_log_records_it(
         await page.get_by_role("button", name="发送提示").click()
         await page.locator("#transcript .msg-private", has_text="先确认他现在是否安全").wait_for()
 
+        await page.locator("#join").click()
+        await page.locator("#composer").wait_for(timeout=5_000)  # joined: may now reply
+        item = await gateway.app[ENGINE].store.conversations.find_one({"_id": conversation_id})
+        assert supervisor_id in item["handoff"]["joined"]
+
         await page.get_by_role("link", name="督导").click()
         await page.locator("#audit li", has_text="查阅会话记录").filter(has_text="质量抽查").wait_for(timeout=5_000)
+        await screenshot(page, "console-supervisor.png")
+
+
+async def test_counsellor_transfers_to_another_desk_with_a_note(settings: Settings, embedded_client,
+                                                                 tmp_path) -> None:  # type: ignore[no-untyped-def]
+    require_chromium()
+    async with running_gateway(console_settings(settings, triage=False), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
+        conversation_id = await queued_conversation(gateway, "我想咨询劳动合同的问题")
+        page = await console_page(chromium, gateway.base_url, "c-sz")
+        await page.locator("#take-next").click()
+        await page.locator("#transfer").click()
+        dialog = page.locator("dialog")
+        await dialog.get_by_label("转接对象").select_option("desk")
+        await dialog.get_by_label("目标服务台").select_option("gd")
+        await dialog.get_by_label("交接说明（必填）").fill("涉及劳动法律问题，请省台法律专岗接待")
+        await dialog.get_by_role("button", name="转接").click()
+        await page.locator(".toast", has_text="已转接").wait_for()
+        doc = await gateway.app[STORE].conversations.find_one({"_id": conversation_id})
+        assert doc["desk"] == "gd" and doc["state"] == "queued"
+        assert doc["handoff"]["transfers"][-1]["note"] == "涉及劳动法律问题，请省台法律专岗接待"
 
 
 async def test_markup_in_a_message_is_shown_as_text(settings: Settings, embedded_client,

@@ -319,15 +319,15 @@ export function mountConversation(ctx, id, options = {}) {
     const desk = select("desk_id", desks.items.filter((d) => d.id !== state.summary.desk)
       .map((d) => [d.id, `${d.name}${d.open_now ? "" : "（非工作时间）"}`]));
     const note = h("textarea", { name: "note", rows: 3, required: true });
-    const colleagueField = field("同事", colleague);
-    const deskField = field("服务台", desk);
+    const colleagueField = field("目标同事", colleague);
+    const deskField = field("目标服务台", desk);
     const sync = () => {
       colleagueField.hidden = to.value !== "user";
       deskField.hidden = to.value !== "desk";
     };
     to.addEventListener("change", sync);
     sync();
-    dialog("转接会话", h("div", {}, field("转给", to), colleagueField, deskField,
+    dialog("转接会话", h("div", {}, field("转接对象", to), colleagueField, deskField,
       field("交接说明（必填）", note, "接手的人会看到这段说明")), "转接", async () => {
       const body = { to: to.value, note: note.value.trim() };
       if (to.value === "user") body.user_id = colleague.value;

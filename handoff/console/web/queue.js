@@ -13,7 +13,9 @@ const perf = (window.consolePerf = window.consolePerf || { renders: [], updates:
 
 export function mountWorkspace(ctx, conversationId) {
   const count = h("span", { class: "count", id: "queue-count" }, "…");
-  const takeNext = h("button", { type: "button", class: "primary", id: "take-next" }, "接入下一个");
+  // Admins oversee; they do not take conversations (the API refuses).
+  const takeNext = h("button", { type: "button", class: "primary", id: "take-next", hidden: ctx.user.role === "admin" },
+    "接入下一个");
   const queueList = h("ol", { class: "queue", id: "queue", "aria-label": "排队中的会话" });
   const mineList = h("ul", { class: "mine", id: "mine", "aria-label": "我的会话" });
   const main = h("section", { class: "main", id: "main" });
@@ -58,7 +60,8 @@ export function mountWorkspace(ctx, conversationId) {
       h("div", { class: "line" }, h("a", { class: "slot-preview preview", href: `#/c/${encodeURIComponent(item.id)}`,
         title: "查看（不接入）" }), h("span", { class: "slot-deadline" })),
       h("div", { class: "line" }, h("span", { class: "slot-contact muted" }),
-        h("button", { type: "button", class: "claim", onclick: () => claim(item.id) }, "接入")));
+        h("button", { type: "button", class: "claim", hidden: ctx.user.role === "admin",
+          onclick: () => claim(item.id) }, "接入")));
     el.wait = wait;
     el.key = "";
     return el;

@@ -20,6 +20,7 @@ export function mountSupervisor(ctx) {
     h("section", { class: "card" }, h("h2", {}, "超时会话"), breaches),
     h("section", { class: "card" }, h("h2", {}, "审计日志（最近）"), audit)));
   let desks = {};
+  let names = {};
   let closed = false;
 
   async function refresh() {
@@ -33,7 +34,8 @@ export function mountSupervisor(ctx) {
       renderLive(items);
       renderAlerts(alertItems.items);
       renderBreaches(items.filter((c) => c.deadline_state === "breached"));
-      const log = await get("/audit?limit=20");
+      const [log, users] = await Promise.all([get("/audit?limit=20"), get("/users")]);
+      names = Object.fromEntries(users.items.map((u) => [u.id, u.display_name]));
       if (!closed) renderAudit(log.items);
     } catch (error) {
       toast(error.message, "error");
@@ -48,11 +50,20 @@ export function mountSupervisor(ctx) {
         h("td", {}, riskBadge(c.risk_level), " ", category(c.risk_category || c.topic)),
         h("td", {}, desks[c.desk] || c.desk), h("td", {}, channel(c.platform)), h("td", {}, STATE[c.state]),
         h("td", {}, c.owner ? c.owner.display_name : "—"),
-        h("td", {}, c.waiting_since ? duration(since(c.waiting_since)) : "",
+        h("td", {}, timing(c),
           c.deadline_state !== "ok" ? h("span", { class: `deadline deadline-${c.deadline_state}` }, ` ${DEADLINE[c.deadline_state]}`) : null),
         h("td", { class: "preview" }, c.last_message_preview || ""),
         h("td", {}, h("a", { href: `#/c/${encodeURIComponent(c.id)}`, class: "button open-transcript" }, "查阅"))));
     }
+  }
+
+  function timing(c) {
+    if (c.state === "queued") return c.waiting_since ? `已等待 ${duration(since(c.waiting_since))}` : "";
+    const due = c.first_response_due_at || c.reply_due_at;
+    if (!due) return "";
+    const left = -since(due);
+    const what = c.first_response_due_at ? "首次回复" : "回复";
+    return left >= 0 ? `${what}剩余 ${duration(left)}` : `${what}超时 ${duration(-left)}`;
   }
 
   function renderAlerts(items) {
@@ -78,7 +89,7 @@ export function mountSupervisor(ctx) {
   function renderAudit(items) {
     clear(audit);
     for (const entry of items) {
-      audit.append(h("li", { class: "audit-entry" }, `${clock(entry.at)} · ${entry.actor} · ${ACTION[entry.action] || entry.action}`,
+      audit.append(h("li", { class: "audit-entry" }, `${clock(entry.at)} · ${names[entry.actor] || entry.actor} · ${ACTION[entry.action] || entry.action}`,
         ` · ${entry.target}`, entry.reason ? ` · 原因：${entry.reason}` : ""));
     }
   }
