@@ -277,6 +277,12 @@ async def test_counsellor_transfers_to_another_desk_with_a_note(settings: Settin
         conversation_id = await queued_conversation(gateway, "我想咨询劳动合同的问题")
         page = await console_page(chromium, gateway.base_url, "c-sz")
         await page.locator("#take-next").click()
+        await page.locator("#adjust-risk").click()
+        await page.locator("dialog").get_by_label("风险等级").select_option("1")
+        await page.locator("dialog").get_by_label("调整原因（记入记录）").fill("提到加班到深夜，情绪低落")
+        await page.locator("dialog").get_by_role("button", name="保存").click()
+        await page.locator(".conv-header .risk", has_text="1级 关注").wait_for()
+        assert (await gateway.app[STORE].conversations.find_one({"_id": conversation_id}))["risk_level"] == 1
         await page.locator("#transfer").click()
         dialog = page.locator("dialog")
         await dialog.get_by_label("转接对象").select_option("desk")

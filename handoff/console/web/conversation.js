@@ -1,9 +1,9 @@
 // One conversation: header, transcript (sender labels, delivery status, detector cues), reply
 // budget, composer with canned responses, notes, transfer, close; the case panel beside it.
 // Supervisors who do not own it read it only after giving a reason (the API audits every read).
-import { ApiError, get, post } from "./api.js";
+import { ApiError, get, post, put } from "./api.js";
 import {
-  DEADLINE, SENDER, STATE, STATUS, category, channel, clear, clock, duration, field, h, riskBadge, select, toast,
+  DEADLINE, RISK, SENDER, STATE, STATUS, category, channel, clear, clock, duration, field, h, riskBadge, select, toast,
 } from "./dom.js";
 import { mountCasePanel } from "./casepanel.js";
 
@@ -95,6 +95,9 @@ export function mountConversation(ctx, id, options = {}) {
     if (ctx.user.role !== "counsellor" && s.state !== "closed" && !isParticipant()) {
       actions.append(h("button", { type: "button", onclick: join, id: "join" }, "加入会话"),
         h("button", { type: "button", onclick: whisper, id: "whisper" }, "悄悄提示咨询师"));
+    }
+    if (s.state !== "closed" && (isParticipant() || ctx.user.role !== "counsellor")) {
+      actions.append(h("button", { type: "button", onclick: adjustRisk, id: "adjust-risk" }, "调整风险等级"));
     }
     if (isParticipant() && s.state === "assigned") {
       actions.append(h("button", { type: "button", onclick: transfer, id: "transfer" }, "转接"),
@@ -302,6 +305,17 @@ export function mountConversation(ctx, id, options = {}) {
     document.body.append(box);
     box.showModal();
     return box;
+  }
+
+  function adjustRisk() {
+    const level = select("level", Object.entries(RISK).map(([k, v]) => [k, v.label]), String(state.summary.risk_level));
+    const reason = h("textarea", { name: "risk_reason", rows: 2, required: true, maxlength: 500 });
+    dialog("调整风险等级", h("div", {}, field("风险等级", level), field("调整原因（记入记录）", reason)), "保存", async () => {
+      state.summary = await put(`${path}/risk`, { level: Number(level.value), reason: reason.value.trim(),
+        category: state.summary.risk_category || undefined });
+      renderHeader();
+      toast("已调整风险等级");
+    });
   }
 
   function whisper() {

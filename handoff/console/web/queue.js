@@ -70,7 +70,7 @@ export function mountWorkspace(ctx, conversationId) {
   function fill(el, item) {
     // Only touch rows whose visible data changed.
     const key = [item.risk_level, item.risk_category, item.platform, item.last_message_preview,
-      item.deadline_state, item.waiting_since, item.contact.label].join("\u0001");
+      item.deadline_state, item.waiting_since, item.contact.label, item.leave_message].join("\u0001");
     if (el.key === key) return;
     el.key = key;
     el.className = `queue-item risk-row-${item.risk_level} deadline-${item.deadline_state}`;
@@ -79,7 +79,8 @@ export function mountWorkspace(ctx, conversationId) {
     el.querySelector(".slot-channel").textContent = channel(item.platform);
     el.querySelector(".slot-preview").textContent = item.last_message_preview || "（无文字内容）";
     const deadline = el.querySelector(".slot-deadline");
-    deadline.textContent = DEADLINE[item.deadline_state] || "";
+    // 留言: arrived out of hours and waits for this shift.
+    deadline.textContent = [item.leave_message ? "留言" : "", DEADLINE[item.deadline_state] || ""].filter(Boolean).join(" ");
     deadline.className = `slot-deadline deadline deadline-${item.deadline_state}`;
     el.querySelector(".slot-contact").textContent = item.contact.label;
     el.wait.dataset.since = item.waiting_since || "";
@@ -154,7 +155,9 @@ export function mountWorkspace(ctx, conversationId) {
     for (const item of mine) {
       mineList.append(h("li", { class: `mine-item risk-row-${item.risk_level}` },
         h("a", { href: `#/c/${encodeURIComponent(item.id)}`, "aria-current": item.id === conversationId || null },
-          riskBadge(item.risk_level), " ", channel(item.platform), " · ", item.contact.label),
+          riskBadge(item.risk_level), " ", channel(item.platform), " · ", item.contact.label,
+          item.deadline_state !== "ok" ? h("span", { class: `deadline deadline-${item.deadline_state}` },
+            ` ${DEADLINE[item.deadline_state]}`) : null),
         h("div", { class: "preview muted" }, item.last_message_preview || "")));
     }
   }
