@@ -186,28 +186,33 @@ class WeComKfChannel(Channel):
         return routes
 
     def setup(self, app: web.Application) -> None:
-        app.cleanup_ctx.append(self._lifetime_ctx)
+        app.cleanup_ctx.append(self._token_store_ctx)
         app.on_shutdown.append(self._stop_accepting)
 
     async def _stop_accepting(self, app: web.Application) -> None:
+        """Before the store and HTTP session close: no new pulls; running ones finish their page.
+
+        A pull cut short keeps its cursor at the last stored page; the next notice resumes there.
+        """
         self.accepting = False
-
-    async def _lifetime_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        client = None
-        if self.context.settings.service.redis_url:
-            import redis.asyncio as redis
-
-            client = redis.from_url(self.context.settings.service.redis_url)
-            self.api.tokens.store = RedisTokenStore(client)
-        yield
-        # Pulls in progress finish their page (the cursor is saved after it); later pages wait for the next notice.
         if self._pullers:
             grace = self.context.settings.service.shutdown_grace_seconds
             await asyncio.wait(list(self._pullers.values()), timeout=grace)
-        for task in self._pullers.values():
+        for task in list(self._pullers.values()):
             task.cancel()
-        if client is not None:
-            await client.aclose()
+
+    async def _token_store_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """With REDIS_URL, access tokens are shared (and refreshed once) across gateway instances."""
+        redis_url = self.context.settings.service.redis_url
+        if not redis_url:
+            yield
+            return
+        import redis.asyncio as redis
+
+        client = redis.from_url(redis_url)
+        self.api.tokens.store = RedisTokenStore(client)
+        yield
+        await client.aclose()
 
     # ---------------------------------------------------------------- inbound
 

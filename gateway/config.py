@@ -6,6 +6,8 @@ written ``"env:NAME"`` and is then read from the environment variable ``NAME``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from pathlib import Path
@@ -61,6 +63,21 @@ class ChannelAccountConfig(_Strict):
     push_format: Literal["xml", "json"] = "xml"
     welcome: str = "你好，这里是12355青少年服务台。有什么想说的，都可以告诉我们。"
     api_base: str = ""
+
+    @model_validator(mode="after")
+    def _aes_key_usable(self) -> ChannelAccountConfig:
+        """WeChat pushes in compatible/safe mode (and every WeCom callback) need a valid EncodingAESKey."""
+        encrypted = self.platform == "wecom-kf" or (self.platform != "weibo" and self.mode != "plain")
+        if encrypted and not self.encoding_aes_key:
+            raise ValueError(f"encoding_aes_key: required for {self.platform} {self.id} (mode {self.mode})")
+        if self.encoding_aes_key:
+            try:
+                key = base64.b64decode(self.encoding_aes_key + "=", validate=True)
+            except binascii.Error:
+                key = b""
+            if len(self.encoding_aes_key) != 43 or len(key) != 32:
+                raise ValueError("encoding_aes_key: must be the 43-character key from the platform console")
+        return self
 
 
 class PartnerConfig(_Strict):

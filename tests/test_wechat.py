@@ -492,3 +492,18 @@ async def test_a_closed_window_is_visible_to_the_counsellor_through_the_api(star
                                      headers=headers)).json())["items"]
     failed = next(m for m in items if m["id"] == reply_id)
     assert failed["status"] == "failed" and "45015" in failed["error"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ('mode = "safe"', "accounts.0: encoding_aes_key: required for wechat wxconfig00000001 (mode safe)"),
+    ('mode = "safe"\nencoding_aes_key = "c2hvcnQ"', "accounts.0: encoding_aes_key: must be the 43-character key"),
+])
+def test_config_refuses_an_unusable_aes_key(tmp_path, fields: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    from gateway.config import ConfigError, load_settings
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'[[desks]]\nid = "gd"\nname = "广东"\n\n[[accounts]]\nplatform = "wechat"\n'
+                    f'id = "wxconfig00000001"\ndesk = "gd"\n{fields}\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert str(info.value).startswith(message)
