@@ -14,7 +14,7 @@ import pytest
 from channels.base import InboundMessage
 from gateway.config import Settings
 from gateway.keys import SETTINGS, STORE, STREAM
-from gateway.models import MessageType
+from gateway.models import MediaRef, MessageType
 from handoff.keys import ENGINE
 from handoff.signal import HandoffRequest
 from handoff.users import Role, create_user, get_user_by_username
@@ -84,11 +84,11 @@ async def account(gateway: Any, username: str, role: Role, desk: str) -> str:
     return created.id
 
 
-async def queued_conversation(gateway: Any, text: str, *, risk: int = 0) -> str:
+async def queued_conversation(gateway: Any, text: str, *, risk: int = 0, youth: str | None = None) -> str:
     """A web widget (desk sz) youth message handed off straight into the queue."""
     n = next(_ids)
     result = await gateway.app[STREAM].ingest(InboundMessage(
-        platform="widget", account="demo-video", external_user_id=f"anon-youth-{n}",
+        platform="widget", account="demo-video", external_user_id=youth or f"anon-youth-{n}",
         channel_message_id=f"msg-{n}", type=MessageType.TEXT, text=text))
     await gateway.app[ENGINE].request_handoff(HandoffRequest(
         conversation_id=result.conversation_id, reason="risk" if risk else "ask_human", risk_level=risk,
@@ -302,7 +302,8 @@ async def test_markup_in_a_message_is_shown_as_text(settings: Settings, embedded
             browser() as chromium:
         await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
         payload = '<img src=x onerror="document.body.dataset.p=1"><script>alert(1)</script><b>粗</b>'  # < 80 chars'
-        conversation_id = await queued_conversation(gateway, payload)
+        youth = "anon-markup"
+        conversation_id = await queued_conversation(gateway, payload, youth=youth)
         page = await console_page(chromium, gateway.base_url, "c-sz")
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -317,6 +318,16 @@ async def test_markup_in_a_message_is_shown_as_text(settings: Settings, embedded
         assert dialogs == []
         assert await page.locator("#transcript img, #transcript script, #transcript b, #queue img").count() == 0
         assert await page.evaluate("document.body.dataset.p") is None
+
+        # Images: ours (same origin) are shown; a foreign URL is only named, never loaded.
+        for n, url in enumerate(("/widget/media/md_test", "https://evil.example/x.png")):
+            await gateway.app[STREAM].ingest(InboundMessage(
+                platform="widget", account="demo-video", external_user_id=youth, channel_message_id=f"img-{n}",
+                type=MessageType.IMAGE, media=MediaRef(kind="image", url=url, format="image/png")))
+        await page.locator("#transcript .msg-youth img.media").wait_for()
+        assert await page.locator("#transcript img").evaluate_all("els => els.map(e => e.getAttribute('src'))") == [
+            "/widget/media/md_test"]
+        await page.locator("#transcript .msg-youth .text", has_text="［图片］").wait_for()
 
 
 async def test_counsellor_of_another_desk_cannot_open_the_conversation(

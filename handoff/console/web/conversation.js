@@ -161,7 +161,7 @@ export function mountConversation(ctx, id, options = {}) {
         message.private ? h("span", { class: "private-tag" }, "内部备注 · 青少年不可见") : null,
         h("time", { datetime: message.created_at }, clock(message.created_at)),
         message.direction === "out" && !message.private ? status : null),
-      h("div", { class: "text" }, message.text || (message.media ? "［图片/附件］" : "")),
+      message.text ? h("div", { class: "text" }, message.text) : null, media(message.media),
       message.risk && message.risk.level ? h("div", { class: "cues" }, riskBadge(message.risk.level),
         ` ${category(message.risk.category)}`, message.risk.cues?.length
           ? h("span", { class: "cue-list", title: message.risk.cues.join("\n") },
@@ -170,6 +170,17 @@ export function mountConversation(ctx, id, options = {}) {
     state.messages.set(message.id, item);
     transcript.append(item);
     transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  // Images stored by this gateway are shown (same origin, allowed by the CSP); other platforms'
+  // media live on their servers and are named only.
+  function media(ref) {
+    if (!ref) return null;
+    if (ref.kind === "image" && typeof ref.url === "string" && ref.url.startsWith("/widget/media/")) {
+      return h("img", { class: "media", src: ref.url, alt: "青少年发送的图片", loading: "lazy" });
+    }
+    const kinds = { image: "图片", voice: "语音", video: "视频", file: "文件", location: "位置", link: "链接" };
+    return h("div", { class: "text muted" }, `［${kinds[ref.kind] || "附件"}${ref.title ? `：${ref.title}` : ""}］`);
   }
 
   function statusText(message) {
