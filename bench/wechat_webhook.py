@@ -12,6 +12,7 @@ ones were answered, so a slow server shows up as latency, not as a lower offered
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -181,8 +182,17 @@ async def _measure(kind: str, account: ChannelAccountConfig) -> tuple[Result, Re
     try:
         url = f"{server.base}/channels/wechat/{account.id}"
         total = int(RATE * SECONDS)
-        steady = await _open_loop(url, _pushes(account, total, 0), RATE)
-        saturated = await _saturate(url, _pushes(account, int(SATURATION_SECONDS * 4000), total))
+        steady_pushes = _pushes(account, total, 0)
+        saturation_pushes = _pushes(account, int(SATURATION_SECONDS * 4000), total)
+        # The load generator's own pauses must not count as server latency: no full GC passes over the
+        # pre-built pushes in the middle of a run.
+        gc.collect()
+        gc.freeze()
+        try:
+            steady = await _open_loop(url, steady_pushes, RATE)
+            saturated = await _saturate(url, saturation_pushes)
+        finally:
+            gc.unfreeze()
         return steady, saturated
     finally:
         server.stop()
