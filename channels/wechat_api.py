@@ -22,7 +22,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -219,15 +219,21 @@ class WeChatApi:
             raise TransientDeliveryError("access token: answer without access_token/expires_in")
         return token, expires_in
 
-    async def call(self, app: ApiApp, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON with the app's token; refresh and retry once on a token error; map other errors."""
+    async def with_token(self, app: ApiApp, request: Callable[[str], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Run ``request(token)``; on a token error refresh once and run it once more (never a loop)."""
         token = await self.tokens.get(app)
-        body = await self._request("POST", f"{app.base}{path}", params={"access_token": token}, json_body=payload)
+        body = await request(token)
         if body.get("errcode") in TOKEN_ERRORS:
             log.info("wechat refused the access token of %s (%s); refreshing once", app.key, body.get("errcode"))
-            token = await self.tokens.refresh(app, stale=token)
-            body = await self._request("POST", f"{app.base}{path}", params={"access_token": token},
-                                       json_body=payload)
+            body = await request(await self.tokens.refresh(app, stale=token))
+        return body
+
+    async def call(self, app: ApiApp, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST JSON with the app's token; refresh and retry once on a token error; map other errors."""
+        async def post(token: str) -> dict[str, Any]:
+            return await self._request("POST", f"{app.base}{path}", params={"access_token": token}, json_body=payload)
+
+        body = await self.with_token(app, post)
         raise_for_errcode(body, path.rsplit("/", 1)[-1])
         return body
 
@@ -253,44 +259,41 @@ class WeChatApi:
 
     async def upload_media(self, app: ApiApp, kind: str, filename: str, data: bytes, content_type: str) -> str:
         """Temporary media (lives 3 days); returns its media_id."""
-        for attempt in (1, 2):
-            token = await self.tokens.get(app)
+        async def upload(token: str) -> dict[str, Any]:
             form = aiohttp.FormData()
             form.add_field("media", data, filename=filename, content_type=content_type)
-            body = await self._request("POST", f"{app.base}/cgi-bin/media/upload",
+            return await self._request("POST", f"{app.base}/cgi-bin/media/upload",
                                        params={"access_token": token, "type": kind}, data=form)
-            if body.get("errcode") in TOKEN_ERRORS and attempt == 1:
-                await self.tokens.refresh(app, stale=token)
-                continue
-            raise_for_errcode(body, "media/upload")
-            if not body.get("media_id"):
-                raise PermanentDeliveryError("media/upload: answer without media_id")
-            return str(body["media_id"])
-        raise AssertionError("unreachable")
+
+        body = await self.with_token(app, upload)
+        raise_for_errcode(body, "media/upload")
+        if not body.get("media_id"):
+            raise PermanentDeliveryError("media/upload: answer without media_id")
+        return str(body["media_id"])
 
     async def download_media(self, app: ApiApp, media_id: str) -> tuple[bytes, str]:
         """A youth's media (fetch promptly: WeChat keeps it 3 days): (bytes, content type)."""
-        for attempt in (1, 2):
-            token = await self.tokens.get(app)
+        fetched: list[tuple[bytes, str]] = []
+
+        async def download(token: str) -> dict[str, Any]:
             try:
                 async with self._http().get(f"{app.base}/cgi-bin/media/get",
                                             params={"access_token": token, "media_id": media_id}) as response:
-                    content_type = response.content_type
-                    data = await response.read()
-                    status = response.status
+                    status, content_type, data = response.status, response.content_type, await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise TransientDeliveryError(f"wechat unreachable: {exc!r}"[:200]) from None
             if status >= 500:
                 raise TransientDeliveryError(f"media/get: HTTP {status}")
             if content_type in ("application/json", "text/plain"):  # errors come back as JSON
-                body = _json_object(data, status)
-                if body.get("errcode") in TOKEN_ERRORS and attempt == 1:
-                    await self.tokens.refresh(app, stale=token)
-                    continue
-                raise_for_errcode(body, "media/get")
-                raise PermanentDeliveryError("media/get: JSON answer without media")
-            return data, content_type
-        raise AssertionError("unreachable")
+                return _json_object(data, status)
+            fetched.append((data, content_type))
+            return {}
+
+        body = await self.with_token(app, download)
+        if fetched:
+            return fetched[-1]
+        raise_for_errcode(body, "media/get")
+        raise PermanentDeliveryError("media/get: JSON answer without media")
 
     # ------------------------------------------------------------------ HTTP
 
