@@ -507,3 +507,17 @@ def test_config_refuses_an_unusable_aes_key(tmp_path, fields: str, message: str)
     with pytest.raises(ConfigError) as info:
         load_settings(path, environ={})
     assert str(info.value).startswith(message)
+
+
+async def test_miniprogram_json_envelope_may_carry_xml_and_images_keep_their_reference(client: TestClient) -> None:
+    acc = account(client, "miniprogram")
+    query = SignedQuery.now()
+    inner = to_xml({**text_push(msg_id=8001), "MsgType": "image", "PicUrl": "http://mmbiz.example/m.jpg",
+                    "MediaId": "mp-media-1"})
+    body, msg_signature = encrypted_json(Envelope(acc.encoding_aes_key, acc.id), acc.token, inner, query, "gh_mp")
+    params = {"signature": wechat_signature(acc.token, query.timestamp, query.nonce), "timestamp": query.timestamp,
+              "nonce": query.nonce, "encrypt_type": "aes", "msg_signature": msg_signature}
+    response = await client.post(f"/channels/miniprogram/{acc.id}", params=params, data=body.encode())
+    assert response.status == 200 and await response.text() == "success"
+    [image] = await stored(client)
+    assert (image["type"], image["media"]["media_id"]) == ("image", "mp-media-1")
