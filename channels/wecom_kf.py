@@ -5,7 +5,8 @@ decrypted ``echostr`` goes back as plain text. POST carries only a notice (``kf_
 a ``Token`` and the ``OpenKfId``): we verify, decrypt, answer ``success`` at once, and pull the
 messages with ``kf/sync_msg`` in the background, one puller per ``open_kfid``. The cursor is saved
 (``ChannelContext.state``) after each page is stored, so a crash re-reads at most one page and the
-stream's dedupe on ``msgid`` absorbs it. Replies go out with ``kf/send_msg`` using our message id
+stream's dedupe on ``msgid`` absorbs it. At start-up every kf account seen before is pulled once
+(what arrived while the gateway was down). Replies go out with ``kf/send_msg`` using our message id
 as ``msgid``: a retried delivery whose first answer was lost does not reach the youth twice.
 
 ``enter_session`` (a youth opens the chat from a partner's link/QR) carries the scene and a
@@ -177,6 +178,8 @@ class WeComKfChannel(Channel):
         self._again: dict[str, str] = {}  # notices that arrived while a pull ran: pull once more (latest token)
         self.retry_delay = 1.0
         self.accepting = True
+        self._known: set[tuple[str, str]] = set()
+        self._known_lock = asyncio.Lock()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         routes = [web.get("/channels/wecom-kf/{corpid}", self._verify),
@@ -187,7 +190,16 @@ class WeComKfChannel(Channel):
 
     def setup(self, app: web.Application) -> None:
         app.cleanup_ctx.append(self._token_store_ctx)
+        app.on_startup.append(self._catch_up)  # on_startup runs after every cleanup context: the store is up
         app.on_shutdown.append(self._stop_accepting)
+
+    async def _catch_up(self, app: web.Application) -> None:
+        """Pull every kf account we know at start: messages that arrived while we were down (WeCom keeps
+        them 3 days) must not wait for the youth's next message to trigger a notice."""
+        for account in self.accounts.values():
+            known = await self.state.load(self.platform, f"kfids:{account.id}") or {}
+            for open_kfid in known.get("ids", []):
+                self.schedule_pull(account, str(open_kfid), "")
 
     async def _stop_accepting(self, app: web.Application) -> None:
         """Before the store and HTTP session close: no new pulls; running ones finish their page.
@@ -305,7 +317,19 @@ class WeComKfChannel(Channel):
             cursor = str(page.get("next_cursor") or cursor)
             await self.state.save(self.platform, cursor_key, {"cursor": cursor})
             if not page.get("has_more"):
+                await self._remember(account, open_kfid)
                 return stored
+
+    async def _remember(self, account: ChannelAccountConfig, open_kfid: str) -> None:
+        """Keep the list of kf accounts seen, for the catch-up pull at start."""
+        if (account.id, open_kfid) in self._known:
+            return
+        async with self._known_lock:
+            key = f"kfids:{account.id}"
+            ids = list((await self.state.load(self.platform, key) or {}).get("ids", []))
+            if open_kfid not in ids:
+                await self.state.save(self.platform, key, {"ids": [*ids, open_kfid]})
+            self._known.add((account.id, open_kfid))
 
     def _inbound(self, account: ChannelAccountConfig, raw: Any) -> InboundMessage | None:
         try:

@@ -124,11 +124,15 @@ async def test_the_cursor_survives_a_restart(start_app, settings: Settings, stan
     await notify(first)
     await pulled(first, 1)
     await first.close()
+    recorder.kf_receive(KF, text("停机期间"))  # WeCom's notice for it found nobody listening
     second = await start_app(create_app(configured, channel_classes=[WeComKfChannel], embedded_client=embedded_client))
+    await pulled(second, 2)  # the catch-up pull at start, without a notice
+    assert (recorder.sync_calls[-1]["cursor"], "token" in recorder.sync_calls[-1]) == ("c1", False)
     recorder.kf_receive(KF, text("重启后"))
     await notify(second)
-    await pulled(second, 2)
-    assert recorder.sync_calls[-1]["cursor"] == "c1"
+    await wait_for(lambda: len(recorder.sync_calls) == 3)
+    await pulled(second, 3)
+    assert recorder.sync_calls[-1]["cursor"] == "c2"
 
 
 @pytest.mark.parametrize("mutate, status, reason", [
