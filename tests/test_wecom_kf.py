@@ -249,3 +249,24 @@ async def test_unreadable_entries_are_skipped_not_blocking(client: TestClient, s
     await notify(client)
     [message] = await pulled(client, 1)
     assert message["text"] == "后面这条"
+
+
+def test_recorded_kf_shapes_become_messages() -> None:
+    from channels.wecom_kf import KfMessage, kf_inbound
+
+    def one(**fields: Any):  # type: ignore[no-untyped-def]
+        return kf_inbound(CORP, KfMessage.model_validate({"msgid": "m", "open_kfid": KF, "external_userid": YOUTH,
+                                                          "send_time": 1714036504, "origin": 3, **fields}))
+
+    voice = one(msgtype="voice", voice={"media_id": "v1"})
+    assert (voice.type, voice.media.media_id, voice.tags) == (MessageType.VOICE, "v1", {"open_kfid": KF})
+    link = one(msgtype="link", link={"title": "求助帖", "url": "https://example.org/p"})
+    assert (link.type, link.text) == (MessageType.LINK, "[链接] 求助帖 https://example.org/p")
+    card = one(msgtype="miniprogram", miniprogram={"title": "测评", "pagepath": "pages/a", "thumb_media_id": "t"})
+    assert (card.text, card.media.url) == ("[小程序卡片] 测评", "pages/a")
+    place = one(msgtype="location", location={"name": "某某中学", "address": "深圳市"})
+    assert place.text == "[位置] 某某中学 深圳市"
+    assert one(msgtype="channels_shop_product").text == "[暂不支持的微信客服消息类型：channels_shop_product]"
+    assert one(msgtype="text", text={"content": "x"}, origin=5) is None  # our servicer's own reply
+    assert kf_inbound(CORP, KfMessage.model_validate({"msgid": "e", "origin": 4, "msgtype": "event",
+                                                      "event": {"event_type": "msg_send_fail"}})) is None
