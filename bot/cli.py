@@ -11,6 +11,7 @@ import aiohttp
 
 from bot import lifecycle
 from bot.lifecycle import RasaServer, RasaSetupError
+from bot.rasa_client import RasaClient, RasaUnavailable
 
 DEGRADED_WARNING = """
 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
@@ -81,13 +82,13 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    if args.rasa_url:
-        print(asyncio.run(evaluate(args.rasa_url, args.rasa_token)))
-        return
     try:
+        if args.rasa_url:
+            print(asyncio.run(evaluate(args.rasa_url, args.rasa_token)))
+            return
         with lifecycle.running_server() as server:
             print(asyncio.run(evaluate(server.url, server.token)))
-    except RasaSetupError as exc:
+    except (RasaSetupError, RasaUnavailable) as exc:
         _setup_failed(exc)
 
 
@@ -95,7 +96,6 @@ async def evaluate(url: str, token: str) -> str:
     """Both reports as text: Rasa intents (held-out YAML) and risk triage (held-out JSON lines)."""
     from bot.evaluation import evaluate_risk, load_heldout
     from bot.intent_eval import evaluate_intents, load_rasa_heldout
-    from bot.rasa_client import RasaClient
 
     async with aiohttp.ClientSession() as session:
         rasa = RasaClient(base_url=url, token=token, timeout=10.0, http=lambda: session)
@@ -106,20 +106,6 @@ async def evaluate(url: str, token: str) -> str:
     return f"{intents.format()}\n\n{risk.format()}"
 
 
-def start_bot() -> RasaServer:
-    """Install if missing, train if needed, start Rasa and wait until it answers with a model."""
-    lifecycle.install()
-    model = lifecycle.train().model
-    print("==> starting the Rasa server (about 20 s)", flush=True)
-    server = lifecycle.start_server(model)
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
 def _run(args: argparse.Namespace) -> None:
     from gateway import cli as gateway_cli
 
@@ -128,7 +114,7 @@ def _run(args: argparse.Namespace) -> None:
         print(DEGRADED_WARNING.format(reason="started with --without-bot"), file=sys.stderr, flush=True)
     else:
         try:
-            server = start_bot()
+            server = lifecycle.start()
         except RasaSetupError as exc:
             print(DEGRADED_WARNING.format(reason=exc), file=sys.stderr, flush=True)
     if server is not None:

@@ -237,16 +237,26 @@ def start_server(model: Path, *, port: int | None = None, token: str | None = No
                       process=process, _log=log)
 
 
-@contextmanager
-def running_server(*, echo: Echo = _stdout, port: int | None = None, token: str | None = None,
-                   log_path: Path | None = None) -> Iterator[RasaServer]:
-    """Install if missing, train if needed, serve and wait; stop on exit."""
+def start(*, echo: Echo = _stdout, port: int | None = None, token: str | None = None,
+          log_path: Path | None = None) -> RasaServer:
+    """Install if missing, train if needed, serve and wait until a model answers; the caller stops it."""
     install(echo=echo)
     model = train(echo=echo).model
     echo("==> starting the Rasa server (about 20 s)")
     server = start_server(model, port=port, token=token, log_path=log_path)
     try:
         server.wait_ready(echo=echo)
+    except BaseException:  # Ctrl-C while waiting included: never leave a server behind
+        server.stop()
+        raise
+    return server
+
+
+@contextmanager
+def running_server(*, echo: Echo = _stdout, port: int | None = None, token: str | None = None,
+                   log_path: Path | None = None) -> Iterator[RasaServer]:
+    server = start(echo=echo, port=port, token=token, log_path=log_path)
+    try:
         yield server
     finally:
         server.stop()

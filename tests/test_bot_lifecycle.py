@@ -85,11 +85,11 @@ def test_rasa_runs_without_telemetry_and_without_the_gateway_paths(monkeypatch: 
 
 def test_run_starts_the_gateway_loudly_degraded_when_rasa_cannot_be_set_up(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def broken() -> lifecycle.RasaServer:
+    def broken(**_: object) -> lifecycle.RasaServer:
         raise RasaSetupError("Rasa 3.6 needs Python 3.10: none found")
 
     started: list[tuple[list[str], str | None]] = []
-    monkeypatch.setattr(bot_cli, "start_bot", broken)
+    monkeypatch.setattr(lifecycle, "start", broken)
     monkeypatch.setattr("gateway.cli.main", lambda argv: started.append((argv, os.environ.get("RASA_URL"))))
     monkeypatch.setenv("RASA_URL", "http://127.0.0.1:5005")
     args = argparse.Namespace(config=None, host=None, port=8099, log_json=False, without_bot=False)
