@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -96,13 +97,17 @@ async def queued_conversation(gateway: Any, text: str, *, risk: int = 0, youth: 
     return result.conversation_id
 
 
+def publish_screenshot(name: str) -> None:
+    """With YOUTHDESK_UPDATE_SCREENSHOTS=1, copy test-artifacts/<name> to docs/screenshots/ (the README's)."""
+    if os.environ.get("YOUTHDESK_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTIFACTS / name, SCREENSHOTS / name)
+
+
 async def screenshot(page: Any, name: str, **kwargs: Any) -> None:
-    """Into test-artifacts/, and the same picture into docs/screenshots/ for the README."""
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    await page.screenshot(path=str(path), **kwargs)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, SCREENSHOTS / name)
+    await page.screenshot(path=str(ARTIFACTS / name), **kwargs)
+    publish_screenshot(name)
 
 
 async def test_widget_message_is_taken_answered_and_closed_with_a_rating_request(
@@ -171,7 +176,7 @@ async def test_widget_message_is_taken_answered_and_closed_with_a_rating_request
         assert len(case["referrals"]) == 1 and len(case["followups"]) == 1
         await console.set_viewport_size({"width": 1440, "height": 2200})  # the whole panel in one picture
         await panel.screenshot(path=str(ARTIFACTS / "console-case-panel.png"))
-        shutil.copyfile(ARTIFACTS / "console-case-panel.png", SCREENSHOTS / "console-case-panel.png")
+        publish_screenshot("console-case-panel.png")
         await console.set_viewport_size({"width": 1440, "height": 900})
 
         await console.locator("#close").click()
