@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -40,7 +40,7 @@ from channels.base import (
     ReplyPolicy,
     WebhookRejected,
 )
-from channels.wechat_api import ApiApp, RedisTokenStore, WeChatApi
+from channels.wechat_api import ApiApp, WeChatApi, shared_tokens_ctx
 from channels.wechat_protocol import Envelope, WeChatPush, check_fresh, check_signature, parse_body
 from channels.wechat_standin import WeChatStandIn
 from gateway.config import ChannelAccountConfig
@@ -119,20 +119,7 @@ class WeChatWebhookChannel(Channel):
         return routes
 
     def setup(self, app: web.Application) -> None:
-        app.cleanup_ctx.append(self._token_store_ctx)
-
-    async def _token_store_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        """With REDIS_URL, access tokens are shared (and refreshed once) across gateway instances."""
-        redis_url = self.context.settings.service.redis_url
-        if not redis_url:
-            yield
-            return
-        import redis.asyncio as redis
-
-        client = redis.from_url(redis_url)
-        self.api.tokens.store = RedisTokenStore(client)
-        yield
-        await client.aclose()
+        app.cleanup_ctx.append(shared_tokens_ctx(self.api, self.context.settings.service.redis_url))
 
     # ---------------------------------------------------------------- inbound
 

@@ -123,6 +123,23 @@ class RedisTokenStore:
                 await self._client.delete(lock_key)
 
 
+def shared_tokens_ctx(api: WeChatApi, redis_url: str | None) -> Callable[[Any], AsyncIterator[None]]:
+    """A cleanup context: with REDIS_URL, access tokens are shared (and refreshed once) across instances."""
+
+    async def ctx(app: Any) -> AsyncIterator[None]:
+        if not redis_url:
+            yield
+            return
+        import redis.asyncio as redis
+
+        client = redis.from_url(redis_url)
+        api.tokens.store = RedisTokenStore(client)
+        yield
+        await client.aclose()
+
+    return ctx
+
+
 class AccessTokens:
     """Token per app: cached, refreshed once at a time, force-refreshed only when WeChat insists."""
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -42,7 +41,7 @@ from channels.base import (
     WebhookRejected,
 )
 from channels.wechat import MAX_TEXT_BYTES, SUCCESS, WECHAT_REPLY_POLICY, read_body, signed_parts
-from channels.wechat_api import ApiApp, RedisTokenStore, WeChatApi
+from channels.wechat_api import ApiApp, WeChatApi, shared_tokens_ctx
 from channels.wechat_protocol import (
     Envelope,
     SignedQuery,
@@ -189,7 +188,7 @@ class WeComKfChannel(Channel):
         return routes
 
     def setup(self, app: web.Application) -> None:
-        app.cleanup_ctx.append(self._token_store_ctx)
+        app.cleanup_ctx.append(shared_tokens_ctx(self.api, self.context.settings.service.redis_url))
         app.on_startup.append(self._catch_up)  # on_startup runs after every cleanup context: the store is up
         app.on_shutdown.append(self._stop_accepting)
 
@@ -212,19 +211,6 @@ class WeComKfChannel(Channel):
             await asyncio.wait(list(self._pullers.values()), timeout=grace)
         for task in list(self._pullers.values()):
             task.cancel()
-
-    async def _token_store_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        """With REDIS_URL, access tokens are shared (and refreshed once) across gateway instances."""
-        redis_url = self.context.settings.service.redis_url
-        if not redis_url:
-            yield
-            return
-        import redis.asyncio as redis
-
-        client = redis.from_url(redis_url)
-        self.api.tokens.store = RedisTokenStore(client)
-        yield
-        await client.aclose()
 
     # ---------------------------------------------------------------- inbound
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +62,24 @@ async def start_app(settings: Settings, embedded_client: EmbeddedMongoClient) ->
     yield start
     for client in reversed(clients):
         await client.close()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server on a unix socket for this test."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    socket_path = tmp_path / "redis.sock"
+    process = subprocess.Popen([server, "--port", "0", "--unixsocket", str(socket_path), "--save", "",  # noqa: S603
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not socket_path.exists():
+            if time.monotonic() > deadline:
+                pytest.fail("redis-server did not start")
+            time.sleep(0.02)
+        yield f"unix://{socket_path}"
+    finally:
+        process.terminate()
+        process.wait(timeout=5)

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -127,26 +123,6 @@ async def test_media_upload_and_download_round_trip(standin, http) -> None:  # t
 
 
 # --------------------------------------------------------------------- redis
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    socket_path = tmp_path / "redis.sock"
-    process = subprocess.Popen([server, "--port", "0", "--unixsocket", str(socket_path), "--save", "",  # noqa: S603
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 5
-        while not socket_path.exists():
-            if time.monotonic() > deadline:
-                pytest.fail("redis-server did not start")
-            time.sleep(0.02)
-        yield f"unix://{socket_path}"
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
 
 
 @pytest.mark.redis

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from channels.widget_identity import IdentityRejected, IdentityVerifier, RedisReplayCache, sign_partner_token
@@ -17,26 +11,6 @@ pytestmark = pytest.mark.redis
 
 PARTNER = PartnerConfig(id="demo-video", name="演示", secret="partner-secret-for-tests-0123456789", desk="sz")
 DATA_KEY = "7vVhVc1G4ktNhx3UMUf9Akqg3MfmNWXfzKsXFte_mVw="
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    socket_path = tmp_path / "redis.sock"
-    process = subprocess.Popen([server, "--port", "0", "--unixsocket", str(socket_path), "--save", "",  # noqa: S603
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 5
-        while not socket_path.exists():
-            if time.monotonic() > deadline:
-                pytest.fail("redis-server did not start")
-            time.sleep(0.02)
-        yield f"unix://{socket_path}"
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
 
 
 async def test_a_token_used_on_one_instance_is_refused_on_another(redis_url: str) -> None:
