@@ -225,7 +225,7 @@ def start_server(model: Path, *, port: int | None = None, token: str | None = No
     """Start ``rasa run`` on 127.0.0.1 (API on, auth token required); call ``wait_ready()`` next."""
     port = port or free_port()
     token = token or os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
-    log_path = log_path or MODELS_DIR / f"rasa-{port}.log"
+    log_path = log_path or MODELS_DIR / "serve.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w", encoding="utf-8")
     command = [str(venv_bin("rasa")), "run", "--enable-api", "--auth-token", token, "--interface", "127.0.0.1",
