@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from channels.simulate_replies import print_new_replies
 from channels.wechat_protocol import signed_push
 from channels.wecom_kf import signed_notice
 from gateway.config import ChannelAccountConfig
@@ -122,16 +123,8 @@ async def _post_and_show_replies(args: argparse.Namespace, user: str, post: Any)
             print(f"no {args.sim_platform} stand-in at this gateway (service.env is not demo/test); "
                   "replies cannot be shown")
             return
-        deadline, shown = time.monotonic() + args.wait, len(before)
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.3)
-            replies = await _replies(http, sent_url, user) or []
-            for reply in replies[shown:]:
-                print(f"reply to {user} ({reply['api']}): {reply['text'] or reply['msgtype']}")
-                deadline = min(deadline, time.monotonic() + 1.0)  # a little longer for follow-ups
-            shown = max(shown, len(replies))
-        if shown == len(before):
-            print(f"no reply within {args.wait:g} s (the conversation may be waiting for a counsellor)")
+        await print_new_replies(lambda: _replies(http, sent_url, user), len(before), args.wait,
+                                lambda reply: f"reply to {user} ({reply['api']}): {reply['text'] or reply['msgtype']}")
 
 
 async def _replies(http: aiohttp.ClientSession, url: str, user: str) -> list[dict[str, Any]] | None:

@@ -39,6 +39,7 @@ from channels.base import (
     WebhookRejected,
     constant_time_equals,
 )
+from channels.simulate_replies import print_new_replies
 from channels.weibo_standin import PREFIX as STANDIN_PREFIX
 from channels.weibo_standin import WeiboStandIn
 from gateway.config import ChannelAccountConfig
@@ -261,16 +262,9 @@ async def _simulate_push(args: argparse.Namespace, account: ChannelAccountConfig
         if before is None:
             print("no Weibo stand-in at this gateway (service.env is not demo/test); replies cannot be shown")
             return
-        deadline, shown = time.monotonic() + args.wait, len(before)
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.3)
-            replies = await _replies(http, sent_url, args.user) or []
-            for reply in replies[shown:]:
-                print(f"reply to {reply['receiver_id']}: {reply['data'].get('text', reply['data'])}")
-                deadline = min(deadline, time.monotonic() + 1.0)  # a little longer for follow-ups
-            shown = max(shown, len(replies))
-        if shown == len(before):
-            print(f"no reply within {args.wait:g} s (the conversation may be waiting for a counsellor)")
+        await print_new_replies(
+            lambda: _replies(http, sent_url, args.user), len(before), args.wait,
+            lambda reply: f"reply to {reply['receiver_id']}: {reply['data'].get('text', reply['data'])}")
 
 
 async def _replies(http: aiohttp.ClientSession, url: str, user: str) -> list[dict[str, Any]] | None:
