@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import sys
+import threading
 
 import aiohttp
 
@@ -106,29 +108,68 @@ async def evaluate(url: str, token: str) -> str:
     return f"{intents.format()}\n\n{risk.format()}"
 
 
+class BackgroundBot:
+    """Rasa brought up beside a gateway that is already serving.
+
+    The gateway starts at once with RASA_URL/RASA_TOKEN pointing where Rasa will listen; until Rasa
+    answers, triage treats the bot as down (every conversation goes to a counsellor, /healthz shows
+    the bot degraded). A first run installs and trains for a few minutes; nobody waits for that.
+    """
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self._lock = threading.Lock()
+        self._server: RasaServer | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._bring_up, name="rasa-setup", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _bring_up(self) -> None:
+        try:
+            lifecycle.install()
+            model = lifecycle.train().model
+            server = lifecycle.start_server(model, port=self.port, token=self.token)
+            with self._lock:
+                if self._stopping:  # the gateway stopped while we were training
+                    server.stop()
+                    return
+                self._server = server
+            server.wait_ready()
+        except RasaSetupError as exc:
+            print(DEGRADED_WARNING.format(reason=exc), file=sys.stderr, flush=True)
+            return
+        print(f"==> the bot is up: Rasa {server.url} (model {server.model.name}, API on localhost only)", flush=True)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            server = self._server
+        if server is not None:
+            server.stop()
+            print("Rasa stopped", flush=True)
+
+
 def _run(args: argparse.Namespace) -> None:
     from gateway import cli as gateway_cli
 
-    server: RasaServer | None = None
+    bot: BackgroundBot | None = None
     if args.without_bot:
+        os.environ.pop("RASA_URL", None)
         print(DEGRADED_WARNING.format(reason="started with --without-bot"), file=sys.stderr, flush=True)
     else:
-        try:
-            server = lifecycle.start()
-        except RasaSetupError as exc:
-            print(DEGRADED_WARNING.format(reason=exc), file=sys.stderr, flush=True)
-    if server is not None:
+        bot = BackgroundBot(lifecycle.free_port(), os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
         # The gateway reads its settings from the environment overlay (gateway/config.py).
-        os.environ["RASA_URL"], os.environ["RASA_TOKEN"] = server.url, server.token
-        print(f"  Rasa:         {server.url} (model {server.model.name}, API on localhost only)", flush=True)
-    else:
-        os.environ.pop("RASA_URL", None)
+        os.environ["RASA_URL"], os.environ["RASA_TOKEN"] = f"http://127.0.0.1:{bot.port}", bot.token
+        print("==> the gateway starts now; the bot joins when Rasa is ready (installed and trained on first run)",
+              flush=True)
+        bot.start()
     argv = (["--config", args.config] if args.config else []) + ["serve"]
     argv += (["--host", args.host] if args.host else []) + (["--port", str(args.port)] if args.port else [])
     argv += ["--log-json"] if args.log_json else []
     try:
         gateway_cli.main(argv)  # returns when the gateway stops (Ctrl-C / SIGTERM)
     finally:
-        if server is not None:
-            server.stop()
-            print("Rasa stopped", flush=True)
+        if bot is not None:
+            bot.stop()

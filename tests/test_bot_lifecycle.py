@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -83,16 +84,29 @@ def test_rasa_runs_without_telemetry_and_without_the_gateway_paths(monkeypatch: 
     assert env["RASA_TELEMETRY_ENABLED"] == "false" and "PYTHONPATH" not in env
 
 
-def test_run_starts_the_gateway_loudly_degraded_when_rasa_cannot_be_set_up(
+def test_run_serves_at_once_and_warns_loudly_when_rasa_cannot_be_set_up(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def broken(**_: object) -> lifecycle.RasaServer:
+    gateway_serving = threading.Event()
+
+    def broken(**_: object) -> None:
+        assert gateway_serving.wait(timeout=5)  # setting Rasa up never holds the gateway back
         raise RasaSetupError("Rasa 3.6 needs Python 3.10: none found")
 
     started: list[tuple[list[str], str | None]] = []
-    monkeypatch.setattr(lifecycle, "start", broken)
-    monkeypatch.setattr("gateway.cli.main", lambda argv: started.append((argv, os.environ.get("RASA_URL"))))
-    monkeypatch.setenv("RASA_URL", "http://127.0.0.1:5005")
+
+    def serve(argv: list[str]) -> None:
+        # Serving already, pointed at where Rasa will listen.
+        started.append((argv, os.environ.get("RASA_URL")))
+        gateway_serving.set()
+        for thread in [t for t in threading.enumerate() if t.name == "rasa-setup"]:
+            thread.join(timeout=5)
+
+    monkeypatch.setattr(lifecycle, "install", broken)
+    monkeypatch.setattr("gateway.cli.main", serve)
+    monkeypatch.delenv("RASA_URL", raising=False)
+    monkeypatch.delenv("RASA_TOKEN", raising=False)
     args = argparse.Namespace(config=None, host=None, port=8099, log_json=False, without_bot=False)
     bot_cli._run(args)
-    assert started == [(["serve", "--port", "8099"], None)]
+    [(argv, rasa_url)] = started
+    assert argv == ["serve", "--port", "8099"] and rasa_url is not None and rasa_url.startswith("http://127.0.0.1:")
     assert "THE BOT IS DOWN" in capsys.readouterr().err
