@@ -158,11 +158,18 @@ async def evaluate_risk(rows: Iterable[EvalRow | Mapping[str, Any]], rasa: Inten
     return RiskReport(detector=alone, triage=combined, lexicon_version=detector.lexicon.version, rasa_note=note)
 
 
-def main() -> None:
-    """``python -m bot.evaluation``: the detector-only report (no Rasa needed)."""
-    import asyncio
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bot.evaluation [split.jsonl]``: the detector-only report (no Rasa needed).
 
-    print(asyncio.run(evaluate_risk(load_heldout(), None)).format())
+    Without an argument it scores the held-out split; a path scores another split in the same
+    format (e.g. ``nlu_data/eval/dev.jsonl``, the split the lexicon is tuned on).
+    """
+    import asyncio
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    rows = load_heldout(Path(args[0])) if args else load_heldout()
+    print(asyncio.run(evaluate_risk(rows, None)).format())
 
 
 if __name__ == "__main__":
