@@ -1,7 +1,13 @@
 """Load and validate the versioned risk lexicon (``nlu_data/lexicon/risk.toml``).
 
-Validation happens once at start-up: a lexicon with an unknown category, a bad level or a
-pattern that does not compile stops the service instead of silently missing risk later.
+Validation happens once at start-up: a lexicon with an unknown category, a bad level, a
+pattern that does not compile or a rule naming an undefined cue family stops the service
+instead of silently missing risk later.
+
+Two layers: literal ``cues`` (a phrase that is risk on its own) and compositional ``rules``
+(risk only when cue families co-occur within a window: worthlessness x existence, means x
+readiness x time, job offer x secrecy, ...). Rules are what let the detector recognise
+paraphrases that contain no stock keyword.
 """
 
 from __future__ import annotations
@@ -38,6 +44,28 @@ class Cue:
 
 
 @dataclass(frozen=True, slots=True)
+class Family:
+    """A cue family: one role in a rule (a means, a place, a time, a secrecy marker ...)."""
+
+    name: str
+    regex: re.Pattern[str]
+    negatable: bool  # "我没有不配活着": a negation right before the match drops it
+    whole_words: bool  # match must start and end on jieba token boundaries ("刀" is not in "刀削面")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Risk when every family in ``all`` matches within ``window`` characters of the first one."""
+
+    id: str
+    category: str | None
+    level: int
+    all: tuple[str, ...]
+    none: tuple[str, ...]  # any of these anywhere in the message vetoes the rule
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
 class Lexicon:
     version: str
     normalise: dict[str, str]
@@ -48,6 +76,10 @@ class Lexicon:
     third_person: tuple[str, ...]
     frames: tuple[str, ...]
     cues: tuple[Cue, ...]
+    families: dict[str, Family]
+    rules: tuple[Rule, ...]
+    retraction: re.Pattern[str]  # "…哈哈开玩笑的", "(bushi": the writer takes a level-2 remark back
+    generic_question: re.Pattern[str]  # "家暴可以报警吗": asks about a topic, names nobody
 
     def dictionary_words(self) -> list[str]:
         """Words jieba must keep whole (its custom dictionary): negations and markers."""
@@ -109,6 +141,35 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
                         regex=compile_all(list(entry.get("patterns", [])), where)))
     if not cues:
         raise LexiconError("cues: none defined")
+    families: dict[str, Family] = {}
+    for name, entry in raw.get("families", {}).items():
+        where = f"families.{name}"
+        families[name] = Family(name=name, regex=compile_all(list(entry.get("patterns", [])), where),
+                                negatable=bool(entry.get("negatable", True)),
+                                whole_words=bool(entry.get("whole_words", False)))
+    rules: list[Rule] = []
+    for index, entry in enumerate(raw.get("rules", [])):
+        where = f"rules.{index} ({entry.get('id')})"
+        rule_id = entry.get("id")
+        if not rule_id or rule_id in seen:
+            raise LexiconError(f"{where}: id missing or duplicate")
+        seen.add(rule_id)
+        category = entry.get("category") or None
+        if category is not None and category not in CATEGORIES:
+            raise LexiconError(f"{where}: unknown category {category!r}")
+        if entry.get("level") not in (1, 2, 3):
+            raise LexiconError(f"{where}: level must be 1, 2 or 3")
+        needed, vetoes = tuple(entry.get("all", [])), tuple(entry.get("none", []))
+        if len(needed) < 2:
+            raise LexiconError(f"{where}: a rule combines at least two families")
+        unknown = [name for name in needed + vetoes if name not in families]
+        if unknown:
+            raise LexiconError(f"{where}: unknown families {unknown}")
+        window = entry.get("window", 30)
+        if not isinstance(window, int) or window < 1:
+            raise LexiconError(f"{where}: window must be a positive number of characters")
+        rules.append(Rule(id=rule_id, category=category, level=entry["level"], all=needed, none=vetoes,
+                          window=window))
     return Lexicon(
         version=version,
         normalise={str(k).lower(): str(v) for k, v in raw.get("normalise", {}).items()},
@@ -119,4 +180,9 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
         third_person=tuple(sorted(raw.get("third_person", {}).get("markers", []), key=len, reverse=True)),
         frames=tuple(raw.get("frames", {}).get("words", [])),
         cues=tuple(cues),
+        families=families,
+        rules=tuple(rules),
+        retraction=compile_all(list(raw.get("retraction", {}).get("patterns", [])), "retraction"),
+        generic_question=compile_all(list(raw.get("generic_question", {}).get("patterns", [])),
+                                     "generic_question"),
     )

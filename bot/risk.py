@@ -1,11 +1,14 @@
 """The deterministic risk detector: runs on every youth message, before and without Rasa.
 
 Steps: normalise (NFKC, lower case, slang/emoji/typo rewrites, filter-dodging separators), blank
-out hyperbole (笑死, 累死了, 想死你了), match the lexicon's cues, drop negated cues (我不想死 — but
-"不想活" is itself a cue and cannot be negated), decide whose risk it is (我同学说她想跳楼 is a
-friend at risk), then combine: a suicidal cue plus a plan, a time, a farewell or a method is
-level 3. jieba (with the lexicon's words as custom dictionary) segments the text in front of a
-cue so that negation is judged on words, not characters.
+out hyperbole (笑死, 累死了, 想死你了, 难吃到想死), match the lexicon's literal cues, then its
+compositional rules (cue families that must co-occur within a window: 废物 x 活着, 刀 x 放在枕头下
+x 等爸妈睡着, 兼职 x 不能告诉家里 ...), drop negated matches (我不想死 — but "不想活" is itself a
+cue and cannot be negated), decide whose risk it is (我同学说她想跳楼 is a friend at risk), then
+combine: a suicidal cue plus a plan, a time, a farewell or a method is level 3. A retraction
+("…哈哈开玩笑的") or a generic question that names nobody ("家暴可以报警吗") keeps a level-2 match
+at level 1. jieba (with the lexicon's words as custom dictionary) segments the text so that
+negation is judged on words and whole-word families do not match inside other words.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 
 import jieba
 
-from bot.lexicon import Cue, Lexicon, load_lexicon
+from bot.lexicon import Cue, Lexicon, Rule, load_lexicon
 
 log = logging.getLogger("youthdesk.risk")
 jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
@@ -39,12 +42,16 @@ _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过",
                       "都", "会去", "要去", "想要", "说", "就", "还", "真", "被"})
 _HYPOTHETICAL = re.compile(r"如果|假如|万一|要是")
 _SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")
+# "被孤立的同学", "离家出走的孩子": a person named only as an example, not someone the youth knows.
+_GENERIC = re.compile(r"的(?:同学|孩子|学生|朋友|女生|男生)")
 _PRIORITY = ("suicide", "self_harm", "sexual_abuse", "abuse_home", "exploitation", "runaway", "bullying")
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    cue: Cue
+    id: str  # cue or rule id, shown to the counsellor
+    category: str | None
+    kind: str  # a cue's kind; rules count as "experience"
     text: str
     start: int
     level: int
@@ -81,16 +88,17 @@ class RiskDetector:
         normalised = self.normalise(text)
         if not normalised:
             return RiskAssessment(0, None, [], self.lexicon.version)
-        hits = self._hits(normalised)
+        hits = self._hits(normalised) + self._rule_hits(normalised)
         return self._combine(normalised, hits)
 
     def normalise(self, text: str) -> str:
         text = unicodedata.normalize("NFKC", text or "").lower()
-        if self._rewrite is not None:
-            text = self._rewrite.sub(lambda m: self._rewrites[m.group(0)], text)
+        # Spacing and separators go first so that "自 鲨" / "紫.砂" meet the slang rewrites whole.
         if self._dodge is not None:
             text = self._dodge.sub("", text)
         text = _LONE_CHAR_SPACE.sub("", text)
+        if self._rewrite is not None:
+            text = self._rewrite.sub(lambda m: self._rewrites[m.group(0)], text)
         text = _SPACES.sub("，", text.translate(_PUNCT)).strip("，")
         # Hyperbole is blanked with a clause break so that it neither fires nor joins its neighbours.
         return self.lexicon.hyperbole.sub("，", text)
@@ -106,12 +114,70 @@ class RiskDetector:
                 if cue.negatable and not conditional and (self._negated(text, start)
                                       or any(word in match.group(0) for word in self.lexicon.inner_negation)):
                     continue
-                third = self._third_person(text, match, cue.category)
+                third = self._third_person(text, start, match.group(0), cue.category)
                 level = self._level(cue, text, start)
                 if third and _HYPOTHETICAL.search(text[self._clause(text, start)[0]:start]):
                     level = min(level, 1)  # "如果朋友说想轻生我该怎么做": a question, nobody named at risk
-                hits.append(Hit(cue=cue, text=match.group(0), start=start, level=level, third_person=third))
+                hits.append(Hit(id=cue.id, category=cue.category, kind=cue.kind, text=match.group(0), start=start,
+                                level=level, third_person=third))
         return hits
+
+    def _rule_hits(self, text: str) -> list[Hit]:
+        """Compositional rules: every family of a rule must match (un-negated) near the first one."""
+        found: dict[str, list[tuple[int, str]]] = {}
+        boundaries: set[int] | None = None
+        for name, family in self.lexicon.families.items():
+            spans = []
+            for match in family.regex.finditer(text):
+                if family.whole_words:
+                    if boundaries is None:
+                        boundaries = self._boundaries(text)
+                    if match.start() not in boundaries or match.end() not in boundaries:
+                        continue
+                if family.negatable and self._negated(text, match.start()):
+                    continue
+                spans.append((match.start(), match.group(0)))
+            if spans:
+                found[name] = spans
+        hits: list[Hit] = []
+        for rule in self.lexicon.rules:
+            if any(name not in found for name in rule.all) or any(name in found for name in rule.none):
+                continue
+            chosen = self._co_occurring(rule, found)
+            if chosen is None:
+                continue
+            start = min(position for position, _ in chosen)
+            label = "+".join(word for _, word in chosen)
+            third = self._third_person(text, start, label, rule.category)
+            level = rule.level
+            if rule.level < 3 and self._framed(text):
+                level = 1  # "作文写一个觉得自己多余的人": told about, not lived
+            hits.append(Hit(id=rule.id, category=rule.category, kind="experience", text=label, start=start,
+                            level=level, third_person=third))
+        return hits
+
+    @staticmethod
+    def _co_occurring(rule: Rule, found: dict[str, list[tuple[int, str]]]) -> list[tuple[int, str]] | None:
+        for anchor in found[rule.all[0]]:
+            chosen = [anchor]
+            for name in rule.all[1:]:
+                near = [span for span in found[name] if abs(span[0] - anchor[0]) <= rule.window]
+                if not near:
+                    break
+                chosen.append(min(near, key=lambda span: abs(span[0] - anchor[0])))
+            else:
+                return chosen
+        return None
+
+    def _boundaries(self, text: str) -> set[int]:
+        edges, position = {0}, 0
+        for token in self._tokenizer.lcut(text, HMM=False):
+            position += len(token)
+            edges.add(position)
+        return edges
+
+    def _framed(self, text: str) -> bool:
+        return any(frame in text for frame in self.lexicon.frames) and not _SELF_MARKERS.search(text)
 
     def _clause(self, text: str, position: int) -> tuple[int, int]:
         start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, position)), default=0)
@@ -134,11 +200,11 @@ class RiskDetector:
             return False
         return False
 
-    def _third_person(self, text: str, match: re.Match[str], cue_category: str | None) -> bool:
+    def _third_person(self, text: str, start: int, matched: str, cue_category: str | None) -> bool:
         """Whose risk is it? The nearest subject before the cue decides; "…打我" is always the youth's."""
-        if "我" in match.group(0) or "俺" in match.group(0):
+        if "我" in matched or "俺" in matched:
             return False
-        window = text[max(0, match.start() - 24):match.start()]
+        window = text[max(0, start - 24):start]
         last = None
         if cue_category in _PERPETRATED and _SELF_PASSIVE.search(self._subject_phrase.sub("#", window)):
             return False  # "我被男朋友…": the youth is the one it happens to
@@ -167,38 +233,51 @@ class RiskDetector:
 
     def _combine(self, text: str, hits: list[Hit]) -> RiskAssessment:
         levels = {id(hit): hit.level for hit in hits}
-        suicidal = [h for h in hits if h.cue.category == "suicide" and h.level >= 2]
-        methods = [h for h in hits if h.cue.kind == "method"]
-        plans = [h for h in hits if h.cue.id == "suicide.plan"]
-        times = [h for h in hits if h.cue.id == "suicide.time"]
-        farewells = [h for h in suicidal if h.cue.id == "suicide.farewell_strong"]
-        times += [h for h in hits if h.cue.id == "suicide.farewell_weak"]
-        others = [h for h in suicidal if h.cue.id != "suicide.farewell_strong"]
+        suicidal = [h for h in hits if h.category == "suicide" and h.level >= 2]
+        methods = [h for h in hits if h.kind == "method"]
+        plans = [h for h in hits if h.id == "suicide.plan"]
+        times = [h for h in hits if h.id == "suicide.time"]
+        farewells = [h for h in suicidal if h.id == "suicide.farewell_strong"]
+        times += [h for h in hits if h.id == "suicide.farewell_weak"]
+        others = [h for h in suicidal if h.id != "suicide.farewell_strong"]
         imminent = ((plans and (suicidal or methods)) or (times and (suicidal or methods))
                     or (farewells and (others or methods or times)))
         if imminent:
             for hit in suicidal + methods:
                 levels[id(hit)] = 3
+        caveat = self._caveat(text) if max(levels.values(), default=0) == 2 else None
+        if caveat is not None:  # never for level 3: a plan with means is not taken back by "哈哈"
+            levels = {key: min(value, 1) for key, value in levels.items()}
         ranked = [h for h in hits if levels[id(h)] > 0]
         if not ranked:
             return RiskAssessment(0, None, [], self.lexicon.version)
         level = max(levels[id(h)] for h in ranked)
         top = [h for h in ranked if levels[id(h)] == level]
         category = self._category(text, top, ranked)
-        cues = []
+        cues = [caveat] if caveat else []
         for hit in sorted(hits, key=lambda h: (-levels[id(h)], h.start)):
-            label = f"{'friend:' if hit.third_person else ''}{hit.cue.id}:{hit.text}"
+            label = f"{'friend:' if hit.third_person else ''}{hit.id}:{hit.text}"
             if label not in cues:
                 cues.append(label)
         return RiskAssessment(level, category, cues[:12], self.lexicon.version)
 
+    def _caveat(self, text: str) -> str | None:
+        """Why a level-2 match stays at level 1: the writer took it back, or asked about a topic."""
+        taken_back = self.lexicon.retraction.search(text)
+        if taken_back:
+            return f"retracted:{taken_back.group(0)}"
+        question = self.lexicon.generic_question.search(text)
+        if question and not _SELF_MARKERS.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
+            return f"topic_question:{question.group(0)}"
+        return None
+
     def _category(self, text: str, top: list[Hit], ranked: list[Hit]) -> str | None:
         own = [h for h in top if not h.third_person]
         candidates = own or top
-        categories = {h.cue.category for h in candidates if h.cue.category}
-        if "abuse_home" in categories and any(h.cue.id == "danger.threat_to_life" for h in candidates):
+        categories = {h.category for h in candidates if h.category}
+        if "abuse_home" in categories and any(h.id == "danger.threat_to_life" for h in candidates):
             # A threat to life takes the category of the situation it arises in.
-            context = {h.cue.category for h in ranked if h.cue.id != "danger.threat_to_life" and h.cue.category}
+            context = {h.category for h in ranked if h.id != "danger.threat_to_life" and h.category}
             if context - {"abuse_home"} and not _FAMILY.search(text):
                 categories = (context - {"abuse_home"}) | (categories - {"abuse_home"})
             elif not context and not _FAMILY.search(text):
