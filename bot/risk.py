@@ -32,6 +32,7 @@ _SPACES = re.compile(r"[\s\u3000]+")
 _LONE_CHAR_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])[\s\u3000]+(?=[\u4e00-\u9fff](?:[\s\u3000]|$))")
 _PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ";": "；", "…": "。", "~": "。", "～": "。"})
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
+_FIRST_PERSON = re.compile(r"我|俺|自己")
 _DESIRE = re.compile(r"想|要|准备|打算|计划|决定|会|去|该|只能|就")
 _PRONOUNS = frozenset({"他", "她", "ta", "它"})
 # Cues about what someone does to the youth: a bare "他/她" there is the perpetrator, not a friend.
@@ -220,7 +221,8 @@ class RiskDetector:
         start, end = self._clause(text, position)
         clause = text[start:end]
         framed = any(frame in clause for frame in self.lexicon.frames)
-        personal = bool(_SELF_MARKERS.search(clause))
+        # "被" marks the youth's own experience, except in a framed clause ("课题是留守儿童被拐卖").
+        personal = bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed)
         if cue.kind == "topic":
             return 2 if (personal or len(text) <= 6) and not framed else 1
         if framed and not personal and cue.level < 3:
@@ -267,7 +269,7 @@ class RiskDetector:
         if taken_back:
             return f"retracted:{taken_back.group(0)}"
         question = self.lexicon.generic_question.search(text)
-        if question and not _SELF_MARKERS.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
+        if question and not _FIRST_PERSON.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
             return f"topic_question:{question.group(0)}"
         return None
 
@@ -275,15 +277,17 @@ class RiskDetector:
         own = [h for h in top if not h.third_person]
         candidates = own or top
         categories = {h.category for h in candidates if h.category}
-        if "abuse_home" in categories and any(h.id == "danger.threat_to_life" for h in candidates):
+        if "abuse_home" in categories and any(h.id.startswith("danger.") for h in candidates):
             # A threat to life takes the category of the situation it arises in.
-            context = {h.category for h in ranked if h.id != "danger.threat_to_life" and h.category}
+            context = {h.category for h in ranked if not h.id.startswith("danger.") and h.category}
             if context - {"abuse_home"} and not _FAMILY.search(text):
                 categories = (context - {"abuse_home"}) | (categories - {"abuse_home"})
             elif not context and not _FAMILY.search(text):
                 categories = (categories - {"abuse_home"}) | {"bullying"}
         if categories == {"bullying"} and _FAMILY.search(text) and not any("同学" in h.text for h in candidates):
             categories = {"abuse_home"}  # "我妈把我的头往墙上撞": the same act, at home
+        if {"sexual_abuse", "exploitation"} <= categories and any(h.id == "exploitation.threat" for h in candidates):
+            categories = categories - {"sexual_abuse"}  # undressing on camera + a threat: sextortion
         if not own and categories:
             return "friend_concern"
         return next((c for c in _PRIORITY if c in categories), None)
