@@ -41,6 +41,7 @@ _FAMILY = re.compile(r"爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里"
 # Words that may stand between a negation and its cue ("我没有想过要自杀").
 _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
                       "都", "会去", "要去", "想要", "说", "就", "还", "真", "被"})
+_REPORTED = re.compile(r"说|发了|写了|写着|签名|改成|留言|朋友圈|动态")
 _HYPOTHETICAL = re.compile(r"如果|假如|万一|要是")
 _SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")
 # "被孤立的同学", "离家出走的孩子": a person named only as an example, not someone the youth knows.
@@ -147,9 +148,10 @@ class RiskDetector:
             chosen = self._co_occurring(rule, found)
             if chosen is None:
                 continue
-            start = min(position for position, _ in chosen)
+            start, first = min(chosen)
             label = "+".join(word for _, word in chosen)
-            third = self._third_person(text, start, label, rule.category)
+            # Done to "我" (扎我, 摸我) is the youth's; "…告诉我" in a friend's farewell is not.
+            third = self._third_person(text, start, label if rule.category in _PERPETRATED else first, rule.category)
             level = rule.level
             if rule.level < 3 and self._framed(text):
                 level = 1  # "作文写一个觉得自己多余的人": told about, not lived
@@ -209,9 +211,15 @@ class RiskDetector:
         last = None
         if cue_category in _PERPETRATED and _SELF_PASSIVE.search(self._subject_phrase.sub("#", window)):
             return False  # "我被男朋友…": the youth is the one it happens to
+        reporter = None
         for subject in self._subject.finditer(window):
             if subject.group(1) in _PRONOUNS and cue_category in _PERPETRATED:
                 continue
+            if subject.group(1):
+                reporter = subject
+            elif (reporter is not None and cue_category not in _PERPETRATED
+                  and _REPORTED.search(window, reporter.end(), subject.start())):
+                continue  # "舍友朋友圈发了：我累了，晚安世界": a quoted "我" is still the friend
             last = subject
         return bool(last and last.group(1))
 
