@@ -121,6 +121,7 @@ class Case(BaseModel):
     followups: list[Followup] = Field(default_factory=list)
     mandatory_reports: list[MandatoryReport] = Field(default_factory=list)
     outcome: str | None = None
+    no_referral_reason: str | None = None
     closed_by: str | None = None
     closed_at: datetime | None = None
     created_at: datetime
@@ -165,9 +166,22 @@ async def cases_for_contact(store: Store, contact_id: str, limit: int = 50) -> l
     return [_from_doc(doc, []) for doc in docs]
 
 
-async def has_risk_assessment(store: Store, conversation_id: str) -> bool:
-    doc = await store["cases"].find_one({"conversation_id": conversation_id, "assessment": {"$ne": None}}, {"_id": 1})
-    return doc is not None
+def missing_before_close(case: Case | None, level: int, no_referral_reason: str | None = None) -> list[str]:
+    """What a case at this risk level must carry before its conversation may be closed.
+
+    From level 2: a risk assessment, the 案由 classification and a summary. At level 3 also a
+    referral or a mandatory report, or a written reason why there is neither.
+    """
+    if level < 2:
+        return []
+    if case is None:
+        return ["risk assessment", "classification", "summary"]
+    missing = [name for name, present in (("risk assessment", case.assessment is not None),
+                                          ("classification", bool(case.classification)),
+                                          ("summary", bool(case.summary.strip()))) if not present]
+    if level >= 3 and not case.referrals and not case.mandatory_reports and not (no_referral_reason or "").strip():
+        missing.append("a referral, a mandatory report or no_referral_reason")
+    return missing
 
 
 # ---------------------------------------------------------------- numbering
@@ -226,11 +240,12 @@ async def move_case(store: Store, conversation_id: str, desk: str) -> None:
                                     {"$set": {"desk": desk, "updated_at": utcnow()}})
 
 
-async def close_case(store: Store, conversation_id: str, outcome: str, by: str | None = None) -> None:
+async def close_case(store: Store, conversation_id: str, outcome: str, by: str | None = None,
+                     no_referral_reason: str | None = None) -> None:
     await store["cases"].update_one(
         {"conversation_id": conversation_id},
-        {"$set": {"status": "closed", "outcome": outcome[:200], "closed_by": by, "closed_at": utcnow(),
-                  "updated_at": utcnow()}})
+        {"$set": {"status": "closed", "outcome": outcome[:200], "no_referral_reason": no_referral_reason,
+                  "closed_by": by, "closed_at": utcnow(), "updated_at": utcnow()}})
 
 
 # ------------------------------------------------------------------ editing

@@ -449,19 +449,22 @@ class HandoffEngine:
 
     # --------------------------------------------------------------- closing
 
-    async def close(self, conversation_id: str, user: User, *, outcome: str, request_rating: bool) -> Conversation:
+    async def close(self, conversation_id: str, user: User, *, outcome: str, request_rating: bool,
+                    no_referral_reason: str | None = None) -> Conversation:
         item = await self._require(conversation_id)
         conversation = item.conversation
         if conversation.state == ConversationState.CLOSED:
             raise Conflict("already closed")
         if user.role == Role.COUNSELLOR and conversation.owner != user.id:
             raise NotPermitted("only the owner may close")
-        if conversation.risk_level >= 2 and not await cases.has_risk_assessment(self.store, conversation_id):
-            raise Conflict("risk assessment required")
+        case = await cases.get_case_for_conversation(self.store, conversation_id)
+        missing = cases.missing_before_close(case, conversation.risk_level, no_referral_reason)
+        if missing:
+            raise Conflict("required before closing: " + ", ".join(missing))
         closed = await self.stream.set_state(conversation_id, ConversationState.CLOSED, reason="closed",
                                              by=user.id, outcome=outcome[:200],
                                              **{"handoff.deadline_due_at": None, "handoff.deadline_state": "ok"})
-        await cases.close_case(self.store, closed.id, outcome, by=user.id)
+        await cases.close_case(self.store, closed.id, outcome, by=user.id, no_referral_reason=no_referral_reason)
         if request_rating:
             await self.stream.send(conversation_id, RATING_REQUEST, sender=SenderKind.SYSTEM)
         await self.queue_changed(closed.desk)

@@ -70,12 +70,15 @@ async def test_classification_must_come_from_the_taxonomy(store: Store, settings
 async def test_assessment_recorded_and_visible_to_the_engine(store: Store, settings: Settings) -> None:
     c = conversation(risk=3)
     case = await cases.open_case(store, settings, c)
-    assert not await cases.has_risk_assessment(store, c.id)
+    assert cases.missing_before_close(case, 3) == [
+        "risk assessment", "classification", "summary", "a referral, a mandatory report or no_referral_reason"]
+    assert cases.missing_before_close(case, 3, no_referral_reason="家长已接回，拒绝转介")[-1] == "summary"
     assessment = Assessment(level=2, factors=["自杀念头"], immediate_danger=False, protective_factors=["母亲支持"],
                             plan="每日回访", notes="", assessed_by="u1", assessed_at=datetime.now(UTC))
     updated = await cases.set_assessment(store, case.id, assessment)
     assert updated.assessment is not None and updated.risk_level == 2
-    assert await cases.has_risk_assessment(store, c.id)
+    assert cases.missing_before_close(updated, 2) == ["classification", "summary"]
+    assert cases.missing_before_close(updated, 1) == []
 
 
 async def test_referral_status_transitions(store: Store, settings: Settings) -> None:

@@ -181,8 +181,14 @@ async def test_closing_level3_needs_the_assessment(start_app) -> None:  # type: 
     assert response.status == 409
     await client.put(f"/api/v1/cases/{case_id}/assessment", headers=c1, json={
         "level": 3, "factors": ["自杀计划"], "immediate_danger": True, "plan": "已联系120", "notes": ""})
+    await client.patch(f"/api/v1/cases/{case_id}", headers=c1,
+                       json={"classification": "psych.emotion", "summary": "有自杀计划，已联系120"})
     response = await client.post(f"/api/v1/conversations/{conversation_id}/close", headers=c1, json=close)
-    assert response.status == 200
+    assert response.status == 409  # level 3: a referral, a mandatory report or a reason why neither
+    await client.post(f"/api/v1/cases/{case_id}/referrals", headers=c1, json={
+        "agency": "120", "note": "已呼叫急救", "due_at": DUE})
+    response = await client.post(f"/api/v1/conversations/{conversation_id}/close", headers=c1, json=close)
+    assert response.status == 200, await response.text()
     case = await (await client.get(f"/api/v1/cases/{case_id}", headers=c1)).json()
     assert (case["status"], case["outcome"], case["risk_level"]) == ("closed", "resolved", 3)
 

@@ -55,6 +55,7 @@ class TransferBody(BaseModel):
 class CloseBody(BaseModel):
     outcome: str = Field(min_length=1, max_length=200)
     request_rating: bool = True
+    no_referral_reason: str | None = Field(default=None, max_length=500)
 
 
 async def _summary_of(request: web.Request, conversation_id: str, user: Any, detail: bool = True) -> web.Response:
@@ -191,7 +192,7 @@ async def close(request: web.Request) -> web.Response:
     item = await load_visible(request, user)
     body = await read_body(request, CloseBody)
     await engine_of(request).close(item.conversation.id, user, outcome=body.outcome,
-                                   request_rating=body.request_rating)
+                                   request_rating=body.request_rating, no_referral_reason=body.no_referral_reason)
     return await _summary_of(request, item.conversation.id, user)
 
 
@@ -251,5 +252,5 @@ PATHS = {
                  note=STR))},
     "/conversations/{id}/close": {"post": operation(
         "Close (asks the youth for a rating)", ok=_SUMMARY, params=_ID, errors=_WRITE_ERRORS,
-        body=obj(["outcome"], outcome=STR, request_rating=BOOL))},
+        body=obj(["outcome"], outcome=STR, request_rating=BOOL, no_referral_reason=nullable(STR)))},
 }

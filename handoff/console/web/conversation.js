@@ -372,8 +372,8 @@ export function mountConversation(ctx, id, options = {}) {
     const rating = h("input", { type: "checkbox", name: "request_rating", checked: true });
     const body = h("div", {}, field("结束原因", outcome), field("补充说明", other),
       h("label", { class: "check" }, rating, " 请青少年评价本次服务"));
-    // Required fields grow with the risk level: the checks mirror what the engine refuses (level ≥ 2
-    // without an assessment) plus what a case at that level must carry before it is closed.
+    // Required fields grow with the risk level; the engine refuses the same (handoff/cases.py
+    // missing_before_close), the page only says it before the counsellor presses the button.
     const missing = [];
     if (level >= 2) {
       if (!caseData?.assessment) missing.push("风险评估（在右侧工单中填写）");
@@ -392,9 +392,9 @@ export function mountConversation(ctx, id, options = {}) {
     dialog("结束会话", body, "结束会话", async () => {
       if (missing.length) throw new Error(`请先完成：${missing.join("、")}`);
       const label = OUTCOMES.find(([key]) => key === outcome.value)[1];
-      let text = other.value.trim() ? `${label}：${other.value.trim()}` : label;
-      if (why) text = `${text}；未转介原因：${why.value.trim()}`;
-      state.summary = await post(`${path}/close`, { outcome: text.slice(0, 200), request_rating: rating.checked });
+      const text = other.value.trim() ? `${label}：${other.value.trim()}` : label;
+      state.summary = await post(`${path}/close`, { outcome: text.slice(0, 200), request_rating: rating.checked,
+        no_referral_reason: why ? why.value.trim() : null });
       toast(rating.checked ? "会话已结束，已请青少年评价" : "会话已结束");
       renderHeader();
       renderComposer();
