@@ -72,6 +72,7 @@ class Lexicon:
     separators: str
     hyperbole: re.Pattern[str]
     negation: frozenset[str]
+    absent: tuple[str, ...]  # "家里没人": contains a negation word but negates nothing
     inner_negation: tuple[str, ...]
     third_person: tuple[str, ...]
     frames: tuple[str, ...]
@@ -83,7 +84,7 @@ class Lexicon:
 
     def dictionary_words(self) -> list[str]:
         """Words jieba must keep whole (its custom dictionary): negations and markers."""
-        words = set(self.negation) | set(self.third_person) | set(self.frames)
+        words = set(self.negation) | set(self.absent) | set(self.third_person) | set(self.frames)
         words.update(value for value in self.normalise.values() if len(value) > 1)
         return sorted(word for word in words if len(word) > 1)
 
@@ -176,6 +177,7 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
         separators=str(raw.get("separators", {}).get("chars", "")),
         hyperbole=compile_all(list(raw.get("hyperbole", {}).get("patterns", [])), "hyperbole"),
         negation=frozenset(raw.get("negation", {}).get("words", [])),
+        absent=tuple(raw.get("negation", {}).get("absent", [])),
         inner_negation=tuple(raw.get("negation", {}).get("inner", [])),
         third_person=tuple(sorted(raw.get("third_person", {}).get("markers", []), key=len, reverse=True)),
         frames=tuple(raw.get("frames", {}).get("words", [])),
