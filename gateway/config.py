@@ -152,6 +152,8 @@ class HandoffConfig(_Strict):
 
     session_idle_minutes: int = Field(default=30, gt=0)
     session_max_hours: int = Field(default=12, gt=0)
+    # A user whose last console WebSocket closed goes "away" after this long (a reload stays online).
+    console_away_after_seconds: float = Field(default=60, gt=0)
     deadlines: dict[str, DeadlineConfig] = Field(default_factory=_default_deadlines)
     warn_fraction: float = Field(default=0.8, gt=0, lt=1)
     # A youth at risk level >= 2 silent this long while waiting/assigned creates an outreach task.

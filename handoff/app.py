@@ -17,7 +17,8 @@ from handoff.api import setup_api
 from handoff.console import setup_console
 from handoff.deadlines import DeadlineWatcher
 from handoff.engine import HandoffEngine
-from handoff.keys import DEADLINES, ENGINE
+from handoff.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE
+from handoff.presence import ConsolePresence
 from handoff.users import Role, create_user
 
 log = logging.getLogger("youthdesk.handoff")
@@ -61,6 +62,7 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[DEADLINES] = watcher
     app[HANDOFF] = engine
+    presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine, settings.handoff.console_away_after_seconds)
     if settings.service.env == "demo":
         passwords = await create_demo_accounts(app[STORE], settings)
         if passwords:
@@ -71,5 +73,6 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.start()
     await watcher.start()
     yield
+    await presence.close()
     await watcher.stop()
     await engine.stop()

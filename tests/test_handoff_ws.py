@@ -7,9 +7,10 @@ import json
 
 import aiohttp
 
-from gateway.keys import BUS, STREAM
+from gateway.keys import BUS, STORE, STREAM
 from gateway.models import Event, SenderKind
 from handoff.api.ws import LAGGING
+from tests.fakes import wait_for
 from tests.handoff_support import conversation, engine, login, start, user
 
 
@@ -66,3 +67,25 @@ async def test_lagging_client_is_disconnected(start_app) -> None:
         if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
             break
     assert ws.close_code == LAGGING
+
+
+async def test_closing_the_last_console_sets_away_but_a_reload_stays_online(start_app, settings) -> None:  # type: ignore[no-untyped-def]
+    handoff = settings.handoff.model_copy(update={"console_away_after_seconds": 0.3})
+    client = await start(start_app, settings.model_copy(update={"handoff": handoff}), auto=True)
+    counsellor = await user(client, "c-gd", desk="gd")
+    headers = await login(client, "c-gd")
+
+    first = await client.ws_connect("/api/v1/ws", headers=headers)
+    await first.close()
+    reloaded = await client.ws_connect("/api/v1/ws", headers=headers)  # a page reload, within the grace period
+    await asyncio.sleep(0.5)
+    assert await presence_is(client, counsellor.id, "online")
+    await reloaded.close()
+    await wait_for(lambda: presence_is(client, counsellor.id, "away"))
+    # Nobody is assigned a youth they cannot see: the conversation waits in the queue for a present colleague.
+    waiting = await conversation(client)
+    assert (await client.app[STORE].conversations.find_one({"_id": waiting}))["state"] == "queued"
+
+
+async def presence_is(client, user_id: str, expected: str) -> bool:  # type: ignore[no-untyped-def]
+    return (await client.app[STORE]["users"].find_one({"_id": user_id}))["presence"] == expected

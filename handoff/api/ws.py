@@ -19,6 +19,7 @@ from gateway.models import ConversationState, Event
 from handoff.api.common import engine_of
 from handoff.api.openapi import ERROR
 from handoff.auth import current_user, visible_desks
+from handoff.keys import CONSOLE_PRESENCE
 from handoff.queue import load
 from handoff.users import Role, User
 
@@ -60,6 +61,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
     await ws.prepare(request)
     subscription = request.app[BUS].subscribe(lambda event: _in_scope(user, desks, event), maxsize=500)
+    presence = request.app[CONSOLE_PRESENCE]
+    presence.connected(user.id)
 
     async def drain_incoming() -> None:
         async for message in ws:  # the console sends nothing we act on; this keeps pongs flowing
@@ -87,6 +90,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     except ConnectionResetError:
         pass
     finally:
+        presence.disconnected(user.id)
         subscription.close()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
