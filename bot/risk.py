@@ -40,7 +40,7 @@ _PERPETRATED = frozenset({"abuse_home", "sexual_abuse", "bullying", "exploitatio
 _FAMILY = re.compile(r"爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里")
 # Words that may stand between a negation and its cue ("我没有想过要自杀").
 _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
-                      "都", "会去", "要去", "想要", "说", "就", "还", "真", "被"})
+                      "都", "会去", "要去", "想要", "说", "就", "还", "真", "被", "觉得", "认为", "感觉", "自己"})
 _REPORTED = re.compile(r"说|发了|写了|写着|签名|改成|留言|朋友圈|动态")
 _HYPOTHETICAL = re.compile(r"如果|假如|万一|要是")
 _SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")

@@ -91,8 +91,10 @@ def test_result_names_the_lexicon_version(detector: RiskDetector) -> None:
     {"cues": [{"id": "x", "category": "suicide", "level": 2, "kind": "experience", "patterns": ["<NOPE>"]}]},
 ])
 def test_a_broken_lexicon_is_refused(change: dict) -> None:
-    raw = {"version": "t", "hyperbole": {"patterns": ["笑死"]},
+    raw = {"version": "t", "hyperbole": {"patterns": ["笑死"]}, "retraction": {"patterns": ["开玩笑"]},
+           "generic_question": {"patterns": ["违法吗"]},
            "cues": [{"id": "ok", "category": "suicide", "level": 2, "kind": "experience", "patterns": ["想死"]}]}
+    parse_lexicon(dict(raw))  # valid as it stands, so each change below is what breaks it
     raw.update(change)
     with pytest.raises(LexiconError):
         parse_lexicon(raw)
