@@ -41,6 +41,8 @@ _FAMILY = re.compile(r"爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里"
 # Words that may stand between a negation and its cue ("我没有想过要自杀").
 _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
                       "都", "会去", "要去", "想要", "说", "就", "还", "真", "被", "觉得", "认为", "感觉", "自己"})
+_SCHOOL = re.compile(r"宿舍|室友|舍友|同学|学校|班上|班里|学长|学姐|高年级")
+_OBJECT_BEFORE = frozenset("等趁跟和陪给帮问")
 _REPORTED = re.compile(r"说|发了|写了|写着|签名|改成|留言|朋友圈|动态")
 _HYPOTHETICAL = re.compile(r"如果|假如|万一|要是")
 _SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")
@@ -215,6 +217,8 @@ class RiskDetector:
         for subject in self._subject.finditer(window):
             if subject.group(1) in _PRONOUNS and cue_category in _PERPETRATED:
                 continue
+            if subject.group(1) and subject.start() and window[subject.start() - 1] in _OBJECT_BEFORE:
+                continue  # "等室友睡了": the friend is an object here, not whose risk it is
             if subject.group(1):
                 reporter = subject
             elif (reporter is not None and cue_category not in _PERPETRATED
@@ -294,6 +298,13 @@ class RiskDetector:
                 categories = (categories - {"abuse_home"}) | {"bullying"}
         if categories == {"bullying"} and _FAMILY.search(text) and not any("同学" in h.text for h in candidates):
             categories = {"abuse_home"}  # "我妈把我的头往墙上撞": the same act, at home
+        if {"abuse_home", "bullying"} <= categories and _SCHOOL.search(text) and not _FAMILY.search(text):
+            categories = categories - {"abuse_home"}  # "宿舍的人把我锁在阳台": at school, not at home
+        if ({"bullying", "exploitation"} <= categories and any(h.id == "bullying.extortion" for h in candidates)
+                and not any(h.id == "exploitation.threat" for h in candidates)):
+            categories = categories - {"exploitation"}  # money demanded by schoolmates, no exposure threat
+        if {"bullying", "sexual_abuse"} <= categories and any(h.id == "bullying.spread" for h in candidates):
+            categories = categories - {"sexual_abuse"}  # classmates spreading a changing-room photo
         if {"sexual_abuse", "exploitation"} <= categories and any(h.id == "exploitation.threat" for h in candidates):
             categories = categories - {"sexual_abuse"}  # undressing on camera + a threat: sextortion
         if not own and categories:
