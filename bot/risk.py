@@ -41,6 +41,8 @@ _FAMILY = re.compile(r"爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里"
 # Words that may stand between a negation and its cue ("我没有想过要自杀").
 _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
                       "都", "会去", "要去", "想要", "说", "就", "还", "真", "被", "觉得", "认为", "感觉", "自己"})
+# Exploitation rules whose coercion defines the case even when a sexual act is also named.
+_COERCION = frozenset({"exploitation.threat", "exploitation.impersonation"})
 _SCHOOL = re.compile(r"宿舍|室友|舍友|同学|学校|班上|班里|学长|学姐|高年级")
 _OBJECT_BEFORE = frozenset("等趁跟和陪给帮问")
 _REPORTED = re.compile(r"说|发了|写了|写着|签名|改成|留言|朋友圈|动态")
@@ -305,7 +307,7 @@ class RiskDetector:
             categories = categories - {"exploitation"}  # money demanded by schoolmates, no exposure threat
         if {"bullying", "sexual_abuse"} <= categories and any(h.id == "bullying.spread" for h in candidates):
             categories = categories - {"sexual_abuse"}  # classmates spreading a changing-room photo
-        if {"sexual_abuse", "exploitation"} <= categories and any(h.id == "exploitation.threat" for h in candidates):
+        if {"sexual_abuse", "exploitation"} <= categories and any(h.id in _COERCION for h in candidates):
             categories = categories - {"sexual_abuse"}  # undressing on camera + a threat: sextortion
         if not own and categories:
             return "friend_concern"
