@@ -32,7 +32,7 @@ _SPACES = re.compile(r"[\s\u3000]+")
 _LONE_CHAR_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])[\s\u3000]+(?=[\u4e00-\u9fff](?:[\s\u3000]|$))")
 _PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ";": "；", "…": "。", "~": "。", "～": "。"})
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
-_FIRST_PERSON = re.compile(r"我|俺|自己")
+_FIRST_PERSON = re.compile(r"我(?!们)|俺")  # "伤害自己" is reflexive, not first person
 _DESIRE = re.compile(r"想|要|准备|打算|计划|决定|会|去|该|只能|就")
 _PRONOUNS = frozenset({"他", "她", "ta", "它"})
 # Cues about what someone does to the youth: a bare "他/她" there is the perpetrator, not a friend.
