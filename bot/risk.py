@@ -37,7 +37,7 @@ _DESIRE = re.compile(r"想|要|准备|打算|计划|决定|会|去|该|只能|�
 _PRONOUNS = frozenset({"他", "她", "ta", "它"})
 # Cues about what someone does to the youth: a bare "他/她" there is the perpetrator, not a friend.
 _PERPETRATED = frozenset({"abuse_home", "sexual_abuse", "bullying", "exploitation", "runaway"})
-_FAMILY = re.compile(r"爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里")
+_FAMILY = re.compile(r"(?<!叫)(?<!叫爸)(?<!叫妈)(?:爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里)")
 # Words that may stand between a negation and its cue ("我没有想过要自杀").
 _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
                       "都", "会去", "要去", "想要", "说", "就", "还", "真", "被", "觉得", "认为", "感觉", "自己"})

@@ -104,6 +104,26 @@ def test_rules_about_someone_else_are_friend_concern(detector: RiskDetector, tex
     assert result.level >= 2 and result.category == "friend_concern", result
 
 
+def test_a_friend_named_as_an_object_is_not_whose_risk_it_is(detector: RiskDetector) -> None:
+    result = detector.assess("今晚等室友睡了 就把攒的药全吃了")
+    assert result.level == 3 and result.category == "suicide", result
+
+
+def test_a_question_about_a_consequence_is_not_a_denial(detector: RiskDetector) -> None:
+    assert detector.assess("我妈要是知道我不在了 会不会后悔那样对我").level >= 2
+
+
+def test_being_made_to_call_someone_dad_is_not_home(detector: RiskDetector) -> None:
+    assert detector.assess("他们几个天天让我跪着叫爸爸 不叫就扇我").category == "bullying"
+
+
+@pytest.mark.parametrize("text", ["心理课老师问我们有没有想过伤害自己 大家都说没有",
+                                  "同学把我的照片p成了表情包 发在群里 大家都笑了 我也觉得好好玩",
+                                  "我在酒店 外卖到了 有人敲门", "接到自称警察的电话说我涉嫌犯罪 这是诈骗吗"])
+def test_more_look_alikes(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
+
+
 def test_done_to_the_youth_by_a_classmate_is_bullying(detector: RiskDetector) -> None:
     assert detector.assess("同桌每天拿圆规扎我 老师不管").category == "bullying"
 
