@@ -4,17 +4,22 @@ Pure logic plus one shared async entry point (``triage_text``) used by the live 
 ``youthdesk triage`` command and the evaluation, so all three take exactly the same path.
 
 Rules: risk = max(detector, Rasa risk-intent mapping), but DIET's confidence is never a risk
-score on its own: a risk intent counts only at confidence >= the threshold and adds at most
-level 2 unless the detector agrees on the category. Level >= 2 hands off at once (reason
-"risk"); level 3 also sends the crisis reply first. A detector level >= 2 does not wait for
-Rasa at all. Low confidence or ``ask_human`` hands off at normal priority; no Rasa (down,
-timed out, not configured) hands off with "bot_unavailable".
+score on its own: a risk intent counts only at confidence >= the threshold (or when the risk
+intents' summed share of the ranking reaches it: DIET often splits one risky message between two
+risk intents or loses it to the fallback) and adds at most level 2 unless the detector agrees on
+the category. Level 2 becomes level 3 when the message also carries an immediacy cue from
+``nlu_data/risk_intents.yml`` (a very near time, an act in progress, being trapped, a call for
+help, a farewell): those cues are generic, so they only ever raise a risk someone already found.
+Level >= 2 hands off at once (reason "risk"); level 3 also sends the crisis reply first. A
+detector level >= 2 does not wait for Rasa at all. Low confidence or ``ask_human`` hands off at
+normal priority; no Rasa (down, timed out, not configured) hands off with "bot_unavailable".
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +45,7 @@ CRISIS_REPLY = (
 
 
 class ParseResult(Protocol):
-    """What triage needs from ``bot.rasa_client.RasaParse``."""
+    """What triage needs from ``bot.rasa_client.RasaParse`` (its ``ranking`` is read when present)."""
 
     @property
     def intent(self) -> str: ...
@@ -85,19 +90,56 @@ def load_risk_intents(path: Path = RISK_INTENTS_PATH) -> dict[str, RiskIntent]:
     return mapping
 
 
+@cache
+def load_immediacy(path: Path = RISK_INTENTS_PATH) -> tuple[str, ...]:
+    """The immediacy cues of every family, longest first so the cue shown is the most specific."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    cues = {str(cue) for family in (raw.get("immediacy") or {}).values() for cue in family or []}
+    if any(not cue for cue in cues):
+        raise ValueError(f"{path}: immediacy: empty cue")
+    return tuple(sorted(cues, key=lambda cue: (-len(cue), cue)))
+
+
+def _rasa_risk(parse: ParseResult, intents: dict[str, RiskIntent],
+               threshold: float) -> tuple[str, RiskIntent, float] | None:
+    """The risk intent Rasa stands for, with the confidence it counts at, or None."""
+    mapped = intents.get(parse.intent)
+    if mapped is not None and parse.confidence >= threshold:
+        return parse.intent, mapped, parse.confidence
+    # A menu click has no ranking; a parse does. A message torn between suicide and self-harm,
+    # or pushed under the fallback line, is still risky when the risk intents together are sure.
+    ranking: list[tuple[str, float]] = getattr(parse, "ranking", None) or []
+    risky = [(name, confidence) for name, confidence in ranking if name in intents]
+    share = sum(confidence for _, confidence in risky)
+    if not risky or share < threshold:
+        return None
+    name = max(risky, key=lambda item: item[1])[0]
+    return name, intents[name], share
+
+
+def immediacy_cue(text: str, cues: tuple[str, ...] | None = None) -> str | None:
+    """The first immediacy cue in ``text`` (see ``load_immediacy``), or None."""
+    return next((cue for cue in (load_immediacy() if cues is None else cues) if cue in text), None)
+
+
 def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: dict[str, RiskIntent],
-           threshold: float = DEFAULT_CONFIDENCE_THRESHOLD, bot_available: bool = True) -> TriageDecision:
+           threshold: float = DEFAULT_CONFIDENCE_THRESHOLD, bot_available: bool = True,
+           text: str = "") -> TriageDecision:
     risk, category = assessment.level, assessment.category
     intent = parse.intent if parse is not None else None
     confidence = parse.confidence if parse is not None else None
     cues = list(assessment.cues)
-    mapped = intents.get(intent or "")
-    if mapped is not None and confidence is not None and confidence >= threshold:
+    found = _rasa_risk(parse, intents, threshold) if parse is not None else None
+    if found is not None:
+        name, mapped, counted = found
         agrees = assessment.level >= 1 and assessment.category in (mapped.category, "friend_concern")
         rasa_level = mapped.level if agrees else min(mapped.level, 2)
-        cues.append(f"rasa:{intent}:{confidence:.2f}")
+        cues.append(f"rasa:{name}:{counted:.2f}")
         if rasa_level > risk:
             risk, category = rasa_level, mapped.category
+    if risk == 2 and (cue := immediacy_cue(text)) is not None:
+        risk = 3
+        cues.append(f"immediacy:{cue}")
     reason: HandoffReason | None = None
     if risk >= 2:
         reason = "risk"
@@ -119,12 +161,12 @@ async def triage_text(text: str, *, detector: RiskDetector, rasa: IntentParser |
     """The live path: detector first; Rasa only when the detector sees no risk (and never blocking it)."""
     assessment = detector.assess(text)
     if assessment.level >= 2:
-        return decide(assessment, None, intents=intents, threshold=threshold)
+        return decide(assessment, None, intents=intents, threshold=threshold, text=text)
     if rasa is None:
-        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
+        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False, text=text)
     try:
         parse = await rasa.parse(text)
     except Exception as exc:  # noqa: BLE001 - any bot failure must reach a human, never drop the message
         log.warning("rasa parse failed (%r); the message goes to a counsellor", exc)
-        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
-    return decide(assessment, parse, intents=intents, threshold=threshold)
+        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False, text=text)
+    return decide(assessment, parse, intents=intents, threshold=threshold, text=text)

@@ -11,7 +11,7 @@ from typing import ClassVar
 import pytest
 
 from bot.risk import RiskAssessment
-from bot.triage import CRISIS_REPLY, RiskIntent, decide, load_risk_intents
+from bot.triage import CRISIS_REPLY, RiskIntent, decide, immediacy_cue, load_immediacy, load_risk_intents
 from bot.triage_cli import run_triage
 from channels.base import InboundMessage, ReplyPolicy
 from gateway.config import Settings
@@ -128,6 +128,37 @@ def test_a_risk_intent_below_the_threshold_is_no_risk_but_goes_to_a_human() -> N
 def test_ask_human_hands_off_at_normal_priority_and_greetings_do_not() -> None:
     assert decide(assessment(), Parse("ask_human", 0.9), intents=INTENTS).reason == "ask_human"
     assert not decide(assessment(), Parse("greet", 0.9), intents=INTENTS).handoff
+
+
+def test_risk_intents_sharing_the_ranking_count_together_under_the_top_one() -> None:
+    # DIET torn between two risk intents, or pushed under the fallback line: still a risk.
+    torn = Parse("nlu_fallback", 0.5, [("nlu_fallback", 0.5), ("risk_self_harm", 0.4), ("risk_suicide", 0.35),
+                                       ("out_of_scope", 0.2)])
+    decision = decide(assessment(), torn, intents=INTENTS)
+    assert (decision.risk, decision.category, decision.reason) == (2, "self_harm", "risk")
+    assert "rasa:risk_self_harm:0.75" in decision.cues
+    spread = Parse("faq", 0.45, [("faq", 0.45), ("risk_bullying", 0.3), ("out_of_scope", 0.25)])
+    assert decide(assessment(), spread, intents=INTENTS).risk == 0
+
+
+def test_an_immediacy_cue_makes_a_found_risk_level_3_and_nothing_else() -> None:
+    rasa_risk = Parse("risk_bullying", 0.9)
+    now = decide(assessment(), rasa_risk, intents=INTENTS, text="他们现在就在校门口等我，说要废了我")
+    assert (now.risk, now.category) == (3, "bullying") and now.crisis_reply
+    assert "immediacy:现在就" in now.cues
+    assert decide(assessment(), rasa_risk, intents=INTENTS, text="他们天天在校门口堵我").risk == 2
+    detector_risk = decide(assessment(2, "suicide"), None, intents=INTENTS, text="我在写遗书")
+    assert detector_risk.risk == 3
+    # The cue alone, or with an unsure bot, raises nothing: "现在就" is in plenty of harmless messages.
+    assert decide(assessment(), Parse("out_of_scope", 0.9), intents=INTENTS, text="我现在就去写作业").risk == 0
+    assert decide(assessment(), Parse("risk_runaway", 0.4), intents=INTENTS, text="救命，作业写不完了").risk == 0
+
+
+def test_immediacy_cues_load_longest_first() -> None:
+    cues = load_immediacy()
+    assert cues and all(len(a) >= len(b) for a, b in zip(cues, cues[1:], strict=False))
+    assert immediacy_cue("刚刚吞下去了一整瓶") == "吞下去了"
+    assert immediacy_cue("今天天气不错") is None
 
 
 def test_risk_intent_mapping_covers_every_risk_intent() -> None:
