@@ -66,6 +66,16 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Immediacy:
+    """A generic sign that a danger is happening now (an act in progress, a very near time, a call
+    for help, being trapped, a farewell): it turns a nearby level-2 hit of ``categories`` into level 3."""
+
+    name: str
+    categories: frozenset[str]
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Lexicon:
     version: str
     normalise: dict[str, str]
@@ -81,6 +91,8 @@ class Lexicon:
     rules: tuple[Rule, ...]
     retraction: re.Pattern[str]  # "…哈哈开玩笑的", "(bushi": the writer takes a level-2 remark back
     generic_question: re.Pattern[str]  # "家暴可以报警吗": asks about a topic, names nobody
+    immediacy: tuple[Immediacy, ...]
+    immediacy_window: int  # characters between a level-2 hit and the immediacy sign
 
     def dictionary_words(self) -> list[str]:
         """Words jieba must keep whole (its custom dictionary): negations and markers."""
@@ -171,6 +183,18 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
             raise LexiconError(f"{where}: window must be a positive number of characters")
         rules.append(Rule(id=rule_id, category=category, level=entry["level"], all=needed, none=vetoes,
                           window=window))
+    immediacy: list[Immediacy] = []
+    section = raw.get("immediacy", {})
+    for name, entry in section.get("groups", {}).items():
+        where = f"immediacy.groups.{name}"
+        categories = frozenset(entry.get("categories", []))
+        if not categories or not categories <= set(CATEGORIES):
+            raise LexiconError(f"{where}: categories must be a non-empty list of known categories")
+        immediacy.append(Immediacy(name=name, categories=categories,
+                                   regex=compile_all(list(entry.get("patterns", [])), where)))
+    immediacy_window = section.get("window", 24)
+    if not isinstance(immediacy_window, int) or immediacy_window < 1:
+        raise LexiconError("immediacy.window: must be a positive number of characters")
     return Lexicon(
         version=version,
         normalise={str(k).lower(): str(v) for k, v in raw.get("normalise", {}).items()},
@@ -187,4 +211,6 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
         retraction=compile_all(list(raw.get("retraction", {}).get("patterns", [])), "retraction"),
         generic_question=compile_all(list(raw.get("generic_question", {}).get("patterns", [])),
                                      "generic_question"),
+        immediacy=tuple(immediacy),
+        immediacy_window=immediacy_window,
     )

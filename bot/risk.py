@@ -262,20 +262,48 @@ class RiskDetector:
             for hit in suicidal + methods:
                 levels[id(hit)] = 3
         caveat = self._caveat(text) if max(levels.values(), default=0) == 2 else None
+        signs: list[str] = []
         if caveat is not None:  # never for level 3: a plan with means is not taken back by "哈哈"
             levels = {key: min(value, 1) for key, value in levels.items()}
+        else:
+            signs = self._escalate(text, hits, levels)
         ranked = [h for h in hits if levels[id(h)] > 0]
         if not ranked:
             return RiskAssessment(0, None, [], self.lexicon.version)
         level = max(levels[id(h)] for h in ranked)
         top = [h for h in ranked if levels[id(h)] == level]
         category = self._category(text, top, ranked)
-        cues = [caveat] if caveat else []
+        cues = [caveat] if caveat else signs
         for hit in sorted(hits, key=lambda h: (-levels[id(h)], h.start)):
             label = f"{'friend:' if hit.third_person else ''}{hit.id}:{hit.text}"
             if label not in cues:
                 cues.append(label)
         return RiskAssessment(level, category, cues[:12], self.lexicon.version)
+
+    def _escalate(self, text: str, hits: list[Hit], levels: dict[int, int]) -> list[str]:
+        """Any level-2 hit near a generic immediacy sign (正在, 今晚, 救命, 出不去, 遗言 ...) is level 3.
+
+        Generic rather than per phrase: whatever category found the risk, an act in progress, a very
+        near time, a call for help or being trapped next to it means danger now. Hyperbole is already
+        blanked, framed/retracted messages never reach level 2, and a negated sign ("不是现在") counts
+        for nothing; on their own the signs never raise anything.
+        """
+        risky = [h for h in hits if levels[id(h)] == 2 and h.category]
+        if not risky:
+            return []
+        window = self.lexicon.immediacy_window
+        signs = [(group, match) for group in self.lexicon.immediacy for match in group.regex.finditer(text)
+                 if any(h.category in group.categories for h in risky) and not self._negated(text, match.start())]
+        fired: list[str] = []
+        for hit in risky:
+            for group, match in signs:
+                if hit.category in group.categories and abs(match.start() - hit.start) <= window:
+                    levels[id(hit)] = 3
+                    label = f"imminent:{group.name}:{match.group(0)}"
+                    if label not in fired:
+                        fired.append(label)
+                    break
+        return fired
 
     def _caveat(self, text: str) -> str | None:
         """Why a level-2 match stays at level 1: the writer took it back, or asked about a topic."""
