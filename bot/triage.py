@@ -10,6 +10,8 @@ risk intents or loses it to the fallback) and adds at most level 2 unless the de
 the category. Level 2 becomes level 3 when the message also carries an immediacy cue from
 ``nlu_data/risk_intents.yml`` (a very near time, an act in progress, being trapped, a call for
 help, a farewell): those cues are generic, so they only ever raise a risk someone already found.
+When Rasa reads a risk into a message with chat hyperbole (想死你了, 累死了: the lexicon's list), it
+is asked again with the hyperbole blanked out, and that answer counts.
 Level >= 2 hands off at once (reason "risk"); level 3 also sends the crisis reply first. A
 detector level >= 2 does not wait for Rasa at all. Low confidence or ``ask_human`` hands off at
 normal priority; no Rasa (down, timed out, not configured) hands off with "bot_unavailable".
@@ -166,7 +168,17 @@ async def triage_text(text: str, *, detector: RiskDetector, rasa: IntentParser |
         return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False, text=text)
     try:
         parse = await rasa.parse(text)
+        view = without_hyperbole(text, detector)
+        if view != text and _rasa_risk(parse, intents, threshold) is not None:
+            # DIET hears "想死" in "想死你了宝贝" and "累死了": ask again without the chat hyperbole
+            # the detector already knows, so a real risk next to it still counts.
+            parse = await rasa.parse(view)
     except Exception as exc:  # noqa: BLE001 - any bot failure must reach a human, never drop the message
         log.warning("rasa parse failed (%r); the message goes to a counsellor", exc)
         return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False, text=text)
     return decide(assessment, parse, intents=intents, threshold=threshold, text=text)
+
+
+def without_hyperbole(text: str, detector: RiskDetector) -> str:
+    """``text`` with the lexicon's chat hyperbole (笑死, 累死了, 想死你了) blanked by a clause break."""
+    return detector.lexicon.hyperbole.sub("，", text)
