@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import ClassVar
@@ -11,7 +12,15 @@ from typing import ClassVar
 import pytest
 
 from bot.risk import RiskAssessment
-from bot.triage import CRISIS_REPLY, RiskIntent, decide, immediacy_cue, load_immediacy, load_risk_intents
+from bot.triage import (
+    CRISIS_REPLY,
+    RiskIntent,
+    decide,
+    immediacy_cue,
+    load_immediacy,
+    load_risk_intents,
+    triage_text,
+)
 from bot.triage_cli import run_triage
 from channels.base import InboundMessage, ReplyPolicy
 from gateway.config import Settings
@@ -159,6 +168,48 @@ def test_immediacy_cues_load_longest_first() -> None:
     assert cues and all(len(a) >= len(b) for a, b in zip(cues, cues[1:], strict=False))
     assert immediacy_cue("刚刚吞下去了一整瓶") == "吞下去了"
     assert immediacy_cue("今天天气不错") is None
+
+
+class HearsDeathEverywhere:
+    """A parser that reads suicide into any "死" or "撑不住" and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def parse(self, text: str) -> Parse:
+        self.asked.append(text)
+        risky = "死" in text or "撑不住" in text
+        return Parse("risk_suicide", 0.99) if risky else Parse("out_of_scope", 0.95)
+
+
+@dataclass(frozen=True)
+class HyperboleOnly:
+    hyperbole: re.Pattern[str] = re.compile("想死你了|累死了")
+
+
+class QuietDetector:
+    """A detector that sees nothing, so Rasa is always asked (the real lexicon keeps changing)."""
+
+    lexicon = HyperboleOnly()
+
+    def assess(self, text: str) -> RiskAssessment:
+        return assessment()
+
+
+async def test_a_risk_read_into_chat_hyperbole_is_asked_again_without_it() -> None:
+    detector, parser = QuietDetector(), HearsDeathEverywhere()
+    decision = await triage_text("想死你了宝贝，什么时候回来", detector=detector,  # type: ignore[arg-type]
+                                 rasa=parser, intents=INTENTS)
+    assert decision.risk == 0 and decision.intent == "out_of_scope"
+    assert len(parser.asked) == 2 and "想死你" not in parser.asked[1]
+    # A real risk beside the hyperbole survives the second reading; without hyperbole one call is made.
+    parser.asked.clear()
+    both = await triage_text("累死了，感觉撑不住了", detector=detector, rasa=parser,  # type: ignore[arg-type]
+                             intents=INTENTS)
+    assert both.risk == 2 and len(parser.asked) == 2 and "累死" not in parser.asked[1]
+    parser.asked.clear()
+    await triage_text("今天天气不错", detector=detector, rasa=parser, intents=INTENTS)  # type: ignore[arg-type]
+    assert parser.asked == ["今天天气不错"]
 
 
 def test_risk_intent_mapping_covers_every_risk_intent() -> None:
