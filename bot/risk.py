@@ -293,7 +293,8 @@ class RiskDetector:
             return []
         window = self.lexicon.immediacy_window
         signs = [(group, match) for group in self.lexicon.immediacy for match in group.regex.finditer(text)
-                 if any(h.category in group.categories for h in risky) and not self._negated(text, match.start())]
+                 if any(h.category in group.categories for h in risky) and not self._negated(text, match.start())
+                 and not self._hypothetical(text, match.start())]
         fired: list[str] = []
         for hit in risky:
             for group, match in signs:
@@ -304,6 +305,11 @@ class RiskDetector:
                         fired.append(label)
                     break
         return fired
+
+    def _hypothetical(self, text: str, position: int) -> bool:
+        """"如果哪天我没回消息": a sign in an if-clause describes no present danger."""
+        start, _ = self._clause(text, position)
+        return bool(_HYPOTHETICAL.search(text, start, position))
 
     def _caveat(self, text: str) -> str | None:
         """Why a level-2 match stays at level 1: the writer took it back, or asked about a topic."""
