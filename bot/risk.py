@@ -27,6 +27,7 @@ log = logging.getLogger("youthdesk.risk")
 jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；\n]")
+_SENTENCE_BREAK = re.compile(r"[。！？\n]")
 _SPACES = re.compile(r"[\s\u3000]+")
 # "我想 自 杀": a space around a lone character is dodging, not a clause break.
 _LONE_CHAR_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])[\s\u3000]+(?=[\u4e00-\u9fff](?:[\s\u3000]|$))")
@@ -219,8 +220,8 @@ class RiskDetector:
         for subject in self._subject.finditer(window):
             if subject.group(1) in _PRONOUNS and cue_category in _PERPETRATED:
                 continue
-            if subject.group(1) and subject.start() and window[subject.start() - 1] in _OBJECT_BEFORE:
-                continue  # "等室友睡了": the friend is an object here, not whose risk it is
+            if subject.start() and window[subject.start() - 1] in _OBJECT_BEFORE:
+                continue  # "等室友睡了", "她给我发了遗言": an object here, not whose risk it is
             if subject.group(1):
                 reporter = subject
             elif (reporter is not None and cue_category not in _PERPETRATED
@@ -306,9 +307,10 @@ class RiskDetector:
                     break
         return fired
 
-    def _hypothetical(self, text: str, position: int) -> bool:
-        """"如果哪天我没回消息": a sign in an if-clause describes no present danger."""
-        start, _ = self._clause(text, position)
+    @staticmethod
+    def _hypothetical(text: str, position: int) -> bool:
+        """"如果哪天我没回消息，别找我": a sign in an if-sentence describes no present danger."""
+        start = max((m.end() for m in _SENTENCE_BREAK.finditer(text, 0, position)), default=0)
         return bool(_HYPOTHETICAL.search(text, start, position))
 
     def _caveat(self, text: str) -> str | None:

@@ -1,0 +1,104 @@
+"""The generic immediacy escalator and the semantic families: any level-2 risk next to a sign that it
+is happening now becomes level 3, whatever cue found it; the signs alone, in hyperbole, negated or
+in an if-clause raise nothing. Sentences here are not in any evaluation split."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.lexicon import LexiconError, load_lexicon, parse_lexicon
+from bot.risk import RiskDetector
+
+
+@pytest.fixture(scope="module")
+def detector() -> RiskDetector:
+    return RiskDetector()
+
+
+@pytest.mark.parametrize(("text", "category", "sign"), [
+    ("二十分钟后我就从宿舍楼跳下去", "suicide", "imminent:soon"),
+    ("凌晨两点，我准备好离开这个世界了", "suicide", "imminent:soon"),
+    ("那几个人现在在楼梯口堵着我，说要弄死我", "bullying", "imminent:there_now"),
+    ("他们说放学带刀来收拾我", "bullying", "imminent:armed"),
+    ("继父正在砸我房门，我好怕，快来", "abuse_home", "imminent:"),
+    ("我被骗进一个厂里，门锁着不让出去，帮我报警", "exploitation", "imminent:"),
+    ("我表姐刚刚给我发了遗言，现在电话也打不通", "friend_concern", "imminent:"),
+])
+def test_a_level_2_next_to_an_immediacy_sign_is_level_3(detector: RiskDetector, text: str, category: str,
+                                                        sign: str) -> None:
+    result = detector.assess(text)
+    assert result.level == 3, result
+    assert result.category == category
+    assert any(cue.startswith(sign) for cue in result.cues), result.cues
+
+
+@pytest.mark.parametrize("text", [
+    "救命，这道物理题我真的不会",
+    "马上就要期末考了，今晚通宵复习",
+    "现在就在天台晒被子，太阳好大",
+    "我不想死，现在只是有点累",
+    "游戏里我的角色正在被怪追，快来救我",
+])
+def test_signs_alone_raise_nothing(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", [
+    "如果哪天我不回消息了，别找我，我只是去旅游了",  # a sign in an if-clause
+    "我现在在网吧，跟家里吵架跑出来了",  # a runaway's whereabouts are not a danger now
+    "我爸今天又打我了",  # a near time counts only for suicide and self-harm
+])
+def test_signs_that_do_not_escalate(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level <= 2, detector.assess(text)
+
+
+def test_a_retracted_message_is_not_escalated(detector: RiskDetector) -> None:
+    assert detector.assess("救命，作业多得我不想活了，开玩笑的").level == 1
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("好想和这个世界说声再见", "suicide"),
+    ("连一个活下去的理由都没有了", "suicide"),
+    ("哪种死法最不痛苦", "suicide"),
+    ("我应该熬不过这个学期了", "suicide"),
+    ("想给这辈子画个句号", "suicide"),
+    ("那天在KTV他硬来，我一直在推", "sexual_abuse"),
+    ("我说了不要，他还是跟我发生了关系", "sexual_abuse"),
+    ("学姐说每拉一个同学进群就给二十块", "exploitation"),
+    ("有人让我帮他带个包裹过去，说千万不能打开看", "exploitation"),
+    ("后妈收了我的手机，不让我去学校", "abuse_home"),
+    ("把我的书包扔进了厕所", "bullying"),
+])
+def test_semantic_families(detector: RiskDetector, text: str, category: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2, result
+    assert result.category == category
+
+
+@pytest.mark.parametrize("text", [
+    "尴尬到想原地去世",
+    "好想原地消失，上课睡觉被点名了",
+    "我想跟这个暑假说再见",
+    "我妈把我手机收了，不让我出门，要期末考试了",
+    "老师让我拉同学一起去参加运动会",
+    "我妈拿着刀在厨房切菜",
+    "这关的死法也太多了吧",
+])
+def test_family_hard_negatives(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
+
+
+def test_immediacy_groups_are_validated() -> None:
+    import tomllib
+
+    from bot.lexicon import LEXICON_PATH
+
+    raw = tomllib.loads(LEXICON_PATH.read_text(encoding="utf-8"))
+    raw["immediacy"]["groups"]["soon"]["categories"] = ["nonsense"]
+    with pytest.raises(LexiconError, match="immediacy.groups.soon"):
+        parse_lexicon(raw)
+    raw["immediacy"]["groups"]["soon"]["categories"] = ["suicide"]
+    raw["immediacy"]["window"] = 0
+    with pytest.raises(LexiconError, match="immediacy.window"):
+        parse_lexicon(raw)
+    assert load_lexicon().immediacy
