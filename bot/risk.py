@@ -50,6 +50,7 @@ _REPORTED = re.compile(r"说|发了|写了|写着|签名|改成|留言|朋友圈
 _HYPOTHETICAL = re.compile(r"如果|假如|万一|要是")
 _SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")
 # "被孤立的同学", "离家出走的孩子": a person named only as an example, not someone the youth knows.
+_DESCRIBED_PERSON = re.compile(r"的(?:人|孩子|同学|学生|角色|女生|男生|小孩)")
 _GENERIC = re.compile(r"的(?:同学|孩子|学生|朋友|女生|男生)")
 _PRIORITY = ("suicide", "self_harm", "sexual_abuse", "abuse_home", "exploitation", "runaway", "bullying")
 
@@ -121,6 +122,8 @@ class RiskDetector:
                 if cue.negatable and not conditional and (self._negated(text, start)
                                       or any(word in match.group(0) for word in self.lexicon.inner_negation)):
                     continue
+                if match.group(0).startswith("被") and _DESCRIBED_PERSON.match(text, match.end()):
+                    continue  # "演一个被欺负的人": a kind of person described, not something that happened
                 third = self._third_person(text, start, match.group(0), cue.category)
                 level = self._level(cue, text, start)
                 if third and _HYPOTHETICAL.search(text[self._clause(text, start)[0]:start]):

@@ -83,6 +83,7 @@ def test_semantic_families(detector: RiskDetector, text: str, category: str) -> 
     "老师让我拉同学一起去参加运动会",
     "我妈拿着刀在厨房切菜",
     "这关的死法也太多了吧",
+    "话剧里我正在演一个被欺负的同学",  # a kind of person described, not something that happened
 ])
 def test_family_hard_negatives(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level < 2, detector.assess(text)
