@@ -293,6 +293,11 @@ class RiskDetector:
         for nothing; on their own the signs never raise anything.
         """
         risky = [h for h in hits if levels[id(h)] == 2 and h.category]
+        if not self.lexicon.retraction.search(text):
+            # A method named without a wish ("喝了半瓶农药") is level 1, but next to an act just done,
+            # being there or a call for help it is the act itself.
+            risky += [h for h in hits
+                      if h.kind == "method" and levels[id(h)] == 1 and not self._framed_clause(text, h.start)]
         if not risky:
             return []
         window = self.lexicon.immediacy_window
@@ -309,6 +314,10 @@ class RiskDetector:
                         fired.append(label)
                     break
         return fired
+
+    def _framed_clause(self, text: str, position: int) -> bool:
+        start, end = self._clause(text, position)
+        return any(frame in text[start:end] for frame in self.lexicon.frames)
 
     @staticmethod
     def _hypothetical(text: str, position: int) -> bool:

@@ -52,6 +52,23 @@ def test_signs_that_do_not_escalate(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level <= 2, detector.assess(text)
 
 
+@pytest.mark.parametrize(("text", "level"), [
+    ("刚刚吞了半瓶敌敌畏，肚子好疼", 3),  # a method named without a wish, next to an act just done
+    ("我爷爷刚刚在菜地里喷了农药", 1),  # a method, no act of taking it
+    ("小说里的女孩刚刚跳楼了", 1),  # framed: told about, not lived
+])
+def test_a_bare_method_next_to_an_act_just_done(detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", [
+    "我哥用啤酒瓶砸我的头，流了好多血",  # violence that has done serious harm
+    "他们把我打得晕过去了好几分钟",
+])
+def test_violence_with_a_serious_injury_is_level_3(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 3, detector.assess(text)
+
+
 def test_a_retracted_message_is_not_escalated(detector: RiskDetector) -> None:
     assert detector.assess("救命，作业多得我不想活了，开玩笑的").level == 1
 
