@@ -86,6 +86,7 @@ class Lexicon:
     inner_negation: tuple[str, ...]
     third_person: tuple[str, ...]
     frames: tuple[str, ...]
+    fiction: tuple[str, ...]  # "游戏的boss把我按在地上打": even "我" is a player or a character here
     cues: tuple[Cue, ...]
     families: dict[str, Family]
     rules: tuple[Rule, ...]
@@ -205,6 +206,7 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
         inner_negation=tuple(raw.get("negation", {}).get("inner", [])),
         third_person=tuple(sorted(raw.get("third_person", {}).get("markers", []), key=len, reverse=True)),
         frames=tuple(raw.get("frames", {}).get("words", [])),
+        fiction=tuple(raw.get("frames", {}).get("fiction", [])),
         cues=tuple(cues),
         families=families,
         rules=tuple(rules),

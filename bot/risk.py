@@ -33,7 +33,8 @@ _SPACES = re.compile(r"[\s\u3000]+")
 _LONE_CHAR_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])[\s\u3000]+(?=[\u4e00-\u9fff](?:[\s\u3000]|$))")
 _PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ";": "；", "…": "。", "~": "。", "～": "。"})
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
-_FIRST_PERSON = re.compile(r"我(?!们)|俺")  # "伤害自己" is reflexive, not first person
+# "伤害自己" is reflexive, not first person; "我喜欢的角色" names what the youth likes, not the youth.
+_FIRST_PERSON = re.compile(r"我(?!们)(?!最?(?:喜欢|爱|追)的)|俺")
 _DESIRE = re.compile(r"想|要|准备|打算|计划|决定|会|去|该|只能|就")
 _PRONOUNS = frozenset({"他", "她", "ta", "它"})
 # Cues about what someone does to the youth: a bare "他/她" there is the perpetrator, not a friend.
@@ -240,7 +241,9 @@ class RiskDetector:
         clause = text[start:end]
         framed = any(frame in clause for frame in self.lexicon.frames)
         # "被" marks the youth's own experience, except in a framed clause ("课题是留守儿童被拐卖").
-        personal = bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed)
+        fiction = any(word in clause for word in self.lexicon.fiction)
+        personal = not fiction and (bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed))
+        framed = framed or fiction
         if cue.kind == "topic":
             return 2 if (personal or len(text) <= 6) and not framed else 1
         if framed and not personal and cue.level < 3:

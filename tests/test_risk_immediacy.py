@@ -84,6 +84,7 @@ def test_a_retracted_message_is_not_escalated(detector: RiskDetector) -> None:
     ("学姐说每拉一个同学进群就给二十块", "exploitation"),
     ("有人让我帮他带个包裹过去，说千万不能打开看", "exploitation"),
     ("后妈收了我的手机，不让我去学校", "abuse_home"),
+    ("打游戏的时候我爸冲进来打我", "abuse_home"),  # a game mentioned, a real act
     ("把我的书包扔进了厕所", "bullying"),
 ])
 def test_semantic_families(detector: RiskDetector, text: str, category: str) -> None:
@@ -101,6 +102,8 @@ def test_semantic_families(detector: RiskDetector, text: str, category: str) -> 
     "我妈拿着刀在厨房切菜",
     "这关的死法也太多了吧",
     "话剧里我正在演一个被欺负的同学",  # a kind of person described, not something that happened
+    "副本里那个boss把我按在墙上打了三回",  # a game's world: "我" is a player
+    "我最喜欢的角色在小说结尾自杀了",  # what the youth likes, not the youth
 ])
 def test_family_hard_negatives(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level < 2, detector.assess(text)
