@@ -49,6 +49,7 @@ _SCHOOL = re.compile(r"宿舍|室友|舍友|同学|学校|班上|班里|学长|�
 _OBJECT_BEFORE = frozenset("等趁跟和陪给帮问")
 _REPORTED = re.compile(r"说|发了|写了|写着|签名|改成|留言|朋友圈|动态")
 _HYPOTHETICAL = re.compile(r"如果|假如|万一|要是")
+_WISH = re.compile(r"就好了|该多好|多好啊?$")
 _SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")
 # "被孤立的同学", "离家出走的孩子": a person named only as an example, not someone the youth knows.
 _DESCRIBED_PERSON = re.compile(r"的(?:人|孩子|同学|学生|角色|女生|男生|小孩)")
@@ -239,7 +240,9 @@ class RiskDetector:
             return 0
         start, end = self._clause(text, position)
         clause = text[start:end]
-        framed = any(frame in clause for frame in self.lexicon.frames)
+        # "如果明天不用醒来就好了": an if-clause that ends in a wish is the youth's wish, not a frame.
+        wish = bool(_WISH.search(clause))
+        framed = any(frame in clause for frame in self.lexicon.frames if not (wish and _HYPOTHETICAL.match(frame)))
         # "被" marks the youth's own experience, except in a framed clause ("课题是留守儿童被拐卖").
         fiction = any(word in clause for word in self.lexicon.fiction)
         personal = not fiction and (bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed))
