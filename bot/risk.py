@@ -313,6 +313,8 @@ class RiskDetector:
         fired: list[str] = []
         for hit in risky:
             for group, match in signs:
+                if match.group(0) == hit.text:
+                    continue  # "遗书" is the cue itself; a sign must add something to it
                 if hit.category in group.categories and abs(match.start() - hit.start) <= window:
                     levels[id(hit)] = 3
                     label = f"imminent:{group.name}:{match.group(0)}"

@@ -69,6 +69,15 @@ def test_violence_with_a_serious_injury_is_level_3(detector: RiskDetector, text:
     assert detector.assess(text).level == 3, detector.assess(text)
 
 
+def test_a_cue_does_not_escalate_itself(detector: RiskDetector) -> None:
+    # "遗书" is both a farewell cue and a farewell sign; alone it stays the level it had.
+    assert detector.assess("老师布置我们写一封遗书，说是生命教育").level <= 2
+
+
+def test_a_wish_in_an_if_clause_is_the_youths(detector: RiskDetector) -> None:
+    assert detector.assess("如果睡着了就不用醒来就好了").level >= 2
+
+
 def test_a_retracted_message_is_not_escalated(detector: RiskDetector) -> None:
     assert detector.assess("救命，作业多得我不想活了，开玩笑的").level == 1
 
