@@ -94,6 +94,10 @@ def test_a_retracted_message_is_not_escalated(detector: RiskDetector) -> None:
     ("有人让我帮他带个包裹过去，说千万不能打开看", "exploitation"),
     ("后妈收了我的手机，不让我去学校", "abuse_home"),
     ("打游戏的时候我爸冲进来打我", "abuse_home"),  # a game mentioned, a real act
+    ("最近又想zs了", "suicide"),  # slang rewritten before matching
+    ("我弟一不顺心就拿我出气", "abuse_home"),
+    ("有个老乡叫我帮他寄个箱子，还说别问里面是啥", "exploitation"),
+    ("结的痂又被我抠开了", "self_harm"),
     ("把我的书包扔进了厕所", "bullying"),
 ])
 def test_semantic_families(detector: RiskDetector, text: str, category: str) -> None:
