@@ -117,6 +117,7 @@ def test_semantic_families(detector: RiskDetector, text: str, category: str) -> 
     "话剧里我正在演一个被欺负的同学",  # a kind of person described, not something that happened
     "副本里那个boss把我按在墙上打了三回",  # a game's world: "我" is a player
     "我最喜欢的角色在小说结尾自杀了",  # what the youth likes, not the youth
+    "辩题是如果我不在了，世界会不会不一样",  # a set title quoted
 ])
 def test_family_hard_negatives(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level < 2, detector.assess(text)
