@@ -101,6 +101,23 @@ class RiskDetector:
         hits = self._hits(normalised) + self._rule_hits(normalised)
         return self._combine(normalised, hits)
 
+    def immediacy_sign(self, text: str, category: str) -> str | None:
+        """The lexicon's sign that a risk of ``category`` someone else found (Rasa) is happening now.
+
+        The same groups and guards as the detector's own escalation, over the whole message: Rasa
+        names no position. A friend's danger has no known category, so any group counts for it.
+        """
+        normalised = self.normalise(text)
+        if self.lexicon.retraction.search(normalised):
+            return None
+        for group in self.lexicon.immediacy:
+            if category != "friend_concern" and category not in group.categories:
+                continue
+            for match in group.regex.finditer(normalised):
+                if not self._negated(normalised, match.start()) and not self._hypothetical(normalised, match.start()):
+                    return f"imminent:{group.name}:{match.group(0)}"
+        return None
+
     def normalise(self, text: str) -> str:
         text = unicodedata.normalize("NFKC", text or "").lower()
         # Spacing and separators go first so that "自 鲨" / "紫.砂" meet the slang rewrites whole.

@@ -7,9 +7,10 @@ Rules: risk = max(detector, Rasa risk-intent mapping), but DIET's confidence is 
 score on its own: a risk intent counts only at confidence >= the threshold (or when the risk
 intents' summed share of the ranking reaches it: DIET often splits one risky message between two
 risk intents or loses it to the fallback) and adds at most level 2 unless the detector agrees on
-the category. Level 2 becomes level 3 when the message also carries an immediacy cue from
-``nlu_data/risk_intents.yml`` (a very near time, an act in progress, being trapped, a call for
-help, a farewell): those cues are generic, so they only ever raise a risk someone already found.
+the category. A level 2 that only Rasa found becomes level 3 when the message also carries one of
+the lexicon's immediacy signs for that category (an act in progress, a very near time, being
+trapped, a call for help, a farewell: ``RiskDetector.immediacy_sign``, the detector's own
+escalation); the signs are generic, so they only ever raise a risk someone already found.
 When Rasa reads a risk into a message with chat hyperbole (想死你了, 累死了: the lexicon's list), it
 is asked again with the hyperbole blanked out, and that answer counts.
 Level >= 2 hands off at once (reason "risk"); level 3 also sends the crisis reply first. A
@@ -20,8 +21,8 @@ normal priority; no Rasa (down, timed out, not configured) hands off with "bot_u
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -92,16 +93,6 @@ def load_risk_intents(path: Path = RISK_INTENTS_PATH) -> dict[str, RiskIntent]:
     return mapping
 
 
-@cache
-def load_immediacy(path: Path = RISK_INTENTS_PATH) -> tuple[str, ...]:
-    """The immediacy cues of every family, longest first so the cue shown is the most specific."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    cues = {str(cue) for family in (raw.get("immediacy") or {}).values() for cue in family or []}
-    if any(not cue for cue in cues):
-        raise ValueError(f"{path}: immediacy: empty cue")
-    return tuple(sorted(cues, key=lambda cue: (-len(cue), cue)))
-
-
 def _rasa_risk(parse: ParseResult, intents: dict[str, RiskIntent],
                threshold: float) -> tuple[str, RiskIntent, float] | None:
     """The risk intent Rasa stands for, with the confidence it counts at, or None."""
@@ -119,14 +110,10 @@ def _rasa_risk(parse: ParseResult, intents: dict[str, RiskIntent],
     return name, intents[name], share
 
 
-def immediacy_cue(text: str, cues: tuple[str, ...] | None = None) -> str | None:
-    """The first immediacy cue in ``text`` (see ``load_immediacy``), or None."""
-    return next((cue for cue in (load_immediacy() if cues is None else cues) if cue in text), None)
-
-
 def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: dict[str, RiskIntent],
            threshold: float = DEFAULT_CONFIDENCE_THRESHOLD, bot_available: bool = True,
-           text: str = "") -> TriageDecision:
+           immediacy: Callable[[str], str | None] | None = None) -> TriageDecision:
+    """``immediacy(category)`` names the message's sign that a danger of that category is now."""
     risk, category = assessment.level, assessment.category
     intent = parse.intent if parse is not None else None
     confidence = parse.confidence if parse is not None else None
@@ -139,9 +126,9 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         cues.append(f"rasa:{name}:{counted:.2f}")
         if rasa_level > risk:
             risk, category = rasa_level, mapped.category
-    if risk == 2 and (cue := immediacy_cue(text)) is not None:
-        risk = 3
-        cues.append(f"immediacy:{cue}")
+            if risk == 2 and immediacy is not None and (sign := immediacy(mapped.category)) is not None:
+                risk = 3
+                cues.append(sign)
     reason: HandoffReason | None = None
     if risk >= 2:
         reason = "risk"
@@ -163,9 +150,9 @@ async def triage_text(text: str, *, detector: RiskDetector, rasa: IntentParser |
     """The live path: detector first; Rasa only when the detector sees no risk (and never blocking it)."""
     assessment = detector.assess(text)
     if assessment.level >= 2:
-        return decide(assessment, None, intents=intents, threshold=threshold, text=text)
+        return decide(assessment, None, intents=intents, threshold=threshold)
     if rasa is None:
-        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False, text=text)
+        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
     try:
         parse = await rasa.parse(text)
         view = without_hyperbole(text, detector)
@@ -175,8 +162,9 @@ async def triage_text(text: str, *, detector: RiskDetector, rasa: IntentParser |
             parse = await rasa.parse(view)
     except Exception as exc:  # noqa: BLE001 - any bot failure must reach a human, never drop the message
         log.warning("rasa parse failed (%r); the message goes to a counsellor", exc)
-        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False, text=text)
-    return decide(assessment, parse, intents=intents, threshold=threshold, text=text)
+        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
+    return decide(assessment, parse, intents=intents, threshold=threshold,
+                  immediacy=lambda category: detector.immediacy_sign(text, category))
 
 
 def without_hyperbole(text: str, detector: RiskDetector) -> str:

@@ -11,13 +11,12 @@ from typing import ClassVar
 
 import pytest
 
-from bot.risk import RiskAssessment
+from bot.risk import RiskAssessment, RiskDetector
 from bot.triage import (
     CRISIS_REPLY,
     RiskIntent,
+    TriageDecision,
     decide,
-    immediacy_cue,
-    load_immediacy,
     load_risk_intents,
     triage_text,
 )
@@ -150,24 +149,28 @@ def test_risk_intents_sharing_the_ranking_count_together_under_the_top_one() -> 
     assert decide(assessment(), spread, intents=INTENTS).risk == 0
 
 
-def test_an_immediacy_cue_makes_a_found_risk_level_3_and_nothing_else() -> None:
+def test_a_lexicon_immediacy_sign_makes_a_risk_only_rasa_found_level_3() -> None:
+    detector = RiskDetector()
+
+    def decide_text(found: RiskAssessment, parse: Parse, text: str) -> TriageDecision:
+        return decide(found, parse, intents=INTENTS, immediacy=lambda category: detector.immediacy_sign(text, category))
+
     rasa_risk = Parse("risk_bullying", 0.9)
-    now = decide(assessment(), rasa_risk, intents=INTENTS, text="他们现在就在校门口等我，说要废了我")
+    now = decide_text(assessment(), rasa_risk, "他们现在就在校门口等我，手里拿着棍子")
     assert (now.risk, now.category) == (3, "bullying") and now.crisis_reply
-    assert "immediacy:现在就" in now.cues
-    assert decide(assessment(), rasa_risk, intents=INTENTS, text="他们天天在校门口堵我").risk == 2
-    detector_risk = decide(assessment(2, "suicide"), None, intents=INTENTS, text="我在写遗书")
-    assert detector_risk.risk == 3
-    # The cue alone, or with an unsure bot, raises nothing: "现在就" is in plenty of harmless messages.
-    assert decide(assessment(), Parse("out_of_scope", 0.9), intents=INTENTS, text="我现在就去写作业").risk == 0
-    assert decide(assessment(), Parse("risk_runaway", 0.4), intents=INTENTS, text="救命，作业写不完了").risk == 0
-
-
-def test_immediacy_cues_load_longest_first() -> None:
-    cues = load_immediacy()
-    assert cues and all(len(a) >= len(b) for a, b in zip(cues, cues[1:], strict=False))
-    assert immediacy_cue("刚刚吞下去了一整瓶") == "吞下去了"
-    assert immediacy_cue("今天天气不错") is None
+    assert any(cue.startswith("imminent:") for cue in now.cues)
+    assert decide_text(assessment(), rasa_risk, "他们天天在校门口堵我").risk == 2
+    # A friend's danger has no known category: any sign counts ("遗言" is a farewell).
+    friend = decide_text(assessment(), Parse("risk_friend_concern", 0.9), "她给我发了遗言，之后一直不回消息")
+    assert (friend.risk, friend.category) == (3, "friend_concern")
+    # The detector's guards hold: a negated sign, an if-sentence, a retraction.
+    suicide = Parse("risk_suicide", 0.9)
+    assert decide_text(assessment(), suicide, "活着好累，不是今晚，只是常常这么想").risk == 2
+    assert decide_text(assessment(), suicide, "如果马上考砸了，我就不想活了").risk == 2
+    assert decide_text(assessment(), suicide, "今晚就不活了哈哈开玩笑的").risk == 2
+    # The sign alone, or with an unsure bot, raises nothing: "马上" is in plenty of harmless messages.
+    assert decide_text(assessment(), Parse("out_of_scope", 0.9), "我马上就去写作业").risk == 0
+    assert decide_text(assessment(), Parse("risk_runaway", 0.4), "救命，作业写不完了").risk == 0
 
 
 class HearsDeathEverywhere:
@@ -194,6 +197,9 @@ class QuietDetector:
 
     def assess(self, text: str) -> RiskAssessment:
         return assessment()
+
+    def immediacy_sign(self, text: str, category: str) -> str | None:
+        return None
 
 
 async def test_a_risk_read_into_chat_hyperbole_is_asked_again_without_it() -> None:
