@@ -118,6 +118,22 @@ class RiskDetector:
                     return f"imminent:{group.name}:{match.group(0)}"
         return None
 
+    def told_about(self, text: str) -> str | None:
+        """Why a risk someone else found (Rasa) here is told about rather than lived, or None.
+
+        The detector's own guards over the whole message: a retraction ("…bushi"), a game's world
+        or a set title (lexicon ``fiction``), an informational frame with no self marker ("电影里…",
+        "纪录片"), or a question about a topic that names nobody. Rasa sees none of these.
+        """
+        normalised = self.normalise(text)
+        if taken_back := self.lexicon.retraction.search(normalised):
+            return f"retracted:{taken_back.group(0)}"
+        if fiction := next((word for word in self.lexicon.fiction if word in normalised), None):
+            return f"fiction:{fiction}"
+        if self._framed(normalised):
+            return f"framed:{next(frame for frame in self.lexicon.frames if frame in normalised)}"
+        return self._caveat(normalised)
+
     def normalise(self, text: str) -> str:
         text = unicodedata.normalize("NFKC", text or "").lower()
         # Spacing and separators go first so that "自 鲨" / "紫.砂" meet the slang rewrites whole.

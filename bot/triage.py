@@ -11,6 +11,9 @@ the category. A level 2 that only Rasa found becomes level 3 when the message al
 the lexicon's immediacy signs for that category (an act in progress, a very near time, being
 trapped, a call for help, a farewell: ``RiskDetector.immediacy_sign``, the detector's own
 escalation); the signs are generic, so they only ever raise a risk someone already found.
+A risk only Rasa found stays level 1 when the detector sees the message as told about rather
+than lived (a retraction, a game or a set title, an informational frame naming nobody, a topic
+question: ``RiskDetector.told_about``): DIET hears the topic words, not the frame around them.
 When Rasa reads a risk into a message with chat hyperbole (想死你了, 累死了: the lexicon's list), it
 is asked again with the hyperbole blanked out, and that answer counts.
 Level >= 2 hands off at once (reason "risk"); level 3 also sends the crisis reply first. A
@@ -112,8 +115,10 @@ def _rasa_risk(parse: ParseResult, intents: dict[str, RiskIntent],
 
 def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: dict[str, RiskIntent],
            threshold: float = DEFAULT_CONFIDENCE_THRESHOLD, bot_available: bool = True,
-           immediacy: Callable[[str], str | None] | None = None) -> TriageDecision:
-    """``immediacy(category)`` names the message's sign that a danger of that category is now."""
+           immediacy: Callable[[str], str | None] | None = None, told_about: str | None = None) -> TriageDecision:
+    """``immediacy(category)`` names the message's sign that a danger of that category is now;
+    ``told_about`` is the detector's reason the message is quoted, fiction or taken back (then a
+    risk only Rasa found stays a concern, level 1)."""
     risk, category = assessment.level, assessment.category
     intent = parse.intent if parse is not None else None
     confidence = parse.confidence if parse is not None else None
@@ -124,6 +129,12 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         agrees = assessment.level >= 1 and assessment.category in (mapped.category, "friend_concern")
         rasa_level = mapped.level if agrees else min(mapped.level, 2)
         cues.append(f"rasa:{name}:{counted:.2f}")
+        if told_about is not None:
+            # DIET hears the topic words of "电影里那个人从楼上跳下去" and "作业多到想紫砂（bushi"
+            # but not the frame around them; the detector does.
+            rasa_level = min(rasa_level, 1)
+            if told_about not in cues:
+                cues.append(told_about)
         if rasa_level > risk:
             risk, category = rasa_level, mapped.category
             if risk == 2 and immediacy is not None and (sign := immediacy(mapped.category)) is not None:
@@ -164,7 +175,8 @@ async def triage_text(text: str, *, detector: RiskDetector, rasa: IntentParser |
         log.warning("rasa parse failed (%r); the message goes to a counsellor", exc)
         return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
     return decide(assessment, parse, intents=intents, threshold=threshold,
-                  immediacy=lambda category: detector.immediacy_sign(text, category))
+                  immediacy=lambda category: detector.immediacy_sign(text, category),
+                  told_about=detector.told_about(text))
 
 
 def without_hyperbole(text: str, detector: RiskDetector) -> str:

@@ -173,6 +173,28 @@ def test_a_lexicon_immediacy_sign_makes_a_risk_only_rasa_found_level_3() -> None
     assert decide_text(assessment(), Parse("risk_runaway", 0.4), "救命，作业写不完了").risk == 0
 
 
+@pytest.mark.parametrize(("text", "guard"), [
+    ("电影里那个人从楼上跳下去的镜头好吓人", "framed:电影"),
+    ("作业多到想紫砂（bushi", "retracted:bushi"),
+    ("这个boss一直把我按在地上打", "fiction:boss"),
+    ("网上说的'开盒'是什么意思", "topic_question:是什么意思"),
+])
+def test_a_risk_only_rasa_reads_into_a_told_about_message_stays_a_concern(text: str, guard: str) -> None:
+    detector = RiskDetector()
+    told = detector.told_about(text)
+    assert told == guard
+    decision = decide(detector.assess(text), Parse("risk_suicide", 0.99), intents=INTENTS, told_about=told)
+    assert decision.risk == 1 and decision.reason != "risk" and guard in decision.cues
+
+
+def test_a_lived_message_has_no_told_about_guard_and_rasa_still_counts() -> None:
+    detector = RiskDetector()
+    text = "我真的撑不下去了，每天都好累"
+    assert detector.told_about(text) is None
+    assert decide(detector.assess(text), Parse("risk_suicide", 0.9), intents=INTENTS,
+                  told_about=detector.told_about(text)).risk == 2
+
+
 class HearsDeathEverywhere:
     """A parser that reads suicide into any "死" or "撑不住" and records what it was asked."""
 
@@ -199,6 +221,9 @@ class QuietDetector:
         return assessment()
 
     def immediacy_sign(self, text: str, category: str) -> str | None:
+        return None
+
+    def told_about(self, text: str) -> str | None:
         return None
 
 
