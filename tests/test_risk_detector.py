@@ -68,9 +68,11 @@ def test_plans_times_farewells_and_acts_in_progress_are_level_3(detector: RiskDe
     assert detector.assess(text).level == 3
 
 
-@pytest.mark.parametrize("text", ["药都吃了 现在头好晕", "他说要杀了我 我好怕", "他们说要开盒我 把我的地址发群里"])
+@pytest.mark.parametrize("text", ["药都吃了 现在头好晕", "他说要杀了我 我好怕", "他们说要开盒我 把我的地址发群里",
+                                  "我以前自残过 现在已经好了 可是今天又划了"])
 def test_the_false_alarm_guards_keep_the_real_risks(detector: RiskDetector, text: str) -> None:
-    # "药吃了会…吗" is a question about a side effect, "要杀了我…hhh" a joke, "是什么意思" a definition:
+    # "药吃了会…吗" is a question about a side effect, "要杀了我…hhh" a joke, "是什么意思" a definition,
+    # "现在已经好了" a past that is over (unless something reopens it):
     # each guard is narrow enough that the same words, lived, are still risk.
     assert detector.assess(text).level >= 2
 
@@ -83,7 +85,8 @@ def test_slang_typos_and_dodging_separators(detector: RiskDetector, text: str) -
 @pytest.mark.parametrize("text", ["家暴的法律定义是什么", "怎么预防校园霸凌", "你好", "我妈让我打扫房间", "",
                                   "今天新闻说有个学生跳楼了", "网上说的'开盒'是什么意思 经常看到",
                                   "我爸的紫砂壶被我打碎了", "闺蜜说要杀了我 因为我剧透了结局 hhh",
-                                  "医生给我开的药吃了会发胖吗 我有在按时吃"])
+                                  "医生给我开的药吃了会发胖吗 我有在按时吃",
+                                  "以前我也自残过 现在已经好了两年了", "我朋友初中被欺负过 不过现在转学了过得挺好"])
 def test_informational_and_everyday_messages_stay_below_risk(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level < 2
 
