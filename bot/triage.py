@@ -118,12 +118,13 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
            immediacy: Callable[[str], str | None] | None = None, told_about: str | None = None) -> TriageDecision:
     """``immediacy(category)`` names the message's sign that a danger of that category is now;
     ``told_about`` is the detector's reason the message is quoted, fiction or taken back (then a
-    risk only Rasa found stays a concern, level 1)."""
+    risk only Rasa found stays a concern, level 1, handed off at normal priority)."""
     risk, category = assessment.level, assessment.category
     intent = parse.intent if parse is not None else None
     confidence = parse.confidence if parse is not None else None
     cues = list(assessment.cues)
     found = _rasa_risk(parse, intents, threshold) if parse is not None else None
+    capped = False
     if found is not None:
         name, mapped, counted = found
         agrees = assessment.level >= 1 and assessment.category in (mapped.category, "friend_concern")
@@ -133,6 +134,7 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
             # DIET hears the topic words of "电影里那个人从楼上跳下去" and "作业多到想紫砂（bushi"
             # but not the frame around them; the detector does.
             rasa_level = min(rasa_level, 1)
+            capped = rasa_level < mapped.level
             if told_about not in cues:
                 cues.append(told_about)
         if rasa_level > risk:
@@ -147,6 +149,9 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         reason = "bot_unavailable"
     elif parse is None:
         reason = None  # the detector alone decided there is nothing urgent and Rasa was not asked
+    elif capped:
+        # Not urgent, but Rasa's answer to a risk intent promises a counsellor: a person reads it.
+        reason = "low_confidence"
     elif confidence is not None and confidence < threshold or intent in LOW_CONFIDENCE_INTENTS:
         reason = "low_confidence"
     elif intent == "ask_human":
