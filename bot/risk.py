@@ -17,11 +17,12 @@ import io
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import jieba
 
-from bot.lexicon import Cue, Lexicon, Rule, load_lexicon
+from bot.lexicon import Cue, Immediacy, Lexicon, Rule, load_lexicon
 
 log = logging.getLogger("youthdesk.risk")
 jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
@@ -110,13 +111,9 @@ class RiskDetector:
         normalised = self.normalise(text)
         if self.lexicon.retraction.search(normalised):
             return None
-        for group in self.lexicon.immediacy:
-            if category != "friend_concern" and category not in group.categories:
-                continue
-            for match in group.regex.finditer(normalised):
-                if not self._negated(normalised, match.start()) and not self._hypothetical(normalised, match.start()):
-                    return f"imminent:{group.name}:{match.group(0)}"
-        return None
+        categories = None if category == "friend_concern" else {category}
+        group, match = next(self._immediacy_signs(normalised, categories), (None, None))
+        return None if group is None or match is None else f"imminent:{group.name}:{match.group(0)}"
 
     def told_about(self, text: str) -> str | None:
         """Why a risk someone else found (Rasa) here is told about rather than lived, or None.
@@ -340,9 +337,7 @@ class RiskDetector:
         if not risky:
             return []
         window = self.lexicon.immediacy_window
-        signs = [(group, match) for group in self.lexicon.immediacy for match in group.regex.finditer(text)
-                 if any(h.category in group.categories for h in risky) and not self._negated(text, match.start())
-                 and not self._hypothetical(text, match.start())]
+        signs = list(self._immediacy_signs(text, {h.category for h in risky if h.category}))
         fired: list[str] = []
         for hit in risky:
             for group, match in signs:
@@ -355,6 +350,17 @@ class RiskDetector:
                         fired.append(label)
                     break
         return fired
+
+    def _immediacy_signs(self, text: str,
+                         categories: set[str] | None) -> Iterator[tuple[Immediacy, re.Match[str]]]:
+        """The immediacy signs in ``text`` of groups for any of ``categories`` (None: every group)
+        that count: not negated and not in an if-sentence."""
+        for group in self.lexicon.immediacy:
+            if categories is not None and not categories & group.categories:
+                continue
+            for match in group.regex.finditer(text):
+                if not self._negated(text, match.start()) and not self._hypothetical(text, match.start()):
+                    yield group, match
 
     def _framed_clause(self, text: str, position: int) -> bool:
         start, end = self._clause(text, position)
