@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.risk import RiskDetector
+from bot.risk_model import repository_model
 from bot.router import TriageRouter
 from bot.triage import load_risk_intents
 from gateway.config import ServiceConfig
@@ -38,11 +39,14 @@ def make_rasa_client(service: ServiceConfig, http: Callable[[], aiohttp.ClientSe
 async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     detector = RiskDetector()  # loads and validates the lexicon once; a broken lexicon stops start-up
+    # About a second of training, once per process: start-up rather than the first youth message pays.
+    model = repository_model(detector)
     rasa = make_rasa_client(settings.service, lambda: app[HTTP])
     budgeted = frozenset(p for p, channel in app[CHANNELS].items() if channel.reply_policy is not None)
-    app[STREAM].router = TriageRouter(stream=app[STREAM], settings=settings, detector=detector, rasa=rasa,
+    app[STREAM].router = TriageRouter(stream=app[STREAM], settings=settings, detector=detector, model=model, rasa=rasa,
                                       handoff=app[HANDOFF], intents=load_risk_intents(), budgeted_platforms=budgeted)
-    log.info("triage ready: lexicon %s, Rasa %s", detector.lexicon.version, settings.service.rasa_url or "not set")
+    log.info("triage ready: lexicon %s, risk model from %d messages, Rasa %s", detector.lexicon.version,
+             model.examples, settings.service.rasa_url or "not set")
 
     async def bot_health() -> ComponentHealth:
         lexicon = f"risk detector active (lexicon {detector.lexicon.version})"

@@ -1,4 +1,5 @@
-"""Risk evaluation on the held-out split: the detector alone and, with Rasa reachable, full triage.
+"""Risk evaluation on the held-out split: the detector alone, detector + learned model (what
+triage decides without Rasa) and, with Rasa reachable, full triage.
 
 ``youthdesk bot eval`` (bot/cli.py) prints ``evaluate_risk(rows, rasa).format()``; the figures
 are the ones the issue sets targets for: risk (level >= 2) recall, false alarms on non-risk
@@ -16,6 +17,7 @@ from typing import Any
 
 from bot.lexicon import CATEGORIES
 from bot.risk import RiskDetector
+from bot.risk_model import RiskModel, repository_model
 from bot.triage import IntentParser, load_risk_intents, triage_text
 from gateway.config import PROJECT_ROOT
 
@@ -116,12 +118,13 @@ class RiskScores:
 @dataclass(slots=True)
 class RiskReport:
     detector: RiskScores
+    offline: RiskScores  # detector + model: what triage decides while Rasa is down
     triage: RiskScores | None
     lexicon_version: str
     rasa_note: str
 
     def format(self) -> str:
-        parts = [f"risk evaluation, lexicon {self.lexicon_version}", self.detector.format()]
+        parts = [f"risk evaluation, lexicon {self.lexicon_version}", self.detector.format(), self.offline.format()]
         skipped = f"== triage with Rasa: skipped ({self.rasa_note})"
         parts.append(self.triage.format() if self.triage is not None else skipped)
         return "\n\n".join(parts)
@@ -134,15 +137,20 @@ def _rows(rows: Iterable[EvalRow | Mapping[str, Any]]) -> list[EvalRow]:
 
 
 async def evaluate_risk(rows: Iterable[EvalRow | Mapping[str, Any]], rasa: IntentParser | None,
-                        detector: RiskDetector | None = None) -> RiskReport:
-    """Score the detector alone and, when ``rasa`` answers, the combined triage (the live path)."""
+                        detector: RiskDetector | None = None, model: RiskModel | None = None) -> RiskReport:
+    """Score the detector alone, detector + model without Rasa and, when ``rasa`` answers, the
+    combined triage (the live path)."""
     detector = detector or RiskDetector()
+    model = model or repository_model(detector)
     intents = load_risk_intents()
     items = _rows(rows)
     alone = RiskScores("detector alone")
+    offline = RiskScores("detector + model (no Rasa)")
     for row in items:
         result = detector.assess(row.text)
         alone.add(row, result.level, result.category)
+        decision = await triage_text(row.text, detector=detector, model=model, rasa=None, intents=intents)
+        offline.add(row, decision.risk, decision.category)
     combined: RiskScores | None = None
     note = "no Rasa client given"
     if rasa is not None:
@@ -151,11 +159,12 @@ async def evaluate_risk(rows: Iterable[EvalRow | Mapping[str, Any]], rasa: Inten
         if reachable:
             combined = RiskScores("triage (detector + Rasa)")
             for row in items:
-                decision = await triage_text(row.text, detector=detector, rasa=rasa, intents=intents)
+                decision = await triage_text(row.text, detector=detector, model=model, rasa=rasa, intents=intents)
                 combined.add(row, decision.risk, decision.category)
         else:
             note = "Rasa not reachable or no model loaded"
-    return RiskReport(detector=alone, triage=combined, lexicon_version=detector.lexicon.version, rasa_note=note)
+    return RiskReport(detector=alone, offline=offline, triage=combined, lexicon_version=detector.lexicon.version,
+                      rasa_note=note)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,8 @@
 """The triage router: what happens to every stored youth message (``gateway.stream.MessageRouter``).
 
-The risk detector runs on every youth text first, whatever the conversation's state: with a
-counsellor already (queued/assigned) it only reports a raised risk to the handoff engine and the
-bot stays silent. In the ``bot`` state the bot answers through Rasa unless triage hands off;
+The risk detector and the learned model run on every youth text first, whatever the
+conversation's state: with a counsellor already (queued/assigned) they only report a raised risk to
+the handoff engine and the bot stays silent. In the ``bot`` state the bot answers through Rasa unless triage hands off;
 a handed-off conversation is paused in Rasa and gets no bot reply until it is back in ``bot``.
 Rasa down, slow or absent → the conversation goes to a counsellor; nothing is dropped.
 """
@@ -15,6 +15,7 @@ from typing import Protocol
 from pymongo.errors import DuplicateKeyError
 
 from bot.risk import RiskDetector
+from bot.risk_model import RiskModel
 from bot.triage import (
     CRISIS_REPLY,
     DEFAULT_CONFIDENCE_THRESHOLD,
@@ -55,11 +56,12 @@ class BotClient(IntentParser, Protocol):
 
 class TriageRouter:
     def __init__(self, *, stream: ConversationStream, settings: Settings, detector: RiskDetector,
-                 rasa: BotClient | None, handoff: HandoffSink, intents: dict[str, RiskIntent],
+                 model: RiskModel, rasa: BotClient | None, handoff: HandoffSink, intents: dict[str, RiskIntent],
                  budgeted_platforms: frozenset[str], threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> None:
         self.stream = stream
         self.settings = settings
         self.detector = detector
+        self.model = model
         self.rasa = rasa
         self.handoff = handoff
         self.intents = intents
@@ -84,7 +86,7 @@ class TriageRouter:
         elif message.type == MessageType.TEXT and message.text.strip():
             if conversation.platform == "widget" and await self._first_welcome(conversation):
                 await self._send(conversation, [self._welcome(conversation)])
-            decision = await triage_text(message.text, detector=self.detector, rasa=self.rasa,
+            decision = await triage_text(message.text, detector=self.detector, model=self.model, rasa=self.rasa,
                                          intents=self.intents, threshold=self.threshold)
             await self._act(conversation, message, decision, message.text)
         else:
@@ -97,10 +99,12 @@ class TriageRouter:
         """With a counsellor: no bot reply, only a raised risk is reported."""
         if message.type != MessageType.TEXT or not message.text.strip():
             return
-        result = self.detector.assess(message.text)
-        if result.level >= 2 and result.level > conversation.risk_level:
+        # Triage without the bot: the detector and the model, never Rasa (it is paused here).
+        result = await triage_text(message.text, detector=self.detector, model=self.model, rasa=None,
+                                   intents=self.intents, threshold=self.threshold)
+        if result.risk >= 2 and result.risk > conversation.risk_level:
             await self.handoff.request_handoff(HandoffRequest(
-                conversation_id=conversation.id, reason="risk", risk_level=result.level,
+                conversation_id=conversation.id, reason="risk", risk_level=result.risk,
                 category=result.category, cues=result.cues, message_id=message.id))
 
     async def _event(self, conversation: Conversation, message: Message) -> None:

@@ -16,6 +16,12 @@ than lived (a retraction, a game or a set title, an informational frame naming n
 question: ``RiskDetector.told_about``): DIET hears the topic words, not the frame around them.
 When Rasa reads a risk into a message with chat hyperbole (想死你了, 累死了: the lexicon's list), it
 is asked again with the hyperbole blanked out, and that answer counts.
+The learned model (``bot.risk_model``, character n-grams, trained on the labelled corpus) is the
+third voice, and like the detector it needs no Rasa: a risk only Rasa found does not count when
+the model puts it below ``MODEL_VETO`` (DIET is sure of itself on fiction and hyperbole; the model
+has seen such negatives labelled), the model alone finds a risk at ``MODEL_ALONE``, and any level 2,
+whoever found it, is level 3 when the model's imminence reaches ``MODEL_IMMINENT`` (acts, places
+and goodbyes told without the lexicon's words). Each of these leaves a ``model:…`` cue.
 Level >= 2 hands off at once (reason "risk"); level 3 also sends the crisis reply first. A
 detector level >= 2 does not wait for Rasa at all. Low confidence or ``ask_human`` hands off at
 normal priority; no Rasa (down, timed out, not configured) hands off with "bot_unavailable".
@@ -33,6 +39,7 @@ import yaml
 
 from bot.lexicon import CATEGORIES
 from bot.risk import RiskAssessment, RiskDetector
+from bot.risk_model import RiskModel, RiskScores
 from gateway.config import PROJECT_ROOT
 from handoff.signal import HandoffReason
 
@@ -41,6 +48,10 @@ log = logging.getLogger("youthdesk.triage")
 RISK_INTENTS_PATH = PROJECT_ROOT / "nlu_data" / "risk_intents.yml"
 DEFAULT_CONFIDENCE_THRESHOLD = 0.6
 LOW_CONFIDENCE_INTENTS = frozenset({"nlu_fallback"})
+# The model's probabilities (bot/risk_model.py); chosen on nlu_data/eval, see the README's figures.
+MODEL_VETO = 0.5
+MODEL_ALONE = 0.95
+MODEL_IMMINENT = 0.5
 
 # Level 3: sent before anything else, in the project's own words.
 CRISIS_REPLY = (
@@ -115,10 +126,12 @@ def _rasa_risk(parse: ParseResult, intents: dict[str, RiskIntent],
 
 def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: dict[str, RiskIntent],
            threshold: float = DEFAULT_CONFIDENCE_THRESHOLD, bot_available: bool = True,
-           immediacy: Callable[[str], str | None] | None = None, told_about: str | None = None) -> TriageDecision:
+           immediacy: Callable[[str], str | None] | None = None, told_about: str | None = None,
+           scores: RiskScores | None = None) -> TriageDecision:
     """``immediacy(category)`` names the message's sign that a danger of that category is now;
     ``told_about`` is the detector's reason the message is quoted, fiction or taken back (then a
-    risk only Rasa found stays a concern, level 1, handed off at normal priority)."""
+    risk only Rasa found stays a concern, level 1, handed off at normal priority); ``scores`` are
+    the learned model's."""
     risk, category = assessment.level, assessment.category
     intent = parse.intent if parse is not None else None
     confidence = parse.confidence if parse is not None else None
@@ -130,18 +143,27 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         agrees = assessment.level >= 1 and assessment.category in (mapped.category, "friend_concern")
         rasa_level = mapped.level if agrees else min(mapped.level, 2)
         cues.append(f"rasa:{name}:{counted:.2f}")
-        if told_about is not None:
+        doubt = told_about
+        if doubt is None and scores is not None and assessment.level < 2 and scores.risk < MODEL_VETO:
+            doubt = f"model:risk:{scores.risk:.2f}"
+        if doubt is not None:
             # DIET hears the topic words of "电影里那个人从楼上跳下去" and "作业多到想紫砂（bushi"
-            # but not the frame around them; the detector does.
+            # but not the frame around them; the detector and the model do.
             rasa_level = min(rasa_level, 1)
             capped = rasa_level < mapped.level
-            if told_about not in cues:
-                cues.append(told_about)
+            if doubt not in cues:
+                cues.append(doubt)
         if rasa_level > risk:
             risk, category = rasa_level, mapped.category
             if risk == 2 and immediacy is not None and (sign := immediacy(mapped.category)) is not None:
                 risk = 3
                 cues.append(sign)
+    if scores is not None and risk < 2 and not capped and told_about is None and scores.risk >= MODEL_ALONE:
+        risk, category = 2, _likeliest_category(parse, intents) or assessment.category
+        cues.append(f"model:risk:{scores.risk:.2f}")
+    if scores is not None and risk == 2 and scores.imminent >= MODEL_IMMINENT:
+        risk = 3
+        cues.append(f"model:imminent:{scores.imminent:.2f}")
     reason: HandoffReason | None = None
     if risk >= 2:
         reason = "risk"
@@ -160,15 +182,24 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
                           reason=reason, cues=cues, confidence=confidence)
 
 
-async def triage_text(text: str, *, detector: RiskDetector, rasa: IntentParser | None,
+def _likeliest_category(parse: ParseResult | None, intents: dict[str, RiskIntent]) -> str | None:
+    """The category of the risk intent Rasa ranks highest, however unsure: the model names no category."""
+    ranking: list[tuple[str, float]] = getattr(parse, "ranking", None) or []
+    return next((intents[name].category for name, _ in ranking if name in intents), None)
+
+
+async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel, rasa: IntentParser | None,
                       intents: dict[str, RiskIntent],
                       threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> TriageDecision:
-    """The live path: detector first; Rasa only when the detector sees no risk (and never blocking it)."""
+    """The live path: detector and model first; Rasa only when they see no risk (and never blocking it)."""
     assessment = detector.assess(text)
+    scores = model.scores(text)
     if assessment.level >= 2:
-        return decide(assessment, None, intents=intents, threshold=threshold)
+        return decide(assessment, None, intents=intents, threshold=threshold, scores=scores)
+    told_about = detector.told_about(text)
     if rasa is None:
-        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
+        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False,
+                      told_about=told_about, scores=scores)
     try:
         parse = await rasa.parse(text)
         view = without_hyperbole(text, detector)
@@ -178,10 +209,11 @@ async def triage_text(text: str, *, detector: RiskDetector, rasa: IntentParser |
             parse = await rasa.parse(view)
     except Exception as exc:  # noqa: BLE001 - any bot failure must reach a human, never drop the message
         log.warning("rasa parse failed (%r); the message goes to a counsellor", exc)
-        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False)
+        return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False,
+                      told_about=told_about, scores=scores)
     return decide(assessment, parse, intents=intents, threshold=threshold,
                   immediacy=lambda category: detector.immediacy_sign(text, category),
-                  told_about=detector.told_about(text))
+                  told_about=told_about, scores=scores)
 
 
 def without_hyperbole(text: str, detector: RiskDetector) -> str:

@@ -12,6 +12,7 @@ import aiohttp
 
 from bot.app import make_rasa_client
 from bot.risk import RiskDetector
+from bot.risk_model import repository_model
 from bot.router import BotClient
 from bot.triage import load_risk_intents, triage_text
 
@@ -37,6 +38,7 @@ async def run_triage(source: TextIO, sink: TextIO, service, rasa_url: str | None
                      rasa_token: str) -> int:
     """Returns the number of input lines that could not be read (each answered with an error line)."""
     detector = RiskDetector()
+    model = repository_model(detector)
     intents = load_risk_intents()
     failed = 0
     timeout = aiohttp.ClientTimeout(total=service.rasa_timeout_seconds * 2)
@@ -59,7 +61,7 @@ async def run_triage(source: TextIO, sink: TextIO, service, rasa_url: str | None
                 failed += 1
                 sink.write(json.dumps({"error": f"bad input line: {exc}"}, ensure_ascii=False) + "\n")
                 continue
-            decision = await triage_text(text, detector=detector, rasa=rasa, intents=intents)
+            decision = await triage_text(text, detector=detector, model=model, rasa=rasa, intents=intents)
             sink.write(json.dumps({"risk": decision.risk, "category": decision.category, "intent": decision.intent,
                                    "handoff": decision.handoff, "cues": decision.cues}, ensure_ascii=False) + "\n")
             sink.flush()

@@ -12,6 +12,7 @@ from typing import ClassVar
 import pytest
 
 from bot.risk import RiskAssessment, RiskDetector
+from bot.risk_model import RiskScores
 from bot.triage import (
     CRISIS_REPLY,
     RiskIntent,
@@ -229,19 +230,27 @@ class QuietDetector:
         return None
 
 
+class UndecidedModel:
+    """A model with no opinion: it neither vetoes Rasa nor raises anything on its own."""
+
+    def scores(self, text: str) -> RiskScores:
+        return RiskScores(risk=0.5, imminent=0.0)
+
+
 async def test_a_risk_read_into_chat_hyperbole_is_asked_again_without_it() -> None:
-    detector, parser = QuietDetector(), HearsDeathEverywhere()
-    decision = await triage_text("想死你了宝贝，什么时候回来", detector=detector,  # type: ignore[arg-type]
+    detector, parser, model = QuietDetector(), HearsDeathEverywhere(), UndecidedModel()
+    decision = await triage_text("想死你了宝贝，什么时候回来", detector=detector, model=model,  # type: ignore[arg-type]
                                  rasa=parser, intents=INTENTS)
     assert decision.risk == 0 and decision.intent == "out_of_scope"
     assert len(parser.asked) == 2 and "想死你" not in parser.asked[1]
     # A real risk beside the hyperbole survives the second reading; without hyperbole one call is made.
     parser.asked.clear()
-    both = await triage_text("累死了，感觉撑不住了", detector=detector, rasa=parser,  # type: ignore[arg-type]
-                             intents=INTENTS)
+    both = await triage_text("累死了，感觉撑不住了", detector=detector, model=model,  # type: ignore[arg-type]
+                             rasa=parser, intents=INTENTS)
     assert both.risk == 2 and len(parser.asked) == 2 and "累死" not in parser.asked[1]
     parser.asked.clear()
-    await triage_text("今天天气不错", detector=detector, rasa=parser, intents=INTENTS)  # type: ignore[arg-type]
+    await triage_text("今天天气不错", detector=detector, model=model, rasa=parser,  # type: ignore[arg-type]
+                      intents=INTENTS)
     assert parser.asked == ["今天天气不错"]
 
 

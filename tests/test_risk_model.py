@@ -1,0 +1,119 @@
+"""The learned risk model: its corpus, deterministic training, and what it adds to triage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.risk import RiskAssessment, RiskDetector
+from bot.risk_model import LabelledMessage, RiskModel, RiskScores, load_training_messages, repository_model
+from bot.triage import MODEL_ALONE, MODEL_IMMINENT, MODEL_VETO, decide, load_risk_intents
+
+INTENTS = load_risk_intents()
+NOTHING = RiskAssessment(0, None, [])
+
+TOY = [LabelledMessage(text, level) for text, level in [
+    ("今天吃了火锅", 0), ("作业好多", 0), ("周末去爬山", 0), ("数学考了九十分", 1),
+    ("不想活了", 2), ("活着没意思", 2), ("药已经吃下去了", 3), ("我站在天台上了", 3),
+    ("真的不想活了", None),
+]]
+
+
+def identity(text: str) -> str:
+    return text
+
+
+def test_training_is_deterministic_and_separates_what_it_was_shown() -> None:
+    first, second = RiskModel.train(identity, TOY), RiskModel.train(identity, TOY)
+    for text in ("不想活了", "周末吃火锅", "药吃下去了"):
+        assert first.scores(text) == second.scores(text)
+    assert first.scores("活着真没意思").risk > 0.5 > first.scores("周末去吃火锅").risk
+    assert first.scores("我已经站在天台上了").imminent > 0.5 > first.scores("有时候觉得活着没意思").imminent
+
+
+def test_training_needs_both_classes() -> None:
+    with pytest.raises(ValueError, match="positive and negative"):
+        RiskModel.train(identity, [LabelledMessage("不想活了", 2), LabelledMessage("药吃下去了", 3)][:1] * 3)
+
+
+def test_the_corpus_is_the_level_files_and_rasa_examples(tmp_path: Path) -> None:
+    levels, nlu = tmp_path / "levels", tmp_path / "nlu"
+    levels.mkdir()
+    nlu.mkdir()
+    (levels / "a.jsonl").write_text('{"text": "刚吞了一瓶药", "risk": 3, "category": "suicide"}\n\n'
+                                    '{"text": "笑死", "risk": 0, "category": null}\n', encoding="utf-8")
+    (nlu / "x.yml").write_text('version: "3.1"\nnlu:\n- intent: risk_suicide\n  examples: |\n    - 不想活了\n'
+                               '- intent: greet\n  examples: |\n    - 你好\n'
+                               '- synonym: 自杀\n  examples: |\n    - 紫砂\n', encoding="utf-8")
+    messages = load_training_messages(levels, nlu)
+    assert messages == [LabelledMessage("刚吞了一瓶药", 3), LabelledMessage("笑死", 0),
+                        LabelledMessage("不想活了", None), LabelledMessage("你好", 0)]
+    (levels / "b.jsonl").write_text('{"text": "没有等级"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="b.jsonl:1"):
+        load_training_messages(levels, nlu)
+
+
+@dataclass(frozen=True)
+class Parse:
+    intent: str
+    confidence: float
+    ranking: list[tuple[str, float]]
+
+
+def test_a_risk_only_rasa_found_does_not_count_when_the_model_doubts_it() -> None:
+    rasa = Parse("risk_suicide", 0.99, [("risk_suicide", 0.99)])
+    doubted = decide(NOTHING, rasa, intents=INTENTS, scores=RiskScores(risk=MODEL_VETO - 0.05, imminent=0.0))
+    assert doubted.risk == 1 and doubted.reason == "low_confidence"
+    assert f"model:risk:{MODEL_VETO - 0.05:.2f}" in doubted.cues
+    agreed = decide(NOTHING, rasa, intents=INTENTS, scores=RiskScores(risk=MODEL_VETO + 0.05, imminent=0.0))
+    assert (agreed.risk, agreed.category, agreed.reason) == (2, "suicide", "risk")
+
+
+def test_the_model_alone_finds_a_risk_and_takes_rasas_likeliest_category() -> None:
+    unsure = Parse("out_of_scope", 0.7, [("out_of_scope", 0.7), ("risk_runaway", 0.2), ("risk_suicide", 0.1)])
+    sure = RiskScores(risk=MODEL_ALONE, imminent=0.0)
+    found = decide(NOTHING, unsure, intents=INTENTS, scores=sure)
+    assert (found.risk, found.category, found.reason) == (2, "runaway", "risk")
+    assert f"model:risk:{MODEL_ALONE:.2f}" in found.cues
+    # Without Rasa the category is the detector's, or none; a told-about message is never raised.
+    assert decide(NOTHING, None, intents=INTENTS, bot_available=False, scores=sure).risk == 2
+    told = decide(NOTHING, None, intents=INTENTS, scores=sure, told_about="fiction:剧本杀")
+    assert told.risk == 0
+    below = RiskScores(risk=MODEL_ALONE - 0.01, imminent=0.0)
+    assert decide(NOTHING, unsure, intents=INTENTS, scores=below).risk == 0
+
+
+def test_model_imminence_makes_any_level_2_level_3_and_never_raises_a_safe_message() -> None:
+    now = RiskScores(risk=0.9, imminent=MODEL_IMMINENT)
+    lexicon_risk = decide(RiskAssessment(2, "self_harm", ["self_harm.cut:划"]), None, intents=INTENTS, scores=now)
+    assert (lexicon_risk.risk, lexicon_risk.category) == (3, "self_harm") and lexicon_risk.crisis_reply
+    assert f"model:imminent:{MODEL_IMMINENT:.2f}" in lexicon_risk.cues
+    safe = decide(NOTHING, Parse("greet", 0.99, [("greet", 0.99)]), intents=INTENTS,
+                  scores=RiskScores(risk=0.1, imminent=0.99))
+    assert safe.risk == 0 and not safe.handoff
+
+
+@pytest.fixture(scope="module")
+def model() -> RiskModel:
+    return repository_model(RiskDetector())
+
+
+@pytest.mark.parametrize("text", [
+    "一整板安眠药刚才都咽下去了，现在眼皮好重",
+    "人已经坐在江堤栏杆外面了，水好急",
+])
+def test_the_repository_model_hears_an_act_told_without_the_lexicons_words(model: RiskModel, text: str) -> None:
+    scores = model.scores(text)
+    assert scores.risk >= MODEL_VETO and scores.imminent >= MODEL_IMMINENT, scores
+
+
+@pytest.mark.parametrize("text", ["今天食堂的红烧肉好好吃", "请问你们几点下班", "周末和同学去看电影了"])
+def test_the_repository_model_leaves_everyday_chat_alone(model: RiskModel, text: str) -> None:
+    assert model.scores(text).risk < MODEL_ALONE
+
+
+def test_the_repository_model_is_trained_once_per_process(model: RiskModel) -> None:
+    assert repository_model(RiskDetector()) is model
+    assert model.examples == len(load_training_messages())
