@@ -1,4 +1,4 @@
-"""Rasa latency with the real server: /model/parse, the REST reply and full triage (detector + Rasa), p50/p99.
+"""Rasa latency with the real server: /model/parse, the REST reply and full triage (detector + model + Rasa), p50/p99.
 
 Uses ``RASA_URL``/``RASA_TOKEN`` when set; otherwise starts the trained model for the current data
 (``youthdesk bot train``) on a free localhost port. Skips with the reason when neither is there.
@@ -18,6 +18,7 @@ from bot.evaluation import load_heldout
 from bot.intent_eval import load_rasa_heldout
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.risk import RiskDetector
+from bot.risk_model import repository_model
 from bot.triage import load_risk_intents, triage_text
 
 ROUNDS = 2
@@ -46,6 +47,7 @@ async def main() -> None:
 async def _measure(url: str, token: str) -> None:
     texts = [row.text for row in load_rasa_heldout()] + [row.text for row in load_heldout()]
     detector, intents = RiskDetector(), load_risk_intents()
+    model = repository_model(detector)
     async with aiohttp.ClientSession() as session:
         rasa = RasaClient(base_url=url, token=token, timeout=10.0, http=lambda: session)
         try:
@@ -64,11 +66,11 @@ async def _measure(url: str, token: str) -> None:
                 await rasa.parse(text)
                 parse.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                await triage_text(text, detector=detector, rasa=rasa, intents=intents)
+                await triage_text(text, detector=detector, model=model, rasa=rasa, intents=intents)
                 triage.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 await rasa.respond(f"bench-{round_}-{n}", text)
                 reply.append(time.perf_counter() - t0)
     print(f"Rasa /model/parse ({len(texts)} held-out messages x {ROUNDS}): {describe_ms(parse)}")
     print(f"Rasa REST reply (parse + rules + response):  {describe_ms(reply)}")
-    print(f"full triage (detector, then Rasa unless the detector already says level >= 2): {describe_ms(triage)}")
+    print(f"full triage (detector + model, then Rasa unless the detector says level >= 2): {describe_ms(triage)}")

@@ -1,4 +1,5 @@
-"""Risk detector latency per message over the held-out split (x ROUNDS), and triage latency with Rasa.
+"""Risk detector and risk model latency per message over the held-out split (x ROUNDS), the
+model's training time, triage without Rasa (detector + model) and triage latency with Rasa.
 
 Triage with Rasa runs only when ``RASA_URL`` points at a reachable server with a model loaded
 (``RASA_TOKEN`` optional); otherwise the bench says why it was skipped.
@@ -15,6 +16,7 @@ from bench._stats import describe_ms
 from bot.app import make_rasa_client
 from bot.evaluation import load_heldout
 from bot.risk import RiskDetector
+from bot.risk_model import RiskModel, load_training_messages
 from bot.triage import load_risk_intents, triage_text
 from gateway.config import ServiceConfig
 
@@ -36,6 +38,25 @@ async def main() -> None:
             samples.append(time.perf_counter() - t0)
     print(f"risk detector per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
 
+    corpus = load_training_messages()
+    started = time.perf_counter()
+    model = RiskModel.train(detector.normalise, corpus)
+    print(f"risk model: training on {len(corpus)} messages {time.perf_counter() - started:.2f} s")
+    samples.clear()
+    for _ in range(ROUNDS):
+        for row in rows:
+            t0 = time.perf_counter()
+            model.scores(row.text)
+            samples.append(time.perf_counter() - t0)
+    print(f"risk model per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
+    intents = load_risk_intents()
+    samples.clear()
+    for row in rows:
+        t0 = time.perf_counter()
+        await triage_text(row.text, detector=detector, model=model, rasa=None, intents=intents)
+        samples.append(time.perf_counter() - t0)
+    print(f"triage without Rasa (detector + model), per message: {describe_ms(samples)}")
+
     url = os.environ.get("RASA_URL", "")
     if not url:
         print("triage with Rasa: skipped (RASA_URL is not set)")
@@ -54,10 +75,9 @@ async def main() -> None:
         if not up:
             print(f"triage with Rasa: skipped (Rasa at {url} has no model loaded)")
             return
-        intents = load_risk_intents()
         latencies: list[float] = []
         for row in rows:
             t0 = time.perf_counter()
-            await triage_text(row.text, detector=detector, rasa=rasa, intents=intents)
+            await triage_text(row.text, detector=detector, model=model, rasa=rasa, intents=intents)
             latencies.append(time.perf_counter() - t0)
         print(f"triage with Rasa ({url}), per message: {describe_ms(latencies)}")

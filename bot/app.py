@@ -49,7 +49,8 @@ async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
              model.examples, settings.service.rasa_url or "not set")
 
     async def bot_health() -> ComponentHealth:
-        lexicon = f"risk detector active (lexicon {detector.lexicon.version})"
+        lexicon = (f"risk detector active (lexicon {detector.lexicon.version}, "
+                   f"risk model from {model.examples} messages)")
         if rasa is None:
             return ComponentHealth("degraded", f"Rasa not configured; {lexicon}")
         try:
