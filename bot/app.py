@@ -39,7 +39,7 @@ def make_rasa_client(service: ServiceConfig, http: Callable[[], aiohttp.ClientSe
 async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     detector = RiskDetector()  # loads and validates the lexicon once; a broken lexicon stops start-up
-    # About a second of training, once per process: start-up rather than the first youth message pays.
+    # A few seconds of training, once per process: start-up rather than the first youth message pays.
     model = repository_model(detector)
     rasa = make_rasa_client(settings.service, lambda: app[HTTP])
     budgeted = frozenset(p for p, channel in app[CHANNELS].items() if channel.reply_policy is not None)

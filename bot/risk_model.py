@@ -12,8 +12,9 @@ answers two questions about a youth message, each a calibrated probability:
 
 Features are the character uni-, bi- and trigrams of the detector's normalised text (slang,
 emoji and dodges already rewritten, chat hyperbole blanked), so the model and the lexicon read
-the same message. Training is plain stochastic gradient descent with class weights and a fixed
-seed: about a second for a few thousand messages, in pure Python, identical on every machine.
+the same message. Training is plain stochastic gradient descent with class weights, run with three
+fixed seeds and the weights averaged: about three seconds for five thousand messages, in pure
+Python, identical on every machine.
 It happens once per process and corpus (``repository_model``) when the gateway starts; the model
 is never shipped as a file, so it always matches the data in the repository. Scoring one message
 takes a few microseconds.
@@ -41,10 +42,10 @@ log = logging.getLogger("youthdesk.risk_model")
 LEVELS_DIR = PROJECT_ROOT / "nlu_data" / "levels"
 NLU_DIR = PROJECT_ROOT / "nlu_data" / "nlu"
 RISK_INTENTS_PATH = PROJECT_ROOT / "nlu_data" / "risk_intents.yml"
-_EPOCHS = 10
+_EPOCHS = 5
 _LEARNING_RATE = 0.3
 _L2 = 1e-4
-_SEED = 7
+_SEEDS = (1, 2, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +69,25 @@ class _Logistic:
 
     @classmethod
     def fit(cls, rows: list[tuple[tuple[str, ...], bool]]) -> _Logistic:
+        """One run of SGD per seed, weights averaged: a single run's result depends on the order it
+        saw the examples in (a level-3 recall could move by 0.08 between seeds); the average does not."""
         positives = sum(1 for _, label in rows if label)
         if not rows or positives in (0, len(rows)):
             raise ValueError("training needs positive and negative examples")
+        runs = [cls._descend(rows, positives, seed) for seed in _SEEDS]
+        features = set().union(*(weights for weights, _ in runs))
+        weights = {f: sum(run.get(f, 0.0) for run, _ in runs) / len(runs) for f in features}
+        return cls(weights, sum(bias for _, bias in runs) / len(runs))
+
+    @staticmethod
+    def _descend(rows: list[tuple[tuple[str, ...], bool]], positives: int,
+                 seed: int) -> tuple[dict[str, float], float]:
         # Balanced class weights: a rare class (level 3) counts as much as a common one.
         weight = {True: len(rows) / (2 * positives), False: len(rows) / (2 * (len(rows) - positives))}
         weights: dict[str, float] = {}
         bias = 0.0
         order = list(range(len(rows)))
-        shuffle = random.Random(_SEED).shuffle
+        shuffle = random.Random(seed).shuffle
         for epoch in range(_EPOCHS):
             shuffle(order)
             rate = _LEARNING_RATE / (1 + epoch)
@@ -87,7 +98,7 @@ class _Logistic:
                 for feature in features:
                     current = weights.get(feature, 0.0)
                     weights[feature] = current - rate * (error + _L2 * current)
-        return cls(weights, bias)
+        return weights, bias
 
     def probability(self, features: Iterable[str]) -> float:
         return _sigmoid(self.bias + sum(self.weights.get(f, 0.0) for f in features))

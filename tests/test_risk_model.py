@@ -9,7 +9,7 @@ import pytest
 
 from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_model import LabelledMessage, RiskModel, RiskScores, load_training_messages, repository_model
-from bot.triage import MODEL_ALONE, MODEL_IMMINENT, MODEL_VETO, decide, load_risk_intents
+from bot.triage import MODEL_ALONE, MODEL_ALONE_NOW, MODEL_IMMINENT, MODEL_VETO, decide, load_risk_intents
 
 INTENTS = load_risk_intents()
 NOTHING = RiskAssessment(0, None, [])
@@ -83,6 +83,10 @@ def test_the_model_alone_finds_a_risk_and_takes_rasas_likeliest_category() -> No
     assert told.risk == 0
     below = RiskScores(risk=MODEL_ALONE - 0.01, imminent=0.0)
     assert decide(NOTHING, unsure, intents=INTENTS, scores=below).risk == 0
+    # Less sure it is a risk, but sure that it is happening now: a danger to life, level 3.
+    now = RiskScores(risk=MODEL_ALONE_NOW + 0.01, imminent=1.0)
+    assert decide(NOTHING, unsure, intents=INTENTS, scores=now).risk == 3
+    assert decide(NOTHING, unsure, intents=INTENTS, scores=RiskScores(risk=0.9, imminent=0.5)).risk == 0
 
 
 def test_model_imminence_makes_any_level_2_level_3_and_never_raises_a_safe_message() -> None:
