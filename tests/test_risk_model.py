@@ -9,7 +9,15 @@ import pytest
 
 from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_model import LabelledMessage, RiskModel, RiskScores, load_training_messages, repository_model
-from bot.triage import MODEL_ALONE, MODEL_ALONE_NOW, MODEL_IMMINENT, MODEL_VETO, decide, load_risk_intents
+from bot.triage import (
+    MODEL_ALONE,
+    MODEL_ALONE_NOW,
+    MODEL_DOUBT,
+    MODEL_IMMINENT,
+    MODEL_VETO,
+    decide,
+    load_risk_intents,
+)
 
 INTENTS = load_risk_intents()
 NOTHING = RiskAssessment(0, None, [])
@@ -86,7 +94,8 @@ def test_the_model_alone_finds_a_risk_and_takes_rasas_likeliest_category() -> No
     # Less sure it is a risk, but sure that it is happening now: a danger to life, level 3.
     now = RiskScores(risk=MODEL_ALONE_NOW + 0.01, imminent=1.0)
     assert decide(NOTHING, unsure, intents=INTENTS, scores=now).risk == 3
-    assert decide(NOTHING, unsure, intents=INTENTS, scores=RiskScores(risk=0.9, imminent=0.5)).risk == 0
+    unsure_now = RiskScores(risk=MODEL_ALONE - 0.01, imminent=0.5)  # product below MODEL_ALONE_NOW
+    assert decide(NOTHING, unsure, intents=INTENTS, scores=unsure_now).risk == 0
 
 
 def test_model_imminence_makes_any_level_2_level_3_and_never_raises_a_safe_message() -> None:
@@ -121,3 +130,15 @@ def test_the_repository_model_leaves_everyday_chat_alone(model: RiskModel, text:
 def test_the_repository_model_is_trained_once_per_process(model: RiskModel) -> None:
     assert repository_model(RiskDetector()) is model
     assert model.examples == len(load_training_messages())
+
+
+def test_a_lexicon_level_2_the_model_is_near_certain_about_goes_to_a_person_at_normal_priority() -> None:
+    lexicon = RiskAssessment(2, "bullying", ["bullying.act:被欺负"])
+    doubted = decide(lexicon, None, intents=INTENTS, scores=RiskScores(risk=MODEL_DOUBT / 2, imminent=0.9))
+    assert (doubted.risk, doubted.handoff, doubted.reason) == (1, True, "low_confidence")
+    assert doubted.cues[0].startswith("model:doubt:") and "bullying.act:被欺负" in doubted.cues
+    kept = decide(lexicon, None, intents=INTENTS, scores=RiskScores(risk=MODEL_DOUBT * 2, imminent=0.0))
+    assert (kept.risk, kept.reason) == (2, "risk")
+    # A lexicon level 3 (a plan with means, an act) is never second-guessed.
+    plan = RiskAssessment(3, "suicide", ["suicide.plan:今晚"])
+    assert decide(plan, None, intents=INTENTS, scores=RiskScores(risk=0.0, imminent=0.0)).risk == 3
