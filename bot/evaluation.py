@@ -168,10 +168,10 @@ async def evaluate_risk(rows: Iterable[EvalRow | Mapping[str, Any]], rasa: Inten
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m bot.evaluation [split.jsonl]``: the detector-only report (no Rasa needed).
+    """``python -m bot.evaluation [split.jsonl]``: the detector, and detector + model, report (no Rasa needed).
 
     Without an argument it scores the held-out split; a path scores another split in the same
-    format (e.g. ``nlu_data/eval/dev.jsonl``, the split the lexicon is tuned on).
+    format (e.g. ``nlu_data/eval/blind6.jsonl``).
     """
     import asyncio
     import sys
