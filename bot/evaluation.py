@@ -157,7 +157,7 @@ async def evaluate_risk(rows: Iterable[EvalRow | Mapping[str, Any]], rasa: Inten
         status = getattr(rasa, "status", None)
         reachable = await status() if status is not None else True
         if reachable:
-            combined = RiskScores("triage (detector + Rasa)")
+            combined = RiskScores("triage (detector + model + Rasa)")
             for row in items:
                 decision = await triage_text(row.text, detector=detector, model=model, rasa=rasa, intents=intents)
                 combined.add(row, decision.risk, decision.category)

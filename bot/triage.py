@@ -17,14 +17,16 @@ question: ``RiskDetector.told_about``): DIET hears the topic words, not the fram
 When Rasa reads a risk into a message with chat hyperbole (想死你了, 累死了: the lexicon's list), it
 is asked again with the hyperbole blanked out, and that answer counts.
 The learned model (``bot.risk_model``, character n-grams, trained on the labelled corpus) is the
-third voice, and like the detector it needs no Rasa: a risk only Rasa found does not count when
-the model puts it below ``MODEL_VETO`` (DIET is sure of itself on fiction and hyperbole; the model
-has seen such negatives labelled), a lexicon level 2 stays a concern handed off at normal priority
-when the model is near certain there is no risk (``MODEL_DOUBT``: a story, a play, a bullying long
-over), the model alone finds a risk at ``MODEL_ALONE`` (or when it reads
-a danger happening now: risk x imminence at ``MODEL_ALONE_NOW``), and any level 2, whoever found
-it, is level 3 when the model's imminence reaches ``MODEL_IMMINENT`` (acts, places and goodbyes told
-without the lexicon's words). Each of these leaves a ``model:…`` cue.
+third voice, and like the detector it needs no Rasa:
+* a risk only Rasa found does not count when the model puts it below ``MODEL_VETO`` (DIET is sure
+  of itself on fiction and hyperbole; the model has seen such negatives labelled), unless the model
+  reads it as a danger happening now (risk x imminence at ``MODEL_VETO_NOW``);
+* a lexicon level 2 the model is near certain about (``MODEL_DOUBT``: a story, a part in a play,
+  bullying long over) stays a concern, handed off at normal priority;
+* the model alone finds a risk at ``MODEL_ALONE``, or at risk x imminence ``MODEL_ALONE_NOW``;
+* any level 2, whoever found it, is level 3 when the model's imminence reaches ``MODEL_IMMINENT``
+  (acts, places and goodbyes told without the lexicon's words).
+Each of these leaves a ``model:…`` cue.
 Level >= 2 hands off at once (reason "risk"); level 3 also sends the crisis reply first. A
 detector level >= 2 does not wait for Rasa at all. Low confidence or ``ask_human`` hands off at
 normal priority; no Rasa (down, timed out, not configured) hands off with "bot_unavailable".
@@ -53,6 +55,7 @@ DEFAULT_CONFIDENCE_THRESHOLD = 0.6
 LOW_CONFIDENCE_INTENTS = frozenset({"nlu_fallback"})
 # The model's probabilities (bot/risk_model.py), chosen on nlu_data/eval/blind3-6 (README).
 MODEL_VETO = 0.5
+MODEL_VETO_NOW = 0.25  # no veto when the model reads a danger now: "猫粮在柜子第二层 记得帮我喂它"
 MODEL_ALONE = 0.85
 # Only where the model is near certain: on the 1,753 evaluation messages this demotes 17 false alarms
 # and one real risk (to a normal-priority handoff, never to the bot).
@@ -153,7 +156,8 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         rasa_level = mapped.level if agrees else min(mapped.level, 2)
         cues.append(f"rasa:{name}:{counted:.2f}")
         doubt = told_about
-        if doubt is None and scores is not None and assessment.level < 2 and scores.risk < MODEL_VETO:
+        if (doubt is None and scores is not None and assessment.level < 2 and scores.risk < MODEL_VETO
+                and scores.risk * scores.imminent < MODEL_VETO_NOW):
             doubt = f"model:risk:{scores.risk:.2f}"
         if doubt is not None:
             # DIET hears the topic words of "电影里那个人从楼上跳下去" and "作业多到想紫砂（bushi"

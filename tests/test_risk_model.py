@@ -15,6 +15,7 @@ from bot.triage import (
     MODEL_DOUBT,
     MODEL_IMMINENT,
     MODEL_VETO,
+    MODEL_VETO_NOW,
     decide,
     load_risk_intents,
 )
@@ -77,6 +78,9 @@ def test_a_risk_only_rasa_found_does_not_count_when_the_model_doubts_it() -> Non
     assert f"model:risk:{MODEL_VETO - 0.05:.2f}" in doubted.cues
     agreed = decide(NOTHING, rasa, intents=INTENTS, scores=RiskScores(risk=MODEL_VETO + 0.05, imminent=0.0))
     assert (agreed.risk, agreed.category, agreed.reason) == (2, "suicide", "risk")
+    # Unsure it is a risk but sure it would be happening now (a farewell): no veto, and level 3.
+    now = RiskScores(risk=MODEL_VETO - 0.05, imminent=MODEL_VETO_NOW / (MODEL_VETO - 0.05) + 0.01)
+    assert decide(NOTHING, rasa, intents=INTENTS, scores=now).risk == 3
 
 
 def test_the_model_alone_finds_a_risk_and_takes_rasas_likeliest_category() -> None:
