@@ -53,16 +53,16 @@ log = logging.getLogger("youthdesk.triage")
 RISK_INTENTS_PATH = PROJECT_ROOT / "nlu_data" / "risk_intents.yml"
 DEFAULT_CONFIDENCE_THRESHOLD = 0.6
 LOW_CONFIDENCE_INTENTS = frozenset({"nlu_fallback"})
-# The model's probabilities (bot/risk_model.py), chosen on nlu_data/eval/blind3-6 (README).
+# The model's probabilities (bot/risk_model.py), chosen on nlu_data/eval/blind3-7 (README).
 MODEL_VETO = 0.5
 MODEL_VETO_NOW = 0.25  # no veto when the model reads a danger now: "猫粮在柜子第二层 记得帮我喂它"
 MODEL_ALONE = 0.85
-# Only where the model is near certain: on the 1,753 evaluation messages this demotes 17 false alarms
-# and one real risk (to a normal-priority handoff, never to the bot).
+# Only where the model is near certain: on the 2,353 evaluation messages this demotes 26 false alarms
+# and 3 real risks (to a normal-priority handoff with the lexicon's cues, never to the bot).
 MODEL_DOUBT = 0.005
 MODEL_ALONE_NOW = 0.6  # "血滴到地板上了 压了十几分钟还在流": not sure it is a risk, sure it is now
 # Low on purpose: a level 3 read as level 2 costs far more than a crisis reply sent to a level 2
-# (on the evaluation splits 10-14% of level-2 messages become level 3, all signs together).
+# (on the evaluation splits 6-12% of level-2 messages become level 3, all signs together).
 MODEL_IMMINENT = 0.1
 
 # Level 3: sent before anything else, in the project's own words.
