@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 import aiohttp
 
@@ -28,34 +29,25 @@ async def main() -> None:
     started = time.perf_counter()
     detector = RiskDetector()
     print(f"risk detector: start-up (lexicon + jieba dictionary) {time.perf_counter() - started:.2f} s")
-    for row in rows:  # warm jieba's lazy structures once
-        detector.assess(row.text)
-    samples: list[float] = []
-    for _ in range(ROUNDS):
-        for row in rows:
-            t0 = time.perf_counter()
-            detector.assess(row.text)
-            samples.append(time.perf_counter() - t0)
+    texts = [row.text for row in rows]
+    for text in texts:  # warm jieba's lazy structures once
+        detector.assess(text)
+    samples = _per_message(detector.assess, texts)
     print(f"risk detector per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
 
     corpus = load_training_messages()
     started = time.perf_counter()
     model = RiskModel.train(detector.normalise, corpus)
     print(f"risk model: training on {len(corpus)} messages {time.perf_counter() - started:.2f} s")
-    samples.clear()
-    for _ in range(ROUNDS):
-        for row in rows:
-            t0 = time.perf_counter()
-            model.scores(row.text)
-            samples.append(time.perf_counter() - t0)
+    samples = _per_message(model.scores, texts)
     print(f"risk model per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
     intents = load_risk_intents()
-    samples.clear()
+    offline: list[float] = []
     for row in rows:
         t0 = time.perf_counter()
         await triage_text(row.text, detector=detector, model=model, rasa=None, intents=intents)
-        samples.append(time.perf_counter() - t0)
-    print(f"triage without Rasa (detector + model), per message: {describe_ms(samples)}")
+        offline.append(time.perf_counter() - t0)
+    print(f"triage without Rasa (detector + model), per message: {describe_ms(offline)}")
 
     url = os.environ.get("RASA_URL", "")
     if not url:
@@ -81,3 +73,14 @@ async def main() -> None:
             await triage_text(row.text, detector=detector, model=model, rasa=rasa, intents=intents)
             latencies.append(time.perf_counter() - t0)
         print(f"triage with Rasa ({url}), per message: {describe_ms(latencies)}")
+
+
+def _per_message(score: Callable[[str], object], texts: list[str]) -> list[float]:
+    """Seconds per call of ``score`` over ``texts``, ROUNDS times."""
+    samples: list[float] = []
+    for _ in range(ROUNDS):
+        for text in texts:
+            t0 = time.perf_counter()
+            score(text)
+            samples.append(time.perf_counter() - t0)
+    return samples
