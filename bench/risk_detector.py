@@ -18,7 +18,7 @@ from bot.app import make_rasa_client
 from bot.evaluation import load_heldout
 from bot.risk import RiskDetector
 from bot.risk_model import RiskModel, load_training_messages
-from bot.triage import load_risk_intents, triage_text
+from bot.triage import IntentParser, load_risk_intents, triage_text
 from gateway.config import ServiceConfig
 
 ROUNDS = 20
@@ -42,12 +42,16 @@ async def main() -> None:
     samples = _per_message(model.scores, texts)
     print(f"risk model per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
     intents = load_risk_intents()
-    offline: list[float] = []
-    for row in rows:
-        t0 = time.perf_counter()
-        await triage_text(row.text, detector=detector, model=model, rasa=None, intents=intents)
-        offline.append(time.perf_counter() - t0)
-    print(f"triage without Rasa (detector + model), per message: {describe_ms(offline)}")
+
+    async def triage_latencies(rasa: IntentParser | None) -> list[float]:
+        latencies: list[float] = []
+        for text in texts:
+            t0 = time.perf_counter()
+            await triage_text(text, detector=detector, model=model, rasa=rasa, intents=intents)
+            latencies.append(time.perf_counter() - t0)
+        return latencies
+
+    print(f"triage without Rasa (detector + model), per message: {describe_ms(await triage_latencies(None))}")
 
     url = os.environ.get("RASA_URL", "")
     if not url:
@@ -67,12 +71,7 @@ async def main() -> None:
         if not up:
             print(f"triage with Rasa: skipped (Rasa at {url} has no model loaded)")
             return
-        latencies: list[float] = []
-        for row in rows:
-            t0 = time.perf_counter()
-            await triage_text(row.text, detector=detector, model=model, rasa=rasa, intents=intents)
-            latencies.append(time.perf_counter() - t0)
-        print(f"triage with Rasa ({url}), per message: {describe_ms(latencies)}")
+        print(f"triage with Rasa ({url}), per message: {describe_ms(await triage_latencies(rasa))}")
 
 
 def _per_message(score: Callable[[str], object], texts: list[str]) -> list[float]:
