@@ -2,8 +2,9 @@
 
 The risk detector and the learned model run on every youth text first, whatever the
 conversation's state: with a counsellor already (queued/assigned) they only report a raised risk to
-the handoff engine and the bot stays silent. In the ``bot`` state the bot answers through Rasa unless triage hands off;
-a handed-off conversation is paused in Rasa and gets no bot reply until it is back in ``bot``.
+the handoff engine and the bot stays silent. In the ``bot`` state the bot answers through Rasa
+unless triage hands off; a handed-off conversation is paused in Rasa and gets no bot reply until it
+is back in ``bot``.
 Rasa down, slow or absent → the conversation goes to a counsellor; nothing is dropped.
 """
 

@@ -56,10 +56,10 @@ LOW_CONFIDENCE_INTENTS = frozenset({"nlu_fallback"})
 # The model's probabilities (bot/risk_model.py), chosen on nlu_data/eval/blind3-7 (README).
 MODEL_VETO = 0.5
 MODEL_VETO_NOW = 0.25  # no veto when the model reads a danger now: "猫粮在柜子第二层 记得帮我喂它"
-MODEL_ALONE = 0.85
 # Only where the model is near certain: on the 2,353 evaluation messages this demotes 26 false alarms
 # and 3 real risks (to a normal-priority handoff with the lexicon's cues, never to the bot).
 MODEL_DOUBT = 0.005
+MODEL_ALONE = 0.85
 MODEL_ALONE_NOW = 0.6  # "血滴到地板上了 压了十几分钟还在流": not sure it is a risk, sure it is now
 # Low on purpose: a level 3 read as level 2 costs far more than a crisis reply sent to a level 2
 # (on the evaluation splits 6-12% of level-2 messages become level 3, all signs together).
@@ -155,17 +155,17 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         agrees = assessment.level >= 1 and assessment.category in (mapped.category, "friend_concern")
         rasa_level = mapped.level if agrees else min(mapped.level, 2)
         cues.append(f"rasa:{name}:{counted:.2f}")
-        doubt = told_about
-        if (doubt is None and scores is not None and assessment.level < 2 and scores.risk < MODEL_VETO
+        caveat = told_about
+        if (caveat is None and scores is not None and assessment.level < 2 and scores.risk < MODEL_VETO
                 and scores.risk * scores.imminent < MODEL_VETO_NOW):
-            doubt = f"model:risk:{scores.risk:.2f}"
-        if doubt is not None:
+            caveat = f"model:risk:{scores.risk:.2f}"
+        if caveat is not None:
             # DIET hears the topic words of "电影里那个人从楼上跳下去" and "作业多到想紫砂（bushi"
             # but not the frame around them; the detector and the model do.
             rasa_level = min(rasa_level, 1)
             capped = rasa_level < mapped.level
-            if doubt not in cues:
-                cues.append(doubt)
+            if caveat not in cues:
+                cues.append(caveat)
         if rasa_level > risk:
             risk, category = rasa_level, mapped.category
             if risk == 2 and immediacy is not None and (sign := immediacy(mapped.category)) is not None:
@@ -211,7 +211,8 @@ def _likeliest_category(parse: ParseResult | None, intents: dict[str, RiskIntent
 async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel, rasa: IntentParser | None,
                       intents: dict[str, RiskIntent],
                       threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> TriageDecision:
-    """The live path: detector and model first; Rasa only when they see no risk (and never blocking it)."""
+    """The live path: detector and model first; Rasa only when the detector sees no risk (and never
+    blocking it)."""
     assessment = detector.assess(text)
     scores = model.scores(text)
     if assessment.level >= 2:
