@@ -178,11 +178,15 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         cues.insert(0, f"model:doubt:{scores.risk:.3f}")
     if (scores is not None and risk < 2 and not capped and told_about is None
             and (scores.risk >= MODEL_ALONE or scores.risk * scores.imminent >= MODEL_ALONE_NOW)):
-        risk, category = 2, _likeliest_category(parse, intents) or assessment.category
+        risk = 2
         cues.append(f"model:risk:{scores.risk:.2f}")
     if scores is not None and risk == 2 and scores.imminent >= MODEL_IMMINENT:
         risk = 3
         cues.append(f"model:imminent:{scores.imminent:.2f}")
+    if scores is not None and risk >= 2:
+        # The model names the right category more often than the lexicon's rules or Rasa's intent
+        # (README); the cues still show what each of them read.
+        category = scores.category
     reason: HandoffReason | None = None
     if risk >= 2:
         reason = "risk"
@@ -200,12 +204,6 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         reason = "ask_human"
     return TriageDecision(risk=risk, category=category if risk else None, intent=intent, handoff=reason is not None,
                           reason=reason, cues=cues, confidence=confidence)
-
-
-def _likeliest_category(parse: ParseResult | None, intents: dict[str, RiskIntent]) -> str | None:
-    """The category of the risk intent Rasa ranks highest, however unsure: the model names no category."""
-    ranking: list[tuple[str, float]] = getattr(parse, "ranking", None) or []
-    return next((intents[name].category for name, _ in ranking if name in intents), None)
 
 
 async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel, rasa: IntentParser | None,

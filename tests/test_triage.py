@@ -234,7 +234,7 @@ class UndecidedModel:
     """A model with no opinion: it neither vetoes Rasa nor raises anything on its own."""
 
     def scores(self, text: str) -> RiskScores:
-        return RiskScores(risk=0.5, imminent=0.0)
+        return RiskScores(risk=0.5, imminent=0.0, category="suicide")
 
 
 async def test_a_risk_read_into_chat_hyperbole_is_asked_again_without_it() -> None:
