@@ -120,13 +120,13 @@ def _sigmoid(z: float) -> float:
 class _NaiveBayes:
     """Multinomial naive Bayes over feature sets: one counting pass, so eight classes cost nothing."""
 
-    def __init__(self, priors: dict[str, float], log_odds: dict[str, dict[str, float]],
+    def __init__(self, priors: dict[str, float], log_likelihood: dict[str, dict[str, float]],
                  unseen: dict[str, float]) -> None:
         self.labels = sorted(priors)  # a fixed order for ties
         self.priors = [priors[label] for label in self.labels]
         # One row per feature, one column per label: scoring sums columns in C (zip), not in a loop.
-        self.rows = {feature: tuple(log_odds[label].get(feature, unseen[label]) for label in self.labels)
-                     for feature in frozenset().union(*log_odds.values())}
+        self.rows = {feature: tuple(log_likelihood[label].get(feature, unseen[label]) for label in self.labels)
+                     for feature in frozenset().union(*log_likelihood.values())}
 
     @classmethod
     def fit(cls, rows: list[tuple[tuple[str, ...], str]]) -> _NaiveBayes:
@@ -134,13 +134,13 @@ class _NaiveBayes:
         for features, label in rows:
             counts.setdefault(label, Counter()).update(features)
         vocabulary = len(set().union(*counts.values()))
-        priors, log_odds, unseen = {}, {}, {}
+        priors, log_likelihood, unseen = {}, {}, {}
         for label, seen in counts.items():
             total = sum(seen.values()) + _SMOOTHING * vocabulary
             priors[label] = math.log(sum(1 for _, other in rows if other == label) / len(rows))
-            log_odds[label] = {f: math.log((n + _SMOOTHING) / total) for f, n in seen.items()}
+            log_likelihood[label] = {f: math.log((n + _SMOOTHING) / total) for f, n in seen.items()}
             unseen[label] = math.log(_SMOOTHING / total)
-        return cls(priors, log_odds, unseen)
+        return cls(priors, log_likelihood, unseen)
 
     def likeliest(self, features: Iterable[str]) -> str:
         rows = [self.rows[f] for f in features if f in self.rows]
