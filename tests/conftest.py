@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.risk import RiskDetector
 from gateway.config import DEMO_CONFIG_PATH, Settings, load_settings
 from gateway.embedded import EmbeddedMongoClient
 
@@ -33,6 +34,12 @@ def settings() -> Settings:
         "triage_enabled": False,
     })
     return loaded.model_copy(update={"service": service})
+
+
+@pytest.fixture(scope="session")
+def detector() -> RiskDetector:
+    """The risk detector with the repository's lexicon: loading it (and jieba) once is enough."""
+    return RiskDetector()
 
 
 @pytest.fixture

@@ -8,11 +8,6 @@ from bot.lexicon import LexiconError, load_lexicon, parse_lexicon
 from bot.risk import RiskDetector
 
 
-@pytest.fixture(scope="module")
-def detector() -> RiskDetector:
-    return RiskDetector()
-
-
 @pytest.mark.parametrize("text", ["笑死我了", "累死了", "热死了", "想死你了", "饿死了，快开饭", "困死了", "困到去世",
                                   "气死我了哈哈", "游戏角色又死了", "我们在玩狼人杀", "今天练了跳绳"])
 def test_hyperbole_is_not_risk(detector: RiskDetector, text: str) -> None:

@@ -10,11 +10,6 @@ from bot.lexicon import LexiconError, load_lexicon, parse_lexicon
 from bot.risk import RiskDetector
 
 
-@pytest.fixture(scope="module")
-def detector() -> RiskDetector:
-    return RiskDetector()
-
-
 @pytest.mark.parametrize(("text", "category", "sign"), [
     ("二十分钟后我就从宿舍楼跳下去", "suicide", "imminent:soon"),
     ("凌晨两点，我准备好离开这个世界了", "suicide", "imminent:soon"),

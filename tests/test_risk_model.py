@@ -121,8 +121,8 @@ def test_model_imminence_makes_any_level_2_level_3_and_never_raises_a_safe_messa
 
 
 @pytest.fixture(scope="module")
-def model() -> RiskModel:
-    return repository_model(RiskDetector())
+def model(detector: RiskDetector) -> RiskModel:
+    return repository_model(detector)
 
 
 @pytest.mark.parametrize("text", [

@@ -13,11 +13,6 @@ from bot.lexicon import LexiconError, parse_lexicon
 from bot.risk import RiskDetector
 
 
-@pytest.fixture(scope="module")
-def detector() -> RiskDetector:
-    return RiskDetector()
-
-
 @pytest.mark.parametrize(("text", "category", "rule"), [
     ("我这种人的存在就是个错误", "suicide", "suicide.worthless_existence"),
     ("要是我消失了 大家会轻松很多吧", "suicide", "suicide.absence_relief"),

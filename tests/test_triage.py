@@ -150,8 +150,7 @@ def test_risk_intents_sharing_the_ranking_count_together_under_the_top_one() -> 
     assert decide(assessment(), spread, intents=INTENTS).risk == 0
 
 
-def test_a_lexicon_immediacy_sign_makes_a_risk_only_rasa_found_level_3() -> None:
-    detector = RiskDetector()
+def test_a_lexicon_immediacy_sign_makes_a_risk_only_rasa_found_level_3(detector: RiskDetector) -> None:
 
     def decide_text(found: RiskAssessment, parse: Parse, text: str) -> TriageDecision:
         return decide(found, parse, intents=INTENTS, immediacy=lambda category: detector.immediacy_sign(text, category))
@@ -180,8 +179,8 @@ def test_a_lexicon_immediacy_sign_makes_a_risk_only_rasa_found_level_3() -> None
     ("这个boss一直把我按在地上打", "fiction:boss"),
     ("网上说的'开盒'是什么意思", "topic_question:是什么意思"),
 ])
-def test_a_risk_only_rasa_reads_into_a_told_about_message_stays_a_concern(text: str, guard: str) -> None:
-    detector = RiskDetector()
+def test_a_risk_only_rasa_reads_into_a_told_about_message_stays_a_concern(detector: RiskDetector, text: str,
+                                                                          guard: str) -> None:
     told = detector.told_about(text)
     assert told == guard
     decision = decide(detector.assess(text), Parse("risk_suicide", 0.99), intents=INTENTS, told_about=told)
@@ -190,8 +189,7 @@ def test_a_risk_only_rasa_reads_into_a_told_about_message_stays_a_concern(text: 
     assert decision.handoff and decision.reason == "low_confidence"
 
 
-def test_a_lived_message_has_no_told_about_guard_and_rasa_still_counts() -> None:
-    detector = RiskDetector()
+def test_a_lived_message_has_no_told_about_guard_and_rasa_still_counts(detector: RiskDetector) -> None:
     text = "我真的撑不下去了，每天都好累"
     assert detector.told_about(text) is None
     assert decide(detector.assess(text), Parse("risk_suicide", 0.9), intents=INTENTS,
