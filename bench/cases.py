@@ -7,11 +7,11 @@ import time
 from datetime import timedelta
 
 from bench._stats import describe_ms
-from gateway.config import DEMO_CONFIG_PATH, load_settings
-from gateway.models import Conversation, new_id, utcnow
-from gateway.store import open_store
+from contract.config import DEMO_CONFIG_PATH, load_settings
+from contract.models import Conversation, new_id, utcnow
 from handoff.cases import open_case
 from handoff.stats import compute_stats
+from store.client import open_store
 
 CASES = 1000
 DESKS = ("gd", "sz", "national")

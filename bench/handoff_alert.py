@@ -12,14 +12,14 @@ from aiohttp import web
 
 from bench._stats import describe_ms
 from channels.weibo import signed_query, simulated_push
-from gateway.app import create_app
-from gateway.config import DEMO_CONFIG_PATH, load_settings
-from gateway.keys import SETTINGS, STORE, STREAM
-from gateway.models import Conversation, Message
-from handoff.auth import create_session
-from handoff.keys import ENGINE
-from handoff.signal import HandoffRequest
+from contract.config import DEMO_CONFIG_PATH, load_settings
+from contract.handoff import HandoffRequest
+from contract.keys import SETTINGS, STORE, STREAM
+from contract.models import Conversation, Message
 from handoff.users import Presence, create_user, set_presence
+from handoff.web.auth import create_session
+from handoff.web.keys import ENGINE
+from service.app import create_app
 
 ACTIVE = 200
 SAMPLES = 60
@@ -28,7 +28,7 @@ URGENT_TEXT = "我不想活了，今晚就从楼上跳下去"
 
 def _triage_available() -> bool:
     try:
-        module = importlib.import_module("bot.app")
+        module = importlib.import_module("service.triage")
     except ModuleNotFoundError:
         return False
     return hasattr(module, "setup_triage")
@@ -90,7 +90,7 @@ async def main() -> None:
                         if event["type"] == "alert.raised" and event["data"]["alert"]["type"] == "risk_level_3":
                             break
                     latencies.append(time.perf_counter() - started)
-        source = ("real triage (bot.app.setup_triage)" if real_triage else
+        source = ("real triage (service.triage.setup_triage)" if real_triage else
                   "triage NOT built yet: stand-in detector (crisis phrase → level 3) in its place")
         print(f"   path: Weibo webhook (signed push) → stream → {source} → engine → supervisor WebSocket")
         print(f"   {active} active conversations on desk {account.desk}; {SAMPLES} level-3 messages, one at a time")

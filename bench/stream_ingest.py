@@ -6,13 +6,13 @@ import asyncio
 import time
 
 from bench._stats import describe_ms
-from channels.base import InboundMessage
+from contract.channel import InboundMessage
+from contract.config import DEMO_CONFIG_PATH, load_settings
+from contract.crypto import DataProtector
+from contract.models import MessageType
 from gateway.bus import EventBus
-from gateway.config import DEMO_CONFIG_PATH, load_settings
-from gateway.crypto import DataProtector
-from gateway.models import MessageType
-from gateway.store import open_store
 from gateway.stream import ConversationStream
+from store.client import open_store
 
 YOUTHS = 200
 MESSAGES_PER_YOUTH = 25

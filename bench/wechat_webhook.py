@@ -25,7 +25,7 @@ from aiohttp import web
 
 from bench._stats import describe_ms, percentile
 from channels.wechat_protocol import SignedQuery, signed_push
-from gateway.config import DEMO_CONFIG_PATH, ChannelAccountConfig, Settings, load_settings
+from contract.config import DEMO_CONFIG_PATH, ChannelAccountConfig, Settings, load_settings
 
 RATE = int(os.environ.get("BENCH_WECHAT_RATE", "500"))
 SECONDS = float(os.environ.get("BENCH_WECHAT_SECONDS", "20"))
@@ -53,7 +53,7 @@ def _serve(kind: str, port: int) -> None:
     logging.getLogger("youthdesk").setLevel(logging.CRITICAL)  # the embedded-store banner, rejected pushes
     if kind == "gateway":
         from channels.wechat import WeChatChannel
-        from gateway.app import create_app
+        from service.app import create_app
 
         app = create_app(_settings(), channel_classes=[WeChatChannel], start_workers=False)
     else:

@@ -20,8 +20,8 @@ from aiohttp import web
 from bench._stats import describe_ms
 from channels.widget import WidgetChannel
 from channels.widget_identity import sign_partner_token
-from gateway.app import create_app
-from gateway.config import DEMO_CONFIG_PATH, load_settings
+from contract.config import DEMO_CONFIG_PATH, load_settings
+from service.app import create_app
 
 YOUTHS = 250  # × 2 sockets = 500 concurrent widget connections
 MESSAGES_PER_YOUTH = 8

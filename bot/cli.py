@@ -1,11 +1,10 @@
-"""``youthdesk bot install|train|eval|serve`` and ``youthdesk run`` (Rasa next to the gateway)."""
+"""``youthdesk bot install|train|eval|serve``, and the background Rasa that ``youthdesk run`` starts."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import secrets
 import sys
 import threading
 
@@ -41,13 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="install, train if needed and run the Rasa server on 127.0.0.1")
     serve.add_argument("--port", type=int, default=5005)
     serve.set_defaults(handler=_serve)
-
-    run = subparsers.add_parser("run", help="start Rasa (installing and training it if needed) and the gateway")
-    run.add_argument("--host")
-    run.add_argument("--port", type=int)
-    run.add_argument("--log-json", action="store_true")
-    run.add_argument("--without-bot", action="store_true", help="skip Rasa: every conversation goes to a human")
-    run.set_defaults(handler=_run)
 
 
 def _setup_failed(exc: RasaSetupError) -> None:
@@ -149,27 +141,3 @@ class BackgroundBot:
         if server is not None:
             server.stop()
             print("Rasa stopped", flush=True)
-
-
-def _run(args: argparse.Namespace) -> None:
-    from gateway import cli as gateway_cli
-
-    bot: BackgroundBot | None = None
-    if args.without_bot:
-        os.environ.pop("RASA_URL", None)
-        print(DEGRADED_WARNING.format(reason="started with --without-bot"), file=sys.stderr, flush=True)
-    else:
-        bot = BackgroundBot(lifecycle.free_port(), os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
-        # The gateway reads its settings from the environment overlay (gateway/config.py).
-        os.environ["RASA_URL"], os.environ["RASA_TOKEN"] = f"http://127.0.0.1:{bot.port}", bot.token
-        print("==> the gateway starts now; the bot joins when Rasa is ready (installed and trained on first run)",
-              flush=True)
-        bot.start()
-    argv = (["--config", args.config] if args.config else []) + ["serve"]
-    argv += (["--host", args.host] if args.host else []) + (["--port", str(args.port)] if args.port else [])
-    argv += ["--log-json"] if args.log_json else []
-    try:
-        gateway_cli.main(argv)  # returns when the gateway stops (Ctrl-C / SIGTERM)
-    finally:
-        if bot is not None:
-            bot.stop()

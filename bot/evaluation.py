@@ -19,7 +19,7 @@ from bot.lexicon import CATEGORIES
 from bot.risk import RiskDetector
 from bot.risk_model import RiskModel, repository_model
 from bot.triage import IntentParser, load_risk_intents, triage_text
-from gateway.config import PROJECT_ROOT
+from contract.config import PROJECT_ROOT
 
 HELDOUT_PATH = PROJECT_ROOT / "nlu_data" / "eval" / "heldout.jsonl"
 

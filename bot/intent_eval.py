@@ -15,7 +15,7 @@ from typing import Protocol
 import yaml
 
 from bot.rasa_client import FAQ_INTENT, RasaParse
-from gateway.config import PROJECT_ROOT
+from contract.config import PROJECT_ROOT
 
 RASA_HELDOUT_PATH = PROJECT_ROOT / "nlu_data" / "eval" / "rasa_heldout.yml"
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway.config import PROJECT_ROOT
+from contract.config import PROJECT_ROOT
 
 LEXICON_PATH = PROJECT_ROOT / "nlu_data" / "lexicon" / "risk.toml"
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TextIO
 
-from gateway.config import PROJECT_ROOT
+from contract.config import PROJECT_ROOT
 
 RASA_VERSION: Final = "3.6.21"
 REQUIREMENTS: Final = (f"rasa=={RASA_VERSION}", "jieba==0.42.1")

@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from contract.config import ServiceConfig
+
 FAQ_INTENT: Final = "faq"
 
 
@@ -108,3 +110,13 @@ class RasaClient:
 
 class _NoModel(RasaUnavailable):
     pass
+
+
+def make_rasa_client(service: ServiceConfig, http: Callable[[], aiohttp.ClientSession],
+                     *, base_url: str | None = None, token: str | None = None) -> RasaClient | None:
+    """The Rasa client when a Rasa URL is set; ``None`` means no bot (every conversation goes to a human)."""
+    url = base_url if base_url is not None else service.rasa_url
+    if not url:
+        return None
+    return RasaClient(base_url=url, token=token if token is not None else service.rasa_token,
+                      timeout=service.rasa_timeout_seconds, http=http)

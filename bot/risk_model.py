@@ -41,7 +41,7 @@ import yaml
 
 from bot.lexicon import CATEGORIES
 from bot.risk import RiskDetector
-from gateway.config import PROJECT_ROOT
+from contract.config import PROJECT_ROOT
 
 log = logging.getLogger("youthdesk.risk_model")
 

@@ -26,10 +26,10 @@ from bot.triage import (
     decide,
     triage_text,
 )
-from gateway.config import ChannelAccountConfig, Settings
-from gateway.models import Conversation, ConversationState, Direction, Message, MessageType, SenderKind
+from contract.config import ChannelAccountConfig, Settings
+from contract.handoff import HandoffReason, HandoffRequest, HandoffSink
+from contract.models import Conversation, ConversationState, Direction, Message, MessageType, SenderKind
 from gateway.stream import ConversationStream
-from handoff.signal import HandoffReason, HandoffRequest, HandoffSink
 
 log = logging.getLogger("youthdesk.bot")
 

@@ -45,8 +45,8 @@ import yaml
 from bot.lexicon import CATEGORIES
 from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_model import RiskModel, RiskScores
-from gateway.config import PROJECT_ROOT
-from handoff.signal import HandoffReason
+from contract.config import PROJECT_ROOT
+from contract.handoff import HandoffReason
 
 log = logging.getLogger("youthdesk.triage")
 

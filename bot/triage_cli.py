@@ -10,11 +10,12 @@ from typing import TextIO
 
 import aiohttp
 
-from bot.app import make_rasa_client
+from bot.rasa_client import make_rasa_client
 from bot.risk import RiskDetector
 from bot.risk_model import repository_model
 from bot.router import BotClient
 from bot.triage import load_risk_intents, triage_text
+from contract.config import settings_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,8 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from gateway.cli import settings_from_args
-
     settings = settings_from_args(args)
     failed = asyncio.run(run_triage(sys.stdin, sys.stdout, settings.service, args.rasa_url, args.rasa_token))
     sys.exit(1 if failed else 0)

@@ -30,7 +30,9 @@ from typing import Any, ClassVar, Literal
 
 from aiohttp import web
 
-from channels.base import (
+from channels.wechat_api import ApiApp, WeChatApi, shared_tokens_ctx
+from channels.wechat_protocol import Envelope, WeChatPush, check_fresh, check_signature, parse_body
+from contract.channel import (
     Channel,
     ChannelContext,
     DeliveryReceipt,
@@ -40,11 +42,8 @@ from channels.base import (
     ReplyPolicy,
     WebhookRejected,
 )
-from channels.wechat_api import ApiApp, WeChatApi, shared_tokens_ctx
-from channels.wechat_protocol import Envelope, WeChatPush, check_fresh, check_signature, parse_body
-from channels.wechat_standin import WeChatStandIn
-from gateway.config import ChannelAccountConfig
-from gateway.models import MediaRef, MessageType
+from contract.config import ChannelAccountConfig
+from contract.models import MediaRef, MessageType
 from gateway.stream import StreamClosed
 
 log = logging.getLogger("youthdesk.channels.wechat")
@@ -103,20 +102,9 @@ class WeChatWebhookChannel(Channel):
         self.api = WeChatApi(context.http)
         self.envelopes = {account.id: Envelope(account.encoding_aes_key, account.id)
                           for account in self.accounts.values() if account.encoding_aes_key}
-        self.standin: WeChatStandIn | None = None
-        if context.settings.service.env in ("demo", "test"):
-            self.standin = WeChatStandIn({account.id: account.secret for account in self.accounts.values()})
-
-    @property
-    def standin_prefix(self) -> str:
-        return f"/standin/{self.platform}"
-
     def routes(self) -> list[web.AbstractRouteDef]:
         path = f"/channels/{self.platform}/{{appid}}"
-        routes = [web.get(path, self._verify), web.post(path, self._push)]
-        if self.standin is not None:
-            routes.extend(self.standin.routes(self.standin_prefix))
-        return routes
+        return [web.get(path, self._verify), web.post(path, self._push)]
 
     def setup(self, app: web.Application) -> None:
         app.cleanup_ctx.append(shared_tokens_ctx(self.api, self.context.settings.service.redis_url))

@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from channels.base import PermanentDeliveryError, ReplyWindowClosedError, TransientDeliveryError
-from gateway.config import ChannelAccountConfig
+from contract.channel import PermanentDeliveryError, ReplyWindowClosedError, TransientDeliveryError
+from contract.config import ChannelAccountConfig
 
 log = logging.getLogger("youthdesk.channels.wechat_api")
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wechatpy.crypto import PrpCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
-from channels.base import WebhookRejected, constant_time_equals
+from contract.channel import WebhookRejected, constant_time_equals
 
 
 def wechat_signature(*parts: str) -> str:

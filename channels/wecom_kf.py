@@ -27,7 +27,18 @@ from typing import Any, ClassVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from channels.base import (
+from channels.wechat import MAX_TEXT_BYTES, SUCCESS, WECHAT_REPLY_POLICY, read_body, signed_parts
+from channels.wechat_api import ApiApp, WeChatApi, shared_tokens_ctx
+from channels.wechat_protocol import (
+    Envelope,
+    SignedQuery,
+    check_fresh,
+    check_signature,
+    parse_xml,
+    to_xml,
+    wechat_signature,
+)
+from contract.channel import (
     Channel,
     ChannelContext,
     ChannelState,
@@ -40,20 +51,8 @@ from channels.base import (
     ReplyWindowClosedError,
     WebhookRejected,
 )
-from channels.wechat import MAX_TEXT_BYTES, SUCCESS, WECHAT_REPLY_POLICY, read_body, signed_parts
-from channels.wechat_api import ApiApp, WeChatApi, shared_tokens_ctx
-from channels.wechat_protocol import (
-    Envelope,
-    SignedQuery,
-    check_fresh,
-    check_signature,
-    parse_xml,
-    to_xml,
-    wechat_signature,
-)
-from channels.wechat_standin import WeChatStandIn
-from gateway.config import ChannelAccountConfig
-from gateway.models import MediaRef, MessageType
+from contract.config import ChannelAccountConfig
+from contract.models import MediaRef, MessageType
 from gateway.stream import StreamClosed
 
 log = logging.getLogger("youthdesk.channels.wecom_kf")
@@ -170,9 +169,6 @@ class WeComKfChannel(Channel):
         self.api = WeChatApi(context.http)
         self.envelopes = {account.id: Envelope(account.encoding_aes_key, account.id)
                           for account in self.accounts.values() if account.encoding_aes_key}
-        self.standin: WeChatStandIn | None = None
-        if context.settings.service.env in ("demo", "test"):
-            self.standin = WeChatStandIn({account.id: account.secret for account in self.accounts.values()})
         self._pullers: dict[str, asyncio.Task[None]] = {}
         self._again: dict[str, str] = {}  # notices that arrived while a pull ran: pull once more (latest token)
         self.retry_delay = 1.0
@@ -181,11 +177,8 @@ class WeComKfChannel(Channel):
         self._known_lock = asyncio.Lock()
 
     def routes(self) -> list[web.AbstractRouteDef]:
-        routes = [web.get("/channels/wecom-kf/{corpid}", self._verify),
-                  web.post("/channels/wecom-kf/{corpid}", self._notice)]
-        if self.standin is not None:
-            routes.extend(self.standin.routes("/standin/wecom-kf"))
-        return routes
+        return [web.get("/channels/wecom-kf/{corpid}", self._verify),
+                web.post("/channels/wecom-kf/{corpid}", self._notice)]
 
     def setup(self, app: web.Application) -> None:
         app.cleanup_ctx.append(shared_tokens_ctx(self.api, self.context.settings.service.redis_url))

@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 from aiohttp import WSCloseCode, WSMsgType, web
 from cryptography.fernet import Fernet
 
-from channels.base import Channel, ChannelContext, DeliveryReceipt, OutboundMessage, WebhookRejected
 from channels.widget_identity import (
     IdentityRejected,
     IdentityVerifier,
@@ -38,7 +37,9 @@ from channels.widget_identity import (
 )
 from channels.widget_media import MAX_IMAGE_BYTES, MediaStore
 from channels.widget_session import SessionDeps, WidgetSession
-from gateway.config import PartnerConfig
+from contract.channel import Channel, ChannelContext, DeliveryReceipt, OutboundMessage, WebhookRejected
+from contract.config import PartnerConfig
+from contract.keys import LINKS, Link
 
 log = logging.getLogger("youthdesk.channels.widget")
 
@@ -113,9 +114,6 @@ class WidgetChannel(Channel):
         return routes
 
     def setup(self, app: web.Application) -> None:
-        from gateway.keys import LINKS
-        from gateway.pages import Link
-
         if self.demo:
             app[LINKS].append(Link("合作方演示页", "/demo/partner", "嵌入式咨询窗口（演示合作平台）"))
         app.cleanup_ctx.append(self._replay_cache_ctx)

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import jwt
 
-from gateway.config import PartnerConfig
+from contract.config import PartnerConfig
 
 log = logging.getLogger("youthdesk.channels.widget")
 

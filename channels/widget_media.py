@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from gateway.models import MediaRef
+from contract.models import MediaRef
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")

@@ -22,10 +22,10 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from channels.base import ConversationAccess, InboundMessage, IngestResult
 from channels.widget_identity import WidgetIdentity
 from channels.widget_media import MediaRejected, MediaStore, decode_image
-from gateway.models import Event, Message, MessageType, SenderKind
+from contract.channel import ConversationAccess, InboundMessage, IngestResult
+from contract.models import Event, Message, MessageType, SenderKind
 from gateway.stream import StreamClosed
 
 log = logging.getLogger("youthdesk.channels.widget")

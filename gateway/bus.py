@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from gateway.models import Event
+from contract.models import Event
 
 log = logging.getLogger("youthdesk.bus")
 

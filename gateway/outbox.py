@@ -16,15 +16,15 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from channels.base import (
+from contract.channel import (
     Channel,
     DeliveryError,
     PermanentDeliveryError,
     ReplyWindowClosedError,
     TransientDeliveryError,
 )
-from gateway.config import ServiceConfig
-from gateway.models import DeliveryAttempt, DeliveryStatus, Direction, Event, Message, utcnow
+from contract.config import ServiceConfig
+from contract.models import DeliveryAttempt, DeliveryStatus, Direction, Event, Message, utcnow
 from gateway.stream import ConversationStream
 
 log = logging.getLogger("youthdesk.outbox")

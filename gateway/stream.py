@@ -19,11 +19,10 @@ from typing import Any, Protocol
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from channels.base import InboundMessage, IngestResult, OutboundMessage
-from gateway.bus import EventBus
-from gateway.config import Settings
-from gateway.crypto import DataProtector
-from gateway.models import (
+from contract.channel import InboundMessage, IngestResult, OutboundMessage
+from contract.config import Settings
+from contract.crypto import DataProtector
+from contract.models import (
     ChannelIdentity,
     Contact,
     Conversation,
@@ -38,7 +37,8 @@ from gateway.models import (
     new_id,
     utcnow,
 )
-from gateway.store import Store
+from gateway.bus import EventBus
+from store.client import Store
 
 log = logging.getLogger("youthdesk.stream")
 

@@ -13,13 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gateway.config import Settings
-from gateway.models import Event, new_id, utcnow
-from gateway.store import Store
+from contract.config import Settings
+from contract.models import Event, new_id, utcnow
 from gateway.stream import ConversationStream
-from handoff.auth import ancestors
 from handoff.queue import aware
 from handoff.users import Presence, Role
+from handoff.web.auth import ancestors
+from store.client import Store
 
 log = logging.getLogger("youthdesk.handoff.alerts")
 

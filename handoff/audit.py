@@ -12,8 +12,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from gateway.models import utcnow
-from gateway.store import Store
+from contract.models import utcnow
+from store.client import Store
 
 MAX_LIMIT = 500
 

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from gateway.config import Settings
-from gateway.models import Conversation, new_id, utcnow
-from gateway.store import Store
+from contract.config import Settings
+from contract.models import Conversation, new_id, utcnow
+from store.client import Store
 
 ReferralStatus = Literal["sent", "accepted", "resolved", "declined"]
 # sent → accepted → resolved/declined; an agency may also decline straight away.

@@ -7,10 +7,9 @@ import asyncio
 import getpass
 import sys
 
-from gateway.cli import settings_from_args
-from gateway.config import Settings
-from gateway.store import open_store
+from contract.config import Settings, settings_from_args
 from handoff.users import Role, UserError, create_user
+from store.client import open_store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from gateway.models import ConversationState, Event
+from contract.models import ConversationState, Event
 from handoff.alerts import raise_alert
 from handoff.desks import open_now
 from handoff.engine import HandoffEngine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from gateway.config import DeskConfig
+from contract.config import DeskConfig
 
 CHINA = timezone(timedelta(hours=8))
 

@@ -1,6 +1,6 @@
 """The handoff engine: queueing, claiming, auto-assignment, risk rules and replies.
 
-It implements ``handoff.signal.HandoffSink`` for triage and the operations the API calls.
+It implements ``contract.handoff.HandoffSink`` for triage and the operations the API calls.
 Claiming is one conditional ``find_one_and_update`` on (state, owner), so two counsellors can
 never own one conversation, even across gateway instances. Time-based rules (deadlines,
 outreach) live in ``handoff.deadlines`` and transfers in ``handoff.transfer``.
@@ -17,18 +17,18 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from channels.base import ReplyPolicy
-from gateway.config import Settings
-from gateway.models import Conversation, ConversationState, Event, Message, SenderKind, utcnow
-from gateway.store import Store
+from contract.channel import ReplyPolicy
+from contract.config import Settings
+from contract.handoff import HandoffRequest
+from contract.models import Conversation, ConversationState, Event, Message, SenderKind, utcnow
 from gateway.stream import ConversationStream
 from handoff import cases, ratings
 from handoff.alerts import raise_alert
-from handoff.auth import ancestors, has_live_session, visible_desks
 from handoff.desks import open_now
 from handoff.queue import Handed, HandoffInfo, Transfer, load, positions, queued
-from handoff.signal import HandoffRequest
 from handoff.users import Presence, Role, User, active_count
+from handoff.web.auth import ancestors, has_live_session, visible_desks
+from store.client import Store
 
 log = logging.getLogger("youthdesk.handoff")
 

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from gateway.models import Conversation, ConversationState
-from gateway.store import Store
+from contract.models import Conversation, ConversationState
+from store.client import Store
 
 DeadlineState = Literal["ok", "warning", "breached"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from gateway.models import Conversation, ConversationState, Message, MessageType, SenderKind, new_id
-from gateway.store import Store
+from contract.models import Conversation, ConversationState, Message, MessageType, SenderKind, new_id
 from gateway.stream import ConversationStream
+from store.client import Store
 
 RATING_WINDOW = timedelta(hours=24)
 THANKS = "谢谢你的评价！"

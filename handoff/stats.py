@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.models import ConversationState, SenderKind, utcnow
-from gateway.store import Store
+from contract.models import ConversationState, SenderKind, utcnow
+from store.client import Store
 
 # Histogram upper bounds in seconds; the last bucket is open-ended.
 BUCKETS: tuple[int, ...] = (30, 60, 120, 300, 600, 1800, 3600)

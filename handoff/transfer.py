@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from gateway.models import Conversation, ConversationState, Event, SenderKind
+from contract.models import Conversation, ConversationState, Event, SenderKind
 from handoff import cases
 from handoff.engine import Conflict, HandoffEngine, Invalid, NotFound, NotPermitted
 from handoff.queue import Transfer, load

@@ -18,9 +18,9 @@ from pydantic import Field
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from gateway.config import Settings
-from gateway.models import ConversationState, Document, new_id, utcnow
-from gateway.store import Store
+from contract.config import Settings
+from contract.models import ConversationState, Document, new_id, utcnow
+from store.client import Store
 
 _hasher = PasswordHasher()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")

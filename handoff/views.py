@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.crypto import mask
-from gateway.models import Message
+from contract.crypto import mask
+from contract.models import Message
 from handoff import cases
 from handoff.engine import HandoffEngine
 from handoff.queue import Handed, aware

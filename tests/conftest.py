@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.risk import RiskDetector
-from gateway.config import DEMO_CONFIG_PATH, Settings, load_settings
-from gateway.embedded import EmbeddedMongoClient
+from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
+from store.embedded import EmbeddedMongoClient
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ AppFactory = Callable[..., Awaitable[TestClient]]
 @pytest.fixture
 async def start_app(settings: Settings, embedded_client: EmbeddedMongoClient) -> AsyncIterator[AppFactory]:
     """Start an app (``create_app`` kwargs pass through) and return a test client for it."""
-    from gateway.app import create_app
+    from service.app import create_app
 
     clients: list[TestClient] = []
 

@@ -8,14 +8,14 @@ from typing import ClassVar
 
 from aiohttp import web
 
-from channels.base import (
+from contract.channel import (
     Channel,
     DeliveryError,
     DeliveryReceipt,
     InboundMessage,
     OutboundMessage,
 )
-from gateway.models import MessageType
+from contract.models import MessageType
 
 
 class RecordingChannel(Channel):

@@ -7,14 +7,14 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from gateway.config import Settings
-from gateway.keys import SETTINGS, STORE, STREAM
+from contract.config import Settings
+from contract.handoff import HandoffRequest
+from contract.keys import SETTINGS, STORE, STREAM
 from gateway.stream import PassThroughRouter
-from handoff.auth import create_session
 from handoff.engine import HandoffEngine
-from handoff.keys import ENGINE
-from handoff.signal import HandoffRequest
 from handoff.users import Presence, User, create_user, get_user_by_username, set_presence
+from handoff.web.auth import create_session
+from handoff.web.keys import ENGINE
 from tests.fakes import RecordingChannel, inbound
 
 PASSWORD = "correct-horse-battery"

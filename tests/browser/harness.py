@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from gateway.config import Settings
-from gateway.embedded import EmbeddedMongoClient
+from contract.config import Settings
+from store.embedded import EmbeddedMongoClient
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -43,7 +43,7 @@ class RunningGateway:
 async def running_gateway(settings: Settings, embedded_client: EmbeddedMongoClient,
                           data_dir: Path) -> AsyncIterator[RunningGateway]:
     """The whole app on 127.0.0.1:<free port>, with the demo partner allowed to embed from that origin."""
-    from gateway.app import create_app
+    from service.app import create_app
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"

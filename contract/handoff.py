@@ -1,0 +1,34 @@
+"""The seam between triage and the handoff engine: "a human must take this conversation".
+
+Triage (``bot/``) raises a ``HandoffRequest``; the handoff engine implements ``HandoffSink``.
+Triage never decides who takes the conversation, and the engine never reads message text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from contract.models import Conversation, Message
+
+HandoffReason = Literal["risk", "ask_human", "low_confidence", "bot_unavailable", "routing_failed", "leave_message"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffRequest:
+    conversation_id: str
+    reason: HandoffReason
+    risk_level: int = 0  # 0-3; 3 = imminent danger to life
+    category: str | None = None  # e.g. "suicide", "self_harm", "abuse_home", "bullying" (see nlu_data)
+    cues: list[str] = field(default_factory=list)  # what fired, shown to the counsellor
+    message_id: str | None = None
+
+
+class HandoffSink(Protocol):
+    async def request_handoff(self, request: HandoffRequest) -> None:
+        """Queue the conversation for a human, or raise its risk if it is already with one."""
+
+    async def take_rating(self, conversation: Conversation, message: Message) -> bool:
+        """If this youth message answers a satisfaction request (a ``satisfaction`` event from the
+        widget, or a bare 1-5 after a closing message), record it and return True."""

@@ -1,0 +1,65 @@
+"""Desks, colleagues (transfer targets) and canned responses."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from contract.keys import SETTINGS, STORE
+from handoff.desks import desk_public
+from handoff.users import Role, list_users, public_user
+from handoff.web.api.common import engine_of
+from handoff.web.api.openapi import BOOL, STR, items_of, nullable, obj, operation, query_param, ref
+from handoff.web.auth import current_user, visible_desks
+from handoff.web.errors import http_error
+
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/desks")
+async def desks(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    settings, now = request.app[SETTINGS], engine_of(request).now()
+    visible = visible_desks(user, settings)
+    # Everyone may see every desk's name: transfers go up the hierarchy and across regions.
+    items = [desk_public(desk, now) | {"visible": desk.id in visible} for desk in settings.desks]
+    return web.json_response({"items": items})
+
+
+@ROUTES.get("/users")
+async def users(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    visible = visible_desks(user, settings)
+    desk = request.query.get("desk")
+    if desk is not None:
+        if user.role == Role.COUNSELLOR and desk != user.desk:
+            raise http_error(403, "outside your desks")
+        if user.role == Role.SUPERVISOR and desk not in visible:
+            raise http_error(403, "outside your desks")
+        visible = {desk}
+    return web.json_response({"items": [await public_user(store, u) for u in await list_users(store, visible)]})
+
+
+@ROUTES.get("/canned-responses")
+async def canned_responses(request: web.Request) -> web.Response:
+    await current_user(request)
+    query = request.query.get("q", "").strip()
+    items = [{"id": c.id, "title": c.title, "text": c.text}
+             for c in request.app[SETTINGS].handoff.canned_responses
+             if not query or query in c.title or query in c.text]
+    return web.json_response({"items": items})
+
+
+SCHEMAS = {
+    "Desk": obj(["id", "name", "level", "parent", "area", "hours", "open_now", "assignment"],
+                id=STR, name=STR, level=STR, parent=nullable(STR), area=STR, hours=STR, open_now=BOOL,
+                assignment={"type": "string", "enum": ["pull", "auto"]}, visible=BOOL),
+}
+PATHS = {
+    "/desks": {"get": operation("Desks of the network", ok=items_of(ref("Desk")), errors=(401,))},
+    "/users": {"get": operation("Colleagues (transfer targets)", ok=items_of(ref("User")),
+                                params=[query_param("desk")], errors=(401, 403))},
+    "/canned-responses": {"get": operation(
+        "Reply templates", ok=items_of(obj(["id", "title", "text"], id=STR, title=STR, text=STR)),
+        params=[query_param("q")], errors=(401,))},
+}

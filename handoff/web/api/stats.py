@@ -1,0 +1,64 @@
+"""Statistics for the desks in the caller's scope, as JSON and as CSV (the same numbers)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from contract.keys import SETTINGS
+from handoff.stats import Stats, compute_stats, period_start
+from handoff.web.api.common import engine_of
+from handoff.web.api.openapi import INT, STR, TIME, nullable, obj, operation, query_param, ref
+from handoff.web.auth import current_user, descendants, visible_desks
+from handoff.web.errors import http_error
+
+ROUTES = web.RouteTableDef()
+PERIODS = ("1", "30")
+
+
+async def _stats(request: web.Request) -> Stats:
+    user = await current_user(request)
+    days = request.query.get("days", "1")
+    if days not in PERIODS:
+        raise http_error(400, "days: 1 (today) or 30")
+    settings = request.app[SETTINGS]
+    desks = visible_desks(user, settings)
+    desk = request.query.get("desk")
+    if desk:
+        if desk not in desks:
+            raise http_error(403, "outside your desks")
+        desks = desks & descendants(settings, desk)
+    engine = engine_of(request)
+    return await compute_stats(engine.store, desks, period_start(int(days), engine.now()))
+
+
+@ROUTES.get("/stats")
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response((await _stats(request)).public())
+
+
+@ROUTES.get("/stats.csv")
+async def stats_csv(request: web.Request) -> web.Response:
+    body = (await _stats(request)).csv()
+    return web.Response(text=body, content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="youthdesk-stats.csv"'})
+
+
+_COUNTS = {"type": "object", "additionalProperties": INT}
+_DISTRIBUTION = obj(["count", "p50", "p90", "histogram"], count=INT, p50=nullable({"type": "number"}),
+                    p90=nullable({"type": "number"}),
+                    histogram={"type": "array", "items": obj(["bucket", "count"], bucket=STR, count=INT)})
+SCHEMAS = {"Stats": obj(
+    ["since", "desks", "volume_by_channel", "volume_by_category", "volume_by_risk", "waiting_seconds",
+     "first_response_seconds", "satisfaction"],
+    since=TIME, desks={"type": "array", "items": STR}, volume_by_channel=_COUNTS, volume_by_category=_COUNTS,
+    volume_by_risk=_COUNTS, waiting_seconds=_DISTRIBUTION, first_response_seconds=_DISTRIBUTION,
+    satisfaction=obj(["count", "mean", "histogram"], count=INT, mean=nullable({"type": "number"}),
+                     histogram=_COUNTS))}
+_PARAMS = [query_param("days", {"type": "string", "enum": list(PERIODS)}), query_param("desk")]
+_CSV = operation("The same statistics as CSV", params=_PARAMS, errors=(400, 401, 403))
+_CSV["responses"]["200"] = {"description": "ok", "content": {"text/csv": {"schema": STR}}}
+PATHS = {
+    "/stats": {"get": operation("Statistics for today or the last 30 days", ok=ref("Stats"), params=_PARAMS,
+                                errors=(400, 401, 403))},
+    "/stats.csv": {"get": _CSV},
+}

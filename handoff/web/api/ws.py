@@ -1,0 +1,108 @@
+"""``GET /api/v1/ws``: live events for the console, scoped like the REST API.
+
+A counsellor gets their desk's queue and alert events and message events only of conversations
+they own or that wait in the queue; supervisors get everything of their desks. A client that
+falls behind is disconnected (close code 4008) and should reconnect and re-fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from aiohttp import WSMsgType, web
+
+from contract.keys import BUS, SETTINGS
+from contract.models import ConversationState, Event
+from handoff.queue import load
+from handoff.users import Role, User
+from handoff.web.api.common import engine_of
+from handoff.web.api.openapi import ERROR
+from handoff.web.auth import current_user, visible_desks
+from handoff.web.keys import CONSOLE_PRESENCE
+
+log = logging.getLogger("youthdesk.api.ws")
+ROUTES = web.RouteTableDef()
+
+FORWARDED = frozenset({
+    "queue.changed", "message.created", "message.status", "conversation.assigned", "conversation.state_changed",
+    "conversation.risk_changed", "conversation.joined", "alert.raised", "deadline.warning", "deadline.breached",
+    "conversation.window_closed",
+})
+_PER_CONVERSATION = frozenset({"message.created", "message.status", "conversation.joined"})
+HEARTBEAT_SECONDS = 20.0
+LAGGING = 4008
+
+
+def _in_scope(user: User, desks: set[str], event: Event) -> bool:
+    if event.type not in FORWARDED:
+        return False
+    if event.type == "alert.raised" and user.id in (event.data.get("alert") or {}).get("recipients", []):
+        return True
+    return event.desk in desks
+
+
+async def _allowed_for_counsellor(request: web.Request, user: User, event: Event) -> bool:
+    if user.role != Role.COUNSELLOR or event.type not in _PER_CONVERSATION or not event.conversation_id:
+        return True
+    item = await load(engine_of(request).store, event.conversation_id)
+    if item is None:
+        return False
+    return (item.conversation.owner == user.id or user.id in item.info.joined
+            or item.conversation.state == ConversationState.QUEUED)
+
+
+@ROUTES.get("/ws")
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    user = await current_user(request)
+    desks = visible_desks(user, request.app[SETTINGS])
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
+    await ws.prepare(request)
+    subscription = request.app[BUS].subscribe(lambda event: _in_scope(user, desks, event), maxsize=500)
+    presence = request.app[CONSOLE_PRESENCE]
+    presence.connected(user.id)
+
+    async def drain_incoming() -> None:
+        async for message in ws:  # the console sends nothing we act on; this keeps pongs flowing
+            if message.type == WSMsgType.ERROR:
+                return
+
+    reader = asyncio.create_task(drain_incoming())
+    try:
+        while not ws.closed:
+            get = asyncio.create_task(subscription.get())
+            done, _ = await asyncio.wait({get, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if get not in done:
+                get.cancel()
+                break
+            event = get.result()
+            if event is None:
+                if subscription.lagged:
+                    await ws.close(code=LAGGING, message=b"lagging; reconnect and re-fetch")
+                break
+            if not await _allowed_for_counsellor(request, user, event):
+                continue
+            await ws.send_str(json.dumps({"type": event.type, "conversation_id": event.conversation_id,
+                                          "desk": event.desk, "data": event.data, "at": event.at.isoformat()},
+                                         ensure_ascii=False, default=str))
+    except ConnectionResetError:
+        pass
+    finally:
+        presence.disconnected(user.id)
+        subscription.close()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+PATHS = {
+    "/ws": {"get": {"summary": "Live events (WebSocket upgrade)", "responses": {
+        "101": {"description": "switching protocols"},
+        "401": {"description": "not signed in", "content": {"application/json": {"schema": ERROR}}},
+    }}},
+}

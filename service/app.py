@@ -1,0 +1,147 @@
+"""The application factory: one ``create_app()``; one cleanup context per resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from contract.channel import Channel, ChannelContext, ConversationAccess
+from contract.config import Settings
+from contract.crypto import DataProtector
+from contract.keys import BUS, CHANNELS, HEALTH_CHECKS, HTTP, LINKS, SETTINGS, STORE, STREAM, WORKERS
+from gateway.bus import EventBus
+from gateway.outbox import DeliveryWorkers
+from gateway.stream import ConversationStream
+from service.handoff import setup_handoff
+from service.health import ComponentHealth, HealthCheck
+from service.health import handler as health_handler
+from service.pages import render_start_page
+from service.registry import CHANNEL_CLASSES
+from service.standins import standin_routes
+from service.triage import setup_triage
+from store.channel_state import channel_state
+from store.client import open_store
+from store.embedded import EmbeddedMongoClient
+
+log = logging.getLogger("youthdesk.app")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    channel_classes: Sequence[type[Channel]] | None = None,
+    embedded_client: EmbeddedMongoClient | None = None,
+    start_workers: bool = True,
+) -> web.Application:
+    """Build the gateway. Nothing connects until the app starts.
+
+    ``embedded_client`` lets tests "restart" the service on the same in-process data;
+    ``start_workers=False`` lets them stop between storing and delivering.
+    """
+    app = web.Application(client_max_size=settings.service.max_body_bytes)
+    app[SETTINGS] = settings
+    app[BUS] = EventBus()
+    app[HEALTH_CHECKS] = []
+    app[LINKS] = []
+    http_session: list[aiohttp.ClientSession] = []
+
+    def http() -> aiohttp.ClientSession:
+        if not http_session:
+            raise RuntimeError("HTTP client session used before the app started")
+        return http_session[0]
+
+    async def ingest_via_stream(inbound):  # type: ignore[no-untyped-def]
+        return await app[STREAM].ingest(inbound)
+
+    async def recent_via_stream(platform: str, account: str, external_user_id: str, limit: int):  # type: ignore[no-untyped-def]
+        return await app[STREAM].recent_conversations(platform, account, external_user_id, limit)
+
+    async def history_via_stream(conversation_id: str, after_seq: int):  # type: ignore[no-untyped-def]
+        return await app[STREAM].history_after(conversation_id, after_seq)
+
+    async def mark_read_via_stream(conversation_id: str, up_to_seq: int) -> int:
+        return await app[STREAM].mark_read(conversation_id, up_to_seq)
+
+    conversations = ConversationAccess(
+        recent=recent_via_stream, history=history_via_stream, mark_read=mark_read_via_stream,
+        subscribe=app[BUS].subscribe, publish=app[BUS].publish,
+    )
+    context = ChannelContext(settings=settings, ingest=ingest_via_stream, http=http, conversations=conversations,
+                             state=channel_state(lambda: app[STORE]))
+    channels = {cls.platform: cls(context) for cls in (CHANNEL_CLASSES if channel_classes is None else channel_classes)}
+    app[CHANNELS] = channels
+    app.router.add_routes(standin_routes(settings))
+    for channel in channels.values():
+        app.router.add_routes(channel.routes())
+        channel.setup(app)
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = open_store(settings.service.mongodb_uri, settings.service.mongodb_database,
+                           embedded_client=embedded_client)
+        await store.ensure_indexes()
+        app[STORE] = store
+
+        async def store_health() -> ComponentHealth:
+            ok = await store.ping()
+            detail = "embedded in-process store (not persistent)" if store.embedded else "mongodb"
+            return ComponentHealth("ok" if ok else "down", detail)
+
+        app[HEALTH_CHECKS].append(HealthCheck("store", True, store_health))
+        yield
+        await store.close()
+
+    async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=settings.service.delivery_timeout_seconds)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            http_session.append(session)
+            app[HTTP] = session
+            yield
+            http_session.clear()
+
+    async def stream_ctx(app: web.Application) -> AsyncIterator[None]:
+        protector = DataProtector(settings.service.data_key)
+        stream = ConversationStream(store=app[STORE], bus=app[BUS], protector=protector, settings=settings)
+        app[STREAM] = stream
+        resumed = await stream.resume()
+        if resumed:
+            log.warning("resumed routing of unprocessed messages in %d conversations", resumed)
+        yield
+
+    async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+        workers = DeliveryWorkers(stream=app[STREAM], channels=channels, options=settings.service)
+        app[WORKERS] = workers
+        if start_workers:
+            await workers.start()
+
+        async def workers_health() -> ComponentHealth:
+            pending = await workers.pending_count()
+            if not workers.running:
+                return ComponentHealth("down", f"delivery workers stopped; {pending} messages waiting")
+            return ComponentHealth("ok", f"{pending} messages in the outbox")
+
+        app[HEALTH_CHECKS].append(HealthCheck("delivery", True, workers_health))
+        yield
+        # Cleanup runs in reverse: stop intake and finish routing first, so the replies it
+        # produced are in the outbox before the workers get their last chance to send them.
+        if not await app[STREAM].drain(settings.service.shutdown_grace_seconds):
+            log.error("shutdown: routing did not finish in time; unprocessed messages resume on restart")
+        await workers.stop(settings.service.shutdown_grace_seconds)
+
+    async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await app[BUS].close()
+
+    app.cleanup_ctx.extend([bus_ctx, store_ctx, http_ctx, stream_ctx, workers_ctx])
+    setup_handoff(app)
+
+    setup_triage(app)
+    app.router.add_get("/healthz", health_handler(app[HEALTH_CHECKS]))
+    app.router.add_get("/", start_page)
+    return app
+
+
+async def start_page(request: web.Request) -> web.Response:
+    return web.Response(text=render_start_page(request.app), content_type="text/html", charset="utf-8")

@@ -1,0 +1,101 @@
+"""The ``youthdesk`` command. Each subcommand lives with the code it drives and registers here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Callable
+
+from bot import lifecycle
+from bot.cli import DEGRADED_WARNING, BackgroundBot
+from contract.config import settings_from_args
+
+log = logging.getLogger("youthdesk.cli")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    from contract.logs import configure_logging
+    from service.app import create_app
+
+    settings = settings_from_args(args)
+    configure_logging(json_lines=args.log_json or settings.service.log_json)
+    host = args.host or settings.service.host
+    port = args.port or settings.service.port
+    app = create_app(settings)
+
+    def announce(_: str) -> None:
+        base = f"http://{host}:{port}"
+        print(f"youthdesk ({settings.service.env}) is serving on {base}/", flush=True)
+        print(f"  start page:   {base}/", flush=True)
+        print(f"  health:       {base}/healthz", flush=True)
+
+    web.run_app(app, host=host, port=port, print=announce,
+                shutdown_timeout=settings.service.shutdown_grace_seconds, access_log=None)
+
+
+def _register_serve(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the gateway")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--log-json", action="store_true", help="structured JSON log lines")
+    parser.set_defaults(handler=_serve)
+
+
+def _register_run(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="start Rasa (installing and training it if needed) and the gateway")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--log-json", action="store_true")
+    run.add_argument("--without-bot", action="store_true", help="skip Rasa: every conversation goes to a human")
+    run.set_defaults(handler=_run_with_bot)
+
+
+def _run_with_bot(args: argparse.Namespace) -> None:
+    bot: BackgroundBot | None = None
+    if args.without_bot:
+        os.environ.pop("RASA_URL", None)
+        print(DEGRADED_WARNING.format(reason="started with --without-bot"), file=sys.stderr, flush=True)
+    else:
+        bot = BackgroundBot(lifecycle.free_port(), os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
+        # The gateway reads its settings from the environment overlay (contract/config.py).
+        os.environ["RASA_URL"], os.environ["RASA_TOKEN"] = f"http://127.0.0.1:{bot.port}", bot.token
+        print("==> the gateway starts now; the bot joins when Rasa is ready (installed and trained on first run)",
+              flush=True)
+        bot.start()
+    argv = (["--config", args.config] if args.config else []) + ["serve"]
+    argv += (["--host", args.host] if args.host else []) + (["--port", str(args.port)] if args.port else [])
+    argv += ["--log-json"] if args.log_json else []
+    try:
+        main(argv)  # returns when the gateway stops (Ctrl-C / SIGTERM)
+    finally:
+        if bot is not None:
+            bot.stop()
+
+
+def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from bot import cli as bot_cli
+    from bot import triage_cli
+    from handoff import cli as handoff_cli
+    from service import simulate
+
+    return [_register_serve, _register_run, simulate.register, handoff_cli.register, triage_cli.register,
+            bot_cli.register]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="youthdesk", description="12355 youth service desk gateway")
+    parser.add_argument("--config", help="TOML settings file (default: $YOUTHDESK_CONFIG or config/demo.toml)")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for register in _registrations():
+        register(subparsers)
+    args = parser.parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

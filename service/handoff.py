@@ -1,0 +1,77 @@
+"""Wire the handoff engine, its deadline watcher, the API and the demo accounts into the app."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from contract.config import Settings
+from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Link
+from handoff.deadlines import DeadlineWatcher
+from handoff.engine import HandoffEngine
+from handoff.presence import ConsolePresence
+from handoff.users import Role, create_user
+from handoff.web.api import setup_api
+from handoff.web.console import setup_console
+from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE
+from store.client import Store
+
+log = logging.getLogger("youthdesk.handoff")
+
+
+# (username, role, desk, display name, skills, capacity)
+DEMO_ACCOUNTS: tuple[tuple[str, Role, str, str, list[str], int], ...] = (
+    ("counsellor-sz", Role.COUNSELLOR, "sz", "深圳·林老师", ["psychological", "legal"], 3),
+    ("counsellor-gd", Role.COUNSELLOR, "gd", "广东·陈老师", ["psychological"], 3),
+    ("supervisor-gd", Role.SUPERVISOR, "gd", "广东·督导王老师", ["psychological", "legal"], 2),
+    ("admin", Role.ADMIN, "national", "系统管理员", [], 0),
+)
+
+
+async def create_demo_accounts(store: Store, settings: Settings) -> dict[str, str]:
+    """On a fresh demo store: the demo accounts with one-time random passwords (only hashes are kept)."""
+    if await store["users"].count_documents({}) > 0:
+        return {}
+    passwords: dict[str, str] = {}
+    for username, role, desk, display_name, skills, capacity in DEMO_ACCOUNTS:
+        password = secrets.token_urlsafe(12)
+        await create_user(store, settings, username=username, password=password, role=role, desk=desk,
+                          display_name=display_name, skills=skills, capacity=capacity)
+        passwords[username] = password
+    return passwords
+
+
+def setup_handoff(app: web.Application) -> None:
+    """Call right after the core cleanup contexts: the engine starts once the stream exists."""
+    setup_api(app)
+    setup_console(app)
+    app[LINKS].append(Link("咨询师工作台", "/console/", "接待转人工的会话、处理工单（需登录）"))
+    app.cleanup_ctx.append(_handoff_ctx)
+
+
+async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    policies = {platform: channel.reply_policy for platform, channel in app[CHANNELS].items()}
+    engine = HandoffEngine(stream=app[STREAM], settings=settings, reply_policies=policies)
+    watcher = DeadlineWatcher(engine)
+    app[ENGINE] = engine
+    app[DEADLINES] = watcher
+    app[HANDOFF] = engine
+    presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine, settings.handoff.console_away_after_seconds)
+    if settings.service.env == "demo":
+        passwords = await create_demo_accounts(app[STORE], settings)
+        if passwords:
+            lines = [f"    {name:<16} {password}" for name, password in passwords.items()]
+            sys.stdout.write("\n  Demo console accounts (one-time passwords, shown only now):\n"
+                             + "\n".join(lines) + "\n\n")
+            sys.stdout.flush()
+    await engine.start()
+    await watcher.start()
+    yield
+    await presence.close()
+    await watcher.stop()
+    await engine.stop()

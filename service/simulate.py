@@ -1,0 +1,23 @@
+"""``youthdesk simulate PLATFORM …``: post to a running gateway exactly as the platform would.
+
+Each platform module that can be simulated provides ``add_simulator(platform_parsers)`` which adds
+its sub-parser (with ``set_defaults(handler=…)``); list them in ``SIMULATORS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from service import wechat_simulate, weibo_simulate
+
+SIMULATORS: list[Callable[[argparse._SubParsersAction], None]] = [weibo_simulate.add_simulator,
+                                                                   wechat_simulate.add_simulators]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("simulate", help="send a message to the gateway as a platform would")
+    parser.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway's base URL")
+    platforms = parser.add_subparsers(dest="platform", required=True)
+    for add_simulator in SIMULATORS:
+        add_simulator(platforms)

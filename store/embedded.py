@@ -1,0 +1,281 @@
+"""An in-process stand-in for PyMongo's ``AsyncMongoClient``, backed by mongomock.
+
+It exposes exactly the subset of the async API that ``store.client`` and its callers use, with
+the same call shapes and the same exceptions (mongomock raises PyMongo's error classes). All
+operations run synchronously on the event loop thread: they are in-memory and short, and that
+makes every single operation atomic, as it is on a real server. Nothing survives the process.
+
+mongomock scans every document for every query, which makes a busy demo quadratic. So the
+first field of each declared index (and ``_id``) gets an in-memory equality index here, used
+only to narrow the candidates; mongomock's own matcher still decides what matches.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import mongomock
+from mongomock.filtering import filter_applies
+from mongomock.helpers import patch_datetime_awareness_in_document
+from mongomock.store import CollectionStore
+from pymongo import ReturnDocument
+
+
+def _index_keys(value: Any) -> list[Hashable]:
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, str | int | float | bool | type(None))]
+
+
+class _IndexedCollectionStore(CollectionStore):
+    """mongomock's document store, keeping equality indexes current on every insert and delete."""
+
+    _eq_indexes: dict[str, defaultdict[Hashable, set[Any]]]
+
+    def index_field(self, field: str) -> None:
+        if field in self._eq_indexes or "." in field:
+            return
+        self._eq_indexes[field] = defaultdict(set)
+        for doc_id in list(self._documents):
+            self._add(field, doc_id, self._documents[doc_id])
+
+    def _add(self, field: str, doc_id: Any, document: Mapping[str, Any]) -> None:
+        for key in _index_keys(document.get(field)):
+            self._eq_indexes[field][key].add(doc_id)
+
+    def _remove(self, doc_id: Any) -> None:
+        document = self._documents.get(doc_id)
+        if document is None:
+            return
+        for field, index in self._eq_indexes.items():
+            for key in _index_keys(document.get(field)):
+                index[key].discard(doc_id)
+
+    def reindex(self, doc_ids: Iterable[Any]) -> None:
+        """Documents mongomock updated in place: drop their old keys and add the current ones."""
+        for doc_id in doc_ids:
+            for index in self._eq_indexes.values():
+                for ids in index.values():
+                    ids.discard(doc_id)
+            document = self._documents.get(doc_id)
+            if document is not None:
+                for field in self._eq_indexes:
+                    self._add(field, doc_id, document)
+
+    def __setitem__(self, key: Any, val: Any) -> None:
+        self._remove(key)
+        self._positions.setdefault(key, len(self._positions))
+        super().__setitem__(key, val)
+        for field in self._eq_indexes:
+            self._add(field, key, val)
+
+    def __delitem__(self, key: Any) -> None:
+        self._remove(key)
+        super().__delitem__(key)
+
+    def candidates(self, spec: Mapping[str, Any] | None) -> list[Any] | None:
+        """Ids that can match ``spec``, or None when no index narrows it."""
+        if not spec:
+            return None
+        id_value = spec.get("_id")
+        if id_value is not None and not isinstance(id_value, dict):
+            return [id_value] if id_value in self._documents else []
+        for field, index in self._eq_indexes.items():
+            if field not in spec:
+                continue
+            wanted = spec[field]
+            if isinstance(wanted, dict):
+                if set(wanted) != {"$in"}:
+                    continue
+                keys = wanted["$in"]
+            else:
+                keys = [wanted]
+            if not all(isinstance(k, str | int | bool) for k in keys):
+                continue
+            ids: set[Any] = set()
+            for key in keys:
+                ids |= index.get(key, set())
+            # Keep insertion ("natural") order, as mongomock's full scan does.
+            return sorted(ids, key=self._positions.__getitem__)
+        return None
+
+
+def _indexed(collection: mongomock.Collection) -> _IndexedCollectionStore:
+    store = collection._store
+    if not isinstance(store, _IndexedCollectionStore):
+        store.__class__ = _IndexedCollectionStore
+        store._eq_indexes = {}
+        store._positions = {doc_id: n for n, doc_id in enumerate(store._documents)}
+
+        def iter_documents(spec: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+            ids = store.candidates(spec)
+            if ids is None:
+                ids = list(store._documents)
+            documents = [store._documents[i] for i in ids if i in store._documents]
+            return (document for document in documents if filter_applies(spec, document))
+
+        collection._iter_documents = iter_documents
+    return store
+
+
+class AsyncCursor:
+    """The chainable part of ``AsyncCursor``: sort, skip, limit, ``to_list`` and ``async for``."""
+
+    def __init__(self, cursor: mongomock.collection.Cursor) -> None:
+        self._cursor = cursor
+
+    def sort(self, key_or_list: Any, direction: int | None = None) -> AsyncCursor:
+        if direction is None:
+            self._cursor.sort(key_or_list)
+        else:
+            self._cursor.sort(key_or_list, direction)
+        return self
+
+    def skip(self, count: int) -> AsyncCursor:
+        self._cursor.skip(count)
+        return self
+
+    def limit(self, count: int) -> AsyncCursor:
+        self._cursor.limit(count)
+        return self
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        items = []
+        for doc in self._cursor:
+            items.append(doc)
+            if length is not None and len(items) >= length:
+                break
+        return items
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        for doc in self._cursor:
+            yield doc
+
+
+class AsyncCollection:
+    def __init__(self, collection: mongomock.Collection) -> None:
+        self._collection = collection
+        self._store = _indexed(collection)
+        self.name = collection.name
+
+    def _matching_ids(self, filter: Mapping[str, Any]) -> list[Any]:  # noqa: A002
+        # mongomock stores datetimes naive; its public methods convert the filter the same way.
+        spec = patch_datetime_awareness_in_document(filter)
+        return [doc["_id"] for doc in self._collection._iter_documents(spec)]
+
+    async def insert_one(self, document: Mapping[str, Any]) -> Any:
+        return self._collection.insert_one(dict(document))
+
+    async def insert_many(self, documents: Sequence[Mapping[str, Any]], ordered: bool = True) -> Any:
+        return self._collection.insert_many([dict(d) for d in documents], ordered=ordered)
+
+    async def find_one(self, filter: Mapping[str, Any] | None = None, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+        return self._collection.find_one(filter, *args, **kwargs)
+
+    def find(self, filter: Mapping[str, Any] | None = None, *args: Any, **kwargs: Any) -> AsyncCursor:  # noqa: A002
+        return AsyncCursor(self._collection.find(filter, *args, **kwargs))
+
+    async def find_one_and_update(
+        self,
+        filter: Mapping[str, Any],  # noqa: A002
+        update: Mapping[str, Any],
+        *,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
+        projection: Any = None,
+    ) -> Any:
+        affected = self._matching_ids(filter)
+        result = self._collection.find_one_and_update(
+            filter, update, sort=sort, upsert=upsert, return_document=return_document, projection=projection
+        )
+        self._store.reindex(affected)
+        return result
+
+    async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
+        affected = self._matching_ids(filter)
+        result = self._collection.update_one(filter, update, upsert=upsert)
+        self._store.reindex(affected)
+        return result
+
+    async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
+        affected = self._matching_ids(filter)
+        result = self._collection.update_many(filter, update, upsert=upsert)
+        self._store.reindex(affected)
+        return result
+
+    async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
+        return self._collection.replace_one(filter, dict(replacement), upsert=upsert)
+
+    async def delete_one(self, filter: Mapping[str, Any]) -> Any:  # noqa: A002
+        return self._collection.delete_one(filter)
+
+    async def delete_many(self, filter: Mapping[str, Any]) -> Any:  # noqa: A002
+        return self._collection.delete_many(filter)
+
+    async def count_documents(self, filter: Mapping[str, Any], **kwargs: Any) -> int:  # noqa: A002
+        return self._collection.count_documents(filter, **kwargs)
+
+    async def distinct(self, key: str, filter: Mapping[str, Any] | None = None) -> list[Any]:  # noqa: A002
+        return self._collection.distinct(key, filter)
+
+    async def aggregate(self, pipeline: Sequence[Mapping[str, Any]]) -> AsyncCursor:
+        # PyMongo's async aggregate() is a coroutine returning a cursor; keep that shape.
+        return _ListCursor(list(self._collection.aggregate(list(pipeline))))
+
+    async def create_index(self, keys: Any, **kwargs: Any) -> str:
+        first_field = keys if isinstance(keys, str) else keys[0][0]
+        self._store.index_field(first_field)
+        return self._collection.create_index(keys, **kwargs)
+
+
+class _ListCursor(AsyncCursor):
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self._items = items
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        return self._items if length is None else self._items[:length]
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        for doc in self._items:
+            yield doc
+
+
+class AsyncDatabase:
+    def __init__(self, database: mongomock.Database) -> None:
+        self._database = database
+        self._collections: dict[str, AsyncCollection] = {}
+
+    def __getitem__(self, name: str) -> AsyncCollection:
+        if name not in self._collections:
+            self._collections[name] = AsyncCollection(self._database[name])
+        return self._collections[name]
+
+    async def command(self, command: str) -> dict[str, Any]:
+        if command != "ping":
+            raise NotImplementedError(f"embedded store supports only 'ping', not {command!r}")
+        return {"ok": 1.0}
+
+
+class EmbeddedMongoClient:
+    """Same constructor-free shape as ``AsyncMongoClient`` for what the store needs."""
+
+    def __init__(self) -> None:
+        self._client = mongomock.MongoClient(tz_aware=True)
+        self._databases: dict[str, AsyncDatabase] = {}
+
+    def __getitem__(self, name: str) -> AsyncDatabase:
+        if name not in self._databases:
+            self._databases[name] = AsyncDatabase(self._client[name])
+        return self._databases[name]
+
+    @property
+    def admin(self) -> AsyncDatabase:
+        return self["admin"]
+
+    async def close(self) -> None:
+        """Nothing to release; the data stays for a later "restart" in the same process."""

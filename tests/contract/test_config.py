@@ -1,0 +1,58 @@
+"""Settings: clear errors that name the field; production refuses demo secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from contract.config import DEMO_CONFIG_PATH, ConfigError, load_settings
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "youthdesk.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_demo_config_loads():
+    settings = load_settings(DEMO_CONFIG_PATH, environ={})
+    assert settings.service.env == "demo"
+    assert {a.platform for a in settings.accounts} == {"wechat", "miniprogram", "wecom-kf", "weibo"}
+    assert settings.desk_for_account("widget", "demo-video") == "sz"
+
+
+def test_bad_port_names_the_field(tmp_path):
+    with pytest.raises(ConfigError, match=r"service\.port"):
+        load_settings(write(tmp_path, "[service]\nport = 99999\n"), environ={})
+
+
+def test_unknown_desk_reference_names_the_account(tmp_path):
+    text = '[[desks]]\nid = "a"\nname = "A"\n[[accounts]]\nplatform = "wechat"\nid = "wx1"\ndesk = "nowhere"\n'
+    with pytest.raises(ConfigError, match=r"accounts\.0\.desk: unknown desk 'nowhere'"):
+        load_settings(write(tmp_path, text), environ={})
+
+
+def test_unknown_field_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"service\.prot"):
+        load_settings(write(tmp_path, "[service]\nprot = 1\n"), environ={})
+
+
+def test_secret_from_environment(tmp_path):
+    text = '[[desks]]\nid = "a"\nname = "A"\n[[partners]]\nid = "p"\nname = "P"\ndesk = "a"\nsecret = "env:P_SECRET"\n'
+    settings = load_settings(write(tmp_path, text), environ={"P_SECRET": "s3cret"})
+    assert settings.partner("p").secret == "s3cret"
+    with pytest.raises(ConfigError, match=r"partners\.0\.secret: environment variable P_SECRET is not set"):
+        load_settings(write(tmp_path, text), environ={})
+
+
+def test_malformed_toml_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[service\n"), environ={})
+
+
+def test_production_refuses_demo_secrets():
+    environ = {"YOUTHDESK_ENV": "production", "MONGODB_URI": "mongodb://db.invalid"}
+    with pytest.raises(ConfigError, match=r"service\.data_key: the demo key"):
+        load_settings(DEMO_CONFIG_PATH, environ=environ)
+    environ["YOUTHDESK_DATA_KEY"] = "bm90LWEtZGVtby1rZXktYnV0LTMyLWJ5dGVzLWxvbmc="
+    with pytest.raises(ConfigError, match=r"accounts\.0\.token: demo secret refused"):
+        load_settings(DEMO_CONFIG_PATH, environ=environ)

@@ -1,0 +1,136 @@
+"""The conversation stream: dedupe, ordering, routing, and nothing lost on failure."""
+
+from __future__ import annotations
+
+import asyncio
+
+from contract.keys import STORE, STREAM
+from contract.models import Conversation, ConversationState, Message
+from tests.fakes import RecordingChannel, inbound, wait_for
+
+
+class CountingRouter:
+    def __init__(self) -> None:
+        self.seen: list[Message] = []
+
+    async def route(self, conversation: Conversation, message: Message) -> None:
+        await asyncio.sleep(0)  # let other ingests interleave
+        self.seen.append(message)
+
+
+async def test_same_message_three_times_concurrently_is_stored_and_processed_once(start_app):
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    router = stream.router = CountingRouter()
+
+    results = await asyncio.gather(*(stream.ingest(inbound(msg_id="42")) for _ in range(3)))
+
+    assert sorted(r.duplicate for r in results) == [False, True, True]
+    assert len({r.message_id for r in results}) == 1
+    await wait_for(lambda: stream.in_flight == 0 and router.seen)
+    assert await client.app[STORE].messages.count_documents({}) == 1
+    assert len(router.seen) == 1
+
+
+async def test_order_is_preserved_under_concurrent_ingest(start_app):
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    router = stream.router = CountingRouter()
+
+    await asyncio.gather(*(stream.ingest(inbound(f"第{i}条", msg_id=str(i))) for i in range(40)))
+    await wait_for(lambda: len(router.seen) == 40)
+
+    seqs = [m.seq for m in router.seen]
+    assert seqs == sorted(seqs) == list(range(1, 41))
+    history = await stream.history(router.seen[0].conversation_id)
+    assert [m.text for m in history] == [f"第{i}条" for i in range(40)]
+
+
+async def test_sequential_messages_from_many_youths_each_keep_their_order(start_app):
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    router = stream.router = CountingRouter()
+
+    async def youth(n: int) -> None:
+        for i in range(10):
+            await stream.ingest(inbound(f"{n}-{i}", user=f"youth-{n}", msg_id=f"{n}-{i}"))
+
+    await asyncio.gather(*(youth(n) for n in range(8)))
+    await wait_for(lambda: len(router.seen) == 80)
+    for n in range(8):
+        texts = [m.text for m in router.seen if m.text.startswith(f"{n}-")]
+        assert texts == [f"{n}-{i}" for i in range(10)]
+    assert await client.app[STORE].conversations.count_documents({}) == 8
+
+
+async def test_routing_failure_sends_conversation_to_a_human(start_app):
+    class BrokenRouter:
+        async def route(self, conversation, message):
+            raise RuntimeError("bot exploded")
+
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    stream.router = BrokenRouter()
+
+    result = await stream.ingest(inbound("我不想活了"))
+    await wait_for(lambda: stream.in_flight == 0)
+
+    conversation = await stream.get_conversation(result.conversation_id)
+    assert conversation.state == ConversationState.QUEUED
+    stored = await client.app[STORE].messages.find_one({"_id": result.message_id})
+    assert stored["processed"] is True and "bot exploded" in stored["error"]
+
+
+async def test_unprocessed_messages_are_routed_after_restart(start_app, embedded_client):
+    first = await start_app(channel_classes=[RecordingChannel])
+
+    class StuckRouter:
+        async def route(self, conversation, message):
+            await asyncio.Event().wait()  # the process "dies" while routing
+
+    first.app[STREAM].router = StuckRouter()
+    result = await first.app[STREAM].ingest(inbound("在吗"))
+    first.app[STREAM].route_timeout = 0.05  # only so the test's shutdown is quick
+    await first.close()
+
+    # The message was stored; routing timed out on the way down and put it in front of a human.
+    second = await start_app(channel_classes=[RecordingChannel])
+    conversation = await second.app[STREAM].get_conversation(result.conversation_id)
+    assert conversation.state == ConversationState.QUEUED
+
+
+async def test_resume_routes_messages_stored_but_never_routed(start_app, embedded_client):
+    first = await start_app(channel_classes=[RecordingChannel])
+    stream = first.app[STREAM]
+    stream._schedule = lambda conversation_id: None  # crash right after storing
+    result = await stream.ingest(inbound("有人吗"))
+    await first.close()
+
+    stored = await first.app[STORE].messages.find_one({"_id": result.message_id})
+    assert stored["processed"] is False
+
+    second = await start_app(channel_classes=[RecordingChannel])  # start-up resumes routing
+
+    async def routed() -> bool:
+        doc = await second.app[STORE].messages.find_one({"_id": result.message_id})
+        return doc["processed"]
+
+    await wait_for(routed)
+
+
+async def test_identifiers_are_encrypted_at_rest(start_app):
+    client = await start_app(channel_classes=[RecordingChannel])
+    await client.app[STREAM].ingest(inbound(user="oSecretOpenId123"))
+    contact = await client.app[STORE].contacts.find_one({})
+    assert "oSecretOpenId123" not in repr(contact)
+
+
+async def test_closed_conversation_starts_a_new_one(start_app):
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    first = await stream.ingest(inbound(msg_id="1"))
+    await stream.set_state(first.conversation_id, ConversationState.CLOSED, reason="done", by="tester")
+    second = await stream.ingest(inbound(msg_id="2"))
+    assert second.conversation_id != first.conversation_id
+    events = await client.app[STORE].events.find({"conversation_id": first.conversation_id}).to_list(None)
+    assert [e["type"] for e in events] == ["conversation.created", "conversation.state_changed"]

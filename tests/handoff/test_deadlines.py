@@ -1,0 +1,83 @@
+"""Response-time rules: warning, breach → supervisor alert, then the conversation goes back to the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from contract.config import DeadlineConfig, HandoffConfig
+from contract.keys import STORE, STREAM
+from handoff.web.keys import DEADLINES
+from tests.fakes import inbound, wait_for
+from tests.handoff_support import conversation, engine, login, start, user
+
+
+async def test_breach_notifies_supervisor_then_requeues(start_app) -> None:
+    client = await start(start_app)
+    eng, watcher = engine(client), client.app[DEADLINES]
+    await user(client, "sup-gd", "supervisor", "gd")
+    counsellor = await user(client, "c-gd", desk="gd")
+    cid = await conversation(client, risk=1)
+    rule = eng.settings.handoff.deadline(1)
+    base = eng.now()
+    await eng.claim(cid, counsellor)
+    seen = []
+    subscription = eng.stream.bus.subscribe(lambda e: e.type.startswith(("deadline.", "conversation.state")))
+
+    async def at(seconds: float) -> dict:
+        eng.now = lambda: base + timedelta(seconds=seconds)
+        await watcher.tick()
+        return await client.app[STORE].conversations.find_one({"_id": cid})
+
+    assert (await at(rule.first_response_seconds * 0.5))["handoff"]["deadline_state"] == "ok"
+    assert (await at(rule.first_response_seconds * 0.85))["handoff"]["deadline_state"] == "warning"
+    doc = await at(rule.first_response_seconds + 1)
+    assert doc["handoff"]["deadline_state"] == "breached" and doc["state"] == "assigned"
+    alerts = await client.app[STORE]["alerts"].find({"conversation_id": cid}).to_list(None)
+    assert [a["type"] for a in alerts] == ["deadline_breached"] and len(alerts[0]["recipients"]) == 1
+    doc = await at(rule.first_response_seconds + rule.requeue_after_seconds + 1)
+    assert doc["state"] == "queued" and doc["owner"] is None
+    assert doc["handoff"]["transfers"][-1]["from_user"] == counsellor.id
+    subscription.close()
+    async for event in subscription:
+        seen.append(event.type)
+    assert seen.index("deadline.warning") < seen.index("deadline.breached") < len(seen) - 1
+    assert seen[-1] == "conversation.state_changed"
+
+
+async def test_reply_deadline_starts_with_youth_message_and_ends_with_reply(start_app) -> None:
+    client = await start(start_app)
+    eng = engine(client)
+    counsellor = await user(client, "c-gd", desk="gd")
+    cid = await conversation(client, youth="openid-reply")
+    await eng.claim(cid, counsellor)
+    headers = await login(client, "c-gd")
+    response = await client.post(f"/api/v1/conversations/{cid}/messages", json={"text": "你好，我在"}, headers=headers)
+    assert response.status == 201
+    doc = await client.app[STORE].conversations.find_one({"_id": cid})
+    assert doc["handoff"]["deadline_due_at"] is None and doc["handoff"]["first_responded_at"] is not None
+    await client.app[STREAM].ingest(inbound("还在吗", user="openid-reply", msg_id="reply-2"))
+
+    async def reply_deadline_running() -> bool:
+        doc = await client.app[STORE].conversations.find_one({"_id": cid})
+        return doc["handoff"]["deadline_due_at"] is not None
+
+    await wait_for(reply_deadline_running)
+    summary = await (await client.get(f"/api/v1/conversations/{cid}", headers=headers)).json()
+    assert summary["reply_due_at"] is not None and summary["first_response_due_at"] is None
+
+
+async def test_background_tick_with_tiny_deadlines(start_app, settings) -> None:
+    tiny = DeadlineConfig(first_response_seconds=1, reply_seconds=1, requeue_after_seconds=1)
+    handoff = HandoffConfig(deadlines={str(level): tiny for level in range(4)}, tick_seconds=0.05)
+    client = await start(start_app, settings.model_copy(update={"handoff": handoff}))
+    counsellor = await user(client, "c-gd", desk="gd")
+    cid = await conversation(client, risk=2)
+    await engine(client).claim(cid, counsellor)
+
+    async def requeued() -> bool:
+        doc = await client.app[STORE].conversations.find_one({"_id": cid})
+        return doc["state"] == "queued"
+
+    await wait_for(requeued, timeout=6)
+    assert await client.app[STORE]["alerts"].count_documents({"conversation_id": cid,
+                                                              "type": "deadline_breached"}) == 1

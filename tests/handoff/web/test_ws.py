@@ -1,0 +1,91 @@
+"""The console WebSocket: sign-in required, events scoped by desk and ownership, laggards cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+
+from contract.keys import BUS, STORE, STREAM
+from contract.models import Event, SenderKind
+from handoff.web.api.ws import LAGGING
+from tests.fakes import wait_for
+from tests.handoff_support import conversation, engine, login, start, user
+
+
+async def _drain(ws, seconds: float = 0.3) -> list[dict]:  # type: ignore[no-untyped-def]
+    events = []
+    try:
+        while True:
+            message = await asyncio.wait_for(ws.receive(), seconds)
+            if message.type != aiohttp.WSMsgType.TEXT:
+                return events
+            events.append(json.loads(message.data))
+    except TimeoutError:
+        return events
+
+
+async def test_websocket_requires_a_session(start_app) -> None:
+    client = await start(start_app)
+    response = await client.get("/api/v1/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                                       "Sec-WebSocket-Version": "13",
+                                                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert response.status == 401
+
+
+async def test_events_follow_desk_scope_and_ownership(start_app) -> None:
+    client = await start(start_app)
+    owner = await user(client, "owner-gd", desk="gd")
+    await user(client, "colleague-gd", desk="gd")
+    await user(client, "counsellor-sz", desk="sz")
+    await user(client, "sup-gd", "supervisor", "gd")
+    sockets = {name: await client.ws_connect(f"/api/v1/ws?token={(await login(client, name))['Authorization'][7:]}")
+               for name in ("owner-gd", "colleague-gd", "counsellor-sz", "sup-gd")}
+    cid = await conversation(client)
+    await engine(client).claim(cid, owner)
+    await _drain(sockets["colleague-gd"])
+    await client.app[STREAM].send(cid, "私密备注", sender=SenderKind.COUNSELLOR, sender_id=owner.id, private=True)
+    seen = {name: await _drain(ws) for name, ws in sockets.items()}
+    assert any(e["type"] == "message.created" and e["data"]["message"]["private"] for e in seen["owner-gd"])
+    assert any(e["type"] == "message.created" for e in seen["sup-gd"])
+    assert not any(e["type"] == "message.created" for e in seen["colleague-gd"])  # not theirs
+    assert seen["counsellor-sz"] == []  # another desk: nothing at all
+    for ws in sockets.values():
+        await ws.close()
+
+
+async def test_lagging_client_is_disconnected(start_app) -> None:
+    client = await start(start_app)
+    await user(client, "sup-gd", "supervisor", "gd")
+    ws = await client.ws_connect("/api/v1/ws", headers=await login(client, "sup-gd"))
+    await asyncio.sleep(0.05)
+    for n in range(2000):  # published in one go, faster than any socket drains
+        await client.app[BUS].publish(Event(type="queue.changed", desk="gd", data={"n": n}))
+    while True:
+        message = await asyncio.wait_for(ws.receive(), 5)
+        if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            break
+    assert ws.close_code == LAGGING
+
+
+async def test_closing_the_last_console_sets_away_but_a_reload_stays_online(start_app, settings) -> None:  # type: ignore[no-untyped-def]
+    handoff = settings.handoff.model_copy(update={"console_away_after_seconds": 0.3})
+    client = await start(start_app, settings.model_copy(update={"handoff": handoff}), auto=True)
+    counsellor = await user(client, "c-gd", desk="gd")
+    headers = await login(client, "c-gd")
+
+    first = await client.ws_connect("/api/v1/ws", headers=headers)
+    await first.close()
+    reloaded = await client.ws_connect("/api/v1/ws", headers=headers)  # a page reload, within the grace period
+    await asyncio.sleep(0.5)
+    assert await presence_is(client, counsellor.id, "online")
+    await reloaded.close()
+    await wait_for(lambda: presence_is(client, counsellor.id, "away"))
+    # Nobody is assigned a youth they cannot see: the conversation waits in the queue for a present colleague.
+    waiting = await conversation(client)
+    assert (await client.app[STORE].conversations.find_one({"_id": waiting}))["state"] == "queued"
+
+
+async def presence_is(client, user_id: str, expected: str) -> bool:  # type: ignore[no-untyped-def]
+    return (await client.app[STORE]["users"].find_one({"_id": user_id}))["presence"] == expected
