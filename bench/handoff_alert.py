@@ -11,15 +11,16 @@ import aiohttp
 from aiohttp import web
 
 from bench._stats import describe_ms
-from channels.weibo import signed_query, simulated_push
 from contract.config import DEMO_CONFIG_PATH, load_settings
 from contract.handoff import HandoffRequest
 from contract.keys import SETTINGS, STORE, STREAM
 from contract.models import Conversation, Message
-from handoff.users import Presence, create_user, set_presence
-from handoff.web.auth import create_session
+from contract.people import Presence
+from handoff.sessions import create_session
+from handoff.users import create_user, set_presence
 from handoff.web.keys import ENGINE
 from service.app import create_app
+from service.weibo_simulate import signed_query, simulated_push
 
 ACTIVE = 200
 SAMPLES = 60

@@ -15,11 +15,11 @@ import aiohttp
 
 from bench._stats import describe_ms
 from bot.evaluation import load_heldout
+from bot.rasa_client import make_rasa_client
 from bot.risk import RiskDetector
 from bot.risk_model import RiskModel, load_training_messages
 from bot.triage import IntentParser, load_risk_intents, triage_text
 from contract.config import ServiceConfig
-from service.triage import make_rasa_client
 
 ROUNDS = 20
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from pymongo.errors import DuplicateKeyError
-
 from bot.risk import RiskDetector
 from bot.risk_model import RiskModel
 from bot.triage import (
@@ -30,6 +28,7 @@ from contract.config import ChannelAccountConfig, Settings
 from contract.handoff import HandoffReason, HandoffRequest, HandoffSink
 from contract.models import Conversation, ConversationState, Direction, Message, MessageType, SenderKind
 from gateway.stream import ConversationStream
+from store import bot_sessions
 
 log = logging.getLogger("youthdesk.bot")
 
@@ -68,13 +67,12 @@ class TriageRouter:
         self.intents = intents
         self.budgeted = budgeted_platforms
         self.threshold = threshold
-        # Per-conversation bot bookkeeping (welcome sent, paused in Rasa) lives next to the conversation.
-        self.sessions = stream.store["bot_sessions"]
 
     async def route(self, conversation: Conversation, message: Message) -> None:
         if message.direction != Direction.INBOUND or message.sender != SenderKind.YOUTH:
             return
         if conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
+            await self.handoff.youth_wrote(conversation)
             await self._watch(conversation, message)
             return
         if conversation.state != ConversationState.BOT:
@@ -152,7 +150,7 @@ class TriageRouter:
         await self.handoff.request_handoff(HandoffRequest(
             conversation_id=conversation.id, reason=reason, risk_level=risk, category=category, cues=list(cues),
             message_id=message.id))
-        await self.sessions.update_one({"_id": conversation.id}, {"$set": {"paused": True}}, upsert=True)
+        await bot_sessions.mark_paused(self.stream.store, conversation.id)
         if self.rasa is not None:
             try:
                 await self.rasa.pause(conversation.id)
@@ -161,8 +159,7 @@ class TriageRouter:
 
     async def _resume_if_paused(self, conversation: Conversation) -> None:
         """Back in ``bot`` after a handoff (transfer to the bot): Rasa listens again."""
-        doc = await self.sessions.find_one({"_id": conversation.id})
-        if not doc or not doc.get("paused"):
+        if not await bot_sessions.is_paused(self.stream.store, conversation.id):
             return
         if self.rasa is not None:
             try:
@@ -170,22 +167,13 @@ class TriageRouter:
             except Exception as exc:  # noqa: BLE001 - the next Rasa call fails over to a human anyway
                 log.warning("could not resume the Rasa conversation %s: %r", conversation.id, exc)
                 return
-        await self.sessions.update_one({"_id": conversation.id}, {"$set": {"paused": False}})
+        await bot_sessions.mark_resumed(self.stream.store, conversation.id)
 
     # ------------------------------------------------------------ replies
 
     async def _first_welcome(self, conversation: Conversation) -> bool:
         """True exactly once per conversation (conditional writes, safe across gateway instances)."""
-        doc = await self.sessions.find_one({"_id": conversation.id})
-        if doc is None:
-            try:
-                await self.sessions.insert_one({"_id": conversation.id, "welcomed": True, "paused": False})
-            except DuplicateKeyError:
-                return False
-            return True
-        result = await self.sessions.update_one({"_id": conversation.id, "welcomed": {"$ne": True}},
-                                                {"$set": {"welcomed": True}})
-        return bool(result.modified_count)
+        return await bot_sessions.welcome_once(self.stream.store, conversation.id)
 
     def _welcome(self, conversation: Conversation) -> str:
         account = next((a for a in self.settings.accounts

@@ -1,6 +1,8 @@
 """The seam between triage and the handoff engine: "a human must take this conversation".
 
-Triage (``bot/``) raises a ``HandoffRequest``; the handoff engine implements ``HandoffSink``.
+Triage (``bot/``, the stream's router for every youth message) raises a ``HandoffRequest`` and tells
+the engine when a youth writes in a conversation that is with a human; the stream raises one
+(``routing_failed``) when routing a message fails. The handoff engine implements ``HandoffSink``.
 Triage never decides who takes the conversation, and the engine never reads message text.
 """
 
@@ -28,6 +30,10 @@ class HandoffRequest:
 class HandoffSink(Protocol):
     async def request_handoff(self, request: HandoffRequest) -> None:
         """Queue the conversation for a human, or raise its risk if it is already with one."""
+
+    async def youth_wrote(self, conversation: Conversation) -> None:
+        """The youth wrote in a conversation that is queued or assigned: their silence ends, and a
+        reply deadline starts if a counsellor has answered before."""
 
     async def take_rating(self, conversation: Conversation, message: Message) -> bool:
         """If this youth message answers a satisfaction request (a ``satisfaction`` event from the

@@ -3,7 +3,8 @@
 A message is claimed with a lease (so a crashed worker's claim expires), delivered in
 per-conversation order, and every attempt is recorded on the message. Transient failures back
 off exponentially; after ``delivery_max_attempts`` the message is ``failed`` with the reason,
-and a closed reply window is recorded on the conversation so the counsellor is told.
+and a closed reply window is reported to the stream (which records it) so the counsellor is told.
+The outbox's documents and their leases are ``store.messages``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
-
-from pymongo import ReturnDocument
 
 from contract.channel import (
     Channel,
@@ -24,8 +22,9 @@ from contract.channel import (
     TransientDeliveryError,
 )
 from contract.config import ServiceConfig
-from contract.models import DeliveryAttempt, DeliveryStatus, Direction, Event, Message, utcnow
+from contract.models import DeliveryAttempt, DeliveryStatus, Message, utcnow
 from gateway.stream import ConversationStream
+from store import messages
 
 log = logging.getLogger("youthdesk.outbox")
 
@@ -52,13 +51,10 @@ class DeliveryWorkers:
 
     async def release_expired_claims(self) -> int:
         """Claims held by a worker that died are released, so those messages go out once more."""
-        released = await self.store.messages.update_many(
-            {"direction": Direction.OUTBOUND, "status": DeliveryStatus.SENDING, "lease_until": {"$lt": utcnow()}},
-            {"$set": {"status": DeliveryStatus.PENDING, "lease_until": None}},
-        )
-        if released.modified_count:
-            log.warning("released %d expired delivery claims", released.modified_count)
-        return released.modified_count
+        released = await messages.release_expired_claims(self.store, utcnow())
+        if released:
+            log.warning("released %d expired delivery claims", released)
+        return released
 
     async def start(self) -> None:
         await self.release_expired_claims()
@@ -79,9 +75,7 @@ class DeliveryWorkers:
         self._tasks = []
 
     async def pending_count(self) -> int:
-        return await self.store.messages.count_documents(
-            {"direction": Direction.OUTBOUND, "status": {"$in": [DeliveryStatus.PENDING, DeliveryStatus.SENDING]}}
-        )
+        return await messages.count_undelivered(self.store)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -107,45 +101,24 @@ class DeliveryWorkers:
 
     async def _idle_seconds(self) -> float:
         """Sleep until the next retry is due (new messages wake the workers at once)."""
-        next_due = await self.store.messages.find_one(
-            {"direction": Direction.OUTBOUND, "status": DeliveryStatus.PENDING},
-            {"next_attempt_at": 1}, sort=[("next_attempt_at", 1)],
-        )
-        if next_due is None or next_due.get("next_attempt_at") is None:
+        next_due = await messages.next_attempt_due(self.store)
+        if next_due is None:
             return POLL_INTERVAL
-        wait = (next_due["next_attempt_at"] - utcnow()).total_seconds()
+        wait = (next_due - utcnow()).total_seconds()
         return min(max(wait, 0.001), POLL_INTERVAL)
 
     async def _claim(self) -> Message | None:
         now = utcnow()
-        candidates = await self.store.messages.find(
-            {"direction": Direction.OUTBOUND, "status": DeliveryStatus.PENDING, "next_attempt_at": {"$lte": now},
-             "conversation_id": {"$nin": list(self._in_flight)}},
-            {"_id": 1, "conversation_id": 1, "seq": 1},
-        ).sort("next_attempt_at", 1).limit(20).to_list(None)
-        for candidate in candidates:
-            conversation_id = candidate["conversation_id"]
-            if conversation_id in self._in_flight or await self._has_earlier_undelivered(candidate):
+        for entry in await messages.due_entries(self.store, now, skip_conversations=self._in_flight):
+            # Keep the youth's view in order: a later message waits for an earlier one still retrying.
+            if entry.conversation_id in self._in_flight or await messages.has_earlier_undelivered(self.store, entry):
                 continue
-            self._in_flight.add(conversation_id)
-            doc = await self.store.messages.find_one_and_update(
-                {"_id": candidate["_id"], "status": DeliveryStatus.PENDING},
-                {"$set": {"status": DeliveryStatus.SENDING, "lease_until": now + LEASE}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is not None:
-                return Message.from_doc(doc)
-            self._in_flight.discard(conversation_id)
+            self._in_flight.add(entry.conversation_id)
+            message = await messages.claim(self.store, entry, lease_until=now + LEASE)
+            if message is not None:
+                return message
+            self._in_flight.discard(entry.conversation_id)
         return None
-
-    async def _has_earlier_undelivered(self, candidate: dict[str, Any]) -> bool:
-        """Keep the youth's view in order: a later message waits for an earlier one still retrying."""
-        earlier = await self.store.messages.find_one({
-            "conversation_id": candidate["conversation_id"], "direction": Direction.OUTBOUND,
-            "seq": {"$lt": candidate["seq"]},
-            "status": {"$in": [DeliveryStatus.PENDING, DeliveryStatus.SENDING]},
-        }, {"_id": 1})
-        return earlier is not None
 
     async def _deliver(self, message: Message) -> None:
         outbound = await self.stream.outbound_for(message)
@@ -165,9 +138,7 @@ class DeliveryWorkers:
         else:
             await self._finish(message, DeliveryStatus.SENT, DeliveryAttempt(at=utcnow(), ok=True),
                                channel_message_id=receipt.channel_message_id)
-            await self.store.conversations.update_one(
-                {"_id": message.conversation_id}, {"$inc": {"window.sent_since_youth_message": 1}}
-            )
+            await self.stream.reply_delivered(message.conversation_id)
             self.delivered += 1
 
     async def _failed_attempt(self, message: Message, attempt_number: int, error: DeliveryError) -> None:
@@ -175,33 +146,18 @@ class DeliveryWorkers:
         log.warning("delivery attempt %d of %s failed: %s", attempt_number, message.id, error.reason)
         if isinstance(error, TransientDeliveryError) and attempt_number < self.options.delivery_max_attempts:
             delay = self.options.delivery_backoff_seconds * 2 ** (attempt_number - 1)
-            await self.store.messages.update_one({"_id": message.id}, {
-                "$set": {"status": DeliveryStatus.PENDING, "lease_until": None,
-                         "next_attempt_at": utcnow() + timedelta(seconds=delay), "error": error.reason},
-                "$push": {"attempts": attempt.model_dump()},
-            })
+            await messages.schedule_retry(self.store, message.id, attempt, utcnow() + timedelta(seconds=delay))
             return
         reason = error.reason if attempt_number == 1 else f"{error.reason} (after {attempt_number} attempts)"
         await self._finish(message, DeliveryStatus.FAILED, attempt, error=reason)
         self.failed += 1
         if isinstance(error, ReplyWindowClosedError):
-            await self.store.conversations.update_one(
-                {"_id": message.conversation_id}, {"$set": {"window.closed_reason": error.reason}}
-            )
-            conversation = await self.stream.get_conversation(message.conversation_id)
-            await self.stream.record_event(Event(
-                type="conversation.window_closed", conversation_id=conversation.id, desk=conversation.desk,
-                data={"reason": error.reason, "message_id": message.id},
-            ))
+            await self.stream.reply_window_closed(message, error.reason)
 
     async def _finish(self, message: Message, status: DeliveryStatus, attempt: DeliveryAttempt, *,
                       error: str | None = None, channel_message_id: str | None = None) -> None:
-        update: dict[str, Any] = {"status": status, "lease_until": None, "next_attempt_at": None, "error": error}
-        if channel_message_id:
-            update["channel_message_id"] = channel_message_id
-        await self.store.messages.update_one(
-            {"_id": message.id}, {"$set": update, "$push": {"attempts": attempt.model_dump()}}
-        )
+        await messages.finish_delivery(self.store, message.id, status, attempt, error=error,
+                                       channel_message_id=channel_message_id)
         conversation = await self.stream.get_conversation(message.conversation_id)
         await self.stream.publish("message.status", conversation,
                                   message_id=message.id, status=status, error=error)

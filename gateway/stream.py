@@ -3,8 +3,10 @@
 Every inbound message is stored before anyone acknowledges it to the platform, then routed
 (bot or human) by a per-conversation processor that handles messages strictly in stored order
 and marks each one processed, so a crash between storing and routing loses nothing: ``resume``
-picks the unprocessed ones up again. Outbound messages are stored as ``pending`` and delivered
-by ``gateway.outbox``.
+picks the unprocessed ones up again. When routing fails the conversation goes to a human
+through the handoff seam. Outbound messages are stored as ``pending`` and delivered by
+``gateway.outbox``. The stream is the one gateway place that moves a conversation's reply window
+(see ``store.conversations``); its read side (history, read receipts) is ``gateway.history``.
 """
 
 from __future__ import annotations
@@ -13,15 +15,13 @@ import asyncio
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
-
-from contract.channel import InboundMessage, IngestResult, OutboundMessage
+from contract.channel import InboundMessage, IngestResult
 from contract.config import Settings
 from contract.crypto import DataProtector
+from contract.handoff import HandoffRequest, HandoffSink
 from contract.models import (
     ChannelIdentity,
     Contact,
@@ -38,7 +38,10 @@ from contract.models import (
     utcnow,
 )
 from gateway.bus import EventBus
-from store.client import Store
+from gateway.history import ConversationHistory, UnknownConversation
+from store import contacts, conversations, events, messages
+from store.conversations import ReplyWindowChange
+from store.database import Store
 
 log = logging.getLogger("youthdesk.stream")
 
@@ -60,17 +63,17 @@ class StreamClosed(Exception):
     """The service is shutting down and takes no new messages (platforms will retry)."""
 
 
-class UnknownConversation(LookupError):
-    pass
-
-
 def inbound_message_id(platform: str, account: str, channel_message_id: str) -> str:
     """Deterministic id: the primary-key index makes a platform's retry a duplicate key."""
     digest = hashlib.sha256(f"{platform}\x1f{account}\x1f{channel_message_id}".encode()).hexdigest()
     return f"in_{digest[:32]}"
 
 
-class ConversationStream:
+def _no_handoff() -> HandoffSink:
+    raise LookupError("no handoff is wired into the stream")
+
+
+class ConversationStream(ConversationHistory):
     def __init__(
         self,
         *,
@@ -79,12 +82,13 @@ class ConversationStream:
         protector: DataProtector,
         settings: Settings,
         router: MessageRouter | None = None,
+        handoff: Callable[[], HandoffSink] = _no_handoff,
     ) -> None:
-        self.store = store
-        self.bus = bus
-        self.protector = protector
+        """``handoff`` is a getter: the handoff engine is built after the stream (it needs the stream)."""
+        super().__init__(store=store, bus=bus, protector=protector)
         self.settings = settings
         self.router: MessageRouter = router or PassThroughRouter()
+        self.handoff = handoff
         self.outbox_ready = asyncio.Event()
         self.accepting = True
         self.route_timeout = 30.0
@@ -100,21 +104,21 @@ class ConversationStream:
         if not self.accepting:
             raise StreamClosed("shutting down")
         message_id = inbound_message_id(inbound.platform, inbound.account, inbound.channel_message_id)
-        existing = await self.store.messages.find_one({"_id": message_id}, {"conversation_id": 1})
-        if existing is not None:
-            return IngestResult(message_id, existing["conversation_id"], duplicate=True)
+        stored_in = await messages.conversation_of(self.store, message_id)
+        if stored_in is not None:
+            return IngestResult(message_id, stored_in, duplicate=True)
 
         contact = await self._contact_for(inbound)
         conversation = await self._open_conversation(contact, inbound)
         async with self._conversation_locks[conversation.id]:
-            existing = await self.store.messages.find_one({"_id": message_id}, {"conversation_id": 1})
-            if existing is not None:
-                return IngestResult(message_id, existing["conversation_id"], duplicate=True)
-            seq, conversation = await self._next_seq(conversation.id, inbound)
+            stored_in = await messages.conversation_of(self.store, message_id)
+            if stored_in is not None:
+                return IngestResult(message_id, stored_in, duplicate=True)
+            conversation = await self._number_next_message(conversation.id, inbound)
             message = Message(
                 id=message_id,
                 conversation_id=conversation.id,
-                seq=seq,
+                seq=conversation.last_seq,
                 direction=Direction.INBOUND,
                 sender=SenderKind.YOUTH,
                 type=inbound.type,
@@ -125,9 +129,7 @@ class ConversationStream:
                 created_at=inbound.sent_at or utcnow(),
                 status=DeliveryStatus.RECEIVED,
             )
-            try:
-                await self.store.messages.insert_one(message.to_doc())
-            except DuplicateKeyError:
+            if not await messages.insert_message(self.store, message):
                 # Another gateway instance stored the same platform message first.
                 return IngestResult(message_id, conversation.id, duplicate=True)
         await self.publish("message.created", conversation, message=_public_message(message))
@@ -135,37 +137,16 @@ class ConversationStream:
         return IngestResult(message_id, conversation.id, duplicate=False)
 
     async def _contact_for(self, inbound: InboundMessage) -> Contact:
-        lookup = self.protector.blind_index(inbound.platform, inbound.account, inbound.external_user_id)
-        contact_id = f"ct_{lookup[:24]}"
+        contact_id = contacts.contact_id_for(self.protector, inbound.platform, inbound.account,
+                                             inbound.external_user_id)
         async with self._contact_locks[contact_id]:
-            doc = await self.store.contacts.find_one({"_id": contact_id})
-            if doc is not None:
-                return _decrypt_contact(doc, self.protector)
-            identity = ChannelIdentity(
-                platform=inbound.platform,
-                account=inbound.account,
-                external_id=inbound.external_user_id,
-                union_id=inbound.union_id,
-            )
-            contact = Contact(id=contact_id, identities=[identity])
-            doc = contact.to_doc()
-            doc["lookup"] = [lookup]
-            doc["identities"] = [_encrypt_identity(identity, self.protector)]
-            try:
-                await self.store.contacts.insert_one(doc)
-            except DuplicateKeyError:
-                pass  # created concurrently elsewhere; same deterministic id, same content
-            return contact
+            identity = ChannelIdentity(platform=inbound.platform, account=inbound.account,
+                                       external_id=inbound.external_user_id, union_id=inbound.union_id)
+            return await contacts.contact_for_identity(self.store, self.protector, identity)
 
     async def _open_conversation(self, contact: Contact, inbound: InboundMessage) -> Conversation:
-        slot = f"{contact.id}\x1f{inbound.platform}\x1f{inbound.account}"
-        async with self._contact_locks[slot]:
-            pointer = await self.store["open_conversations"].find_one({"_id": slot})
-            if pointer is not None:
-                doc = await self.store.conversations.find_one({"_id": pointer["conversation_id"]})
-                if doc is not None:
-                    return Conversation.from_doc(doc)
-            conversation = Conversation(
+        async with self._contact_locks[f"{contact.id}\x1f{inbound.platform}\x1f{inbound.account}"]:
+            candidate = Conversation(
                 id=new_id("cv"),
                 contact_id=contact.id,
                 platform=inbound.platform,
@@ -173,40 +154,26 @@ class ConversationStream:
                 desk=self.settings.desk_for_account(inbound.platform, inbound.account),
                 tags=dict(inbound.tags),
             )
-            await self.store.conversations.insert_one(conversation.to_doc())
-            try:
-                await self.store["open_conversations"].insert_one(
-                    {"_id": slot, "conversation_id": conversation.id}
+            conversation, created = await conversations.open_conversation(self.store, candidate)
+            if created:
+                await self.record_event(
+                    Event(type="conversation.created", conversation_id=conversation.id, desk=conversation.desk,
+                          data={"platform": conversation.platform, "state": conversation.state})
                 )
-            except DuplicateKeyError:
-                await self.store.conversations.delete_one({"_id": conversation.id})
-                pointer = await self.store["open_conversations"].find_one({"_id": slot})
-                doc = await self.store.conversations.find_one({"_id": pointer["conversation_id"]})
-                return Conversation.from_doc(doc)
-            await self.record_event(
-                Event(type="conversation.created", conversation_id=conversation.id, desk=conversation.desk,
-                      data={"platform": conversation.platform, "state": conversation.state})
-            )
             return conversation
 
-    async def _next_seq(self, conversation_id: str, inbound: InboundMessage | None) -> tuple[int, Conversation]:
-        update: dict[str, Any] = {"$inc": {"last_seq": 1}, "$set": {"updated_at": utcnow()}}
-        if inbound is not None:
-            if inbound.window == "open":
-                update["$set"].update({
-                    "window.last_youth_message_at": utcnow(),
-                    "window.sent_since_youth_message": 0,
-                    "window.closed_reason": None,
-                })
-            elif inbound.window == "close":
-                update["$set"]["window.closed_reason"] = inbound.event or "closed by platform"
-            for key, value in inbound.tags.items():
-                update["$set"][f"tags.{key}"] = value
-        doc = await self.store.conversations.find_one_and_update(
-            {"_id": conversation_id}, update, return_document=ReturnDocument.AFTER
-        )
-        conversation = Conversation.from_doc(doc)
-        return conversation.last_seq, conversation
+    async def _number_next_message(self, conversation_id: str, inbound: InboundMessage) -> Conversation:
+        """Take the inbound message's ``seq``; the youth writing (or leaving) moves the reply window."""
+        window = None
+        if inbound.window == "open":
+            window = ReplyWindowChange(youth_wrote_at=utcnow())
+        elif inbound.window == "close":
+            window = ReplyWindowChange(closed_reason=inbound.event or "closed by platform")
+        conversation = await conversations.take_next_seq(self.store, conversation_id, tags=inbound.tags,
+                                                         window=window)
+        if conversation is None:
+            raise UnknownConversation(conversation_id)
+        return conversation
 
     # ------------------------------------------------------------ processing
 
@@ -223,35 +190,42 @@ class ConversationStream:
         try:
             while True:
                 self._rerun.discard(conversation_id)
-                cursor = self.store.messages.find(
-                    {"conversation_id": conversation_id, "direction": Direction.INBOUND, "processed": False}
-                ).sort("seq", 1)
-                pending = [Message.from_doc(doc) for doc in await cursor.to_list(None)]
-                for message in pending:
-                    await self._route_one(message)
+                for message in await messages.unprocessed_messages(self.store, conversation_id):
+                    if not await self._route_one(message):
+                        return  # this and later messages stay unprocessed, in order, for a retry
                 if conversation_id not in self._rerun:
                     return
         finally:
             self._processors.pop(conversation_id, None)
 
-    async def _route_one(self, message: Message) -> None:
+    async def _route_one(self, message: Message) -> bool:
+        """Route one message and mark it processed; False if it could be neither routed nor handed to a human."""
         conversation = await self.get_conversation(message.conversation_id)
         try:
             await asyncio.wait_for(self.router.route(conversation, message), self.route_timeout)
         except Exception as exc:  # noqa: BLE001 - a routing failure must reach a human, not vanish
             log.exception("routing failed for message %s; sending the conversation to a counsellor", message.id)
-            await self.store.messages.update_one(
-                {"_id": message.id}, {"$set": {"error": f"routing failed: {exc!r}"[:500]}}
-            )
-            if conversation.state == ConversationState.BOT:
-                await self.set_state(conversation.id, ConversationState.QUEUED, reason="routing_failed")
-        await self.store.messages.update_one({"_id": message.id}, {"$set": {"processed": True}})
+            await messages.record_routing_error(self.store, message.id, f"routing failed: {exc!r}")
+            if not await self._hand_to_human(message):
+                return False
+        await messages.mark_processed(self.store, message.id)
+        return True
+
+    async def _hand_to_human(self, message: Message) -> bool:
+        request = HandoffRequest(conversation_id=message.conversation_id, reason="routing_failed",
+                                 message_id=message.id)
+        try:
+            await self.handoff().request_handoff(request)
+        except Exception:  # noqa: BLE001 - the message must survive even this: it stays unprocessed
+            log.critical("routing failed AND the handoff of conversation %s failed: message %s stays unprocessed "
+                         "and is routed again with the conversation's next message or on restart",
+                         message.conversation_id, message.id, exc_info=True)
+            return False
+        return True
 
     async def resume(self) -> int:
         """Schedule every conversation that has stored but unprocessed messages (after a restart)."""
-        ids = await self.store.messages.distinct(
-            "conversation_id", {"direction": Direction.INBOUND, "processed": False}
-        )
+        ids = await messages.conversations_with_unprocessed(self.store)
         for conversation_id in ids:
             self._schedule(conversation_id)
         return len(ids)
@@ -270,6 +244,9 @@ class ConversationStream:
     @property
     def in_flight(self) -> int:
         return len(self._processors)
+
+    async def unprocessed_count(self) -> int:
+        return await messages.count_unprocessed(self.store)
 
     # ------------------------------------------------------------------ send
 
@@ -290,14 +267,9 @@ class ConversationStream:
         console but never leave for the youth's channel.
         """
         async with self._conversation_locks[conversation_id]:
-            doc = await self.store.conversations.find_one_and_update(
-                {"_id": conversation_id},
-                {"$inc": {"last_seq": 1}, "$set": {"updated_at": utcnow()}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is None:
+            conversation = await conversations.take_next_seq(self.store, conversation_id)
+            if conversation is None:
                 raise UnknownConversation(conversation_id)
-            conversation = Conversation.from_doc(doc)
             now = utcnow()
             message = Message(
                 id=new_id("out"),
@@ -314,94 +286,38 @@ class ConversationStream:
                 next_attempt_at=None if private else now,
                 private=private,
             )
-            await self.store.messages.insert_one(message.to_doc())
+            await messages.insert_message(self.store, message)
         await self.publish("message.created", conversation, message=_public_message(message))
         if not private:
             self.outbox_ready.set()
         return message
 
-    async def outbound_for(self, message: Message) -> OutboundMessage:
+    # ------------------------------------------------------------ reply window
+
+    async def reply_delivered(self, conversation_id: str) -> None:
+        """A message reached the youth: one more of the platform's replies is used up."""
+        await conversations.change_reply_window(self.store, conversation_id,
+                                                ReplyWindowChange(reply_delivered=True))
+
+    async def reply_window_closed(self, message: Message, reason: str) -> None:
+        """The platform refused ``message`` because its reply window closed; the console is told."""
+        await conversations.change_reply_window(self.store, message.conversation_id,
+                                                ReplyWindowChange(closed_reason=reason))
         conversation = await self.get_conversation(message.conversation_id)
-        contact_doc = await self.store.contacts.find_one({"_id": conversation.contact_id})
-        contact = _decrypt_contact(contact_doc, self.protector)
-        identity = next(
-            i for i in contact.identities
-            if i.platform == conversation.platform and i.account == conversation.account
-        )
-        return OutboundMessage(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            platform=conversation.platform,
-            account=conversation.account,
-            external_user_id=identity.external_id,
-            type=message.type,
-            text=message.text,
-            media=message.media,
-            tags=conversation.tags,
-        )
+        await self.record_event(Event(
+            type="conversation.window_closed", conversation_id=conversation.id, desk=conversation.desk,
+            data={"reason": reason, "message_id": message.id},
+        ))
 
     # ------------------------------------------------------ state and events
-
-    async def get_conversation(self, conversation_id: str) -> Conversation:
-        doc = await self.store.conversations.find_one({"_id": conversation_id})
-        if doc is None:
-            raise UnknownConversation(conversation_id)
-        return Conversation.from_doc(doc)
-
-    async def history(self, conversation_id: str, *, include_private: bool = False,
-                      limit: int = 500) -> list[Message]:
-        query: dict[str, Any] = {"conversation_id": conversation_id}
-        if not include_private:
-            query["private"] = False
-        cursor = self.store.messages.find(query).sort("seq", 1).limit(limit)
-        return [Message.from_doc(doc) for doc in await cursor.to_list(None)]
-
-    async def recent_conversations(self, platform: str, account: str, external_user_id: str,
-                                   limit: int = 3) -> list[Conversation]:
-        """The newest conversations of one platform identity, newest first (a returning youth's history)."""
-        lookup = self.protector.blind_index(platform, account, external_user_id)
-        cursor = self.store.conversations.find(
-            {"contact_id": f"ct_{lookup[:24]}", "platform": platform, "account": account}
-        ).sort("created_at", -1).limit(limit)
-        return [Conversation.from_doc(doc) for doc in await cursor.to_list(None)]
-
-    async def history_after(self, conversation_id: str, after_seq: int) -> list[Message]:
-        """Non-private messages with ``seq`` greater than ``after_seq``, in order (resume after reconnect)."""
-        cursor = self.store.messages.find(
-            {"conversation_id": conversation_id, "private": False, "seq": {"$gt": after_seq}}
-        ).sort("seq", 1).limit(500)
-        return [Message.from_doc(doc) for doc in await cursor.to_list(None)]
-
-    async def mark_read(self, conversation_id: str, up_to_seq: int) -> int:
-        """The youth has seen outbound messages up to ``up_to_seq``; tell the console."""
-        query = {"conversation_id": conversation_id, "direction": Direction.OUTBOUND, "private": False,
-                 "seq": {"$lte": up_to_seq}, "status": DeliveryStatus.SENT}
-        ids = await self.store.messages.distinct("_id", query)
-        if not ids:
-            return 0
-        await self.store.messages.update_many({"_id": {"$in": ids}, "status": DeliveryStatus.SENT},
-                                              {"$set": {"status": DeliveryStatus.READ}})
-        conversation = await self.get_conversation(conversation_id)
-        for message_id in ids:
-            await self.publish("message.status", conversation, message_id=message_id,
-                               status=DeliveryStatus.READ, error=None)
-        return len(ids)
 
     async def set_state(self, conversation_id: str, state: ConversationState, *, reason: str,
                         by: str | None = None, **changes: Any) -> Conversation:
         """Change a conversation's state and record who did it and why."""
         before = await self.get_conversation(conversation_id)
-        update: dict[str, Any] = {"state": state, "updated_at": utcnow(), **changes}
-        if state == ConversationState.CLOSED:
-            update["closed_at"] = utcnow()
-        doc = await self.store.conversations.find_one_and_update(
-            {"_id": conversation_id}, {"$set": update}, return_document=ReturnDocument.AFTER
-        )
-        conversation = Conversation.from_doc(doc)
-        if state == ConversationState.CLOSED:
-            await self.store["open_conversations"].delete_one(
-                {"_id": f"{conversation.contact_id}\x1f{conversation.platform}\x1f{conversation.account}"}
-            )
+        conversation = await conversations.write_state(self.store, conversation_id, state, changes)
+        if conversation is None:
+            raise UnknownConversation(conversation_id)
         await self.record_event(Event(
             type="conversation.state_changed", conversation_id=conversation_id, desk=conversation.desk,
             data={"from": before.state, "to": state, "reason": reason, "by": by,
@@ -411,20 +327,8 @@ class ConversationStream:
 
     async def record_event(self, event: Event) -> None:
         """Store a state-changing event, then publish it."""
-        doc = event.model_dump(mode="python")
-        doc["_id"] = new_id("ev")
-        await self.store.events.insert_one(doc)
+        await events.store_event(self.store, event)
         await self.bus.publish(event)
-
-    async def publish(self, event_type: str, conversation: Conversation, **data: Any) -> None:
-        await self.bus.publish(
-            Event(type=event_type, conversation_id=conversation.id, desk=conversation.desk, data=data)
-        )
-
-    async def unprocessed_count(self) -> int:
-        return await self.store.messages.count_documents(
-            {"direction": Direction.INBOUND, "processed": False}
-        )
 
 
 def _public_message(message: Message) -> dict[str, Any]:
@@ -432,23 +336,3 @@ def _public_message(message: Message) -> dict[str, Any]:
         mode="json", include={"id", "conversation_id", "seq", "direction", "sender", "sender_id", "type",
                               "text", "media", "event", "created_at", "status", "private"}
     )
-
-
-def _encrypt_identity(identity: ChannelIdentity, protector: DataProtector) -> dict[str, Any]:
-    doc = identity.model_dump()
-    doc["external_id"] = protector.encrypt(identity.external_id)
-    if identity.union_id:
-        doc["union_id"] = protector.encrypt(identity.union_id)
-    return doc
-
-
-def _decrypt_contact(doc: dict[str, Any], protector: DataProtector) -> Contact:
-    data = dict(doc)
-    data.pop("lookup", None)
-    identities: Iterable[dict[str, Any]] = data.get("identities", [])
-    data["identities"] = [
-        {**i, "external_id": protector.decrypt(i["external_id"]),
-         "union_id": protector.decrypt(i["union_id"]) if i.get("union_id") else None}
-        for i in identities
-    ]
-    return Contact.from_doc(data)

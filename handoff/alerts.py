@@ -9,49 +9,28 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
+from contract.alerts import Alert, AlertState, AlertType
 from contract.config import Settings
-from contract.models import Event, new_id, utcnow
+from contract.models import Event
+from contract.people import User
 from gateway.stream import ConversationStream
-from handoff.queue import aware
-from handoff.users import Presence, Role
-from handoff.web.auth import ancestors
+from handoff.access import ancestors, ensure_desk_access, visible_desks
+from handoff.errors import Conflict, NotFound
+from store import alerts as stored
 from store.client import Store
+from store.users import online_supervisor_ids
 
 log = logging.getLogger("youthdesk.handoff.alerts")
 
-AlertType = Literal["risk_level_3", "deadline_breached", "outreach", "window_closed"]
-
-
-class Alert(BaseModel):
-    id: str = Field(default_factory=lambda: new_id("al"))
-    type: AlertType
-    conversation_id: str
-    desk: str
-    created_at: datetime = Field(default_factory=utcnow)
-    state: Literal["open", "acknowledged"] = "open"
-    acknowledged_by: str | None = None
-    acknowledged_at: datetime | None = None
-    recipients: list[str] = Field(default_factory=list)
-    data: dict[str, Any] = Field(default_factory=dict)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "conversation_id": self.conversation_id, "desk": self.desk,
-                "created_at": aware(self.created_at).isoformat(), "state": self.state,
-                "acknowledged_by": self.acknowledged_by, "recipients": list(self.recipients),
-                "data": self.data}
+MAX_LISTED = 200
 
 
 async def supervisors_to_notify(store: Store, settings: Settings, desk: str) -> list[str]:
     for candidate in [desk, *ancestors(settings, desk)]:
-        docs = await store["users"].find(
-            {"desk": candidate, "role": Role.SUPERVISOR.value, "presence": Presence.ONLINE.value}, {"_id": 1}
-        ).to_list(None)
-        if docs:
-            return sorted(doc["_id"] for doc in docs)
+        if found := await online_supervisor_ids(store, candidate):
+            return found
     return []
 
 
@@ -61,15 +40,23 @@ async def raise_alert(stream: ConversationStream, settings: Settings, *, type: A
     if not recipients:
         log.error("%s alert for %s: no supervisor online on desk %s or above", type, conversation_id, desk)
     alert = Alert(type=type, conversation_id=conversation_id, desk=desk, recipients=recipients, data=data or {})
-    doc = alert.model_dump()
-    doc["_id"] = doc.pop("id")
-    await stream.store["alerts"].insert_one(doc)
+    await stored.insert_alert(stream.store, alert)
     await stream.record_event(Event(type="alert.raised", conversation_id=conversation_id, desk=desk,
                                     data={"alert": alert.public()}))
     return alert
 
 
-def alert_from_doc(doc: dict[str, Any]) -> Alert:
-    data = dict(doc)
-    data["id"] = data.pop("_id")
-    return Alert.model_validate(data)
+async def alerts_in_scope(store: Store, settings: Settings, user: User, state: AlertState | None) -> list[Alert]:
+    """The newest alerts of the desks ``user`` sees; ``state=None`` for open and acknowledged alike."""
+    return await stored.alerts_on_desks(store, visible_desks(user, settings), state, MAX_LISTED)
+
+
+async def acknowledge(store: Store, settings: Settings, user: User, alert_id: str, now: datetime) -> Alert:
+    alert = await stored.find_alert(store, alert_id)
+    if alert is None:
+        raise NotFound(alert_id)
+    ensure_desk_access(user, alert.desk, settings)
+    acknowledged = await stored.acknowledge_open_alert(store, alert_id, user.id, now)
+    if acknowledged is None:
+        raise Conflict("already acknowledged")
+    return acknowledged

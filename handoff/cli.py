@@ -8,7 +8,9 @@ import getpass
 import sys
 
 from contract.config import Settings, settings_from_args
-from handoff.users import Role, UserError, create_user
+from contract.people import Role
+from handoff.errors import Invalid
+from handoff.users import create_user
 from store.client import open_store
 
 
@@ -52,6 +54,6 @@ def _createuser(args: argparse.Namespace) -> None:
     password = _read_password()
     try:
         user_id = asyncio.run(_create(settings, args, password))
-    except UserError as exc:
+    except Invalid as exc:
         sys.exit(f"youthdesk: {exc}")
     print(f"created {args.role} {args.username.lower()} on desk {args.desk} ({user_id})")

@@ -5,8 +5,7 @@ reply deadline from each unanswered youth message. At ``warn_fraction`` of the t
 is warned; at the deadline the supervisors get an alert; ``requeue_after_seconds`` later an
 assigned conversation is offered back to the queue. Out-of-hours messages (留言) get their
 first-response deadline when the desk opens. A youth at risk level >= 2 silent for
-``outreach_after_minutes`` creates an outreach task. Conversations the stream queued by itself
-(routing failed) are adopted here, so they get a place in the queue and deadlines too.
+``outreach_after_minutes`` creates an outreach task.
 """
 
 from __future__ import annotations
@@ -16,17 +15,20 @@ import logging
 from datetime import timedelta
 
 from contract.models import ConversationState, Event
+from contract.queue import Deadline, Handed, Transfer
 from handoff.alerts import raise_alert
+from handoff.assignment import Assignment
+from handoff.context import HandoffContext
 from handoff.desks import open_now
-from handoff.engine import HandoffEngine
-from handoff.queue import Handed
+from store import handoff as stored
 
 log = logging.getLogger("youthdesk.handoff.deadlines")
 
 
 class DeadlineWatcher:
-    def __init__(self, engine: HandoffEngine) -> None:
-        self.engine = engine
+    def __init__(self, context: HandoffContext, assignment: Assignment) -> None:
+        self.context = context
+        self.assignment = assignment
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -43,38 +45,30 @@ class DeadlineWatcher:
                 await self.tick()
             except Exception:  # noqa: BLE001 - keep watching; the failure is logged loudly
                 log.exception("deadline check failed")
-            await asyncio.sleep(self.engine.settings.handoff.tick_seconds)
+            await asyncio.sleep(self.context.settings.handoff.tick_seconds)
 
     async def tick(self) -> None:
-        store = self.engine.store
-        docs = await store.conversations.find(
-            {"state": {"$in": [ConversationState.QUEUED, ConversationState.ASSIGNED]}}).to_list(None)
-        for doc in docs:
-            if "handoff" not in doc:
-                await self.engine.adopt(Handed.from_doc(doc).conversation)
-                continue
-            await self._check(Handed.from_doc(doc))
+        for item in await stored.with_a_human(self.context.store):
+            await self._check(item)
 
     async def _check(self, item: Handed) -> None:
-        engine, settings = self.engine, self.engine.settings
-        conversation, info, now = item.conversation, item.info, engine.now()
-        store, cid = engine.store, conversation.id
+        context, settings = self.context, self.context.settings
+        conversation, info, now = item.conversation, item.info, context.now()
+        store, cid = context.store, conversation.id
         rule = settings.handoff.deadline(conversation.risk_level)
 
         if info.leave_message and info.deadline_due_at is None and info.first_responded_at is None:
             if open_now(settings.desk(conversation.desk), now):
-                await store.conversations.update_one({"_id": cid}, {"$set": {
-                    "handoff.deadline_started_at": now, "handoff.deadline_state": "ok",
-                    "handoff.deadline_due_at": now + timedelta(seconds=rule.first_response_seconds)}})
-                await engine.auto_assign(conversation.desk)
+                await stored.start_deadline(store, cid, Deadline.starting(now, rule.first_response_seconds))
+                await self.assignment.auto_assign(conversation.desk)
             return
 
         outreach_after = timedelta(minutes=settings.handoff.outreach_after_minutes)
         if (conversation.risk_level >= 2 and info.last_youth_at is not None
                 and now - info.last_youth_at >= outreach_after
                 and (info.outreach_raised_at is None or info.outreach_raised_at <= info.last_youth_at)):
-            await store.conversations.update_one({"_id": cid}, {"$set": {"handoff.outreach_raised_at": now}})
-            await raise_alert(engine.stream, settings, type="outreach", conversation_id=cid, desk=conversation.desk,
+            await stored.mark_outreach_raised(store, cid, now)
+            await raise_alert(context.stream, settings, type="outreach", conversation_id=cid, desk=conversation.desk,
                               data={"silent_seconds": int((now - info.last_youth_at).total_seconds()),
                                     "risk_level": conversation.risk_level})
 
@@ -86,45 +80,32 @@ class DeadlineWatcher:
         data = {"kind": kind, "due_at": info.deadline_due_at.isoformat(), "owner": conversation.owner}
 
         if info.deadline_state == "ok" and warn_at <= now < info.deadline_due_at:
-            if await self._advance(cid, "ok", "warning"):
-                await engine.stream.bus.publish(Event(type="deadline.warning", conversation_id=cid,
-                                                      desk=conversation.desk, data=data))
-        elif info.deadline_state in ("ok", "warning") and now >= info.deadline_due_at:
-            if await self._advance(cid, info.deadline_state, "breached"):
-                await engine.stream.record_event(Event(type="deadline.breached", conversation_id=cid,
+            if await stored.advance_deadline_state(store, cid, "ok", "warning"):
+                await context.stream.bus.publish(Event(type="deadline.warning", conversation_id=cid,
                                                        desk=conversation.desk, data=data))
-                await raise_alert(engine.stream, settings, type="deadline_breached", conversation_id=cid,
+        elif info.deadline_state in ("ok", "warning") and now >= info.deadline_due_at:
+            if await stored.advance_deadline_state(store, cid, info.deadline_state, "breached"):
+                await context.stream.record_event(Event(type="deadline.breached", conversation_id=cid,
+                                                        desk=conversation.desk, data=data))
+                await raise_alert(context.stream, settings, type="deadline_breached", conversation_id=cid,
                                   desk=conversation.desk, data=data)
         elif (info.deadline_state == "breached" and conversation.state == ConversationState.ASSIGNED
               and now >= info.deadline_due_at + timedelta(seconds=rule.requeue_after_seconds)):
             await self._offer_back(item)
 
-    async def _advance(self, conversation_id: str, before: str, after: str) -> bool:
-        """Move the deadline state once, even if two ticks (or two instances) race."""
-        result = await self.engine.store.conversations.update_one(
-            {"_id": conversation_id, "handoff.deadline_state": before}, {"$set": {"handoff.deadline_state": after}})
-        return bool(result.modified_count)
-
     async def _offer_back(self, item: Handed) -> None:
-        engine, conversation, now = self.engine, item.conversation, self.engine.now()
-        rule = engine.settings.handoff.deadline(conversation.risk_level)
+        context, conversation, now = self.context, item.conversation, self.context.now()
+        rule = context.settings.handoff.deadline(conversation.risk_level)
         seconds = rule.first_response_seconds if item.info.first_responded_at is None else rule.reply_seconds
-        result = await engine.store.conversations.update_one(
-            {"_id": conversation.id, "state": ConversationState.ASSIGNED, "owner": conversation.owner},
-            {"$set": {"state": ConversationState.QUEUED, "owner": None, "updated_at": now,
-                      "handoff.waiting_since": item.info.waiting_since or now,
-                      "handoff.deadline_started_at": now, "handoff.deadline_state": "ok",
-                      "handoff.deadline_due_at": now + timedelta(seconds=seconds)},
-             "$push": {"handoff.transfers": {"at": now, "by": "system", "to": "queue",
-                                             "from_user": conversation.owner, "to_user": None,
-                                             "from_desk": conversation.desk, "to_desk": conversation.desk,
-                                             "note": "回复超时，已退回队列"}}})
-        if not result.modified_count:
+        record = Transfer(at=now, by="system", to="queue", from_user=conversation.owner, to_user=None,
+                          from_desk=conversation.desk, to_desk=conversation.desk, note="回复超时，已退回队列")
+        if not await stored.offer_back(context.store, conversation, waiting_since=item.info.waiting_since or now,
+                                       deadline=Deadline.starting(now, seconds), record=record, now=now):
             return
         log.warning("conversation %s offered back to the queue after a missed deadline", conversation.id)
-        await engine.stream.record_event(Event(
+        await context.stream.record_event(Event(
             type="conversation.state_changed", conversation_id=conversation.id, desk=conversation.desk,
             data={"from": ConversationState.ASSIGNED, "to": ConversationState.QUEUED, "reason": "deadline_requeue",
                   "by": "system", "previous_owner": conversation.owner}))
-        await engine.queue_changed(conversation.desk)
-        await engine.auto_assign(conversation.desk)
+        await self.assignment.queue_changed(conversation.desk)
+        await self.assignment.auto_assign(conversation.desk)

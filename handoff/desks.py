@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from contract.config import DeskConfig
+from contract.config import DeskConfig, Settings
+from handoff.access import ancestors
 
 CHINA = timezone(timedelta(hours=8))
 
@@ -37,3 +38,8 @@ def open_now(desk: DeskConfig, now: datetime) -> bool:
 def desk_public(desk: DeskConfig, now: datetime) -> dict[str, Any]:
     return {"id": desk.id, "name": desk.name, "level": desk.level, "parent": desk.parent, "area": desk.area,
             "hours": desk.hours, "open_now": open_now(desk, now), "assignment": desk.assignment}
+
+
+def nearest_open_ancestor(settings: Settings, desk_id: str, now: datetime) -> str | None:
+    """The nearest desk above ``desk_id`` that is staffed at ``now``."""
+    return next((d for d in ancestors(settings, desk_id) if open_now(settings.desk(d), now)), None)

@@ -12,15 +12,16 @@ import asyncio
 import logging
 from collections import Counter
 
-from handoff.engine import HandoffEngine
-from handoff.users import Presence, get_user, set_presence
+from contract.people import Presence
+from handoff.assignment import Assignment
+from handoff.users import get_user, set_presence
 
 log = logging.getLogger("youthdesk.handoff")
 
 
 class ConsolePresence:
-    def __init__(self, engine: HandoffEngine, grace_seconds: float) -> None:
-        self.engine = engine
+    def __init__(self, assignment: Assignment, grace_seconds: float) -> None:
+        self.assignment = assignment
         self.grace_seconds = grace_seconds
         self._open: Counter[str] = Counter()
         self._pending: dict[str, asyncio.Task[None]] = {}
@@ -42,12 +43,13 @@ class ConsolePresence:
         self._pending.pop(user_id, None)
         if self._open[user_id]:
             return
-        user = await get_user(self.engine.store, user_id)
+        store = self.assignment.context.store
+        user = await get_user(store, user_id)
         if user is None or user.presence != Presence.ONLINE:
             return
-        updated = await set_presence(self.engine.store, user_id, Presence.AWAY) or user
+        updated = await set_presence(store, user_id, Presence.AWAY) or user
         log.info("%s closed the console: presence away", user.username)
-        await self.engine.set_presence_changed(updated)
+        await self.assignment.presence_changed(updated)
 
     async def close(self) -> None:
         tasks = list(self._pending.values())

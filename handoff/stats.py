@@ -11,19 +11,19 @@ import csv
 import io
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from contract.models import ConversationState, SenderKind, utcnow
+from contract.config import Settings
+from contract.models import ConversationState, utcnow
+from contract.people import User
+from handoff.access import descendants, ensure_desk_access, visible_desks
+from store import stats as stored
 from store.client import Store
 
 # Histogram upper bounds in seconds; the last bucket is open-ended.
 BUCKETS: tuple[int, ...] = (30, 60, 120, 300, 600, 1800, 3600)
 MAX_CONVERSATIONS = 50_000
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def period_start(days: int, now: datetime | None = None) -> datetime:
@@ -103,13 +103,11 @@ def _count(values: list[str]) -> dict[str, int]:
 
 async def _times(store: Store, conversation_ids: list[str]) -> tuple[list[float], list[float]]:
     """(waiting seconds per queue episode, first-response seconds per handed-off conversation)."""
-    events = await store.events.find({"type": "conversation.state_changed",
-                                      "conversation_id": {"$in": conversation_ids}}).sort("at", 1).to_list(None)
     queued_at: dict[str, datetime] = {}
     first_queued: dict[str, datetime] = {}
     waiting: list[float] = []
-    for event in events:
-        conversation_id, to, at = event["conversation_id"], event["data"].get("to"), _aware(event["at"])
+    for change in await stored.state_changes(store, conversation_ids):
+        conversation_id, to, at = change.conversation_id, change.to, change.at
         if to == ConversationState.QUEUED:
             queued_at.setdefault(conversation_id, at)
             first_queued.setdefault(conversation_id, at)
@@ -117,13 +115,7 @@ async def _times(store: Store, conversation_ids: list[str]) -> tuple[list[float]
             waiting.append((at - queued_at.pop(conversation_id)).total_seconds())
         elif conversation_id in queued_at:  # left the queue another way (closed, back to the bot)
             queued_at.pop(conversation_id)
-    # One grouped query for every conversation's first counsellor message (private notes do not count).
-    cursor = await store.messages.aggregate([
-        {"$match": {"conversation_id": {"$in": list(first_queued)}, "sender": SenderKind.COUNSELLOR.value,
-                    "private": {"$ne": True}}},
-        {"$group": {"_id": "$conversation_id", "first": {"$min": "$created_at"}}},
-    ])
-    first_reply = {doc["_id"]: _aware(doc["first"]) for doc in await cursor.to_list(None)}
+    first_reply = await stored.first_counsellor_replies(store, list(first_queued))
     first_response = [max(0.0, (first_reply[cid] - queued).total_seconds())
                       for cid, queued in first_queued.items() if cid in first_reply]
     return waiting, first_response
@@ -131,23 +123,28 @@ async def _times(store: Store, conversation_ids: list[str]) -> tuple[list[float]
 
 async def compute_stats(store: Store, desks: set[str], since: datetime) -> Stats:
     desk_list = sorted(desks)
-    conversations = await store.conversations.find(
-        {"desk": {"$in": desk_list}, "created_at": {"$gte": since}},
-        {"platform": 1, "risk_level": 1}).limit(MAX_CONVERSATIONS).to_list(None)
-    cases = await store["cases"].find({"desk": {"$in": desk_list}, "created_at": {"$gte": since}},
-                                      {"classification": 1}).to_list(None)
-    waiting, first_response = await _times(store, [doc["_id"] for doc in conversations])
-    ratings = await store["ratings"].find({"desk": {"$in": desk_list}, "at": {"$gte": since}},
-                                          {"score": 1}).to_list(None)
-    scores = [int(doc["score"]) for doc in ratings]
+    conversations = await stored.conversations_since(store, desk_list, since, MAX_CONVERSATIONS)
+    classifications = await stored.case_classifications_since(store, desk_list, since)
+    waiting, first_response = await _times(store, [conversation.id for conversation in conversations])
+    scores = await stored.rating_scores_since(store, desk_list, since)
     return Stats(
         since=since, desks=desk_list,
-        volume_by_channel=_count([doc["platform"] for doc in conversations]),
-        volume_by_category=_count([doc.get("classification") or "unclassified" for doc in cases]),
-        volume_by_risk={str(level): sum(1 for doc in conversations if doc.get("risk_level", 0) == level)
+        volume_by_channel=_count([conversation.platform for conversation in conversations]),
+        volume_by_category=_count([code or "unclassified" for code in classifications]),
+        volume_by_risk={str(level): sum(1 for conversation in conversations if conversation.risk_level == level)
                         for level in range(4)},
         waiting_seconds=distribution(waiting),
         first_response_seconds=distribution(first_response),
         satisfaction={"count": len(scores), "mean": round(sum(scores) / len(scores), 2) if scores else None,
                       "histogram": {str(score): scores.count(score) for score in range(1, 6)}},
     )
+
+
+async def stats_in_scope(store: Store, settings: Settings, user: User, since: datetime,
+                         desk: str | None = None) -> Stats:
+    """Statistics of the desks ``user`` sees, or of ``desk`` and the desks below it among those."""
+    desks = visible_desks(user, settings)
+    if desk:
+        ensure_desk_access(user, desk, settings)
+        desks &= descendants(settings, desk)
+    return await compute_stats(store, desks, since)

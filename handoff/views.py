@@ -7,10 +7,14 @@ from typing import Any
 
 from contract.crypto import mask
 from contract.models import Message
+from contract.people import User
+from contract.queue import Handed, MessageRisk
 from handoff import cases
 from handoff.engine import HandoffEngine
-from handoff.queue import Handed, aware
-from handoff.users import User, get_user
+from handoff.users import get_user
+from store import handoff as stored
+from store.contacts import find_contact
+from store.times import aware
 
 SENDER_NAMES = {"youth": "青少年", "bot": "智能助手", "system": "系统"}
 
@@ -22,12 +26,12 @@ def _iso(value: datetime | None) -> str | None:
 
 async def _contact_label(engine: HandoffEngine, item: Handed, viewer: User) -> str:
     conversation = item.conversation
-    doc = await engine.store.contacts.find_one({"_id": conversation.contact_id}, {"identities": 1})
-    identity = next((i for i in (doc or {}).get("identities", [])
-                     if i.get("platform") == conversation.platform and i.get("account") == conversation.account), None)
-    if identity is None:
+    contact = await find_contact(engine.store, engine.stream.protector, conversation.contact_id)
+    identities = contact.identities if contact is not None else []
+    external = next((i.external_id for i in identities
+                     if i.platform == conversation.platform and i.account == conversation.account), None)
+    if external is None:
         return "未知"
-    external = engine.stream.protector.decrypt(identity["external_id"])
     shown = external if conversation.owner == viewer.id else mask(external)
     return f"{conversation.platform} {shown}"
 
@@ -57,8 +61,7 @@ async def _owner(engine: HandoffEngine, user_id: str | None) -> dict[str, str] |
 async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position: int | None = None,
                   detail: bool = False) -> dict[str, Any]:
     conversation, info = item.conversation, item.info
-    last = await engine.store.messages.find_one(
-        {"conversation_id": conversation.id, "private": False}, {"text": 1}, sort=[("seq", -1)])
+    last_text = await stored.last_public_text(engine.store, conversation.id)
     case = await cases.get_case_for_conversation(engine.store, conversation.id)
     case_id, case_number = (case.id, case.number) if case is not None else (None, None)
     result: dict[str, Any] = {
@@ -68,7 +71,7 @@ async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position
         "topic": conversation.topic, "owner": await _owner(engine, conversation.owner),
         "waiting_since": _iso(info.waiting_since), "first_response_due_at": _iso(info.first_response_due_at),
         "reply_due_at": _iso(info.reply_due_at), "deadline_state": info.deadline_state,
-        "last_message_preview": (last or {}).get("text", "")[:80],
+        "last_message_preview": last_text[:80],
         "contact": {"id": conversation.contact_id, "label": await _contact_label(engine, item, viewer)},
         "case_id": case_id, "case_number": case_number, "window": _window(engine, item),
         "queue_position": position, "leave_message": info.leave_message,
@@ -82,7 +85,7 @@ async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position
 
 
 async def message_public(engine: HandoffEngine, message: Message, names: dict[str, str],
-                         risk: dict[str, Any] | None = None) -> dict[str, Any]:
+                         risk: MessageRisk | None = None) -> dict[str, Any]:
     sender_name = SENDER_NAMES.get(message.sender.value, "")
     if message.sender_id:
         if message.sender_id not in names:
@@ -94,4 +97,4 @@ async def message_public(engine: HandoffEngine, message: Message, names: dict[st
             "type": message.type.value, "text": message.text,
             "media": message.media.model_dump(mode="json") if message.media else None,
             "created_at": _iso(message.created_at), "status": message.status.value, "error": message.error,
-            "private": message.private, "risk": risk}
+            "private": message.private, "risk": risk.model_dump() if risk else None}

@@ -11,7 +11,7 @@ from aiohttp import web
 from contract.channel import Channel, ChannelContext, ConversationAccess
 from contract.config import Settings
 from contract.crypto import DataProtector
-from contract.keys import BUS, CHANNELS, HEALTH_CHECKS, HTTP, LINKS, SETTINGS, STORE, STREAM, WORKERS
+from contract.keys import BUS, CHANNELS, HANDOFF, HEALTH_CHECKS, HTTP, LINKS, SETTINGS, STORE, STREAM, WORKERS
 from gateway.bus import EventBus
 from gateway.outbox import DeliveryWorkers
 from gateway.stream import ConversationStream
@@ -103,7 +103,9 @@ def create_app(
 
     async def stream_ctx(app: web.Application) -> AsyncIterator[None]:
         protector = DataProtector(settings.service.data_key)
-        stream = ConversationStream(store=app[STORE], bus=app[BUS], protector=protector, settings=settings)
+        # A routing failure goes to the handoff engine, which is built after the stream (it needs it).
+        stream = ConversationStream(store=app[STORE], bus=app[BUS], protector=protector, settings=settings,
+                                    handoff=lambda: app[HANDOFF])
         app[STREAM] = stream
         resumed = await stream.resume()
         if resumed:

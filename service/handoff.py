@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from contract.config import Settings
+from contract.handoff import HandoffSink
 from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Link
+from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
+from contract.people import Role
 from handoff.deadlines import DeadlineWatcher
 from handoff.engine import HandoffEngine
 from handoff.presence import ConsolePresence
-from handoff.users import Role, create_user
+from handoff.users import create_user, list_users
 from handoff.web.api import setup_api
 from handoff.web.console import setup_console
 from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE
@@ -34,7 +37,7 @@ DEMO_ACCOUNTS: tuple[tuple[str, Role, str, str, list[str], int], ...] = (
 
 async def create_demo_accounts(store: Store, settings: Settings) -> dict[str, str]:
     """On a fresh demo store: the demo accounts with one-time random passwords (only hashes are kept)."""
-    if await store["users"].count_documents({}) > 0:
+    if await list_users(store):
         return {}
     passwords: dict[str, str] = {}
     for username, role, desk, display_name, skills, capacity in DEMO_ACCOUNTS:
@@ -43,6 +46,20 @@ async def create_demo_accounts(store: Store, settings: Settings) -> dict[str, st
                           display_name=display_name, skills=skills, capacity=capacity)
         passwords[username] = password
     return passwords
+
+
+class HandoffOnlyRouter:
+    """The stream's router while triage is off: nobody answers in the ``bot`` state, but the handoff
+    engine still hears of every youth message in a conversation that is with a human (triage's
+    router, when on, takes this over)."""
+
+    def __init__(self, sink: HandoffSink) -> None:
+        self.sink = sink
+
+    async def route(self, conversation: Conversation, message: Message) -> None:
+        if (message.direction == Direction.INBOUND and message.sender == SenderKind.YOUTH
+                and conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED)):
+            await self.sink.youth_wrote(conversation)
 
 
 def setup_handoff(app: web.Application) -> None:
@@ -57,11 +74,12 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     policies = {platform: channel.reply_policy for platform, channel in app[CHANNELS].items()}
     engine = HandoffEngine(stream=app[STREAM], settings=settings, reply_policies=policies)
-    watcher = DeadlineWatcher(engine)
+    watcher = DeadlineWatcher(engine.context, engine.assignment)
     app[ENGINE] = engine
     app[DEADLINES] = watcher
     app[HANDOFF] = engine
-    presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine, settings.handoff.console_away_after_seconds)
+    app[STREAM].router = HandoffOnlyRouter(engine)
+    presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds)
     if settings.service.env == "demo":
         passwords = await create_demo_accounts(app[STORE], settings)
         if passwords:

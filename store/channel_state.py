@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contract.channel import ChannelState
 from contract.models import utcnow
-from store.client import Store
+from store.database import Store
 
 
 def _id(platform: str, key: str) -> str:

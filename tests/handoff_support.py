@@ -10,11 +10,12 @@ from aiohttp.test_utils import TestClient
 from contract.config import Settings
 from contract.handoff import HandoffRequest
 from contract.keys import SETTINGS, STORE, STREAM
-from gateway.stream import PassThroughRouter
+from contract.people import Presence, User
 from handoff.engine import HandoffEngine
-from handoff.users import Presence, User, create_user, get_user_by_username, set_presence
-from handoff.web.auth import create_session
+from handoff.sessions import create_session
+from handoff.users import create_user, get_user_by_username, set_presence
 from handoff.web.keys import ENGINE
+from service.handoff import HandoffOnlyRouter
 from tests.fakes import RecordingChannel, inbound
 
 PASSWORD = "correct-horse-battery"
@@ -29,7 +30,8 @@ async def start(start_app, settings: Settings | None = None, *, auto: bool = Fal
                 **kwargs: Any) -> TestClient:
     """The app with the recording channel (demo wechat account → desk gd, a pull desk, always open).
 
-    ``auto=True`` makes gd an auto-assign desk. Triage's router, when present, is replaced by a pass-through.
+    ``auto=True`` makes gd an auto-assign desk. Triage's router, when present, is replaced by the one that
+    only tells the engine a youth wrote.
     """
     kwargs.setdefault("channel_classes", [RecordingChannel])
     if settings is not None:
@@ -39,7 +41,7 @@ async def start(start_app, settings: Settings | None = None, *, auto: bool = Fal
         kwargs["settings"] = settings
     client = await start_app(**kwargs)
     # These tests play triage themselves (explicit HandoffRequests); a live triage router would race them.
-    client.app[STREAM].router = PassThroughRouter()
+    client.app[STREAM].router = HandoffOnlyRouter(engine(client))
     return client
 
 

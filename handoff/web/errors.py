@@ -1,4 +1,4 @@
-"""JSON errors for route handlers: ``raise http_error(404, "not found")``."""
+"""JSON errors for route handlers: ``raise http_error(404, "not found")``, and the domain's refusals as HTTP."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from handoff.errors import Conflict, HandoffError, Invalid, NotFound, NotPermitted
+
 M = TypeVar("M", bound=BaseModel)
 
 _CLASSES: dict[int, type[web.HTTPException]] = {
@@ -15,6 +17,7 @@ _CLASSES: dict[int, type[web.HTTPException]] = {
     405: web.HTTPMethodNotAllowed, 409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge,
     415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity, 429: web.HTTPTooManyRequests,
 }
+_DOMAIN_STATUS: dict[type[HandoffError], int] = {NotFound: 404, NotPermitted: 403, Conflict: 409, Invalid: 400}
 
 
 def http_error(status: int, reason: str) -> web.HTTPException:
@@ -23,6 +26,12 @@ def http_error(status: int, reason: str) -> web.HTTPException:
     kwargs = {"method": "", "allowed_methods": ()} if cls is web.HTTPMethodNotAllowed else {}
     return cls(text=json.dumps({"error": reason}, ensure_ascii=False), content_type="application/json",
                **kwargs)  # type: ignore[arg-type]
+
+
+def http_error_for(exc: HandoffError) -> web.HTTPException:
+    """The JSON 4xx for a domain refusal; "not found" never says what was looked for."""
+    status = next((code for kind, code in _DOMAIN_STATUS.items() if isinstance(exc, kind)), 400)
+    return http_error(status, "not found" if status == 404 else str(exc))
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:

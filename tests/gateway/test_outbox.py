@@ -16,6 +16,15 @@ async def _conversation(client) -> str:
     return result.conversation_id
 
 
+async def _settled(client, message_id: str) -> None:
+    """The channel records a message before the worker records the attempt: wait for the worker."""
+    async def recorded() -> bool:
+        doc = await client.app[STORE].messages.find_one({"_id": message_id})
+        return doc["status"] not in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+    await wait_for(recorded)
+
+
 async def test_reply_is_delivered_to_the_youths_channel_identity(start_app):
     client = await start_app(channel_classes=[RecordingChannel])
     conversation_id = await _conversation(client)
@@ -23,6 +32,7 @@ async def test_reply_is_delivered_to_the_youths_channel_identity(start_app):
 
     channel = client.app[CHANNELS]["wechat"]
     await wait_for(lambda: channel.sent)
+    await _settled(client, message.id)
     assert channel.sent[0].external_user_id == "openid-youth-1"
     assert channel.sent[0].text == "你好，我在。"
     stored = await client.app[STORE].messages.find_one({"_id": message.id})
@@ -89,6 +99,7 @@ async def test_transient_failure_then_success_delivers_once(start_app):
     conversation_id = await _conversation(client)
     message = await client.app[STREAM].send(conversation_id, "稍等", sender=SenderKind.BOT)
     await wait_for(lambda: channel.sent)
+    await _settled(client, message.id)
     doc = await client.app[STORE].messages.find_one({"_id": message.id})
     assert [a["ok"] for a in doc["attempts"]] == [False, False, True]
     assert len(channel.sent) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from contract.handoff import HandoffRequest
 from contract.keys import STORE, STREAM
 from contract.models import Conversation, ConversationState, Message
 from tests.fakes import RecordingChannel, inbound, wait_for
@@ -64,10 +65,6 @@ async def test_sequential_messages_from_many_youths_each_keep_their_order(start_
 
 
 async def test_routing_failure_sends_conversation_to_a_human(start_app):
-    class BrokenRouter:
-        async def route(self, conversation, message):
-            raise RuntimeError("bot exploded")
-
     client = await start_app(channel_classes=[RecordingChannel])
     stream = client.app[STREAM]
     stream.router = BrokenRouter()
@@ -79,6 +76,60 @@ async def test_routing_failure_sends_conversation_to_a_human(start_app):
     assert conversation.state == ConversationState.QUEUED
     stored = await client.app[STORE].messages.find_one({"_id": result.message_id})
     assert stored["processed"] is True and "bot exploded" in stored["error"]
+
+
+class BrokenRouter:
+    async def route(self, conversation, message):
+        raise RuntimeError("bot exploded")
+
+
+class RecordingHandoff:
+    def __init__(self, *, fail: bool = False) -> None:
+        self.requests: list[HandoffRequest] = []
+        self.fail = fail
+
+    async def request_handoff(self, request: HandoffRequest) -> None:
+        if self.fail:
+            raise RuntimeError("handoff engine down")
+        self.requests.append(request)
+
+    async def take_rating(self, conversation, message) -> bool:
+        return False
+
+
+async def test_routing_failure_goes_through_the_handoff_seam(start_app):
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    stream.router = BrokenRouter()
+    handoff = RecordingHandoff()
+    stream.handoff = lambda: handoff
+
+    result = await stream.ingest(inbound("我不想活了"))
+    await wait_for(lambda: stream.in_flight == 0)
+
+    assert handoff.requests == [HandoffRequest(conversation_id=result.conversation_id, reason="routing_failed",
+                                               message_id=result.message_id)]
+    assert (await stream.get_conversation(result.conversation_id)).state == ConversationState.BOT  # the engine's call
+
+
+async def test_message_is_kept_for_a_retry_when_the_handoff_fails_too(start_app):
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    stream.router = BrokenRouter()
+    handoff = RecordingHandoff(fail=True)
+    stream.handoff = lambda: handoff
+
+    first = await stream.ingest(inbound("在吗", msg_id="1"))
+    await wait_for(lambda: stream.in_flight == 0)
+    stored = await client.app[STORE].messages.find_one({"_id": first.message_id})
+    assert stored["processed"] is False and "bot exploded" in stored["error"]
+
+    # The next message of the conversation retries the kept one first, in order.
+    router = stream.router = CountingRouter()
+    second = await stream.ingest(inbound("有人吗", msg_id="2"))
+    await wait_for(lambda: stream.in_flight == 0 and len(router.seen) == 2)
+    assert [m.id for m in router.seen] == [first.message_id, second.message_id]
+    assert await stream.unprocessed_count() == 0
 
 
 async def test_unprocessed_messages_are_routed_after_restart(start_app, embedded_client):

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contract.cases import Assessment, MandatoryReport
 from contract.config import Settings
 from contract.models import Conversation, new_id
 from handoff import cases
-from handoff.cases import Assessment, CaseError, CaseNotFound, MandatoryReport
+from handoff.errors import Invalid, NotFound
+from store import cases as stored_cases
 from store.client import Store, open_store
 from store.embedded import EmbeddedMongoClient
 
@@ -61,9 +63,9 @@ async def test_classification_must_come_from_the_taxonomy(store: Store, settings
     case = await cases.open_case(store, settings, conversation())
     updated = await cases.update_case(store, settings, case.id, classification="psych.study", summary="考试焦虑")
     assert (updated.classification, updated.summary) == ("psych.study", "考试焦虑")
-    with pytest.raises(CaseError):
+    with pytest.raises(Invalid):
         await cases.update_case(store, settings, case.id, classification="made.up")
-    with pytest.raises(CaseNotFound):
+    with pytest.raises(NotFound):
         await cases.update_case(store, settings, "case_missing", summary="x")
 
 
@@ -87,14 +89,14 @@ async def test_referral_status_transitions(store: Store, settings: Settings) -> 
     case = await cases.add_referral(store, settings, case.id, agency="12348", by="u1", due_at=due, note="法律援助")
     rid = case.referrals[0].id
     assert case.referrals[0].status == "sent"
-    with pytest.raises(CaseError):
+    with pytest.raises(Invalid):
         await cases.set_referral_status(store, case.id, rid, "resolved", by="u1")  # must be accepted first
     case = await cases.set_referral_status(store, case.id, rid, "accepted", by="u1")
     case = await cases.set_referral_status(store, case.id, rid, "resolved", by="u1", note="已结案")
     assert [h.status for h in case.referrals[0].history] == ["sent", "accepted", "resolved"]
-    with pytest.raises(CaseError):
+    with pytest.raises(Invalid):
         await cases.set_referral_status(store, case.id, rid, "declined", by="u1")  # final
-    with pytest.raises(CaseError):
+    with pytest.raises(Invalid):
         await cases.add_referral(store, settings, case.id, agency="999", by="u1", due_at=due)
 
 
@@ -104,7 +106,7 @@ async def test_followups_are_ticked_off(store: Store, settings: Settings) -> Non
     fid = case.followups[0].id
     case = await cases.set_followup_done(store, case.id, fid, done=True, by="u2", note="情绪稳定")
     assert (case.followups[0].done, case.followups[0].done_by, case.followups[0].note) == (True, "u2", "情绪稳定")
-    with pytest.raises(CaseNotFound):
+    with pytest.raises(NotFound):
         await cases.set_followup_done(store, case.id, "fu_missing", done=True, by="u2")
 
 
@@ -133,7 +135,7 @@ async def test_mandatory_reports_append_only_and_chained(store: Store, settings:
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
         case.mandatory_reports[0].reference = "changed"  # type: ignore[misc]
     assert not any(name.startswith(("update_mandatory", "delete_mandatory", "edit_mandatory"))
-                   for name in dir(cases))
+                   for module in (cases, stored_cases) for name in dir(module))
     assert MandatoryReport.model_config.get("frozen") is True
 
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from contract.handoff import HandoffRequest
 from contract.keys import STORE, STREAM
-from contract.models import ConversationState
+from contract.models import Conversation, Message
+from contract.people import Presence
 from handoff.queue import queued
-from handoff.users import Presence, set_presence
-from handoff.web.keys import DEADLINES
-from tests.fakes import inbound
+from handoff.users import set_presence
+from tests.fakes import inbound, wait_for
 from tests.handoff_support import conversation, engine, login, start, user
 
 
@@ -98,13 +98,23 @@ async def test_auto_assign_picks_least_loaded_skilled_online_counsellor(start_ap
     assert (await client.app[STORE].conversations.find_one({"_id": waiting}))["owner"] == offline.id
 
 
-async def test_conversation_queued_by_the_stream_itself_is_adopted(start_app) -> None:
+class BrokenRouter:
+    async def route(self, conversation: Conversation, message: Message) -> None:
+        raise RuntimeError("triage crashed")
+
+
+async def test_a_routing_failure_queues_the_conversation_at_once(start_app) -> None:
     client = await start(start_app)
+    client.app[STREAM].router = BrokenRouter()
     result = await client.app[STREAM].ingest(inbound("救命", user="openid-orphan", msg_id="orphan-1"))
-    await client.app[STREAM].set_state(result.conversation_id, ConversationState.QUEUED, reason="routing_failed")
-    await client.app[DEADLINES].tick()
+
+    async def queued_with_bookkeeping() -> bool:
+        doc = await client.app[STORE].conversations.find_one({"_id": result.conversation_id})
+        return doc["state"] == "queued" and "handoff" in doc
+
+    await wait_for(queued_with_bookkeeping)  # no deadline tick needed: the engine queued it itself
     doc = await client.app[STORE].conversations.find_one({"_id": result.conversation_id})
-    assert doc["state"] == "queued" and doc["handoff"]["deadline_due_at"] is not None
+    assert doc["handoff"]["deadline_due_at"] is not None
     assert doc["handoff"]["reason"] == "routing_failed"
     assert [i.conversation.id for i in await queued(client.app[STORE], {"gd"})] == [result.conversation_id]
 

@@ -125,7 +125,8 @@ async def test_silent_high_risk_youth_creates_outreach_task(start_app) -> None:
     assert await client.app[STORE]["alerts"].count_documents({"conversation_id": cid, "type": "outreach"}) == 1
     # the youth writes again, then falls silent again: a new outreach task
     eng.now = lambda: base + timedelta(minutes=12)
-    await engine(client).on_youth_message(cid)
+    written_to = Conversation.from_doc(await client.app[STORE].conversations.find_one({"_id": cid}))
+    await engine(client).youth_wrote(written_to)
     eng.now = lambda: base + timedelta(minutes=21)
     await client.app[DEADLINES].tick()
     assert await client.app[STORE]["alerts"].count_documents({"conversation_id": cid, "type": "outreach"}) == 1

@@ -11,16 +11,7 @@ import pytest
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from store.client import open_store
-
-
-@pytest.fixture
-async def store(settings, embedded_client):
-    store = open_store(settings.service.mongodb_uri, settings.service.mongodb_database,
-                       embedded_client=embedded_client)
-    await store.ensure_indexes()
-    yield store
-    await store.close()
+from store.client import SCHEMA
 
 
 async def test_duplicate_id_raises_pymongo_error(store):
@@ -78,3 +69,14 @@ async def test_aggregate_groups(store):
     await store.events.insert_many([{"_id": str(i), "kind": "a" if i < 3 else "b"} for i in range(5)])
     cursor = await store.events.aggregate([{"$group": {"_id": "$kind", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}])
     assert await cursor.to_list(None) == [{"_id": "a", "n": 3}, {"_id": "b", "n": 2}]
+
+
+def test_each_collection_has_its_indexes_declared_by_one_store_module():
+    collections = [name for declarations in SCHEMA for name in declarations]
+    assert sorted(collections) == sorted(set(collections))
+
+
+async def test_ensure_indexes_creates_the_declared_unique_constraints(store):
+    await store["ratings"].insert_one({"_id": "r1", "conversation_id": "c1"})
+    with pytest.raises(DuplicateKeyError):
+        await store["ratings"].insert_one({"_id": "r2", "conversation_id": "c1"})

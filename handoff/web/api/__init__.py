@@ -14,9 +14,10 @@ from types import ModuleType
 
 from aiohttp import web
 
+from handoff.errors import HandoffError
 from handoff.web.api.openapi import build_document
 from handoff.web.auth import csrf_middleware
-from handoff.web.errors import http_error
+from handoff.web.errors import http_error, http_error_for
 
 log = logging.getLogger("youthdesk.api")
 
@@ -36,7 +37,7 @@ OPENAPI = web.AppKey("openapi", dict)
 
 @web.middleware
 async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """API errors are ``{"error": …}``; unexpected failures are logged and never shown."""
+    """API errors are ``{"error": …}``, the domain's refusals too; unexpected failures are logged, never shown."""
     if not request.path.startswith(PREFIX):
         return await handler(request)
     try:
@@ -45,6 +46,8 @@ async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         raise http_error(exc.status, exc.reason.lower()) from None
+    except HandoffError as exc:
+        raise http_error_for(exc) from None
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return web.json_response({"error": "internal error"}, status=500)

@@ -3,46 +3,36 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pymongo import ReturnDocument
 
-from contract.keys import SETTINGS
-from handoff.alerts import alert_from_doc
+from contract.alerts import AlertState
+from contract.keys import SETTINGS, STORE
+from handoff.alerts import acknowledge, alerts_in_scope
 from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import BOOL, STR, TIME, items_of, nullable, obj, operation, path_param, query_param, ref
-from handoff.web.auth import current_user, ensure_desk_access, visible_desks
+from handoff.web.auth import current_user
 from handoff.web.errors import http_error
 
 ROUTES = web.RouteTableDef()
+# The ``state`` query parameter; "all" lists open and acknowledged alerts alike.
+_STATES: dict[str, AlertState | None] = {"open": "open", "acknowledged": "acknowledged", "all": None}
 
 
 @ROUTES.get("/alerts")
 async def alerts(request: web.Request) -> web.Response:
     user = await current_user(request)
     state = request.query.get("state", "open")
-    if state not in ("open", "acknowledged", "all"):
+    if state not in _STATES:
         raise http_error(400, "state: open|acknowledged|all")
-    query: dict[str, object] = {"desk": {"$in": sorted(visible_desks(user, request.app[SETTINGS]))}}
-    if state != "all":
-        query["state"] = state
-    docs = await engine_of(request).store["alerts"].find(query).sort("created_at", -1).limit(200).to_list(None)
-    return web.json_response({"items": [alert_from_doc(doc).public() for doc in docs]})
+    found = await alerts_in_scope(request.app[STORE], request.app[SETTINGS], user, _STATES[state])
+    return web.json_response({"items": [alert.public() for alert in found]})
 
 
 @ROUTES.post("/alerts/{id}/ack")
-async def acknowledge(request: web.Request) -> web.Response:
+async def acknowledge_alert(request: web.Request) -> web.Response:
     user = await current_user(request)
-    store = engine_of(request).store
-    doc = await store["alerts"].find_one({"_id": request.match_info["id"]})
-    if doc is None:
-        raise http_error(404, "not found")
-    ensure_desk_access(user, doc["desk"], request.app[SETTINGS])
-    doc = await store["alerts"].find_one_and_update(
-        {"_id": doc["_id"], "state": "open"},
-        {"$set": {"state": "acknowledged", "acknowledged_by": user.id, "acknowledged_at": engine_of(request).now()}},
-        return_document=ReturnDocument.AFTER)
-    if doc is None:
-        raise http_error(409, "already acknowledged")
-    return web.json_response(alert_from_doc(doc).public())
+    alert = await acknowledge(request.app[STORE], request.app[SETTINGS], user, request.match_info["id"],
+                              engine_of(request).now())
+    return web.json_response(alert.public())
 
 
 SCHEMAS = {"Alert": obj(

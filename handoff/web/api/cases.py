@@ -12,12 +12,14 @@ from typing import Annotated, Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt, StrictStr
 
+from contract.cases import Assessment, Case
 from contract.crypto import mask
 from contract.keys import SETTINGS
+from contract.people import Role, User
+from contract.queue import Handed
 from handoff import audit, cases
-from handoff.cases import Case, CaseConflict, CaseError, CaseNotFound
-from handoff.queue import Handed, load
-from handoff.users import Role, User
+from handoff.access import require_role, visible_desks
+from handoff.queue import load
 from handoff.web.api.common import engine_of, may_view
 from handoff.web.api.openapi import (
     BOOL,
@@ -33,7 +35,7 @@ from handoff.web.api.openapi import (
     query_param,
     ref,
 )
-from handoff.web.auth import current_user, require_role, visible_desks
+from handoff.web.auth import current_user
 from handoff.web.errors import http_error, read_body
 
 ROUTES = web.RouteTableDef()
@@ -114,10 +116,7 @@ def _participant(user: User, item: Handed) -> bool:
 
 async def _case(request: web.Request, user: User, *, write: bool) -> tuple[Case, Handed]:
     """The case named in the path if the user may see it (and, for ``write``, change it)."""
-    try:
-        case = await cases.get_case(engine_of(request).store, request.match_info["id"])
-    except CaseNotFound:
-        raise http_error(404, "not found") from None
+    case = await cases.get_case(engine_of(request).store, request.match_info["id"])
     item = await _conversation(request, case)
     if not may_view(user, item, request):
         raise http_error(403, "outside your desks")
@@ -142,14 +141,7 @@ async def _change(request: web.Request, action: str, model: type[B],
     user = await current_user(request)
     case, _ = await _case(request, user, write=True)
     body = await read_body(request, model)
-    try:
-        updated = await change(user, case, body)
-    except CaseNotFound:
-        raise http_error(404, "not found") from None
-    except CaseConflict as exc:
-        raise http_error(409, str(exc)) from None
-    except CaseError as exc:
-        raise http_error(400, str(exc)) from None
+    updated = await change(user, case, body)
     return await _respond(request, user, updated, action, status)
 
 
@@ -191,7 +183,7 @@ async def put_assessment(request: web.Request) -> web.Response:
     store = engine_of(request).store
     return await _change(request, "case.assessment", AssessmentBody,
                          lambda user, case, body: cases.set_assessment(
-        store, case.id, cases.Assessment(**body.model_dump(), assessed_by=user.id, assessed_at=datetime.now(UTC))))
+        store, case.id, Assessment(**body.model_dump(), assessed_by=user.id, assessed_at=datetime.now(UTC))))
 
 
 @ROUTES.post("/cases/{id}/referrals")
@@ -264,8 +256,7 @@ async def contact_cases(request: web.Request) -> web.Response:
     user = await current_user(request)
     store = engine_of(request).store
     contact_id = request.match_info["contact_id"]
-    docs = await store.conversations.find({"contact_id": contact_id}).sort("created_at", -1).limit(50).to_list(None)
-    conversations = {doc["_id"]: Handed.from_doc(doc) for doc in docs}
+    conversations = {item.conversation.id: item for item in await cases.contact_conversations(store, contact_id)}
     if not any(may_view(user, item, request) for item in conversations.values()):
         raise http_error(403, "outside your desks")  # also for unknown contacts: ids are not enumerable
     desks = visible_desks(user, request.app[SETTINGS])

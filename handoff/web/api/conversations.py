@@ -8,13 +8,13 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from contract.keys import SETTINGS
-from contract.models import ConversationState, Message, SenderKind
+from contract.models import ConversationState, SenderKind
+from contract.people import Role
 from handoff import audit
-from handoff.queue import Handed, load, positions, queued
-from handoff.transfer import transfer
-from handoff.users import Role
+from handoff.access import visible_desks
+from handoff.queue import load, positions, queued
 from handoff.views import message_public, summary
-from handoff.web.api.common import domain_errors, engine_of, load_visible, may_view
+from handoff.web.api.common import engine_of, load_visible, may_view
 from handoff.web.api.openapi import (
     BOOL,
     INT,
@@ -28,8 +28,9 @@ from handoff.web.api.openapi import (
     query_param,
     ref,
 )
-from handoff.web.auth import current_user, visible_desks
+from handoff.web.auth import current_user
 from handoff.web.errors import http_error, read_body
+from store import handoff as stored
 
 ROUTES = web.RouteTableDef()
 _STATES = {s.value for s in ConversationState}
@@ -73,20 +74,13 @@ async def list_conversations(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if scope not in ("mine", "desk", "all") or (state is not None and state not in _STATES):
         raise http_error(400, "scope: mine|desk|all; state: bot|queued|assigned|closed")
-    query: dict[str, Any] = {}
-    if scope == "mine":
-        query["owner"] = user.id
-    else:
-        if scope == "all" and user.role != Role.ADMIN:
-            raise http_error(403, "admins only")
-        if scope == "desk":
-            query["desk"] = {"$in": sorted(visible_desks(user, request.app[SETTINGS]))}
-    if state is not None:
-        query["state"] = state
-    elif scope == "mine":
-        query["state"] = {"$ne": ConversationState.CLOSED}
-    docs = await engine.store.conversations.find(query).sort("updated_at", -1).limit(200).to_list(None)
-    items = [item for item in (Handed.from_doc(doc) for doc in docs) if may_view(user, item, request)]
+    if scope == "all" and user.role != Role.ADMIN:
+        raise http_error(403, "admins only")
+    found = await stored.latest(
+        engine.store, owner=user.id if scope == "mine" else None,
+        desks=visible_desks(user, request.app[SETTINGS]) if scope == "desk" else None,
+        state=ConversationState(state) if state is not None else None, open_only=scope == "mine")
+    items = [item for item in found if may_view(user, item, request)]
     places = positions(await queued(engine.store, {i.conversation.desk for i in items}))
     return web.json_response({"items": [await summary(engine, item, user, position=places.get(item.conversation.id))
                                         for item in items]})
@@ -112,14 +106,13 @@ async def messages(request: web.Request) -> web.Response:
         raise http_error(400, "reason: required when reading a conversation you do not own")
     engine = engine_of(request)
     await audit.record(engine.store, user.id, "transcript.read", item.conversation.id, reason)
-    docs = await engine.store.messages.find({"conversation_id": item.conversation.id}).sort("seq", 1).to_list(1000)
+    transcript = await stored.transcript(engine.store, item.conversation.id)
     names: dict[str, str] = {}
-    return web.json_response({"items": [await message_public(engine, Message.from_doc(doc), names, doc.get("risk"))
-                                        for doc in docs]})
+    return web.json_response({"items": [await message_public(engine, message, names, risk)
+                                        for message, risk in transcript]})
 
 
 @ROUTES.post("/conversations/{id}/messages")
-@domain_errors
 async def reply(request: web.Request) -> web.Response:
     user = await current_user(request)
     item = await load_visible(request, user)
@@ -154,7 +147,6 @@ async def whisper(request: web.Request) -> web.Response:
 
 
 @ROUTES.post("/conversations/{id}/join")
-@domain_errors
 async def join(request: web.Request) -> web.Response:
     user = await current_user(request)
     item = await load_visible(request, user)
@@ -163,7 +155,6 @@ async def join(request: web.Request) -> web.Response:
 
 
 @ROUTES.put("/conversations/{id}/risk")
-@domain_errors
 async def set_risk(request: web.Request) -> web.Response:
     user = await current_user(request)
     item = await load_visible(request, user)
@@ -175,18 +166,16 @@ async def set_risk(request: web.Request) -> web.Response:
 
 
 @ROUTES.post("/conversations/{id}/transfer")
-@domain_errors
 async def transfer_conversation(request: web.Request) -> web.Response:
     user = await current_user(request)
     item = await load_visible(request, user)
     body = await read_body(request, TransferBody)
-    await transfer(engine_of(request), item.conversation.id, user, to=body.to, note=body.note,
-                   user_id=body.user_id, desk_id=body.desk_id)
+    await engine_of(request).transfer(item.conversation.id, user, to=body.to, note=body.note,
+                                      user_id=body.user_id, desk_id=body.desk_id)
     return await _summary_of(request, item.conversation.id, user)
 
 
 @ROUTES.post("/conversations/{id}/close")
-@domain_errors
 async def close(request: web.Request) -> web.Response:
     user = await current_user(request)
     item = await load_visible(request, user)

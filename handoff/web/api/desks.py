@@ -5,12 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from contract.keys import SETTINGS, STORE
+from handoff.access import visible_desks
 from handoff.desks import desk_public
-from handoff.users import Role, list_users, public_user
+from handoff.users import colleagues, public_user
 from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import BOOL, STR, items_of, nullable, obj, operation, query_param, ref
-from handoff.web.auth import current_user, visible_desks
-from handoff.web.errors import http_error
+from handoff.web.auth import current_user
 
 ROUTES = web.RouteTableDef()
 
@@ -28,16 +28,9 @@ async def desks(request: web.Request) -> web.Response:
 @ROUTES.get("/users")
 async def users(request: web.Request) -> web.Response:
     user = await current_user(request)
-    settings, store = request.app[SETTINGS], request.app[STORE]
-    visible = visible_desks(user, settings)
-    desk = request.query.get("desk")
-    if desk is not None:
-        if user.role == Role.COUNSELLOR and desk != user.desk:
-            raise http_error(403, "outside your desks")
-        if user.role == Role.SUPERVISOR and desk not in visible:
-            raise http_error(403, "outside your desks")
-        visible = {desk}
-    return web.json_response({"items": [await public_user(store, u) for u in await list_users(store, visible)]})
+    store = request.app[STORE]
+    found = await colleagues(store, request.app[SETTINGS], user, request.query.get("desk"))
+    return web.json_response({"items": [await public_user(store, colleague) for colleague in found]})
 
 
 @ROUTES.get("/canned-responses")

@@ -6,12 +6,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from contract.keys import SETTINGS
+from contract.people import Role
+from handoff.access import visible_desks
 from handoff.queue import load, positions, queued
-from handoff.users import Role
 from handoff.views import summary
-from handoff.web.api.common import domain_errors, engine_of
+from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import STR, items_of, obj, operation, path_param, query_param, ref
-from handoff.web.auth import current_user, visible_desks
+from handoff.web.auth import current_user
 from handoff.web.errors import http_error, read_body
 
 ROUTES = web.RouteTableDef()
@@ -38,7 +39,6 @@ async def queue(request: web.Request) -> web.Response:
 
 
 @ROUTES.post("/queue/take-next")
-@domain_errors
 async def take_next(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user.role == Role.ADMIN:
@@ -54,7 +54,6 @@ async def take_next(request: web.Request) -> web.Response:
 
 
 @ROUTES.post("/conversations/{id}/claim")
-@domain_errors
 async def claim(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user.role == Role.ADMIN:

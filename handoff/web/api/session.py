@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from contract.keys import SETTINGS, STORE
 from contract.models import utcnow
-from handoff.users import USER_SCHEMA, Presence, authenticate, public_user, set_presence
+from contract.people import Presence, Role
+from handoff.sessions import LoginThrottle, create_session, end_session, expires_at
+from handoff.users import authenticate, public_user, set_presence
 from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import INT, STR, TIME, obj, operation, ref
-from handoff.web.auth import (
-    COOKIE,
-    LoginThrottle,
-    create_session,
-    current_session,
-    current_user,
-    end_session,
-    request_token,
-)
+from handoff.web.auth import COOKIE, current_session, current_user, request_token
 from handoff.web.errors import http_error, read_body
 
 log = logging.getLogger("youthdesk.api.session")
@@ -83,10 +76,8 @@ async def session_info(request: web.Request) -> web.Response:
     """The console after a reload: the cookie is HttpOnly, so the page asks for its CSRF token and expiry."""
     session, user = await current_session(request)
     settings = request.app[SETTINGS]
-    idle = session.last_seen_at + timedelta(minutes=settings.handoff.session_idle_minutes)
-    absolute = session.created_at + timedelta(hours=settings.handoff.session_max_hours)
     return web.json_response({"user": await public_user(request.app[STORE], user), "csrf_token": session.csrf_token,
-                              "expires_at": min(idle, absolute).isoformat(),
+                              "expires_at": expires_at(session, settings).isoformat(),
                               "idle_minutes": settings.handoff.session_idle_minutes})
 
 
@@ -107,6 +98,18 @@ async def presence(request: web.Request) -> web.Response:
     return web.json_response(await public_user(request.app[STORE], updated))
 
 
+USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "username", "display_name", "role", "desk", "skills", "capacity", "presence",
+                 "active_conversations"],
+    "properties": {
+        "id": {"type": "string"}, "username": {"type": "string"}, "display_name": {"type": "string"},
+        "role": {"type": "string", "enum": [r.value for r in Role]}, "desk": {"type": "string"},
+        "skills": {"type": "array", "items": {"type": "string"}}, "capacity": {"type": "integer"},
+        "presence": {"type": "string", "enum": [p.value for p in Presence]},
+        "active_conversations": {"type": "integer"},
+    },
+}
 SCHEMAS = {"User": USER_SCHEMA}
 PATHS = {
     "/auth/login": {"post": operation(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from contract.keys import SETTINGS
-from handoff.stats import Stats, compute_stats, period_start
+from contract.keys import SETTINGS, STORE
+from handoff.stats import Stats, period_start, stats_in_scope
 from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import INT, STR, TIME, nullable, obj, operation, query_param, ref
-from handoff.web.auth import current_user, descendants, visible_desks
+from handoff.web.auth import current_user
 from handoff.web.errors import http_error
 
 ROUTES = web.RouteTableDef()
@@ -20,15 +20,8 @@ async def _stats(request: web.Request) -> Stats:
     days = request.query.get("days", "1")
     if days not in PERIODS:
         raise http_error(400, "days: 1 (today) or 30")
-    settings = request.app[SETTINGS]
-    desks = visible_desks(user, settings)
-    desk = request.query.get("desk")
-    if desk:
-        if desk not in desks:
-            raise http_error(403, "outside your desks")
-        desks = desks & descendants(settings, desk)
-    engine = engine_of(request)
-    return await compute_stats(engine.store, desks, period_start(int(days), engine.now()))
+    since = period_start(int(days), engine_of(request).now())
+    return await stats_in_scope(request.app[STORE], request.app[SETTINGS], user, since, request.query.get("desk"))
 
 
 @ROUTES.get("/stats")

@@ -16,11 +16,12 @@ from aiohttp import WSMsgType, web
 
 from contract.keys import BUS, SETTINGS
 from contract.models import ConversationState, Event
+from contract.people import Role, User
+from handoff.access import visible_desks
 from handoff.queue import load
-from handoff.users import Role, User
 from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import ERROR
-from handoff.web.auth import current_user, visible_desks
+from handoff.web.auth import current_user
 from handoff.web.keys import CONSOLE_PRESENCE
 
 log = logging.getLogger("youthdesk.api.ws")

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 from contract.keys import SETTINGS, STORE
 from contract.models import utcnow
-from handoff.users import UserError, create_user
-from handoff.web.auth import COOKIE, load_session
+from handoff.errors import Invalid
+from handoff.sessions import load_session
+from handoff.users import create_user
+from handoff.web.auth import COOKIE
 from tests.handoff_support import PASSWORD, conversation, engine, login, start, user
 
 
@@ -80,13 +82,13 @@ async def test_createuser_validation(start_app) -> None:
         args = {"username": "valid-name", "password": PASSWORD, "role": "counsellor", "desk": "gd", **kwargs}
         try:
             await create_user(store, settings, **args)
-        except UserError:
+        except Invalid:
             continue
         raise AssertionError(f"accepted {kwargs}")
     await create_user(store, settings, username="dup", password=PASSWORD, role="counsellor", desk="gd")
     try:
         await create_user(store, settings, username="DUP", password=PASSWORD, role="counsellor", desk="gd")
-    except UserError as exc:
+    except Invalid as exc:
         assert "already exists" in str(exc)
     else:
         raise AssertionError("duplicate username accepted")

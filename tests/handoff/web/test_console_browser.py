@@ -17,7 +17,8 @@ from contract.config import Settings
 from contract.handoff import HandoffRequest
 from contract.keys import SETTINGS, STORE, STREAM
 from contract.models import MediaRef, MessageType
-from handoff.users import Role, create_user, get_user_by_username
+from contract.people import Role
+from handoff.users import create_user, get_user_by_username
 from handoff.web.keys import ENGINE
 from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, running_gateway
 from tests.fakes import wait_for

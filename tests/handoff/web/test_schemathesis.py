@@ -19,8 +19,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from contract.keys import SETTINGS, STORE
+from handoff.sessions import create_session
 from handoff.users import create_user
-from handoff.web.auth import create_session
 from service.app import create_app
 from tests.fakes import RecordingChannel
 

@@ -10,8 +10,8 @@ import re
 from aiohttp.test_utils import TestClient
 
 from contract.keys import STORE
+from handoff.sessions import create_session
 from handoff.users import get_user_by_username
-from handoff.web.auth import create_session
 from tests.handoff_support import conversation, engine, start, user
 
 PUBLIC = {("POST", "/api/v1/auth/login"), ("GET", "/api/v1/openapi.json")}

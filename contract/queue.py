@@ -1,0 +1,95 @@
+"""What the handoff engine keeps on a handed-off conversation, as the store returns it.
+
+The bookkeeping lives in the conversation document under ``handoff`` so that one conditional
+update can change state, owner and deadlines together (the claim is atomic). ``store.handoff``
+reads and writes it; the handoff domain decides what goes in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from contract.models import Conversation
+
+DeadlineState = Literal["ok", "warning", "breached"]
+
+
+class Transfer(BaseModel):
+    at: datetime
+    by: str
+    to: Literal["user", "desk", "bot", "queue"]
+    from_user: str | None = None
+    to_user: str | None = None
+    from_desk: str
+    to_desk: str
+    note: str
+
+
+class Deadline(BaseModel):
+    """The clock a counsellor is on; both ends ``None`` means no clock runs."""
+
+    started_at: datetime | None
+    due_at: datetime | None
+
+    @classmethod
+    def starting(cls, now: datetime, seconds: float) -> Deadline:
+        return cls(started_at=now, due_at=now + timedelta(seconds=seconds))
+
+    @classmethod
+    def stopped(cls) -> Deadline:
+        return cls(started_at=None, due_at=None)
+
+
+class HandoffInfo(BaseModel):
+    reason: str = "ask_human"
+    waiting_since: datetime | None = None
+    skill: str | None = None
+    leave_message: bool = False  # 留言: arrived out of hours, waits for the next shift
+    queue_notice_sent: bool = False
+    assigned_at: datetime | None = None
+    first_responded_at: datetime | None = None
+    # The deadline running now: first response while nobody has answered, then reply deadlines.
+    deadline_started_at: datetime | None = None
+    deadline_due_at: datetime | None = None
+    deadline_state: DeadlineState = "ok"
+    last_youth_at: datetime | None = None
+    outreach_raised_at: datetime | None = None
+    level3_alerted: bool = False
+    previous_counsellor: str | None = None
+    joined: list[str] = Field(default_factory=list)
+    cues: list[str] = Field(default_factory=list)
+    transfers: list[Transfer] = Field(default_factory=list)
+
+    def start(self, deadline: Deadline) -> None:
+        self.deadline_started_at, self.deadline_due_at = deadline.started_at, deadline.due_at
+        self.deadline_state = "ok"
+
+    @property
+    def first_response_due_at(self) -> datetime | None:
+        return self.deadline_due_at if self.first_responded_at is None else None
+
+    @property
+    def reply_due_at(self) -> datetime | None:
+        return self.deadline_due_at if self.first_responded_at is not None else None
+
+
+class Handed(BaseModel):
+    """A conversation with the engine's bookkeeping."""
+
+    conversation: Conversation
+    info: HandoffInfo
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Handed:
+        return cls(conversation=Conversation.from_doc(doc), info=HandoffInfo.model_validate(doc.get("handoff") or {}))
+
+
+class MessageRisk(BaseModel):
+    """What the risk detector found in one youth message (shown next to it in the transcript)."""
+
+    level: int
+    category: str | None = None
+    cues: list[str] = Field(default_factory=list)

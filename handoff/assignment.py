@@ -1,0 +1,210 @@
+"""Assignment: queueing a conversation, claiming it, taking the next one, auto-assignment, positions.
+
+Claiming is one conditional update on (state, owner) in ``store.handoff``, so two counsellors can
+never own one conversation, even across gateway instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from contract.handoff import HandoffRequest
+from contract.models import Conversation, ConversationState, Event, SenderKind
+from contract.people import Presence, Role, User
+from contract.queue import Deadline, Handed, HandoffInfo, Transfer
+from handoff import cases
+from handoff.access import ensure_desk_access, visible_desks
+from handoff.context import HandoffContext
+from handoff.desks import nearest_open_ancestor, open_now
+from handoff.errors import Conflict, NotFound
+from handoff.queue import load, positions, queued
+from handoff.sessions import has_live_session
+from handoff.users import active_count, list_users
+from store import handoff as stored
+
+QUEUE_NOTICE = "已为你转接人工老师，你前面还有{ahead}位，预计等待约{minutes}分钟。请不要离开，老师会尽快回复你。"
+LEAVE_MESSAGE_NOTE = "留言：值班时间外收到，等待下一班处理"
+AT_CAPACITY = "at capacity"
+
+
+class Assignment:
+    def __init__(self, context: HandoffContext) -> None:
+        self.context = context
+        # One auto-assignment pass per desk at a time, so one pass never hands out a conversation twice.
+        self._desk_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # ------------------------------------------------------------- queueing
+
+    async def enqueue(self, conversation: Conversation, request: HandoffRequest) -> Handed | None:
+        """Queue ``conversation`` with fresh bookkeeping; None if its state changed since it was read."""
+        context, settings = self.context, self.context.settings
+        now = context.now()
+        level = max(conversation.risk_level, request.risk_level)
+        category = request.category or conversation.risk_category
+        desk = settings.desk(conversation.desk)
+        info = HandoffInfo(
+            reason=request.reason, waiting_since=now, skill=self._skill_for(conversation.topic, category),
+            last_youth_at=now, cues=list(request.cues),
+            previous_counsellor=await stored.previous_owner(context.store, conversation),
+        )
+        if not open_now(desk, now) and level >= 3:
+            # A life at risk does not wait for the morning shift: the nearest staffed desk above takes it.
+            staffed = nearest_open_ancestor(settings, desk.id, now)
+            if staffed is not None:
+                info.transfers.append(Transfer(at=now, by="system", to="desk", from_desk=desk.id, to_desk=staffed,
+                                               note="值班时间外的高危求助，自动转至上级值班台"))
+                desk = settings.desk(staffed)
+        is_open = open_now(desk, now)
+        info.leave_message = not is_open or request.reason == "leave_message"
+        if is_open:
+            info.start(Deadline.starting(now, settings.handoff.deadline(level).first_response_seconds))
+        updated = await stored.enqueue(context.store, conversation, level=level, category=category, desk=desk.id,
+                                       info=info, now=now)
+        if updated is None:
+            return None
+        await context.stream.record_event(Event(
+            type="conversation.state_changed", conversation_id=updated.id, desk=updated.desk,
+            data={"from": conversation.state, "to": ConversationState.QUEUED, "reason": request.reason,
+                  "risk_level": level}))
+        await cases.open_case(context.store, settings, updated)
+        if not is_open:
+            await context.stream.send(conversation.id, desk.after_hours_message, sender=SenderKind.SYSTEM)
+            await context.stream.send(conversation.id, LEAVE_MESSAGE_NOTE, sender=SenderKind.SYSTEM, private=True)
+        return Handed(conversation=updated, info=info)
+
+    async def announce(self, conversation: Conversation) -> None:
+        """A conversation just joined the queue: the desk hears of it, auto-assignment tries,
+        the youth learns their place."""
+        await self.queue_changed(conversation.desk)
+        await self.auto_assign(conversation.desk)
+        await self._notify_position(conversation.id)
+
+    def _skill_for(self, topic: str | None, category: str | None) -> str | None:
+        mapping = self.context.settings.handoff.topic_skills
+        return mapping.get(topic or "") or mapping.get(category or "")
+
+    async def queue_changed(self, desk: str) -> None:
+        await self.context.stream.bus.publish(Event(type="queue.changed", desk=desk, data={"desk": desk}))
+        await self.publish_positions(desk)
+
+    async def publish_positions(self, desk: str) -> None:
+        """Tell every waiting youth of ``desk`` their place and expected wait (the widget shows it)."""
+        items = await queued(self.context.store, {desk})
+        places = positions(items)
+        staff = await self._online_staff(desk)
+        for item in items:
+            position = places[item.conversation.id]
+            await self.context.stream.publish("queue.position", item.conversation, position=position,
+                                              expected_wait_seconds=self._expected_wait(position, staff))
+
+    def _expected_wait(self, position: int, online_staff: int) -> int:
+        return int(position * self.context.settings.handoff.expected_handle_seconds / max(1, online_staff))
+
+    async def _online_counsellors(self, desk: str) -> list[User]:
+        return [user for user in await list_users(self.context.store, {desk})
+                if user.role == Role.COUNSELLOR and user.presence == Presence.ONLINE]
+
+    async def _online_staff(self, desk: str) -> int:
+        return len(await self._online_counsellors(desk))
+
+    async def _notify_position(self, conversation_id: str) -> None:
+        """One text message per handoff on budgeted platforms, only when the youth will really wait."""
+        context = self.context
+        item = await load(context.store, conversation_id)
+        if item is None or item.conversation.state != ConversationState.QUEUED or item.info.leave_message:
+            return
+        if item.info.queue_notice_sent or context.reply_policies.get(item.conversation.platform) is None:
+            return
+        items = await queued(context.store, {item.conversation.desk})
+        position = positions(items).get(conversation_id, 1)
+        wait = self._expected_wait(position, await self._online_staff(item.conversation.desk))
+        if wait < 60:
+            return
+        if await stored.mark_queue_notice_sent(context.store, conversation_id):
+            await context.stream.send(conversation_id,
+                                      QUEUE_NOTICE.format(ahead=position - 1, minutes=max(1, wait // 60)),
+                                      sender=SenderKind.SYSTEM)
+
+    # ------------------------------------------------------------- claiming
+
+    async def claim(self, conversation_id: str, user: User, *, by: str | None = None) -> Conversation:
+        """Make ``user`` the owner of a queued conversation; Conflict if someone else was faster."""
+        context = self.context
+        item = await load(context.store, conversation_id)
+        if item is None:
+            raise NotFound(conversation_id)
+        ensure_desk_access(user, item.conversation.desk, context.settings)
+        if user.role == Role.COUNSELLOR and await active_count(context.store, user.id) >= user.capacity:
+            raise Conflict(AT_CAPACITY)
+        conversation = await stored.claim(context.store, conversation_id, user.id, context.now())
+        if conversation is None:
+            raise Conflict("already owned")
+        await context.stream.record_event(Event(
+            type="conversation.state_changed", conversation_id=conversation.id, desk=conversation.desk,
+            data={"from": ConversationState.QUEUED, "to": ConversationState.ASSIGNED, "reason": "claimed",
+                  "by": by or user.id, "owner": user.id}))
+        await context.stream.publish("conversation.assigned", conversation, owner=user.id,
+                                     display_name=user.display_name, by=by or user.id)
+        await self.queue_changed(conversation.desk)
+        return conversation
+
+    async def take_next(self, user: User, desk: str | None = None) -> Conversation | None:
+        """Pull: the highest-priority queued conversation this user may take and has the skill for."""
+        if desk is not None:
+            ensure_desk_access(user, desk, self.context.settings)
+            desks = {desk}
+        elif user.role != Role.ADMIN:
+            desks = {user.desk}
+        else:
+            desks = visible_desks(user, self.context.settings)
+        for item in await queued(self.context.store, desks):
+            if item.info.skill and item.info.skill not in user.skills:
+                continue
+            try:
+                return await self.claim(item.conversation.id, user)
+            except Conflict as exc:
+                if str(exc) == AT_CAPACITY:
+                    raise
+        return None
+
+    async def auto_assign(self, desk_id: str) -> int:
+        """For ``assignment = "auto"`` desks: hand queued conversations to the least-loaded online
+        counsellor (with a live session) with the skill and free capacity (the youth's previous counsellor first)."""
+        try:
+            desk = self.context.settings.desk(desk_id)
+        except KeyError:
+            return 0
+        if desk.assignment != "auto" or not open_now(desk, self.context.now()):
+            return 0
+        assigned = 0
+        async with self._desk_locks[desk_id]:
+            for item in await queued(self.context.store, {desk_id}):
+                user = await self._pick_counsellor(desk_id, item)
+                if user is None:
+                    continue
+                try:
+                    await self.claim(item.conversation.id, user, by="auto")
+                    assigned += 1
+                except Conflict:
+                    continue
+        return assigned
+
+    async def _pick_counsellor(self, desk_id: str, item: Handed) -> User | None:
+        context = self.context
+        candidates: list[tuple[bool, int, str, User]] = []
+        for user in await self._online_counsellors(desk_id):
+            if item.info.skill and item.info.skill not in user.skills:
+                continue
+            load_now = await active_count(context.store, user.id)
+            if load_now >= user.capacity or not await has_live_session(context.store, context.settings, user.id):
+                continue
+            candidates.append((user.id != item.info.previous_counsellor, load_now, user.username, user))
+        if not candidates:
+            return None
+        return min(candidates, key=lambda c: c[:3])[3]
+
+    async def presence_changed(self, user: User) -> None:
+        if user.presence == Presence.ONLINE:
+            await self.auto_assign(user.desk)
+        await self.publish_positions(user.desk)

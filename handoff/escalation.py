@@ -1,0 +1,99 @@
+"""Escalation: risk changes, level-3 alerts, and the 留言 that turns out to be a crisis.
+
+A higher level shortens a running deadline (a lower one never extends it) and reorders the
+queue; level 3 alerts the supervisors once per handoff.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from contract.handoff import HandoffRequest
+from contract.models import Conversation, ConversationState, Event
+from contract.queue import Deadline, HandoffInfo, MessageRisk, Transfer
+from handoff import cases
+from handoff.alerts import raise_alert
+from handoff.assignment import Assignment
+from handoff.context import HandoffContext
+from handoff.desks import nearest_open_ancestor, open_now
+from handoff.errors import Invalid, NotFound
+from handoff.queue import load
+from store import handoff as stored
+
+
+class Escalation:
+    def __init__(self, context: HandoffContext, assignment: Assignment) -> None:
+        self.context = context
+        self.assignment = assignment
+
+    async def note_detection(self, request: HandoffRequest) -> None:
+        """Keep what the detector found next to the message that fired it, for the transcript."""
+        if request.message_id and (request.risk_level or request.cues):
+            await stored.record_message_risk(self.context.store, request.message_id, MessageRisk(
+                level=request.risk_level, category=request.category, cues=list(request.cues)))
+
+    async def raise_to(self, conversation: Conversation, request: HandoffRequest) -> None:
+        """A conversation already with a human: only a higher risk than it has changes anything."""
+        if request.risk_level > conversation.risk_level:
+            await self.set_risk(conversation.id, request.risk_level, request.category, by=None,
+                                reason=f"detector: {', '.join(request.cues)[:200]}")
+
+    async def set_risk(self, conversation_id: str, level: int, category: str | None, *, by: str | None,
+                       reason: str) -> Conversation:
+        if not 0 <= level <= 3:
+            raise Invalid("level: 0-3")
+        context = self.context
+        item = await load(context.store, conversation_id)
+        if item is None:
+            raise NotFound(conversation_id)
+        info, now = item.info, context.now()
+        shortened: datetime | None = None
+        if info.deadline_due_at is not None and info.deadline_started_at is not None:
+            rule = context.settings.handoff.deadline(level)
+            seconds = rule.first_response_seconds if info.first_responded_at is None else rule.reply_seconds
+            due = info.deadline_started_at + timedelta(seconds=seconds)
+            if due < info.deadline_due_at:
+                shortened = due
+        conversation = await stored.change_risk(
+            context.store, conversation_id, level=level, category=category, now=now, deadline_due_at=shortened,
+            last_youth_at=now if level >= 2 and info.last_youth_at is None else None)
+        await cases.follow_risk(context.store, conversation_id, level)
+        await context.stream.record_event(Event(
+            type="conversation.risk_changed", conversation_id=conversation_id, desk=conversation.desk,
+            data={"from": item.conversation.risk_level, "to": level, "category": conversation.risk_category,
+                  "by": by, "reason": reason}))
+        if level >= 3 and conversation.state == ConversationState.QUEUED and info.leave_message:
+            conversation = await self._escalate_waiting_message(conversation, now)
+        if level >= 3 and not info.level3_alerted and conversation.state != ConversationState.CLOSED:
+            await self.alert_level3(conversation, info)
+        if conversation.state == ConversationState.QUEUED:
+            await self.assignment.queue_changed(conversation.desk)
+            if conversation.desk != item.conversation.desk:
+                await self.assignment.queue_changed(item.conversation.desk)
+            await self.assignment.auto_assign(conversation.desk)
+        return conversation
+
+    async def alert_level3(self, conversation: Conversation, info: HandoffInfo) -> None:
+        context = self.context
+        await raise_alert(context.stream, context.settings, type="risk_level_3", conversation_id=conversation.id,
+                          desk=conversation.desk, data={"risk_level": 3, "category": conversation.risk_category,
+                                                        "cues": info.cues})
+        await stored.mark_level3_alerted(context.store, conversation.id)
+
+    async def _escalate_waiting_message(self, conversation: Conversation, now: datetime) -> Conversation:
+        """A 留言 that turns out to be a crisis moves to the nearest staffed desk above, clock running."""
+        settings = self.context.settings
+        if open_now(settings.desk(conversation.desk), now):
+            return conversation
+        staffed = nearest_open_ancestor(settings, conversation.desk, now)
+        if staffed is None:
+            return conversation
+        record = Transfer(at=now, by="system", to="desk", from_desk=conversation.desk, to_desk=staffed,
+                          note="留言中出现高危信号，自动转至上级值班台")
+        moved = await stored.move_waiting_message(
+            self.context.store, conversation, to_desk=staffed, record=record,
+            deadline=Deadline.starting(now, settings.handoff.deadline(3).first_response_seconds))
+        if moved is None:
+            return conversation
+        await cases.move_case(self.context.store, moved.id, staffed)
+        return moved

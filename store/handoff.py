@@ -1,0 +1,259 @@
+"""A conversation's handoff state: state, owner, desk, risk and the engine's ``handoff`` bookkeeping.
+
+Besides the stream creating a conversation (and its ``set_state``, the low-level call the engine
+closes with), this module is the only writer of those fields, and only the handoff engine calls
+its writes. Each change that must not race (queueing, claiming, transfers, deadline states) is
+one conditional update on what the caller read, so two counsellors or two gateway instances
+never both win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from contract.models import Conversation, ConversationState, Message
+from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, Transfer
+from store.database import Store
+from store.times import aware
+
+WITH_A_HUMAN = [ConversationState.QUEUED, ConversationState.ASSIGNED]
+
+
+def _utc(value: Any) -> Any:
+    """Every datetime in a document, aware (the embedded store hands back naive UTC)."""
+    if isinstance(value, datetime):
+        return aware(value)
+    if isinstance(value, dict):
+        return {key: _utc(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_utc(item) for item in value]
+    return value
+
+
+def _handed(doc: dict[str, Any]) -> Handed:
+    return Handed.from_doc(_utc(doc))
+
+
+def _conversation(doc: dict[str, Any]) -> Conversation:
+    return Conversation.from_doc(_utc(doc))
+
+
+def _deadline(deadline: Deadline) -> dict[str, Any]:
+    return {"handoff.deadline_started_at": deadline.started_at, "handoff.deadline_due_at": deadline.due_at,
+            "handoff.deadline_state": "ok"}
+
+
+# ------------------------------------------------------------------ reading
+
+
+async def load(store: Store, conversation_id: str) -> Handed | None:
+    doc = await store.conversations.find_one({"_id": conversation_id})
+    return _handed(doc) if doc else None
+
+
+async def queued(store: Store, desks: set[str] | None = None) -> list[Handed]:
+    """Queued conversations, in no particular order (``handoff.queue`` orders them)."""
+    query: dict[str, Any] = {"state": ConversationState.QUEUED}
+    if desks is not None:
+        query["desk"] = {"$in": sorted(desks)}
+    return [_handed(doc) for doc in await store.conversations.find(query).to_list(None)]
+
+
+async def with_a_human(store: Store) -> list[Handed]:
+    """Every queued or assigned conversation: what the deadline watcher looks at."""
+    docs = await store.conversations.find({"state": {"$in": WITH_A_HUMAN}}).to_list(None)
+    return [_handed(doc) for doc in docs]
+
+
+async def latest(store: Store, *, owner: str | None = None, desks: set[str] | None = None,
+                 state: ConversationState | None = None, open_only: bool = False, limit: int = 200) -> list[Handed]:
+    """The most recently updated conversations matching every filter given."""
+    query: dict[str, Any] = {}
+    if owner is not None:
+        query["owner"] = owner
+    if desks is not None:
+        query["desk"] = {"$in": sorted(desks)}
+    if state is not None:
+        query["state"] = state
+    elif open_only:
+        query["state"] = {"$ne": ConversationState.CLOSED}
+    docs = await store.conversations.find(query).sort("updated_at", -1).limit(limit).to_list(None)
+    return [_handed(doc) for doc in docs]
+
+
+async def previous_owner(store: Store, conversation: Conversation) -> str | None:
+    """Who last owned another conversation of the same youth."""
+    doc = await store.conversations.find_one(
+        {"contact_id": conversation.contact_id, "_id": {"$ne": conversation.id}, "owner": {"$ne": None}},
+        {"owner": 1}, sort=[("created_at", -1)],
+    )
+    return doc["owner"] if doc else None
+
+
+async def last_public_text(store: Store, conversation_id: str) -> str:
+    doc = await store.messages.find_one({"conversation_id": conversation_id, "private": False}, {"text": 1},
+                                        sort=[("seq", -1)])
+    return (doc or {}).get("text", "")
+
+
+async def transcript(store: Store, conversation_id: str, limit: int = 1000) -> list[tuple[Message, MessageRisk | None]]:
+    """The conversation's messages in order, each with what the risk detector found in it."""
+    docs = await store.messages.find({"conversation_id": conversation_id}).sort("seq", 1).to_list(limit)
+    return [(Message.from_doc(doc), MessageRisk.model_validate(doc["risk"]) if doc.get("risk") else None)
+            for doc in docs]
+
+
+# ------------------------------------------------------------ queueing, claiming
+
+
+async def enqueue(store: Store, conversation: Conversation, *, level: int, category: str | None, desk: str,
+                  info: HandoffInfo, now: datetime) -> Conversation | None:
+    """Queue with fresh bookkeeping; ``None`` if the state changed since ``conversation`` was read
+    (two racing handoff requests queue it once)."""
+    doc = await store.conversations.find_one_and_update(
+        {"_id": conversation.id, "state": conversation.state},
+        {"$set": {"state": ConversationState.QUEUED, "owner": None, "risk_level": level, "desk": desk,
+                  "risk_category": category, "updated_at": now, "handoff": info.model_dump()}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return _conversation(doc) if doc else None
+
+
+async def claim(store: Store, conversation_id: str, owner: str, now: datetime) -> Conversation | None:
+    """Make ``owner`` the owner of a queued, unowned conversation; ``None`` if someone was faster."""
+    doc = await store.conversations.find_one_and_update(
+        {"_id": conversation_id, "state": ConversationState.QUEUED, "owner": None},
+        {"$set": {"state": ConversationState.ASSIGNED, "owner": owner, "updated_at": now,
+                  "handoff.assigned_at": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return _conversation(doc) if doc else None
+
+
+async def mark_queue_notice_sent(store: Store, conversation_id: str) -> bool:
+    """True for exactly one caller: the queue notice goes out once per handoff."""
+    result = await store.conversations.update_one(
+        {"_id": conversation_id, "handoff.queue_notice_sent": False}, {"$set": {"handoff.queue_notice_sent": True}})
+    return bool(result.modified_count)
+
+
+async def offer_back(store: Store, conversation: Conversation, *, waiting_since: datetime, deadline: Deadline,
+                     record: Transfer, now: datetime) -> bool:
+    """Back to the queue from its owner, unless it changed hands meanwhile."""
+    result = await store.conversations.update_one(
+        {"_id": conversation.id, "state": ConversationState.ASSIGNED, "owner": conversation.owner},
+        {"$set": {"state": ConversationState.QUEUED, "owner": None, "updated_at": now,
+                  "handoff.waiting_since": waiting_since, **_deadline(deadline)},
+         "$push": {"handoff.transfers": record.model_dump()}})
+    return bool(result.modified_count)
+
+
+async def transfer(store: Store, conversation: Conversation, record: Transfer, *, state: ConversationState,
+                   owner: str | None, desk: str, now: datetime, assigned: bool = False,
+                   waiting_since: datetime | None = None, deadline: Deadline | None = None) -> Conversation | None:
+    """Hand the conversation on as ``record`` says; ``None`` if its state or owner changed meanwhile.
+    ``deadline`` replaces the running one; without it the running deadline continues."""
+    changes: dict[str, Any] = {"state": state, "owner": owner, "desk": desk, "updated_at": now}
+    if assigned:
+        changes["handoff.assigned_at"] = now
+    if waiting_since is not None:
+        changes["handoff.waiting_since"] = waiting_since
+    if deadline is not None:
+        changes.update(_deadline(deadline))
+    doc = await store.conversations.find_one_and_update(
+        {"_id": conversation.id, "state": conversation.state, "owner": conversation.owner},
+        {"$set": changes, "$push": {"handoff.transfers": record.model_dump()}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return _conversation(doc) if doc else None
+
+
+# ------------------------------------------------------------------------ risk
+
+
+async def change_risk(store: Store, conversation_id: str, *, level: int, category: str | None, now: datetime,
+                      deadline_due_at: datetime | None = None, last_youth_at: datetime | None = None) -> Conversation:
+    """A new risk level (and category, if given); a shortened deadline and a first sign of the youth too."""
+    changes: dict[str, Any] = {"risk_level": level, "updated_at": now}
+    if category:
+        changes["risk_category"] = category
+    if deadline_due_at is not None:
+        changes["handoff.deadline_due_at"] = deadline_due_at
+    if last_youth_at is not None:
+        changes["handoff.last_youth_at"] = last_youth_at
+    doc = await store.conversations.find_one_and_update(
+        {"_id": conversation_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+    return _conversation(doc)
+
+
+async def mark_level3_alerted(store: Store, conversation_id: str) -> None:
+    await store.conversations.update_one({"_id": conversation_id}, {"$set": {"handoff.level3_alerted": True}})
+
+
+async def move_waiting_message(store: Store, conversation: Conversation, *, to_desk: str, deadline: Deadline,
+                               record: Transfer) -> Conversation | None:
+    """A queued 留言 moves to ``to_desk`` with its clock running; ``None`` if it left the queue or its desk."""
+    doc = await store.conversations.find_one_and_update(
+        {"_id": conversation.id, "state": ConversationState.QUEUED, "desk": conversation.desk},
+        {"$set": {"desk": to_desk, "handoff.leave_message": False, **_deadline(deadline)},
+         "$push": {"handoff.transfers": record.model_dump()}},
+        return_document=ReturnDocument.AFTER)
+    return _conversation(doc) if doc else None
+
+
+async def record_message_risk(store: Store, message_id: str, risk: MessageRisk) -> None:
+    """Keep what the detector found next to the message, for the transcript."""
+    await store.messages.update_one({"_id": message_id}, {"$set": {"risk": risk.model_dump()}})
+
+
+# ------------------------------------------------------------- with a counsellor
+
+
+async def record_reply(store: Store, conversation_id: str, *, first_response_at: datetime | None) -> None:
+    """A counsellor answered: the running deadline stops (and the first response is noted once)."""
+    changes = _deadline(Deadline.stopped())
+    if first_response_at is not None:
+        changes["handoff.first_responded_at"] = first_response_at
+    await store.conversations.update_one({"_id": conversation_id}, {"$set": changes})
+
+
+async def record_youth_message(store: Store, conversation_id: str, now: datetime, *,
+                               reply_deadline: Deadline | None) -> None:
+    """The youth wrote: their silence ends, and a reply deadline may start."""
+    changes: dict[str, Any] = {"handoff.last_youth_at": now}
+    if reply_deadline is not None:
+        changes.update(_deadline(reply_deadline))
+    await store.conversations.update_one({"_id": conversation_id}, {"$set": changes})
+
+
+async def join(store: Store, conversation_id: str, user_id: str) -> Conversation:
+    doc = await store.conversations.find_one_and_update(
+        {"_id": conversation_id}, {"$addToSet": {"handoff.joined": user_id}}, return_document=ReturnDocument.AFTER)
+    return _conversation(doc)
+
+
+def closing_changes() -> dict[str, Any]:
+    """What closing (through the stream's ``set_state``) does to the bookkeeping: no clock runs any more."""
+    return {"handoff.deadline_due_at": None, "handoff.deadline_state": "ok"}
+
+
+# -------------------------------------------------------------------- deadlines
+
+
+async def start_deadline(store: Store, conversation_id: str, deadline: Deadline) -> None:
+    await store.conversations.update_one({"_id": conversation_id}, {"$set": _deadline(deadline)})
+
+
+async def advance_deadline_state(store: Store, conversation_id: str, before: DeadlineState,
+                                 after: DeadlineState) -> bool:
+    """Move the deadline state once, even if two ticks (or two instances) race."""
+    result = await store.conversations.update_one(
+        {"_id": conversation_id, "handoff.deadline_state": before}, {"$set": {"handoff.deadline_state": after}})
+    return bool(result.modified_count)
+
+
+async def mark_outreach_raised(store: Store, conversation_id: str, now: datetime) -> None:
+    await store.conversations.update_one({"_id": conversation_id}, {"$set": {"handoff.outreach_raised_at": now}})
