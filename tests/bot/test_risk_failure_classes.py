@@ -1,0 +1,60 @@
+"""The detector's failure classes found on real public writing (issue 15), one table each."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.risk import RiskDetector
+
+
+@pytest.mark.parametrize(("traditional", "simplified"), [
+    ("我已經把一整瓶藥都吞了", "我已经把一整瓶药都吞了"),
+    ("我真的不想活了，活著沒意思", "我真的不想活了，活着没意思"),
+    ("爸爸喝醉了就打我，身上都是傷", "爸爸喝醉了就打我，身上都是伤"),
+    ("我想從樓頂跳下去", "我想从楼顶跳下去"),
+])
+def test_traditional_reads_like_its_simplified_twin(detector: RiskDetector, traditional: str,
+                                                    simplified: str) -> None:
+    twin = detector.assess(simplified)
+    assert twin.level >= 2
+    assert (detector.assess(traditional).level, detector.assess(traditional).category) == (twin.level, twin.category)
+
+
+@pytest.mark.parametrize("text", [
+    "我想switch到理科班", "他说想sleep一会儿", "来自china的交换生人很好", "被block了好几次的账号终于解封",
+    "我想ssr抽卡", "我们班要zsdx一起去春游", "这个ta在data里是什么意思", "我妹妹想当singer",
+])
+def test_latin_slang_never_fires_inside_an_english_word(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 0, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("最近总是想s", "suicide"), ("我想zs", "suicide"), ("zs的念头又来了", "suicide"), ("今天又zc了", "self_harm"),
+])
+def test_latin_slang_as_its_own_token_still_reads(detector: RiskDetector, text: str, category: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("恨自己恨到想死", "suicide"), ("我真的讨厌自己讨厌得想死", "suicide"), ("我想把自己饿死", "self_harm"),
+    ("这几天故意不吃饭，就想把自己饿死", "self_harm"),
+])
+def test_hyperbole_blanking_keeps_meant_statements(detector: RiskDetector, text: str, category: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == category, result
+
+
+@pytest.mark.parametrize("text", ["饿死了，快开饭", "笑死我了", "今天热得要死", "食堂的菜难吃到想死"])
+def test_everyday_hyperbole_is_still_blanked(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 0
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("bu xiang huo le", "suicide"), ("wo xiang si", "suicide"), ("zi sha", "suicide"), ("bxhl", "suicide"),
+    ("我好累 bxhl", "suicide"), ("zs", "suicide"), ("xiang zi can", "self_harm"),
+    ("wo xiang li jia chu zou", "runaway"),
+])
+def test_pinyin_and_initials_are_read(detector: RiskDetector, text: str, category: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == category, result
