@@ -36,6 +36,23 @@ def test_latin_slang_as_its_own_token_still_reads(detector: RiskDetector, text: 
     assert result.level >= 2 and result.category == category
 
 
+@pytest.mark.parametrize("text", ["感冒药吃了还是头疼", "医生开的药吃了，好多了", "胃药吃了没用，还是难受",
+                                  "我现在在天台晒被子", "煤气开了，在炒菜", "坐在铁轨边拍照好好看"])
+def test_an_ambiguous_cue_with_an_everyday_reading_is_not_risk(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", ["我把药吃了", "药都吞下去了", "我现在在天台", "煤气开了"])
+def test_an_ambiguous_cue_alone_never_makes_level_3(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 2, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", ["不想活了，药都吞了", "我把一整盒感冒药都吞了", "药都吃了，头好晕想吐",
+                                  "我已经把一整瓶药都吞了", "我现在在天台，再见了大家", "活着没意思，煤气开了"])
+def test_an_ambiguous_cue_with_something_else_that_says_risk_is_level_3(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 3, detector.assess(text)
+
+
 @pytest.mark.parametrize(("text", "category"), [
     ("恨自己恨到想死", "suicide"), ("我真的讨厌自己讨厌得想死", "suicide"), ("我想把自己饿死", "self_harm"),
     ("这几天故意不吃饭，就想把自己饿死", "self_harm"),
