@@ -53,6 +53,23 @@ def test_an_ambiguous_cue_with_something_else_that_says_risk_is_level_3(detector
     assert detector.assess(text).level == 3, detector.assess(text)
 
 
+@pytest.mark.parametrize("text", [
+    "哈哈开玩笑的……不，我不是在开玩笑，我真的想死",
+    "开玩笑的啦。说真的，我不想活了",
+    "刚才是开玩笑的，可我现在真的想死",
+    "我不想活了开玩笑的，不是开玩笑，我是认真的",
+])
+def test_a_risk_said_after_a_retraction_is_not_taken_back(detector: RiskDetector, text: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == "suicide", result
+    assert not any(cue.startswith("retracted:") for cue in result.cues)
+
+
+@pytest.mark.parametrize("text", ["我不想活了哈哈开玩笑的", "想死(bushi", "作业多得不想活了，开玩笑的啦"])
+def test_a_retraction_after_the_risk_still_takes_it_back(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 1
+
+
 @pytest.mark.parametrize(("text", "category"), [
     ("恨自己恨到想死", "suicide"), ("我真的讨厌自己讨厌得想死", "suicide"), ("我想把自己饿死", "self_harm"),
     ("这几天故意不吃饭，就想把自己饿死", "self_harm"),
