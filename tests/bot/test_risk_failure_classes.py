@@ -84,6 +84,21 @@ def test_everyday_hyperbole_is_still_blanked(detector: RiskDetector, text: str) 
     assert detector.assess(text).level == 0
 
 
+@pytest.mark.parametrize("text", [
+    "没有我，爸妈会过得很好", "我只是大家的累赘，消失了大家都轻松", "我活着只会拖累家里",
+    "要是少了我，他们会更轻松吧", "我就是这个家的负担", "家里没有我会清净很多",
+])
+def test_burdensomeness_is_passive_ideation(detector: RiskDetector, text: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == "suicide", result
+
+
+@pytest.mark.parametrize("text", ["没有我想的那么难", "没有我的帮忙他也做完了", "我是班里的负责人",
+                                  "这次考试没有我想的好", "学习负担太重了"])
+def test_burden_words_without_burdensomeness_are_not_risk(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
+
+
 @pytest.mark.parametrize(("text", "category"), [
     ("bu xiang huo le", "suicide"), ("wo xiang si", "suicide"), ("zi sha", "suicide"), ("bxhl", "suicide"),
     ("我好累 bxhl", "suicide"), ("zs", "suicide"), ("xiang zi can", "self_harm"),
