@@ -8,6 +8,10 @@ Two layers: literal ``cues`` (a phrase that is risk on its own) and compositiona
 (risk only when cue families co-occur within a window: worthlessness x existence, means x
 readiness x time, job offer x secrecy, ...). Rules are what let the detector recognise
 paraphrases that contain no stock keyword.
+
+Around them: the normaliser's tables (``normalise`` slang, ``separators``, ``pinyin``), hyperbole to
+blank (unless ``serious_before`` it), retraction (unless ``insistence`` after it), negation, frames,
+and immediacy signs. A cue marked ``ambiguous`` never makes level 3 alone (``Cue``).
 """
 
 from __future__ import annotations
