@@ -48,7 +48,8 @@ class Cue:
     patterns: tuple[str, ...] = ()  # as written: pinyin is derived from the literal ones
     # An ambiguous cue reads as ordinary life as often as risk ("感冒药吃了"): it never makes level 3
     # alone, ``ordinary`` anywhere in the message (感冒药, 晒太阳) drops it, and ``corroborated_by``
-    # (头好晕 after the pills), like any other risk hit in the message, confirms it.
+    # (头好晕 after the pills, 对不起), like any other risk hit in the message, confirms it — even
+    # in an everyday context.
     ambiguous: bool = False
     ordinary: re.Pattern[str] | None = None
     corroborated_by: re.Pattern[str] | None = None

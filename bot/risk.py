@@ -144,8 +144,9 @@ class RiskDetector:
     def _hits(self, text: str) -> list[Hit]:
         hits: list[Hit] = []
         for cue in self.lexicon.cues:
-            if cue.ambiguous and cue.ordinary is not None and cue.ordinary.search(text):
-                continue  # "感冒药吃了还是头疼": the everyday reading
+            if (cue.ambiguous and cue.ordinary is not None and cue.ordinary.search(text)
+                    and not (cue.corroborated_by is not None and cue.corroborated_by.search(text))):
+                continue  # "感冒药吃了还是头疼": the everyday reading, and nothing of its own says otherwise
             for match in cue.regex.finditer(text):
                 start = match.start()
                 conditional = text.startswith(("就", "我就"), match.end())  # 不伤害自己我就睡不着

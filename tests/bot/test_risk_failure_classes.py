@@ -37,6 +37,7 @@ def test_latin_slang_as_its_own_token_still_reads(detector: RiskDetector, text: 
 
 
 @pytest.mark.parametrize("text", ["感冒药吃了还是头疼", "医生开的药吃了，好多了", "胃药吃了没用，还是难受",
+                                  "你药吃了吗", "药吃了没，发烧好点没有",
                                   "我现在在天台晒被子", "煤气开了，在炒菜", "坐在铁轨边拍照好好看"])
 def test_an_ambiguous_cue_with_an_everyday_reading_is_not_risk(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level < 2, detector.assess(text)
@@ -48,7 +49,9 @@ def test_an_ambiguous_cue_alone_never_makes_level_3(detector: RiskDetector, text
 
 
 @pytest.mark.parametrize("text", ["不想活了，药都吞了", "我把一整盒感冒药都吞了", "药都吃了，头好晕想吐",
-                                  "我已经把一整瓶药都吞了", "我现在在天台，再见了大家", "活着没意思，煤气开了"])
+                                  "我已经把一整瓶药都吞了", "我现在在天台，再见了大家", "活着没意思，煤气开了",
+                                  # the cue's own corroboration holds even in an everyday context
+                                  "她说在天台吹吹风，可刚才哭着跟我说对不起", "煤气开了，我闻到味道了，头好晕"])
 def test_an_ambiguous_cue_with_something_else_that_says_risk_is_level_3(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level == 3, detector.assess(text)
 
@@ -65,7 +68,8 @@ def test_a_risk_said_after_a_retraction_is_not_taken_back(detector: RiskDetector
     assert not any(cue.startswith("retracted:") for cue in result.cues)
 
 
-@pytest.mark.parametrize("text", ["我不想活了哈哈开玩笑的", "想死(bushi", "作业多得不想活了，开玩笑的啦"])
+@pytest.mark.parametrize("text", ["我不想活了哈哈开玩笑的", "想死(bushi", "作业多得不想活了，开玩笑的啦",
+                                  "开玩笑的哈，刚才说想死是因为考砸了，别当真"])
 def test_a_retraction_after_the_risk_still_takes_it_back(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level == 1
 
