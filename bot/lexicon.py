@@ -8,13 +8,17 @@ Two layers: literal ``cues`` (a phrase that is risk on its own) and compositiona
 (risk only when cue families co-occur within a window: worthlessness x existence, means x
 readiness x time, job offer x secrecy, ...). Rules are what let the detector recognise
 paraphrases that contain no stock keyword.
+
+Around them: the normaliser's tables (``normalise`` slang, ``separators``, ``pinyin``), hyperbole to
+blank (unless ``serious_before`` it), retraction (unless ``insistence`` after it), negation, frames,
+and immediacy signs. A cue marked ``ambiguous`` never makes level 3 alone (``Cue``).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +45,24 @@ class Cue:
     kind: CueKind
     negatable: bool
     regex: re.Pattern[str]
+    patterns: tuple[str, ...] = ()  # as written: pinyin is derived from the literal ones
+    # An ambiguous cue reads as ordinary life as often as risk ("感冒药吃了"): it never makes level 3
+    # alone, ``ordinary`` anywhere in the message (感冒药, 晒太阳) drops it, and ``corroborated_by``
+    # (头好晕 after the pills, 对不起), like any other risk hit in the message, confirms it — even
+    # in an everyday context.
+    ambiguous: bool = False
+    ordinary: re.Pattern[str] | None = None
+    corroborated_by: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PinyinSource:
+    """What ``bot.pinyin`` may read from Latin letters, besides the literal cue phrases."""
+
+    phrases: tuple[str, ...] = ()  # cue wordings the patterns do not spell out literally (我想死)
+    two_character: tuple[str, ...] = ()  # two-character phrases whose full pinyin is unambiguous enough
+    initials: dict[str, str] = field(default_factory=dict)  # two-letter abbreviations allowed ("zs": 自杀)
+    exclude: frozenset[str] = frozenset()  # phrases whose pinyin is a common other word
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +103,7 @@ class Lexicon:
     normalise: dict[str, str]
     separators: str
     hyperbole: re.Pattern[str]
+    hyperbole_serious: re.Pattern[str] | None  # before hyperbole in its clause: meant ("恨自己恨到想死")
     negation: frozenset[str]
     absent: tuple[str, ...]  # "家里没人": contains a negation word but negates nothing
     inner_negation: tuple[str, ...]
@@ -91,9 +114,11 @@ class Lexicon:
     families: dict[str, Family]
     rules: tuple[Rule, ...]
     retraction: re.Pattern[str]  # "…哈哈开玩笑的", "(bushi": the writer takes a level-2 remark back
+    insistence: re.Pattern[str] | None  # "不，我是认真的": after a retraction, it takes the retraction back
     generic_question: re.Pattern[str]  # "家暴可以报警吗": asks about a topic, names nobody
     immediacy: tuple[Immediacy, ...]
     immediacy_window: int  # characters between a level-2 hit and the immediacy sign
+    pinyin: PinyinSource = field(default_factory=PinyinSource)
 
     def dictionary_words(self) -> list[str]:
         """Words jieba must keep whole (its custom dictionary): negations and markers."""
@@ -125,6 +150,9 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
 
         return _MACRO.sub(replace, pattern)
 
+    def compile_optional(patterns: list[str], where: str) -> re.Pattern[str] | None:
+        return compile_all(patterns, where) if patterns else None
+
     def compile_all(patterns: list[str], where: str) -> re.Pattern[str]:
         if not patterns:
             raise LexiconError(f"{where}: no patterns")
@@ -150,9 +178,14 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
         kind = entry.get("kind")
         if kind not in _KINDS:
             raise LexiconError(f"{where}: kind must be one of {_KINDS}")
+        patterns = list(entry.get("patterns", []))
         cues.append(Cue(id=cue_id, category=category, level=level, kind=kind,
                         negatable=bool(entry.get("negatable", True)),
-                        regex=compile_all(list(entry.get("patterns", [])), where)))
+                        regex=compile_all(patterns, where), patterns=tuple(patterns),
+                        ambiguous=bool(entry.get("ambiguous", False)),
+                        ordinary=compile_optional(list(entry.get("ordinary", [])), f"{where}.ordinary"),
+                        corroborated_by=compile_optional(list(entry.get("corroborated_by", [])),
+                                                         f"{where}.corroborated_by")))
     if not cues:
         raise LexiconError("cues: none defined")
     families: dict[str, Family] = {}
@@ -196,11 +229,17 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
     immediacy_window = section.get("window", 24)
     if not isinstance(immediacy_window, int) or immediacy_window < 1:
         raise LexiconError("immediacy.window: must be a positive number of characters")
+    pinyin = raw.get("pinyin", {})
+    initials = {str(k).lower(): str(v) for k, v in pinyin.get("initials", {}).items()}
+    if any(not key.isascii() or not key.isalpha() for key in initials):
+        raise LexiconError("pinyin.initials: keys must be Latin letters")
     return Lexicon(
         version=version,
         normalise={str(k).lower(): str(v) for k, v in raw.get("normalise", {}).items()},
         separators=str(raw.get("separators", {}).get("chars", "")),
         hyperbole=compile_all(list(raw.get("hyperbole", {}).get("patterns", [])), "hyperbole"),
+        hyperbole_serious=compile_optional(list(raw.get("hyperbole", {}).get("serious_before", [])),
+                                           "hyperbole.serious_before"),
         negation=frozenset(raw.get("negation", {}).get("words", [])),
         absent=tuple(raw.get("negation", {}).get("absent", [])),
         inner_negation=tuple(raw.get("negation", {}).get("inner", [])),
@@ -211,8 +250,12 @@ def parse_lexicon(raw: dict[str, Any]) -> Lexicon:
         families=families,
         rules=tuple(rules),
         retraction=compile_all(list(raw.get("retraction", {}).get("patterns", [])), "retraction"),
+        insistence=compile_optional(list(raw.get("retraction", {}).get("insistence", [])), "retraction.insistence"),
         generic_question=compile_all(list(raw.get("generic_question", {}).get("patterns", [])),
                                      "generic_question"),
         immediacy=tuple(immediacy),
         immediacy_window=immediacy_window,
+        pinyin=PinyinSource(phrases=tuple(pinyin.get("phrases", [])),
+                            two_character=tuple(pinyin.get("two_character", [])), initials=initials,
+                            exclude=frozenset(pinyin.get("exclude", []))),
     )

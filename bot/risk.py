@@ -1,14 +1,25 @@
 """The deterministic risk detector: runs on every youth message, before and without Rasa.
 
-Steps: normalise (NFKC, lower case, slang/emoji/typo rewrites, filter-dodging separators), blank
-out hyperbole (笑死, 累死了, 想死你了, 难吃到想死), match the lexicon's literal cues, then its
-compositional rules (cue families that must co-occur within a window: 废物 x 活着, 刀 x 放在枕头下
-x 等爸妈睡着, 兼职 x 不能告诉家里 ...), drop negated matches (我不想死 — but "不想活" is itself a
-cue and cannot be negated), decide whose risk it is (我同学说她想跳楼 is a friend at risk), then
-combine: a suicidal cue plus a plan, a time, a farewell or a method is level 3. A retraction
-("…哈哈开玩笑的") or a generic question that names nobody ("家暴可以报警吗") keeps a level-2 match
-at level 1. jieba (with the lexicon's words as custom dictionary) segments the text so that
-negation is judged on words and whole-word families do not match inside other words.
+Levels (after the C-SSRS screener):
+
+- **3** intent, a plan, means obtained or prepared, farewell arrangements, an attempt or a serious
+  injury in progress, or danger from another person right now;
+- **2** suicidal ideation without plan or preparation (passive or active), self-harm, abuse, sexual
+  abuse, violent bullying, exploitation, a third party at risk;
+- **1** distress without risk content;
+- **0** none: hyperbole, slang, fiction, study, information requests.
+
+Steps: normalise (``bot.normalise``: Traditional -> Simplified, width, filter-dodging separators,
+emoji, slang, pinyin; hyperbole blanked), match the lexicon's literal cues, then its compositional
+rules (cue families that must co-occur within a window: 废物 x 活着, 刀 x 放在枕头下 x 等爸妈睡着,
+兼职 x 不能告诉家里 ...), drop negated matches (我不想死 — but "不想活" is itself a cue and cannot be
+negated), decide whose risk it is (我同学说她想跳楼 is a friend at risk), then combine: a suicidal
+cue plus a plan, a time, a farewell or a method is level 3; an ambiguous cue ("药吃了") is level 3
+only with something else that says risk. A retraction ("…哈哈开玩笑的") or a generic question that
+names nobody ("家暴可以报警吗") keeps a level-2 match at level 1 — but not a risk said after the
+retraction ("开玩笑的……不，我是认真的，我想死"). jieba (with the lexicon's words as custom
+dictionary) segments the text so that negation is judged on words and whole-word families do not
+match inside other words.
 """
 
 from __future__ import annotations
@@ -16,23 +27,24 @@ from __future__ import annotations
 import io
 import logging
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import jieba
 
 from bot.lexicon import Cue, Immediacy, Lexicon, Rule, load_lexicon
+from bot.normalise import Normaliser, latin_bounded
+from bot.risk_combine import Hit, category_of, corroborated, retraction
 
 log = logging.getLogger("youthdesk.risk")
 jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；\n]")
+_CLAUSE_MARKS = "，。！？；\n"
 _SENTENCE_BREAK = re.compile(r"[。！？\n]")
-_SPACES = re.compile(r"[\s\u3000]+")
-# "我想 自 杀": a space around a lone character is dodging, not a clause break.
-_LONE_CHAR_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])[\s\u3000]+(?=[\u4e00-\u9fff](?:[\s\u3000]|$))")
-_PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ";": "；", "…": "。", "~": "。", "～": "。"})
+_PIECE = 2000  # characters assessed at once: the widget's own limit per message
+_PIECE_OVERLAP = 200  # longer than any rule's window, so no rule is cut in two
+_NEGATION_REACH = 16  # characters before a cue in which its negation is looked for
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
 # "伤害自己" is reflexive, not first person; "我喜欢的角色" names what the youth likes, not the youth.
 _FIRST_PERSON = re.compile(r"我(?!们)(?!最?(?:喜欢|爱|追)的)|俺")
@@ -40,13 +52,9 @@ _DESIRE = re.compile(r"想|要|准备|打算|计划|决定|会|去|该|只能|�
 _PRONOUNS = frozenset({"他", "她", "ta", "它"})
 # Cues about what someone does to the youth: a bare "他/她" there is the perpetrator, not a friend.
 _PERPETRATED = frozenset({"abuse_home", "sexual_abuse", "bullying", "exploitation", "runaway"})
-_FAMILY = re.compile(r"(?<!叫)(?<!叫爸)(?<!叫妈)(?:爸|妈|父亲|母亲|继父|继母|爷爷|奶奶|家里)")
 # Words that may stand between a negation and its cue ("我没有想过要自杀").
 _FILLERS = frozenset({"想", "要", "会", "是", "再", "去", "打算", "过", "想过", "曾", "曾经", "敢", "真的", "有", "也",
                       "都", "会去", "要去", "想要", "说", "就", "还", "真", "被", "觉得", "认为", "感觉", "自己"})
-# Exploitation rules whose coercion defines the case even when a sexual act is also named.
-_COERCION = frozenset({"exploitation.threat", "exploitation.impersonation"})
-_SCHOOL = re.compile(r"宿舍|室友|舍友|同学|学校|班上|班里|学长|学姐|高年级")
 _OBJECT_BEFORE = frozenset("等趁跟和陪给帮问")
 _REPORTED = re.compile(r"说|发了|写了|写着|签名|改成|留言|朋友圈|动态")
 _HYPOTHETICAL = re.compile(r"如果|假如|万一|要是")
@@ -55,18 +63,6 @@ _SELF_PASSIVE = re.compile(r"(?:我|俺)[^#，。！？]{0,4}被")
 # "被孤立的同学", "离家出走的孩子": a person named only as an example, not someone the youth knows.
 _DESCRIBED_PERSON = re.compile(r"的(?:人|孩子|同学|学生|角色|女生|男生|小孩)")
 _GENERIC = re.compile(r"的(?:同学|孩子|学生|朋友|女生|男生)")
-_PRIORITY = ("suicide", "self_harm", "sexual_abuse", "abuse_home", "exploitation", "runaway", "bullying")
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    id: str  # cue or rule id, shown to the counsellor
-    category: str | None
-    kind: str  # a cue's kind; rules count as "experience"
-    text: str
-    start: int
-    level: int
-    third_person: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +80,10 @@ class RiskDetector:
         self._tokenizer.initialize()
         words = "\n".join(f"{word} 2000" for word in self.lexicon.dictionary_words())
         self._tokenizer.load_userdict(io.BytesIO(words.encode("utf-8")))
-        pairs = sorted(self.lexicon.normalise.items(), key=lambda kv: len(kv[0]), reverse=True)
-        self._rewrite = re.compile("|".join(re.escape(k) for k, _ in pairs)) if pairs else None
-        self._rewrites = dict(pairs)
-        seps = re.escape(self.lexicon.separators)
-        self._dodge = re.compile(rf"(?<=[\u4e00-\u9fff])[{seps}]+(?=[\u4e00-\u9fff])") if seps else None
-        markers = "|".join(re.escape(m) for m in self.lexicon.third_person)
+        self._normaliser = Normaliser(self.lexicon)
+        self._cues = {cue.id: cue for cue in self.lexicon.cues}
+        # "ta" is a pronoun on its own, not inside "data" or "start".
+        markers = "|".join(latin_bounded(m) for m in self.lexicon.third_person)
         self._subject = re.compile(rf"({markers})|(我|俺)(?!们)")
         self._subject_phrase = re.compile(markers)
 
@@ -99,6 +93,15 @@ class RiskDetector:
         normalised = self.normalise(text)
         if not normalised:
             return RiskAssessment(0, None, [], self.lexicon.version)
+        if len(normalised) <= _PIECE:
+            return self._assess_normalised(normalised)
+        # A message longer than any channel allows (a paste, a flood) is read in overlapping pieces,
+        # so that its cost grows with its length and not faster; the most serious piece decides.
+        step = _PIECE - _PIECE_OVERLAP
+        pieces = (normalised[start:start + _PIECE] for start in range(0, len(normalised) - _PIECE_OVERLAP, step))
+        return max((self._assess_normalised(piece) for piece in pieces), key=lambda result: result.level)
+
+    def _assess_normalised(self, normalised: str) -> RiskAssessment:
         hits = self._hits(normalised) + self._rule_hits(normalised)
         return self._combine(normalised, hits)
 
@@ -109,7 +112,7 @@ class RiskDetector:
         names no position. A friend's danger has no known category, so any group counts for it.
         """
         normalised = self.normalise(text)
-        if self.lexicon.retraction.search(normalised):
+        if retraction(self.lexicon, normalised, self._hits(normalised) + self._rule_hits(normalised)):
             return None
         categories = None if category == "friend_concern" else {category}
         group, match = next(self._immediacy_signs(normalised, categories), (None, None))
@@ -123,31 +126,27 @@ class RiskDetector:
         "纪录片"), or a question about a topic that names nobody. Rasa sees none of these.
         """
         normalised = self.normalise(text)
-        if taken_back := self.lexicon.retraction.search(normalised):
+        hits = self._hits(normalised) + self._rule_hits(normalised)
+        if taken_back := retraction(self.lexicon, normalised, hits):
             return f"retracted:{taken_back.group(0)}"
         if fiction := next((word for word in self.lexicon.fiction if word in normalised), None):
             return f"fiction:{fiction}"
         if self._framed(normalised):
             return f"framed:{next(frame for frame in self.lexicon.frames if frame in normalised)}"
-        return self._caveat(normalised)
+        return self._caveat(normalised, hits)
 
     def normalise(self, text: str) -> str:
-        text = unicodedata.normalize("NFKC", text or "").lower()
-        # Spacing and separators go first so that "自 鲨" / "紫.砂" meet the slang rewrites whole.
-        if self._dodge is not None:
-            text = self._dodge.sub("", text)
-        text = _LONE_CHAR_SPACE.sub("", text)
-        if self._rewrite is not None:
-            text = self._rewrite.sub(lambda m: self._rewrites[m.group(0)], text)
-        text = _SPACES.sub("，", text.translate(_PUNCT)).strip("，")
-        # Hyperbole is blanked with a clause break so that it neither fires nor joins its neighbours.
-        return self.lexicon.hyperbole.sub("，", text)
+        """The text the lexicon's patterns read (see ``bot.normalise``); never raises."""
+        return self._normaliser(text)
 
     # ------------------------------------------------------------ matching
 
     def _hits(self, text: str) -> list[Hit]:
         hits: list[Hit] = []
         for cue in self.lexicon.cues:
+            if (cue.ambiguous and cue.ordinary is not None and cue.ordinary.search(text)
+                    and not (cue.corroborated_by is not None and cue.corroborated_by.search(text))):
+                continue  # "感冒药吃了还是头疼": the everyday reading, and nothing of its own says otherwise
             for match in cue.regex.finditer(text):
                 start = match.start()
                 conditional = text.startswith(("就", "我就"), match.end())  # 不伤害自己我就睡不着
@@ -160,8 +159,10 @@ class RiskDetector:
                 level = self._level(cue, text, start)
                 if third and _HYPOTHETICAL.search(text[self._clause(text, start)[0]:start]):
                     level = min(level, 1)  # "如果朋友说想轻生我该怎么做": a question, nobody named at risk
+                if cue.ambiguous:
+                    level = min(level, 2)  # raised back in _combine when something else says risk
                 hits.append(Hit(id=cue.id, category=cue.category, kind=cue.kind, text=match.group(0), start=start,
-                                level=level, third_person=third))
+                                level=level, third_person=third, ambiguous=cue.ambiguous))
         return hits
 
     def _rule_hits(self, text: str) -> list[Hit]:
@@ -223,13 +224,15 @@ class RiskDetector:
         return any(frame in text for frame in self.lexicon.frames) and not _SELF_MARKERS.search(text)
 
     def _clause(self, text: str, position: int) -> tuple[int, int]:
-        start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, position)), default=0)
+        start = max(text.rfind(mark, 0, position) for mark in _CLAUSE_MARKS) + 1
         following = _CLAUSE_BREAK.search(text, position)
         return start, following.start() if following else len(text)
 
     def _negated(self, text: str, position: int) -> bool:
         start, _ = self._clause(text, position)
-        prefix = text[start:position]
+        # Three words back, fillers included, fit in a few characters: segmenting the whole clause
+        # before every cue would make a long unpunctuated message quadratic.
+        prefix = text[max(start, position - _NEGATION_REACH):position]
         if not prefix:
             return False
         tokens = self._tokenizer.lcut(prefix, HMM=False)
@@ -289,7 +292,13 @@ class RiskDetector:
 
     def _combine(self, text: str, hits: list[Hit]) -> RiskAssessment:
         levels = {id(hit): hit.level for hit in hits}
-        suicidal = [h for h in hits if h.category == "suicide" and h.level >= 2]
+        for hit in hits:
+            if hit.ambiguous and hit.level == 2 and corroborated(self._cues[hit.id], text, hit, hits):
+                levels[id(hit)] = 3
+        # An unconfirmed ambiguous hit does not count as the suicidal half of a plan or a time:
+        # "现在在天台" would otherwise confirm itself through its own "在天台".
+        suicidal = [h for h in hits
+                    if h.category == "suicide" and h.level >= 2 and (not h.ambiguous or levels[id(h)] == 3)]
         methods = [h for h in hits if h.kind == "method"]
         plans = [h for h in hits if h.id == "suicide.plan"]
         times = [h for h in hits if h.id == "suicide.time"]
@@ -301,7 +310,7 @@ class RiskDetector:
         if imminent:
             for hit in suicidal + methods:
                 levels[id(hit)] = 3
-        caveat = self._caveat(text) if max(levels.values(), default=0) == 2 else None
+        caveat = self._caveat(text, hits) if max(levels.values(), default=0) == 2 else None
         signs: list[str] = []
         if caveat is not None:  # never for level 3: a plan with means is not taken back by "哈哈"
             levels = {key: min(value, 1) for key, value in levels.items()}
@@ -312,7 +321,7 @@ class RiskDetector:
             return RiskAssessment(0, None, [], self.lexicon.version)
         level = max(levels[id(h)] for h in ranked)
         top = [h for h in ranked if levels[id(h)] == level]
-        category = self._category(text, top, ranked)
+        category = category_of(text, top, ranked)
         cues = [caveat] if caveat else signs
         for hit in sorted(hits, key=lambda h: (-levels[id(h)], h.start)):
             label = f"{'friend:' if hit.third_person else ''}{hit.id}:{hit.text}"
@@ -329,7 +338,7 @@ class RiskDetector:
         for nothing; on their own the signs never raise anything.
         """
         risky = [h for h in hits if levels[id(h)] == 2 and h.category]
-        if not self.lexicon.retraction.search(text):
+        if not retraction(self.lexicon, text, hits):
             # A method named without a wish ("喝了半瓶农药") is level 1, but next to an act just done,
             # being there or a call for help it is the act itself.
             risky += [h for h in hits
@@ -341,8 +350,9 @@ class RiskDetector:
         fired: list[str] = []
         for hit in risky:
             for group, match in signs:
-                if match.group(0) == hit.text:
-                    continue  # "遗书" is the cue itself; a sign must add something to it
+                if match.group(0) == hit.text or (hit.ambiguous and hit.start <= match.start()
+                                                  and match.end() <= hit.start + len(hit.text)):
+                    continue  # "遗书", "现在在天台" are the cue itself; a sign must add something to it
                 if hit.category in group.categories and abs(match.start() - hit.start) <= window:
                     levels[id(hit)] = 3
                     label = f"imminent:{group.name}:{match.group(0)}"
@@ -372,38 +382,12 @@ class RiskDetector:
         start = max((m.end() for m in _SENTENCE_BREAK.finditer(text, 0, position)), default=0)
         return bool(_HYPOTHETICAL.search(text, start, position))
 
-    def _caveat(self, text: str) -> str | None:
+    def _caveat(self, text: str, hits: list[Hit]) -> str | None:
         """Why a level-2 match stays at level 1: the writer took it back, or asked about a topic."""
-        taken_back = self.lexicon.retraction.search(text)
+        taken_back = retraction(self.lexicon, text, hits)
         if taken_back:
             return f"retracted:{taken_back.group(0)}"
         question = self.lexicon.generic_question.search(text)
         if question and not _FIRST_PERSON.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
             return f"topic_question:{question.group(0)}"
         return None
-
-    def _category(self, text: str, top: list[Hit], ranked: list[Hit]) -> str | None:
-        own = [h for h in top if not h.third_person]
-        candidates = own or top
-        categories = {h.category for h in candidates if h.category}
-        if "abuse_home" in categories and any(h.id.startswith("danger.") for h in candidates):
-            # A threat to life takes the category of the situation it arises in.
-            context = {h.category for h in ranked if not h.id.startswith("danger.") and h.category}
-            if context - {"abuse_home"} and not _FAMILY.search(text):
-                categories = (context - {"abuse_home"}) | (categories - {"abuse_home"})
-            elif not context and not _FAMILY.search(text):
-                categories = (categories - {"abuse_home"}) | {"bullying"}
-        if categories == {"bullying"} and _FAMILY.search(text) and not any("同学" in h.text for h in candidates):
-            categories = {"abuse_home"}  # "我妈把我的头往墙上撞": the same act, at home
-        if {"abuse_home", "bullying"} <= categories and _SCHOOL.search(text) and not _FAMILY.search(text):
-            categories = categories - {"abuse_home"}  # "宿舍的人把我锁在阳台": at school, not at home
-        if ({"bullying", "exploitation"} <= categories and any(h.id == "bullying.extortion" for h in candidates)
-                and not any(h.id == "exploitation.threat" for h in candidates)):
-            categories = categories - {"exploitation"}  # money demanded by schoolmates, no exposure threat
-        if {"bullying", "sexual_abuse"} <= categories and any(h.id == "bullying.spread" for h in candidates):
-            categories = categories - {"sexual_abuse"}  # classmates spreading a changing-room photo
-        if {"sexual_abuse", "exploitation"} <= categories and any(h.id in _COERCION for h in candidates):
-            categories = categories - {"sexual_abuse"}  # undressing on camera + a threat: sextortion
-        if not own and categories:
-            return "friend_concern"
-        return next((c for c in _PRIORITY if c in categories), None)

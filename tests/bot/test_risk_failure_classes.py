@@ -1,0 +1,113 @@
+"""The detector's failure classes found on real public writing (issue 15), one table each."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.risk import RiskDetector
+
+
+@pytest.mark.parametrize(("traditional", "simplified"), [
+    ("我已經把一整瓶藥都吞了", "我已经把一整瓶药都吞了"),
+    ("我真的不想活了，活著沒意思", "我真的不想活了，活着没意思"),
+    ("爸爸喝醉了就打我，身上都是傷", "爸爸喝醉了就打我，身上都是伤"),
+    ("我想從樓頂跳下去", "我想从楼顶跳下去"),
+])
+def test_traditional_reads_like_its_simplified_twin(detector: RiskDetector, traditional: str,
+                                                    simplified: str) -> None:
+    twin = detector.assess(simplified)
+    assert twin.level >= 2
+    assert (detector.assess(traditional).level, detector.assess(traditional).category) == (twin.level, twin.category)
+
+
+@pytest.mark.parametrize("text", [
+    "我想switch到理科班", "他说想sleep一会儿", "来自china的交换生人很好", "被block了好几次的账号终于解封",
+    "我想ssr抽卡", "我们班要zsdx一起去春游", "这个ta在data里是什么意思", "我妹妹想当singer",
+])
+def test_latin_slang_never_fires_inside_an_english_word(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 0, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("最近总是想s", "suicide"), ("我想zs", "suicide"), ("zs的念头又来了", "suicide"), ("今天又zc了", "self_harm"),
+])
+def test_latin_slang_as_its_own_token_still_reads(detector: RiskDetector, text: str, category: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == category
+
+
+@pytest.mark.parametrize("text", ["感冒药吃了还是头疼", "医生开的药吃了，好多了", "胃药吃了没用，还是难受",
+                                  "你药吃了吗", "药吃了没，发烧好点没有",
+                                  "我现在在天台晒被子", "煤气开了，在炒菜", "坐在铁轨边拍照好好看"])
+def test_an_ambiguous_cue_with_an_everyday_reading_is_not_risk(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", ["我把药吃了", "药都吞下去了", "我现在在天台", "煤气开了"])
+def test_an_ambiguous_cue_alone_never_makes_level_3(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 2, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", ["不想活了，药都吞了", "我把一整盒感冒药都吞了", "药都吃了，头好晕想吐",
+                                  "我已经把一整瓶药都吞了", "我现在在天台，再见了大家", "活着没意思，煤气开了",
+                                  # the cue's own corroboration holds even in an everyday context
+                                  "她说在天台吹吹风，可刚才哭着跟我说对不起", "煤气开了，我闻到味道了，头好晕"])
+def test_an_ambiguous_cue_with_something_else_that_says_risk_is_level_3(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 3, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", [
+    "哈哈开玩笑的……不，我不是在开玩笑，我真的想死",
+    "开玩笑的啦。说真的，我不想活了",
+    "刚才是开玩笑的，可我现在真的想死",
+    "我不想活了开玩笑的，不是开玩笑，我是认真的",
+])
+def test_a_risk_said_after_a_retraction_is_not_taken_back(detector: RiskDetector, text: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == "suicide", result
+    assert not any(cue.startswith("retracted:") for cue in result.cues)
+
+
+@pytest.mark.parametrize("text", ["我不想活了哈哈开玩笑的", "想死(bushi", "作业多得不想活了，开玩笑的啦",
+                                  "开玩笑的哈，刚才说想死是因为考砸了，别当真"])
+def test_a_retraction_after_the_risk_still_takes_it_back(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 1
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("恨自己恨到想死", "suicide"), ("我真的讨厌自己讨厌得想死", "suicide"), ("我想把自己饿死", "self_harm"),
+    ("这几天故意不吃饭，就想把自己饿死", "self_harm"),
+])
+def test_hyperbole_blanking_keeps_meant_statements(detector: RiskDetector, text: str, category: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == category, result
+
+
+@pytest.mark.parametrize("text", ["饿死了，快开饭", "笑死我了", "今天热得要死", "食堂的菜难吃到想死"])
+def test_everyday_hyperbole_is_still_blanked(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 0
+
+
+@pytest.mark.parametrize("text", [
+    "没有我，爸妈会过得很好", "我只是大家的累赘，消失了大家都轻松", "我活着只会拖累家里",
+    "要是少了我，他们会更轻松吧", "我就是这个家的负担", "家里没有我会清净很多",
+])
+def test_burdensomeness_is_passive_ideation(detector: RiskDetector, text: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == "suicide", result
+
+
+@pytest.mark.parametrize("text", ["没有我想的那么难", "没有我的帮忙他也做完了", "我是班里的负责人",
+                                  "这次考试没有我想的好", "学习负担太重了"])
+def test_burden_words_without_burdensomeness_are_not_risk(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("bu xiang huo le", "suicide"), ("wo xiang si", "suicide"), ("zi sha", "suicide"), ("bxhl", "suicide"),
+    ("我好累 bxhl", "suicide"), ("zs", "suicide"), ("xiang zi can", "self_harm"),
+    ("wo xiang li jia chu zou", "runaway"),
+])
+def test_pinyin_and_initials_are_read(detector: RiskDetector, text: str, category: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == category, result
