@@ -20,7 +20,7 @@ def _serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from contract.logs import configure_logging
-    from service.app import create_app
+    from service.app import create_app, server_options
 
     settings = settings_from_args(args)
     configure_logging(json_lines=args.log_json or settings.service.log_json)
@@ -35,7 +35,8 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"  health:       {base}/healthz", flush=True)
 
     web.run_app(app, host=host, port=port, print=announce,
-                shutdown_timeout=settings.service.shutdown_grace_seconds, access_log=None)
+                shutdown_timeout=settings.service.shutdown_grace_seconds, access_log=None,
+                **server_options(settings.service))
 
 
 def _register_serve(subparsers: argparse._SubParsersAction) -> None:
