@@ -68,3 +68,15 @@ async def test_a_widget_socket_without_hello_is_closed_and_one_address_gets_a_fe
         await asyncio.sleep(0.05)  # the handlers' finally blocks give the slots back
         again = await http.ws_connect(url)  # both slots free again
         await again.close()
+
+
+async def test_an_identified_widget_socket_outlives_the_idle_timeout(server: tuple[str, int]) -> None:
+    url = f"http://{server[0]}:{server[1]}/channels/widget/ws?partner=demo-video"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await ws.send_json({"type": "hello"})  # anonymous: the demo partner allows it
+        assert (await ws.receive_json())["type"] == "welcome"
+        await asyncio.sleep(IDLE * 3)  # the idle timer is for connections still waiting for a request
+        await ws.send_json({"type": "ping"})
+        async with asyncio.timeout(3):
+            while (frame := await ws.receive_json())["type"] != "pong":
+                assert frame["type"] in ("synced", "state")
