@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bot run test test-quick lint bench clean
+.PHONY: install bot run test test-quick fuzz lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -36,6 +36,10 @@ test: install bot
 test-quick: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "not browser and not rasa"
+
+## The fuzz suite alone, longer: FUZZ_EXAMPLES inputs per target, fresh seeds (CI runs 400, fixed seeds).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} FUZZ_RANDOM=1 $(BIN)/pytest -q tests/fuzz
 
 lint: install
 	$(BIN)/ruff check .

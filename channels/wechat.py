@@ -9,9 +9,13 @@ store → answer ``success`` at once. Replies go out later via ``custom/send`` t
 
 What we answer to bad input, and why:
   forged/missing signature, stale timestamp           403  (a forger learns nothing; WeChat never sends these)
+  signed query reused with a different body           403  (a replay; the same body again is WeChat's retry:
+                                                           answered ``success``, deduplicated by MsgId)
   unknown appid                                       404
-  malformed body, DTD/entities, undecryptable Encrypt 400
+  malformed body, DTD/entities, undecryptable Encrypt 400  (so are nesting past 32 levels, a CreateTime
+                                                           outside 1970–2100, compatible/safe without Encrypt)
   ciphertext for another appid                        403
+  body still arriving after the idle timeout (10 s)   408
   body over ``service.max_body_bytes`` (64 KiB)       413
   an event we do not act on (VIEW, LOCATION, …)       200 ``success``, nothing stored: an error would only
                                                       make WeChat retry something we will never want
@@ -30,6 +34,8 @@ from typing import Any, ClassVar, Literal
 
 from aiohttp import web
 
+from channels.payloads import read_body
+from channels.replay import SignedPushGuard
 from channels.wechat_api import ApiApp, WeChatApi, shared_tokens_ctx
 from channels.wechat_protocol import Envelope, WeChatPush, check_fresh, check_signature, parse_body
 from contract.channel import (
@@ -53,27 +59,6 @@ MAX_TEXT_BYTES = 2048  # customer-service text limit; longer fails with 45002 an
 # minute; the platform's 45047 then closes the window visibly rather than us guessing).
 WECHAT_REPLY_POLICY = ReplyPolicy(window=timedelta(hours=48), max_messages=5)
 SUCCESS = "success"
-
-
-def read_limit_error(request: web.Request, limit: int) -> WebhookRejected | None:
-    if request.content_length is not None and request.content_length > limit:
-        return WebhookRejected(413, "body too large")
-    return None
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    early = read_limit_error(request, limit)
-    if early is not None:
-        raise early
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise WebhookRejected(413, "body too large") from None
-    if len(body) > limit:
-        raise WebhookRejected(413, "body too large")
-    if not body.strip():
-        raise WebhookRejected(400, "empty body")
-    return body
 
 
 def signed_parts(query: Mapping[str, str]) -> tuple[str, str]:
@@ -102,12 +87,15 @@ class WeChatWebhookChannel(Channel):
         self.api = WeChatApi(context.http)
         self.envelopes = {account.id: Envelope(account.encoding_aes_key, account.id)
                           for account in self.accounts.values() if account.encoding_aes_key}
+        self.replays = SignedPushGuard(self.platform, context.settings.service.timestamp_window_seconds)
+
     def routes(self) -> list[web.AbstractRouteDef]:
         path = f"/channels/{self.platform}/{{appid}}"
         return [web.get(path, self._verify), web.post(path, self._push)]
 
     def setup(self, app: web.Application) -> None:
         app.cleanup_ctx.append(shared_tokens_ctx(self.api, self.context.settings.service.redis_url))
+        self.replays.setup(app, self.context.settings.service.redis_url)
 
     # ---------------------------------------------------------------- inbound
 
@@ -125,9 +113,11 @@ class WeChatWebhookChannel(Channel):
         try:
             account = self.account(request.match_info["appid"])
             timestamp, nonce = signed_parts(request.query)
-            check_signature((account.token, timestamp, nonce), request.query.get("signature", ""))
-            check_fresh(timestamp, service.timestamp_window_seconds)
-            body = await read_body(request, service.max_body_bytes)
+            signature = request.query.get("signature", "")
+            check_signature((account.token, timestamp, nonce), signature)
+            seconds = check_fresh(timestamp, service.timestamp_window_seconds)
+            body = await read_body(request, service.max_body_bytes, service.http_idle_timeout_seconds)
+            await self.replays.check(account.id, signature, seconds, nonce, body)
             fields = self.decode(account, request.query, body, timestamp, nonce)
             inbound = self.normalise(account, WeChatPush.parse(fields))
         except WebhookRejected as error:
@@ -151,9 +141,9 @@ class WeChatWebhookChannel(Channel):
                 raise WebhookRejected(400, "encrypted push to a plaintext-mode account")
             return fields
         if not encrypt:
-            if account.mode == "safe":
-                raise WebhookRejected(400, "safe mode: Encrypt required")
-            return fields
+            # WeChat always sends Encrypt in compatible mode too: a plaintext-only push is not WeChat's,
+            # and its body is covered by no signature.
+            raise WebhookRejected(400, f"{account.mode} mode: Encrypt required")
         if not isinstance(encrypt, str):
             raise WebhookRejected(400, "Encrypt must be a string")
         check_signature((account.token, timestamp, nonce, encrypt), query.get("msg_signature", ""))

@@ -26,7 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wechatpy.crypto import PrpCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
+from channels.payloads import MAX_UNIX_SECONDS, load_json_object, timestamp_seconds
 from contract.channel import WebhookRejected, constant_time_equals
+
+# WeChat's deepest push (SendPicsInfo > PicList > item > PicMd5Sum) is four levels under <xml>.
+MAX_XML_DEPTH = 8
 
 
 def wechat_signature(*parts: str) -> str:
@@ -41,13 +45,12 @@ def check_signature(expected_parts: tuple[str, ...], given: str) -> None:
         raise WebhookRejected(403, "signature mismatch")
 
 
-def check_fresh(timestamp: str, window_seconds: int, now: float | None = None) -> None:
-    try:
-        seconds = int(timestamp)
-    except ValueError:
-        raise WebhookRejected(403, "timestamp not a number") from None
+def check_fresh(timestamp: str, window_seconds: int, now: float | None = None) -> float:
+    """The signed timestamp in unix seconds, refused (403) outside the window around now."""
+    seconds = timestamp_seconds(timestamp)
     if abs((time.time() if now is None else now) - seconds) > window_seconds:
         raise WebhookRejected(403, "timestamp outside the allowed window")
+    return seconds
 
 
 class Envelope:
@@ -86,23 +89,19 @@ def parse_xml(body: bytes | str) -> dict[str, str]:
         raise WebhookRejected(400, "malformed XML") from None
     if root.tag != "xml":
         raise WebhookRejected(400, "root element must be <xml>")
-    return {child.tag: _text(child) for child in root}
+    return {child.tag: _text(child, 1) for child in root}
 
 
-def _text(element: Element) -> str:
+def _text(element: Element, depth: int) -> str:
     if len(element):  # e.g. ScanCodeInfo: keep a readable flat form; nothing we route reads it
-        return json.dumps({child.tag: _text(child) for child in element}, ensure_ascii=False)
+        if depth >= MAX_XML_DEPTH:  # the flattening recurses: bound it like JSON nesting
+            raise WebhookRejected(400, "XML nested too deeply")
+        return json.dumps({child.tag: _text(child, depth + 1) for child in element}, ensure_ascii=False)
     return (element.text or "").strip()
 
 
 def parse_json(body: bytes | str) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise WebhookRejected(400, "malformed JSON") from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected(400, "push must be a JSON object")
-    return payload
+    return load_json_object(body)
 
 
 def parse_body(body: bytes | str) -> dict[str, Any]:
@@ -118,7 +117,7 @@ class WeChatPush(BaseModel):
 
     to_user: str = Field(alias="ToUserName", min_length=1, max_length=128)
     from_user: str = Field(alias="FromUserName", min_length=1, max_length=128)
-    create_time: int = Field(alias="CreateTime", ge=0)
+    create_time: int = Field(alias="CreateTime", ge=0, le=MAX_UNIX_SECONDS)
     msg_type: str = Field(alias="MsgType", min_length=1, max_length=64)
     msg_id: str = Field(default="", alias="MsgId", max_length=64)
     content: str = Field(default="", alias="Content")

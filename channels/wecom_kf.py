@@ -27,7 +27,9 @@ from typing import Any, ClassVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from channels.wechat import MAX_TEXT_BYTES, SUCCESS, WECHAT_REPLY_POLICY, read_body, signed_parts
+from channels.payloads import MAX_UNIX_SECONDS, read_body
+from channels.replay import SignedPushGuard
+from channels.wechat import MAX_TEXT_BYTES, SUCCESS, WECHAT_REPLY_POLICY, signed_parts
 from channels.wechat_api import ApiApp, WeChatApi, shared_tokens_ctx
 from channels.wechat_protocol import (
     Envelope,
@@ -95,7 +97,7 @@ class KfMessage(BaseModel):
     msgid: str = Field(min_length=1, max_length=128)
     open_kfid: str = ""
     external_userid: str = ""
-    send_time: int = 0
+    send_time: int = Field(default=0, ge=0, le=MAX_UNIX_SECONDS)
     origin: int
     msgtype: str
     text: _KfPart | None = None
@@ -175,6 +177,7 @@ class WeComKfChannel(Channel):
         self.accepting = True
         self._known: set[tuple[str, str]] = set()
         self._known_lock = asyncio.Lock()
+        self.replays = SignedPushGuard(self.platform, context.settings.service.timestamp_window_seconds)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/wecom-kf/{corpid}", self._verify),
@@ -184,6 +187,7 @@ class WeComKfChannel(Channel):
         app.cleanup_ctx.append(shared_tokens_ctx(self.api, self.context.settings.service.redis_url))
         app.on_startup.append(self._catch_up)  # on_startup runs after every cleanup context: the store is up
         app.on_shutdown.append(self._stop_accepting)
+        self.replays.setup(app, self.context.settings.service.redis_url)
 
     async def _catch_up(self, app: web.Application) -> None:
         """Pull every kf account we know at start: messages that arrived while we were down (WeCom keeps
@@ -232,13 +236,15 @@ class WeComKfChannel(Channel):
         try:
             account = self.account(request.match_info["corpid"])
             timestamp, nonce = signed_parts(request.query)
-            check_fresh(timestamp, service.timestamp_window_seconds)
-            outer = parse_xml(await read_body(request, service.max_body_bytes))
+            seconds = check_fresh(timestamp, service.timestamp_window_seconds)
+            body = await read_body(request, service.max_body_bytes, service.http_idle_timeout_seconds)
+            outer = parse_xml(body)
             encrypted = outer.get("Encrypt")
             if not encrypted:
                 raise WebhookRejected(400, "Encrypt required")
-            inner = parse_xml(self._decrypt_checked(account, encrypted, timestamp, nonce,
-                                                    request.query.get("msg_signature", "")).encode())
+            msg_signature = request.query.get("msg_signature", "")
+            inner = parse_xml(self._decrypt_checked(account, encrypted, timestamp, nonce, msg_signature).encode())
+            await self.replays.check(account.id, msg_signature, seconds, nonce, body)
         except WebhookRejected as error:
             return await self.reject(request, error)
         if inner.get("Event") != "kf_msg_or_event" or not inner.get("OpenKfId"):

@@ -2,7 +2,9 @@
 
 GET is the URL check (``sha1(sorted([appsecret, timestamp, nonce]))``, answer ``echostr``).
 POST pushes JSON (text, image, voice, position, mention, events); the same signature travels in
-the query string and is checked too, with a freshness window. Each push is stored once (dedupe on
+the query string and is checked too, with a freshness window. It covers only timestamp and nonce,
+so each signed query is remembered with its body's hash: the same query with another body is a
+replay (403), the same body again is Weibo's retry. Each push is stored once (dedupe on
 sender + created_at + hash(text), Weibo gives no message id) and answered with an empty body.
 Replies go out later through ``messages/reply.json`` via the outbox.
 
@@ -24,8 +26,11 @@ from typing import Any, ClassVar
 import aiohttp
 from aiohttp import web
 
+from channels.payloads import load_json, read_body, timestamp_seconds
+from channels.replay import SignedPushGuard
 from contract.channel import (
     Channel,
+    ChannelContext,
     DeliveryReceipt,
     InboundMessage,
     OutboundMessage,
@@ -66,7 +71,8 @@ def parse_push(account: ChannelAccountConfig, payload: Any) -> InboundMessage:
     kind, sender, receiver = payload.get("type"), payload.get("sender_id"), payload.get("receiver_id")
     if not isinstance(kind, str) or not kind:
         raise WebhookRejected(400, "type missing")
-    if isinstance(sender, bool) or not isinstance(sender, int | str) or not str(sender).isdigit():
+    if isinstance(sender, bool) or not isinstance(sender, int | str) or not str(sender).isascii() \
+            or not str(sender).isdigit():
         raise WebhookRejected(400, "sender_id missing or not a uid")
     if str(receiver) != account.id:
         raise WebhookRejected(400, "receiver_id is not this account")
@@ -119,24 +125,32 @@ class WeiboChannel(Channel):
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/weibo/{uid}", self._verify), web.post("/channels/weibo/{uid}", self._push)]
 
-    def _check_signature(self, account: ChannelAccountConfig, query: Mapping[str, str], *, fresh: bool) -> None:
+    def __init__(self, context: ChannelContext) -> None:
+        super().__init__(context)
+        self.replays = SignedPushGuard(self.platform, context.settings.service.timestamp_window_seconds)
+
+    def setup(self, app: web.Application) -> None:
+        self.replays.setup(app, self.context.settings.service.redis_url)
+
+    def _check_signature(self, account: ChannelAccountConfig, query: Mapping[str, str]) -> tuple[str, str, str]:
+        """(signature, timestamp, nonce), once the signature is Weibo's."""
         signature, timestamp, nonce = (query.get(k, "") for k in ("signature", "timestamp", "nonce"))
         if not (signature and timestamp and nonce):
             raise WebhookRejected(403, "signature, timestamp and nonce required")
         if not constant_time_equals(weibo_signature(account.secret, timestamp, nonce), signature.lower()):
             raise WebhookRejected(403, "signature mismatch")
-        if fresh:
-            try:
-                seconds = int(timestamp) / (1000 if len(timestamp) >= 12 else 1)  # Weibo sends milliseconds
-            except ValueError:
-                raise WebhookRejected(403, "timestamp not a number") from None
-            if abs(time.time() - seconds) > self.context.settings.service.timestamp_window_seconds:
-                raise WebhookRejected(403, "timestamp outside the allowed window")
+        return signature, timestamp, nonce
+
+    def _check_fresh(self, timestamp: str) -> float:
+        seconds = timestamp_seconds(timestamp, milliseconds=True)
+        if abs(time.time() - seconds) > self.context.settings.service.timestamp_window_seconds:
+            raise WebhookRejected(403, "timestamp outside the allowed window")
+        return seconds
 
     async def _verify(self, request: web.Request) -> web.Response:
         try:
             account = self.account(request.match_info["uid"])
-            self._check_signature(account, request.query, fresh=False)
+            self._check_signature(account, request.query)
         except WebhookRejected as error:
             return await self.reject(request, error)
         return web.Response(text=request.query.get("echostr", ""))
@@ -144,12 +158,13 @@ class WeiboChannel(Channel):
     async def _push(self, request: web.Request) -> web.Response:
         try:
             account = self.account(request.match_info["uid"])
-            self._check_signature(account, request.query, fresh=True)
-            try:
-                payload = json.loads(await request.read())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise WebhookRejected(400, "malformed JSON") from None
-            inbound = parse_push(account, payload)
+            signature, timestamp, nonce = self._check_signature(account, request.query)
+            seconds = self._check_fresh(timestamp)
+            service = self.context.settings.service
+            body = await read_body(request, service.max_body_bytes, service.http_idle_timeout_seconds)
+            # Weibo signs only timestamp and nonce: without this a captured query carries any body.
+            await self.replays.check(account.id, signature, seconds, nonce, body)
+            inbound = parse_push(account, load_json(body))
         except WebhookRejected as error:
             return await self.reject(request, error)
         try:

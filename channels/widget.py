@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -27,14 +27,9 @@ from typing import Any, ClassVar
 from aiohttp import WSCloseCode, WSMsgType, web
 from cryptography.fernet import Fernet
 
-from channels.widget_identity import (
-    IdentityRejected,
-    IdentityVerifier,
-    MemoryReplayCache,
-    RedisReplayCache,
-    WidgetIdentity,
-    sign_partner_token,
-)
+from channels.payloads import load_json
+from channels.replay import MemoryReplayCache, ReplayCache, redis_replay_ctx
+from channels.widget_identity import IdentityRejected, IdentityVerifier, WidgetIdentity, sign_partner_token
 from channels.widget_media import MAX_IMAGE_BYTES, MediaStore
 from channels.widget_session import SessionDeps, WidgetSession
 from contract.channel import Channel, ChannelContext, DeliveryReceipt, OutboundMessage, WebhookRejected
@@ -45,7 +40,8 @@ log = logging.getLogger("youthdesk.channels.widget")
 
 WEB = Path(__file__).parent / "widget_web"
 MAX_FRAME_BYTES = (MAX_IMAGE_BYTES * 4) // 3 + 64 * 1024  # one base64 image plus its envelope
-HELLO_TIMEOUT = 10.0
+# A hello carries a token and a few seen counters; an unauthenticated client gets no more parsing than that.
+MAX_HELLO_CHARS = 16 * 1024
 RECENT_CONVERSATIONS = 3
 CLOSE_UNAUTHORIZED = 4401
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
@@ -94,6 +90,7 @@ class WidgetChannel(Channel):
         self.verifier = IdentityVerifier.from_data_key(data_key, MemoryReplayCache())
         self.media = MediaStore(Path(service.data_dir) / "widget-media", data_key)
         self.sessions: set[WidgetSession] = set()
+        self.sockets_per_ip: Counter[str] = Counter()
         self.demo = service.env in ("demo", "test")
 
     def partner(self, partner_id: str) -> PartnerConfig:
@@ -116,20 +113,12 @@ class WidgetChannel(Channel):
     def setup(self, app: web.Application) -> None:
         if self.demo:
             app[LINKS].append(Link("合作方演示页", "/demo/partner", "嵌入式咨询窗口（演示合作平台）"))
-        app.cleanup_ctx.append(self._replay_cache_ctx)
+        app.cleanup_ctx.append(redis_replay_ctx(self.context.settings.service.redis_url, "widget:jti",
+                                                self._use_replay_cache))
         app.on_shutdown.append(self._close_sockets)
 
-    async def _replay_cache_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        redis_url = self.context.settings.service.redis_url
-        if not redis_url:
-            yield
-            return
-        import redis.asyncio as redis
-
-        client = redis.from_url(redis_url)
-        self.verifier.replay = RedisReplayCache(client)
-        yield
-        await client.aclose()
+    def _use_replay_cache(self, cache: ReplayCache) -> None:
+        self.verifier.replay = cache
 
     async def _close_sockets(self, app: web.Application) -> None:
         for session in list(self.sessions):
@@ -220,8 +209,20 @@ class WidgetChannel(Channel):
         try:
             partner = self.partner(request.query.get("partner", ""))
             self._check_socket_origin(request)
+            address = request.remote or ""
+            if self.sockets_per_ip[address] >= self.context.settings.service.widget_sockets_per_ip:
+                raise WebhookRejected(429, "too many open connections from this address")
         except WebhookRejected as error:
             return await self.reject(request, error)
+        self.sockets_per_ip[address] += 1
+        try:
+            return await self._serve_socket(request, partner)
+        finally:
+            self.sockets_per_ip[address] -= 1
+            if not self.sockets_per_ip[address]:
+                del self.sockets_per_ip[address]
+
+    async def _serve_socket(self, request: web.Request, partner: PartnerConfig) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)
         await ws.prepare(request)
         identified = await self._hello(ws, partner)
@@ -257,17 +258,23 @@ class WidgetChannel(Channel):
                      partner: PartnerConfig) -> tuple[WidgetIdentity, str | None, dict[str, int]] | None:
         """The first frame names the youth; anything else closes the socket with the reason."""
         try:
-            frame = await ws.receive(timeout=HELLO_TIMEOUT)
+            frame = await ws.receive(timeout=self.context.settings.service.http_idle_timeout_seconds)
         except TimeoutError:
-            await self._refuse(ws, partner, "hello expected")
+            await self._refuse(ws, partner, "hello expected in time")
+            return None
+        if frame.type == WSMsgType.ERROR:  # e.g. over max_msg_size: aiohttp has closed the socket already
+            await self._refuse(ws, partner, "hello frame unreadable or too large")
             return None
         if frame.type != WSMsgType.TEXT:
             await self._refuse(ws, partner, "hello expected")
             return None
+        if len(frame.data) > MAX_HELLO_CHARS:
+            await self._refuse(ws, partner, "hello too large")
+            return None
         try:
-            hello = json.loads(frame.data)
-        except json.JSONDecodeError:
-            await self._refuse(ws, partner, "malformed JSON")
+            hello = load_json(frame.data)
+        except WebhookRejected as exc:
+            await self._refuse(ws, partner, exc.reason)
             return None
         if not isinstance(hello, dict) or hello.get("type") != "hello":
             await self._refuse(ws, partner, "hello expected")
@@ -294,7 +301,12 @@ class WidgetChannel(Channel):
 
     async def _refuse(self, ws: web.WebSocketResponse, partner: PartnerConfig, reason: str) -> None:
         log.warning("widget connection refused: %s", reason, extra={"partner": partner.id})
-        await ws.send_json({"type": "error", "reason": reason, "fatal": True})
+        if ws.closed:
+            return  # the client or aiohttp closed it first: there is nobody to tell
+        try:
+            await ws.send_json({"type": "error", "reason": reason, "fatal": True})
+        except ConnectionError:
+            return  # closing under us: the reason cannot arrive and is logged above
         await ws.close(code=CLOSE_UNAUTHORIZED, message=reason.encode()[:120])
 
     async def _welcome(self, session: WidgetSession, partner: PartnerConfig, anonymous_token: str | None,

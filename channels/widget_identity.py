@@ -1,4 +1,4 @@
-"""Who is chatting in the widget: partner-signed JWTs, gateway-signed anonymous ids, replay cache.
+"""Who is chatting in the widget: partner-signed JWTs, gateway-signed anonymous ids (jti replay: channels.replay).
 
 A partner's backend signs ``{iss: partner id, sub, exp, jti}`` (HS256, its own secret, at most
 10 minutes ahead). The gateway accepts each ``jti`` once; a reconnect after that uses a
@@ -16,10 +16,10 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 import jwt
 
+from channels.replay import ReplayCache
 from contract.config import PartnerConfig
 
 log = logging.getLogger("youthdesk.channels.widget")
@@ -44,40 +44,6 @@ class WidgetIdentity:
     partner: str
     external_user_id: str  # partner sub, or "anon:<random>" for an anonymous browser
     anonymous: bool
-
-
-class ReplayCache(Protocol):
-    async def claim(self, key: str, expires_at: float) -> bool:
-        """True the first time ``key`` is seen before ``expires_at`` (unix seconds), False after."""
-
-
-class MemoryReplayCache:
-    """One gateway instance: a dict of seen token ids, purged as they expire."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-        self._next_purge = 0.0
-
-    async def claim(self, key: str, expires_at: float) -> bool:
-        now = time.time()
-        if now >= self._next_purge:
-            self._seen = {k: exp for k, exp in self._seen.items() if exp > now}
-            self._next_purge = now + 60
-        if self._seen.get(key, 0) > now:
-            return False
-        self._seen[key] = expires_at
-        return True
-
-
-class RedisReplayCache:
-    """Several gateway instances: ``SET NX`` with the token's own expiry."""
-
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]  # redis.asyncio.Redis
-        self._client = client
-
-    async def claim(self, key: str, expires_at: float) -> bool:
-        ttl = max(1, int(expires_at - time.time()) + 1)
-        return bool(await self._client.set(f"youthdesk:widget:jti:{key}", "1", nx=True, ex=ttl))
 
 
 class IdentityVerifier:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,9 +21,10 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from channels.payloads import load_json_object
 from channels.widget_identity import WidgetIdentity
 from channels.widget_media import MediaRejected, MediaStore, decode_image
-from contract.channel import ConversationAccess, InboundMessage, IngestResult
+from contract.channel import ConversationAccess, InboundMessage, IngestResult, WebhookRejected
 from contract.models import Event, Message, MessageType, SenderKind
 from gateway.stream import StreamClosed
 
@@ -158,12 +158,9 @@ class WidgetSession:
             await self.ws.close(code=CLOSE_RATE_LIMIT, message=b"rate limit exceeded")
             return False
         try:
-            frame = json.loads(raw)
-            if not isinstance(frame, dict):
-                raise FrameRejected("frame must be a JSON object")
-            await self._dispatch(frame)
-        except json.JSONDecodeError:
-            await self._reject("malformed JSON")
+            await self._dispatch(load_json_object(raw, "frame"))
+        except WebhookRejected as exc:  # malformed or too deeply nested JSON
+            await self._reject(exc.reason)
         except FrameRejected as exc:
             await self._reject(str(exc))
         except MediaRejected as exc:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from aiohttp import web
 
+from contract.logs import escape_control
 from contract.models import MediaRef, MessageType
 
 if TYPE_CHECKING:
@@ -202,9 +203,10 @@ class Channel(ABC):
         return None
 
     async def reject(self, request: web.Request, error: WebhookRejected) -> web.Response:
+        # The path arrives percent-decoded and the reason may quote a field: both are the sender's text.
         log.warning(
             "rejected %s webhook", self.platform,
-            extra={"path": request.path, "status": error.status, "reason": error.reason,
-                   "remote": request.remote},
+            extra={"path": escape_control(request.path), "status": error.status,
+                   "reason": escape_control(error.reason), "remote": request.remote},
         )
         return web.json_response({"error": error.reason}, status=error.status)

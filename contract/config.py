@@ -108,6 +108,11 @@ class ServiceConfig(_Strict):
     data_dir: str = ".youthdesk"
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     timestamp_window_seconds: int = Field(default=300, gt=0)
+    # A connection that has not sent a whole request (a new one, an idle keep-alive one, or one whose
+    # header or body trickles in) is closed after this long, so held sockets cannot pile up.
+    http_idle_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Open widget sockets per client address, authenticated or not (a school behind one NAT needs a few).
+    widget_sockets_per_ip: int = Field(default=20, ge=1)
     delivery_workers: int = Field(default=4, ge=1, le=64)
     delivery_max_attempts: int = Field(default=5, ge=1, le=50)
     delivery_backoff_seconds: float = Field(default=1.0, gt=0)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from contract.channel import Channel, ChannelContext, ConversationAccess
-from contract.config import Settings
+from contract.config import ServiceConfig, Settings
 from contract.crypto import DataProtector
 from contract.keys import BUS, CHANNELS, HANDOFF, HEALTH_CHECKS, HTTP, LINKS, SETTINGS, STORE, STREAM, WORKERS
 from gateway.bus import EventBus
@@ -143,6 +144,16 @@ def create_app(
     app.router.add_get("/healthz", health_handler(app[HEALTH_CHECKS]))
     app.router.add_get("/", start_page)
     return app
+
+
+def server_options(service: ServiceConfig) -> dict[str, Any]:
+    """How the HTTP server treats connections (``web.run_app``/``web.AppRunner`` keyword arguments).
+
+    aiohttp's one keep-alive timer also runs from the moment a connection opens until its first
+    request header is complete, so it bounds half-sent headers and idle connections alike
+    (its default, 75 s, let a hundred silent connections sit for over a minute each).
+    """
+    return {"keepalive_timeout": service.http_idle_timeout_seconds}
 
 
 async def start_page(request: web.Request) -> web.Response:

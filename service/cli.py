@@ -20,12 +20,14 @@ def _serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from contract.logs import configure_logging
-    from service.app import create_app
+    from service.app import create_app, server_options
+    from service.standins import standin_routes, standin_token, with_own_standins
 
     settings = settings_from_args(args)
     configure_logging(json_lines=args.log_json or settings.service.log_json)
     host = args.host or settings.service.host
     port = args.port or settings.service.port
+    settings = with_own_standins(settings, host, port)
     app = create_app(settings)
 
     def announce(_: str) -> None:
@@ -33,9 +35,13 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"youthdesk ({settings.service.env}) is serving on {base}/", flush=True)
         print(f"  start page:   {base}/", flush=True)
         print(f"  health:       {base}/healthz", flush=True)
+        if standin_routes(settings) and standin_token(settings):
+            print(f"  stand-ins:    {base}/standin/… (inspection: Authorization: Bearer {standin_token(settings)})",
+                  flush=True)
 
     web.run_app(app, host=host, port=port, print=announce,
-                shutdown_timeout=settings.service.shutdown_grace_seconds, access_log=None)
+                shutdown_timeout=settings.service.shutdown_grace_seconds, access_log=None,
+                **server_options(settings.service))
 
 
 def _register_serve(subparsers: argparse._SubParsersAction) -> None:

@@ -19,6 +19,7 @@ from channels.wechat_protocol import signed_push
 from channels.wecom_kf import signed_notice
 from contract.config import ChannelAccountConfig, settings_from_args
 from service.simulate_replies import print_new_replies
+from service.standins import inspection_headers
 
 DEFAULT_OPENID = "oSimulatedYouth0000000000001"
 DEFAULT_EXTERNAL_USERID = "wmSimulatedYouth00000000001"
@@ -97,8 +98,8 @@ def _simulate_kf(args: argparse.Namespace) -> None:
         message = {"external_userid": args.user, "msgtype": "text", "text": {"content": args.text}}
 
     async def run(http: aiohttp.ClientSession, base: str) -> bool:
-        async with http.post(f"{base}/standin/wecom-kf/kf/inbox", json={"open_kfid": args.open_kfid,
-                                                                          **message}) as response:
+        async with http.post(f"{base}/standin/wecom-kf/kf/inbox", json={"open_kfid": args.open_kfid, **message},
+                             headers=inspection_headers(settings_from_args(args))) as response:
             if response.status != 200:
                 print("no WeCom stand-in at this gateway (service.env is not demo/test): nothing to pull from")
                 return False
@@ -113,7 +114,8 @@ def _simulate_kf(args: argparse.Namespace) -> None:
 async def _post_and_show_replies(args: argparse.Namespace, user: str, post: Any) -> None:
     base = args.url.rstrip("/")
     sent_url = f"{base}/standin/{args.sim_platform}/sent"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    headers = inspection_headers(settings_from_args(args))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), headers=headers) as http:
         before = await _replies(http, sent_url, user)
         if not await post(http, base):
             return

@@ -1,11 +1,12 @@
 """A local stand-in for the WeChat server APIs, for demos, tests, the simulator and the bench.
 
 Mounted under ``/standin/<platform>`` only when ``service.env`` is demo or test (production refuses
-an account ``api_base``). It issues access tokens (``stable_token``, ``gettoken``), checks them on
-every call like WeChat does, records customer-service messages (``custom/send``, ``kf/send_msg``,
-``kf/send_msg_on_event``), keeps media, serves ``kf/sync_msg`` from an inbox the simulator fills,
-and lets a test inject error codes. An injected token error (40001/40014/42001) also invalidates
-the current token, as on the real platform, so the client's refresh gets a new one.
+an account ``api_base``); there its inspection routes (``sent``, ``fail``, ``kf/inbox``) need the
+stand-in token (``service.standins``). It issues access tokens (``stable_token``, ``gettoken``),
+checks them on every call like WeChat does, records customer-service messages (``custom/send``,
+``kf/send_msg``, ``kf/send_msg_on_event``), keeps media, serves ``kf/sync_msg`` from an inbox the
+simulator fills, and lets a test inject error codes. An injected token error (40001/40014/42001)
+also invalidates the current token, as on the real platform, so the client's refresh gets a new one.
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ class WeChatStandIn:
             web.post(f"{prefix}/cgi-bin/kf/sync_msg", self._kf_sync),
             web.post(f"{prefix}/cgi-bin/media/upload", self._media_upload),
             web.get(f"{prefix}/cgi-bin/media/get", self._media_get),
+        ]
+
+    def inspection_routes(self, prefix: str) -> list[web.RouteDef]:
+        """What WeChat does not have: reading what was sent, queuing failures and kf messages (test hooks)."""
+        return [
             web.get(f"{prefix}/sent", self._sent),
             web.post(f"{prefix}/fail", self._fail),
             web.post(f"{prefix}/kf/inbox", self._kf_inbox),
@@ -263,8 +269,11 @@ def _error(code: int, message: str, status: int = 200) -> web.Response:
 
 
 def create_standin_app(secrets_by_app: dict[str, str], prefix: str = "") -> tuple[web.Application, WeChatStandIn]:
-    """The stand-in on its own server (tests and the bench run it apart from the gateway, like WeChat)."""
+    """The stand-in on its own server (tests and the bench run it apart from the gateway, like WeChat).
+
+    Its inspection routes are open: only a test holds its random port, and nothing real is sent to it.
+    """
     standin = WeChatStandIn(secrets_by_app)
     app = web.Application()
-    app.router.add_routes(standin.routes(prefix))
+    app.router.add_routes(standin.routes(prefix) + standin.inspection_routes(prefix))
     return app, standin

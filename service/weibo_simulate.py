@@ -15,6 +15,7 @@ import aiohttp
 from channels.weibo import CLOSING_EVENTS, CREATED_AT_FORMAT, OPENING_EVENTS, weibo_signature
 from contract.config import ChannelAccountConfig, settings_from_args
 from service.simulate_replies import print_new_replies
+from service.standins import inspection_headers
 from service.weibo_standin import PREFIX as STANDIN_PREFIX
 
 
@@ -33,7 +34,7 @@ def _simulate(args: argparse.Namespace) -> None:
     account = next((a for a in settings.accounts_for("weibo") if a.id == args.account), None)
     if account is None:
         raise SystemExit(f"no weibo account {args.account!r} in the configuration")
-    asyncio.run(_simulate_push(args, account))
+    asyncio.run(_simulate_push(args, account, inspection_headers(settings)))
 
 
 def simulated_push(account: ChannelAccountConfig, user: str, text: str, event: str | None) -> dict[str, Any]:
@@ -50,10 +51,11 @@ def signed_query(account: ChannelAccountConfig) -> dict[str, str]:
     return {"signature": weibo_signature(account.secret, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
 
 
-async def _simulate_push(args: argparse.Namespace, account: ChannelAccountConfig) -> None:
+async def _simulate_push(args: argparse.Namespace, account: ChannelAccountConfig,
+                         inspection: dict[str, str]) -> None:
     base = args.url.rstrip("/")
     sent_url = f"{base}{STANDIN_PREFIX}/sent"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), headers=inspection) as http:
         before = await _replies(http, sent_url, args.user)
         payload = simulated_push(account, args.user, args.text, args.event)
         async with http.post(f"{base}/channels/weibo/{account.id}", params=signed_query(account),

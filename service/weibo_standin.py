@@ -1,8 +1,9 @@
 """A local stand-in for Weibo's ``messages/reply.json``, for demos, tests and the simulator.
 
 Mounted under ``/standin/weibo`` only when ``service.env`` is demo or test (production refuses an
-account ``api_base`` anyway). It checks what Weibo would check (form encoding, access token, the
-``data`` JSON), records every accepted reply, and lets a test inject failures.
+account ``api_base`` anyway); there ``sent`` and ``fail`` need the stand-in token
+(``service.standins``). It checks what Weibo would check (form encoding, access token, the ``data``
+JSON), records every accepted reply, and lets a test inject failures.
 """
 
 from __future__ import annotations
@@ -47,11 +48,11 @@ class WeiboStandIn:
         self.failures.append(InjectedError(status, body))
 
     def routes(self, prefix: str = PREFIX) -> list[web.AbstractRouteDef]:
-        return [
-            web.post(f"{prefix}/2/messages/reply.json", self._reply),
-            web.get(f"{prefix}/sent", self._sent),
-            web.post(f"{prefix}/fail", self._fail),
-        ]
+        return [web.post(f"{prefix}/2/messages/reply.json", self._reply)]
+
+    def inspection_routes(self, prefix: str = PREFIX) -> list[web.RouteDef]:
+        """What Weibo does not have: reading the recorded replies and queuing failures (test hooks)."""
+        return [web.get(f"{prefix}/sent", self._sent), web.post(f"{prefix}/fail", self._fail)]
 
     async def _reply(self, request: web.Request) -> web.Response:
         if request.content_type != "application/x-www-form-urlencoded":
@@ -99,8 +100,8 @@ def _error(status: int, code: int, message: str) -> web.Response:
 
 
 def create_standin_app(access_tokens: set[str]) -> tuple[web.Application, WeiboStandIn]:
-    """The stand-in on its own (tests run it as a separate server, like the real platform)."""
+    """The stand-in on its own (tests run it as a separate server, like the real platform); inspection open."""
     standin = WeiboStandIn(access_tokens)
     app = web.Application()
-    app.router.add_routes(standin.routes())
+    app.router.add_routes(standin.routes() + standin.inspection_routes())
     return app, standin

@@ -7,12 +7,8 @@ import time
 import jwt
 import pytest
 
-from channels.widget_identity import (
-    IdentityRejected,
-    IdentityVerifier,
-    MemoryReplayCache,
-    sign_partner_token,
-)
+from channels.replay import MemoryReplayCache
+from channels.widget_identity import IdentityRejected, IdentityVerifier, sign_partner_token
 from contract.config import PartnerConfig
 
 PARTNER = PartnerConfig(id="demo-video", name="演示", secret="partner-secret-for-tests-0123456789", desk="sz",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from channels.widget_identity import IdentityRejected, IdentityVerifier, RedisReplayCache, sign_partner_token
+from channels.replay import RedisReplayCache
+from channels.widget_identity import IdentityRejected, IdentityVerifier, sign_partner_token
 from contract.config import PartnerConfig
 
 pytestmark = pytest.mark.redis

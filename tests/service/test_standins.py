@@ -1,0 +1,52 @@
+"""Demo stand-ins: their record of youths and replies needs the stand-in token; their address is this server's."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
+from service.standins import inspection_headers, standin_token, with_own_standins
+
+INSPECTION = [("GET", "/standin/wechat/sent"), ("GET", "/standin/miniprogram/sent"), ("GET", "/standin/weibo/sent"),
+              ("POST", "/standin/wechat/fail"), ("POST", "/standin/weibo/fail"), ("POST", "/standin/wecom-kf/kf/inbox")]
+
+
+@pytest.fixture
+async def client(start_app) -> TestClient:  # type: ignore[no-untyped-def]
+    return await start_app(channel_classes=[])
+
+
+@pytest.mark.parametrize("method, path", INSPECTION)
+async def test_inspection_routes_need_the_standin_token(client: TestClient, settings: Settings, method: str,
+                                                        path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": standin_token(settings)}):
+        response = await client.request(method, path, headers=headers)
+        assert response.status == 401, headers
+    response = await client.request(method, path, headers=inspection_headers(settings), json={})
+    assert response.status in (200, 400)  # past the guard: an empty spec is the stand-in's own 400
+
+
+def test_no_data_key_no_token() -> None:
+    keyless = load_settings(DEMO_CONFIG_PATH, environ={}).model_copy(deep=True)
+    keyless = keyless.model_copy(update={"service": keyless.service.model_copy(update={"data_key": ""})})
+    assert standin_token(keyless) == ""  # and an empty token opens nothing (the guard refuses it)
+
+
+async def test_the_platform_api_routes_keep_their_own_credentials(client: TestClient) -> None:
+    response = await client.post("/standin/wechat/cgi-bin/stable_token",
+                                 json={"grant_type": "client_credential", "appid": "wxdemo0000000001",
+                                       "secret": "demo-only-wechat-secret"})
+    assert response.status == 200 and (await response.json())["access_token"]
+
+
+def test_demo_stand_ins_follow_the_serving_address() -> None:
+    demo = load_settings(DEMO_CONFIG_PATH, environ={})
+    assert {a.api_base for a in demo.accounts} == {"standin"}
+    second = with_own_standins(demo, "127.0.0.1", 8181)
+    assert {a.platform: a.api_base for a in second.accounts} == {
+        "wechat": "http://127.0.0.1:8181/standin/wechat", "miniprogram": "http://127.0.0.1:8181/standin/miniprogram",
+        "wecom-kf": "http://127.0.0.1:8181/standin/wecom-kf", "weibo": "http://127.0.0.1:8181/standin/weibo"}
+    assert with_own_standins(demo, "0.0.0.0", 9000).accounts[0].api_base == "http://127.0.0.1:9000/standin/wechat"
+    assert with_own_standins(demo, "::", 9000).accounts[0].api_base == "http://[::1]:9000/standin/wechat"
+    assert with_own_standins(demo, "::1", 9000).accounts[0].api_base == "http://[::1]:9000/standin/wechat"
