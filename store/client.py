@@ -1,7 +1,7 @@
 """The system of record: one place that knows about MongoDB, its collections and indexes.
 
 With ``MONGODB_URI`` set this connects with PyMongo's ``AsyncMongoClient``; without it, it runs
-on the embedded in-process store (``store.embedded``), which has the same call shapes.
+on the durable embedded store (``store.durable``: same call shapes, kept in ``<data_dir>/store.sqlite3``).
 Other modules take collections from ``Store`` and never build clients themselves.
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 
-from store.embedded import EmbeddedMongoClient
+from store.durable import DurableMongoClient
 
 log = logging.getLogger("youthdesk.store")
 
@@ -50,11 +51,23 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 }
 
 
+STORE_FILE_NAME = "store.sqlite3"
+
+
 @dataclass(frozen=True, slots=True)
 class Store:
     client: Any
     database: Any
     embedded: bool
+    # False when the caller passed the client in and closes it itself (a test restarting the app).
+    owns_client: bool = True
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for start-up output and health (never the URI: it may hold a password)."""
+        if self.embedded:
+            return f"{self.client.path} (durable embedded store)"
+        return f"MongoDB database {self.database.name!r}"
 
     def __getitem__(self, name: str) -> Any:
         return self.database[name]
@@ -89,23 +102,23 @@ class Store:
         return True
 
     async def close(self) -> None:
-        await self.client.close()
+        if self.owns_client:
+            await self.client.close()
 
 
-_EMBEDDED_WARNING = (
-    "\n" + "!" * 78 + "\n"
-    "!!  MONGODB_URI is not set: running on the EMBEDDED IN-PROCESS STORE.\n"
-    "!!  Nothing is persisted: every message, case and account is lost on restart.\n"
-    "!!  Use this for demos and tests only; set MONGODB_URI for real service.\n"
-    + "!" * 78
-)
+def open_store(mongodb_uri: str, database: str, *, data_dir: str | Path = "",
+               embedded_client: DurableMongoClient | None = None) -> Store:
+    """Build a store: MongoDB when ``mongodb_uri`` is set, else the durable store in ``data_dir``.
 
-
-def open_store(mongodb_uri: str, database: str, *, embedded_client: EmbeddedMongoClient | None = None) -> Store:
-    """Build a store; no I/O happens here (PyMongo connects lazily)."""
+    PyMongo connects lazily; the durable store loads ``database`` from disk here and locks the
+    file against other processes (``store.document_file.StoreFileInUse``).
+    """
     if mongodb_uri:
         client: Any = AsyncMongoClient(mongodb_uri, tz_aware=True, appname="youthdesk")
         return Store(client=client, database=client[database], embedded=False)
-    log.warning(_EMBEDDED_WARNING)
-    client = embedded_client or EmbeddedMongoClient()
+    if embedded_client is not None:
+        return Store(client=embedded_client, database=embedded_client[database], embedded=True, owns_client=False)
+    if not data_dir:
+        raise ValueError("open_store: without a MongoDB URI the durable store needs a data_dir")
+    client = DurableMongoClient(Path(data_dir) / STORE_FILE_NAME)
     return Store(client=client, database=client[database], embedded=True)
