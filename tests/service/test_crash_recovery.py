@@ -101,7 +101,8 @@ async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_on
     settings = load_settings(config, environ={})
     output = tmp_path / "serve.log"
 
-    async with aiohttp.ClientSession() as http:
+    # force_close: a kept-alive connection to the killed process must not be reused after a restart.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
         with _serving(config, port, output) as gateway:
             await _push(http, port, settings, range(YOUTHS))
             gateway.send_signal(signal.SIGKILL)
