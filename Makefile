@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bot run test test-quick fuzz lint bench clean
+.PHONY: install bot system-deps run test test-quick fuzz lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -22,13 +22,18 @@ bot: install
 	$(BIN)/youthdesk bot install
 	$(BIN)/youthdesk bot train
 
-## Start everything on the embedded defaults and print the URLs (Rasa is installed and trained
-## on the way; if that fails the gateway still starts, with every conversation going to a human).
+## Chromium, Redis and CJK fonts for the full suite: installed with apt-get as root, else a clear error.
+system-deps:
+	@.ci/system-deps
+
+## Start everything on the durable embedded store (data in .youthdesk/, path printed on start) and
+## print the URLs (Rasa is installed and trained on the way; if that fails the gateway still starts,
+## with every conversation going to a human).
 run: install
 	$(BIN)/youthdesk run
 
 ## Lint and the whole test suite (browser and Rasa tests included).
-test: install bot
+test: install system-deps bot
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from datetime import timedelta
 
@@ -18,8 +19,13 @@ DESKS = ("gd", "sz", "national")
 
 
 async def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="youthdesk-bench-") as data_dir:
+        await _run(data_dir)
+
+
+async def _run(data_dir: str) -> None:
     settings = load_settings(DEMO_CONFIG_PATH, environ={})
-    store = open_store("", "bench-cases")
+    store = open_store("", "bench-cases", data_dir=data_dir)
     await store.ensure_indexes()
     latencies: list[float] = []
 
@@ -53,3 +59,4 @@ async def main() -> None:
         await compute_stats(store, set(DESKS), utcnow() - timedelta(days=30))
         stats_times.append(time.perf_counter() - started)
     print(f"stats over {CASES} handed-off conversations (30 days): {describe_ms(stats_times)}")
+    await store.close()

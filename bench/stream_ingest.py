@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 
 from bench._stats import describe_ms
@@ -19,8 +20,13 @@ MESSAGES_PER_YOUTH = 25
 
 
 async def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="youthdesk-bench-") as data_dir:
+        await _run(data_dir)
+
+
+async def _run(data_dir: str) -> None:
     settings = load_settings(DEMO_CONFIG_PATH, environ={})
-    store = open_store("", "bench")
+    store = open_store("", "bench", data_dir=data_dir)
     await store.ensure_indexes()
     stream = ConversationStream(store=store, bus=EventBus(), protector=DataProtector(settings.service.data_key),
                                 settings=settings)
@@ -49,3 +55,4 @@ async def main() -> None:
         await stream.ingest(message)
     print(f"   duplicate (platform retry) check: {(time.perf_counter() - started) / 1000 * 1e6:.0f} µs each")
     await stream.drain(30)
+    await store.close()

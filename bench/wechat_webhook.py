@@ -1,12 +1,13 @@
-"""WeChat safe-mode webhook: ack latency under a steady 500 pushes/s, throughput, and the ratio to a bare handler.
+"""WeChat webhook on the durable store holding 100,000 messages: ack p50/p99 at 200 and 500/s vs a bare handler.
 
-The gateway (official-account channel only, embedded store, triage off, no delivery) and, in the
+The gateway (official-account channel only, durable default store in a temporary directory,
+filled with ``BENCH_STORE_PRELOAD`` messages first, triage off, no delivery) and, in the
 same run, a bare aiohttp handler that answers ``success`` each run in their own process, so the
 load generator does not share their event loop. Pushes are signed and AES-encrypted beforehand
 exactly as WeChat sends them (distinct MsgIds from 500 youths); latency is measured from sending
 the request to reading ``success``. Open loop: requests leave on schedule whether or not earlier
 ones were answered, so a slow server shows up as latency, not as a lower offered rate.
-``BENCH_WECHAT_RATE`` and ``BENCH_WECHAT_SECONDS`` change the load (default 500/s for 20 s).
+``BENCH_WECHAT_RATES`` and ``BENCH_WECHAT_SECONDS`` change the load (default 200 and 500/s, 10 s each).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -24,19 +26,22 @@ import aiohttp
 from aiohttp import web
 
 from bench._stats import describe_ms, percentile
+from bench.store_inserts import PRELOAD, preload
 from channels.wechat_protocol import SignedQuery, signed_push
 from contract.config import DEMO_CONFIG_PATH, ChannelAccountConfig, Settings, load_settings
+from store.client import open_store
 
-RATE = int(os.environ.get("BENCH_WECHAT_RATE", "500"))
-SECONDS = float(os.environ.get("BENCH_WECHAT_SECONDS", "20"))
+RATES = [int(rate) for rate in os.environ.get("BENCH_WECHAT_RATES", "200,500").split(",")]
+SECONDS = float(os.environ.get("BENCH_WECHAT_SECONDS", "10"))
+STARTUP_SECONDS = 300  # the gateway's store is filled before it starts
 YOUTHS = 500
 SATURATION_SECONDS = 5.0
 SATURATION_CONCURRENCY = 64
 
 
-def _settings() -> Settings:
+def _settings(data_dir: str = "") -> Settings:
     loaded = load_settings(DEMO_CONFIG_PATH, environ={})
-    service = loaded.service.model_copy(update={"env": "test", "triage_enabled": False})
+    service = loaded.service.model_copy(update={"env": "test", "triage_enabled": False, "data_dir": data_dir})
     return loaded.model_copy(update={"service": service})
 
 
@@ -48,14 +53,16 @@ def _free_port() -> int:
 
 # ------------------------------------------------------------------- servers (child processes)
 
-def _serve(kind: str, port: int) -> None:
+def _serve(kind: str, port: int, data_dir: str) -> None:
     logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("youthdesk").setLevel(logging.CRITICAL)  # the embedded-store banner, rejected pushes
+    logging.getLogger("youthdesk").setLevel(logging.CRITICAL)  # rejected pushes
     if kind == "gateway":
         from channels.wechat import WeChatChannel
         from service.app import create_app
 
-        app = create_app(_settings(), channel_classes=[WeChatChannel], start_workers=False)
+        settings = _settings(data_dir)
+        asyncio.run(_fill(settings))
+        app = create_app(settings, channel_classes=[WeChatChannel], start_workers=False)
     else:
         async def success(request: web.Request) -> web.Response:
             await request.read()
@@ -64,6 +71,14 @@ def _serve(kind: str, port: int) -> None:
         app = web.Application()
         app.router.add_post("/channels/wechat/{appid}", success)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+
+
+async def _fill(settings: Settings) -> None:
+    store = open_store("", settings.service.mongodb_database, data_dir=settings.service.data_dir)
+    try:
+        await preload(store, PRELOAD)
+    finally:
+        await store.close()
 
 
 @dataclass
@@ -76,12 +91,12 @@ class Server:
         self.process.join(10)
 
 
-async def _start(kind: str) -> Server:
+async def _start(kind: str, data_dir: str) -> Server:
     port = _free_port()
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(kind, port), daemon=True)
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(kind, port, data_dir), daemon=True)
     process.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_SECONDS
     async with aiohttp.ClientSession() as http:
         while True:
             try:
@@ -177,22 +192,24 @@ async def _saturate(url: str, pushes: list[tuple[dict[str, str], bytes]]) -> Res
     return Result(latencies, failures, time.perf_counter() - started)
 
 
-async def _measure(kind: str, account: ChannelAccountConfig) -> tuple[Result, Result]:
-    server = await _start(kind)
+async def _measure(kind: str, account: ChannelAccountConfig, data_dir: str) -> tuple[dict[int, Result], Result]:
+    server = await _start(kind, data_dir)
     try:
         url = f"{server.base}/channels/wechat/{account.id}"
-        total = int(RATE * SECONDS)
-        steady_pushes = _pushes(account, total, 0)
-        saturation_pushes = _pushes(account, int(SATURATION_SECONDS * 4000), total)
-        # The load generator's own pauses must not count as server latency: no full GC passes over the
-        # pre-built pushes in the middle of a run.
-        gc.collect()
-        gc.freeze()
-        try:
-            steady = await _open_loop(url, steady_pushes, RATE)
-            saturated = await _saturate(url, saturation_pushes)
-        finally:
-            gc.unfreeze()
+        offset = 0
+        steady: dict[int, Result] = {}
+        for rate in RATES:
+            pushes = _pushes(account, int(rate * SECONDS), offset)
+            offset += len(pushes)
+            # The load generator's own pauses must not count as server latency: no full GC passes over
+            # the pre-built pushes in the middle of a run.
+            gc.collect()
+            gc.freeze()
+            try:
+                steady[rate] = await _open_loop(url, pushes, rate)
+            finally:
+                gc.unfreeze()
+        saturated = await _saturate(url, _pushes(account, int(SATURATION_SECONDS * 4000), offset))
         return steady, saturated
     finally:
         server.stop()
@@ -200,18 +217,22 @@ async def _measure(kind: str, account: ChannelAccountConfig) -> tuple[Result, Re
 
 async def main() -> None:
     account = next(a for a in _settings().accounts if a.platform == "wechat")
-    full, full_max = await _measure("gateway", account)
-    bare, bare_max = await _measure("bare", account)
-    print(f"   load: {int(RATE * SECONDS)} safe-mode (AES) text pushes at {RATE}/s for {SECONDS:g} s, "
-          f"{YOUTHS} youths, open loop; server in its own process (embedded store, triage off)")
-    print(f"   full webhook path (verify, decrypt, defusedxml parse, dedupe, store, 'success'): "
-          f"{full.rate:,.0f} acks/s achieved, {full.failures} failed")
-    print(f"     ack latency: {describe_ms(full.latencies)}")
-    print(f"   bare aiohttp handler answering 'success', same load: {bare.rate:,.0f} acks/s, {bare.failures} failed")
-    print(f"     ack latency: {describe_ms(bare.latencies)}")
-    for q in (50, 99):
-        full_q, bare_q = percentile(full.latencies, q), percentile(bare.latencies, q)
-        print(f"   ratio full/bare p{q}: {full_q / bare_q:.1f}× ({full_q * 1000:.2f} ms vs {bare_q * 1000:.2f} ms)")
+    with tempfile.TemporaryDirectory(prefix="youthdesk-bench-webhook-") as data_dir:
+        full, full_max = await _measure("gateway", account, data_dir)
+    bare, bare_max = await _measure("bare", account, "")
+    print(f"   load: safe-mode (AES) text pushes for {SECONDS:g} s per rate, {YOUTHS} youths, open loop; server in "
+          f"its own process (durable store holding {PRELOAD:,} messages, triage off)")
+    print("   full path = verify, decrypt, defusedxml parse, dedupe, store (committed to disk), 'success'")
+    for rate in RATES:
+        gateway, baseline = full[rate], bare[rate]
+        print(f"   {rate}/s offered: full path {gateway.rate:,.0f} acks/s, {gateway.failures} failed; "
+              f"bare handler {baseline.rate:,.0f} acks/s, {baseline.failures} failed")
+        print(f"     full: {describe_ms(gateway.latencies)}")
+        print(f"     bare: {describe_ms(baseline.latencies)}")
+        for q in (50, 99):
+            full_q, bare_q = percentile(gateway.latencies, q), percentile(baseline.latencies, q)
+            print(f"     ratio full/bare p{q}: {full_q / bare_q:.1f}× "
+                  f"({full_q * 1000:.2f} ms vs {bare_q * 1000:.2f} ms)")
     print(f"   saturation ({SATURATION_CONCURRENCY} concurrent senders, {SATURATION_SECONDS:g} s): "
           f"full path {full_max.rate:,.0f} acks/s (p99 {percentile(full_max.latencies, 99) * 1000:.1f} ms), "
           f"bare {bare_max.rate:,.0f} acks/s; ratio {bare_max.rate / full_max.rate:.1f}×")

@@ -25,7 +25,7 @@ from service.standins import standin_routes
 from service.triage import setup_triage
 from store.channel_state import channel_state
 from store.client import open_store
-from store.embedded import EmbeddedMongoClient
+from store.durable import DurableMongoClient
 
 log = logging.getLogger("youthdesk.app")
 
@@ -34,12 +34,13 @@ def create_app(
     settings: Settings,
     *,
     channel_classes: Sequence[type[Channel]] | None = None,
-    embedded_client: EmbeddedMongoClient | None = None,
+    embedded_client: DurableMongoClient | None = None,
     start_workers: bool = True,
 ) -> web.Application:
     """Build the gateway. Nothing connects until the app starts.
 
-    ``embedded_client`` lets tests "restart" the service on the same in-process data;
+    ``embedded_client`` lets tests "restart" the service on the same open store (without it the
+    durable store opens ``settings.service.data_dir``);
     ``start_workers=False`` lets them stop between storing and delivering.
     """
     app = web.Application(client_max_size=settings.service.max_body_bytes)
@@ -81,14 +82,14 @@ def create_app(
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(settings.service.mongodb_uri, settings.service.mongodb_database,
-                           embedded_client=embedded_client)
+                           data_dir=settings.service.data_dir, embedded_client=embedded_client)
         await store.ensure_indexes()
         app[STORE] = store
+        log.info("store: %s", store.location)
 
         async def store_health() -> ComponentHealth:
             ok = await store.ping()
-            detail = "embedded in-process store (not persistent)" if store.embedded else "mongodb"
-            return ComponentHealth("ok" if ok else "down", detail)
+            return ComponentHealth("ok" if ok else "down", store.location)
 
         app[HEALTH_CHECKS].append(HealthCheck("store", True, store_health))
         yield

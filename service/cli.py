@@ -8,10 +8,12 @@ import os
 import secrets
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from bot import lifecycle
 from bot.cli import DEGRADED_WARNING, BackgroundBot
-from contract.config import settings_from_args
+from contract.config import Settings, settings_from_args
+from store.client import STORE_FILE_NAME
 
 log = logging.getLogger("youthdesk.cli")
 
@@ -38,10 +40,18 @@ def _serve(args: argparse.Namespace) -> None:
         if standin_routes(settings) and standin_token(settings):
             print(f"  stand-ins:    {base}/standin/… (inspection: Authorization: Bearer {standin_token(settings)})",
                   flush=True)
+        print(f"  data:         {_data_location(settings)}", flush=True)
 
     web.run_app(app, host=host, port=port, print=announce,
                 shutdown_timeout=settings.service.shutdown_grace_seconds, access_log=None,
                 **server_options(settings.service))
+
+
+def _data_location(settings: Settings) -> str:
+    if settings.service.mongodb_uri:
+        return f"MongoDB (MONGODB_URI), database {settings.service.mongodb_database!r}"
+    path = Path(settings.service.data_dir).resolve() / STORE_FILE_NAME
+    return f"{path} (durable embedded store; set MONGODB_URI to use a MongoDB server)"
 
 
 def _register_serve(subparsers: argparse._SubParsersAction) -> None:

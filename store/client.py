@@ -1,7 +1,7 @@
 """The system of record: opening the store, with every store module's index declarations.
 
 With ``MONGODB_URI`` set this connects with PyMongo's ``AsyncMongoClient``; without it, it runs
-on the embedded in-process store (``store.embedded``), which has the same call shapes.
+on the durable embedded store (``store.durable``: same call shapes, kept in ``<data_dir>/store.sqlite3``).
 Other modules take collections from ``Store`` and never build clients themselves.
 
 Each store module declares the indexes of the collections it owns (its ``INDEXES``); ``SCHEMA``
@@ -12,13 +12,14 @@ invariants (dedupe, one owner) are declared there and nowhere else.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient
 
 from store import alerts, cases, contacts, conversations, events, messages, users
 from store.database import IndexDeclarations, Store
-from store.embedded import EmbeddedMongoClient
+from store.durable import DurableMongoClient
 
 __all__ = ["SCHEMA", "Store", "open_store"]
 
@@ -29,20 +30,23 @@ SCHEMA: tuple[IndexDeclarations, ...] = (
     alerts.INDEXES, cases.INDEXES, users.INDEXES,
 )
 
-_EMBEDDED_WARNING = (
-    "\n" + "!" * 78 + "\n"
-    "!!  MONGODB_URI is not set: running on the EMBEDDED IN-PROCESS STORE.\n"
-    "!!  Nothing is persisted: every message, case and account is lost on restart.\n"
-    "!!  Use this for demos and tests only; set MONGODB_URI for real service.\n"
-    + "!" * 78
-)
+STORE_FILE_NAME = "store.sqlite3"
 
 
-def open_store(mongodb_uri: str, database: str, *, embedded_client: EmbeddedMongoClient | None = None) -> Store:
-    """Build a store; no I/O happens here (PyMongo connects lazily)."""
+def open_store(mongodb_uri: str, database: str, *, data_dir: str | Path = "",
+               embedded_client: DurableMongoClient | None = None) -> Store:
+    """Build a store: MongoDB when ``mongodb_uri`` is set, else the durable store in ``data_dir``.
+
+    PyMongo connects lazily; the durable store loads ``database`` from disk here and locks the
+    file against other processes (``store.document_file.StoreFileInUse``).
+    """
     if mongodb_uri:
         client: Any = AsyncMongoClient(mongodb_uri, tz_aware=True, appname="youthdesk")
         return Store(client=client, database=client[database], embedded=False, indexes=SCHEMA)
-    log.warning(_EMBEDDED_WARNING)
-    client = embedded_client or EmbeddedMongoClient()
+    if embedded_client is not None:
+        return Store(client=embedded_client, database=embedded_client[database], embedded=True, owns_client=False,
+                     indexes=SCHEMA)
+    if not data_dir:
+        raise ValueError("open_store: without a MongoDB URI the durable store needs a data_dir")
+    client = DurableMongoClient(Path(data_dir) / STORE_FILE_NAME)
     return Store(client=client, database=client[database], embedded=True, indexes=SCHEMA)

@@ -34,6 +34,15 @@ class Store:
     database: Any
     embedded: bool
     indexes: Sequence[IndexDeclarations] = field(default_factory=tuple)
+    # False when the caller passed the client in and closes it itself (a test restarting the app).
+    owns_client: bool = True
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for start-up output and health (never the URI: it may hold a password)."""
+        if self.embedded:
+            return f"{self.client.path} (durable embedded store)"
+        return f"MongoDB database {self.database.name!r}"
 
     def __getitem__(self, name: str) -> Any:
         return self.database[name]
@@ -72,4 +81,5 @@ class Store:
         return True
 
     async def close(self) -> None:
-        await self.client.close()
+        if self.owns_client:
+            await self.client.close()

@@ -1,4 +1,4 @@
-"""Shared fixtures: demo settings, a running app on the embedded store (or MONGODB_URI), a client."""
+"""Shared fixtures: demo settings, a running app on the durable embedded store (or MONGODB_URI), a client."""
 
 from __future__ import annotations
 
@@ -17,16 +17,18 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.risk import RiskDetector
 from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
-from store.embedded import EmbeddedMongoClient
+from store.client import STORE_FILE_NAME
+from store.durable import DurableMongoClient
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """The demo configuration with an isolated database per test (matters on a real server)."""
+def settings(tmp_path: Path) -> Settings:
+    """The demo configuration with an isolated database and data directory per test."""
     loaded = load_settings(DEMO_CONFIG_PATH, environ={k: v for k, v in os.environ.items()
                                                       if k in ("MONGODB_URI",)})
     service = loaded.service.model_copy(update={
         "env": "test",
+        "data_dir": str(tmp_path / "data"),
         "mongodb_database": f"youthdesk_test_{uuid.uuid4().hex[:12]}",
         "delivery_backoff_seconds": 0.01,
         "shutdown_grace_seconds": 2.0,
@@ -43,16 +45,18 @@ def detector() -> RiskDetector:
 
 
 @pytest.fixture
-def embedded_client() -> EmbeddedMongoClient:
-    """One embedded "server" per test, so a test can restart the app on the same data."""
-    return EmbeddedMongoClient()
+async def embedded_client(settings: Settings) -> AsyncIterator[DurableMongoClient]:
+    """One durable store per test, kept open across app restarts within the test."""
+    client = DurableMongoClient(Path(settings.service.data_dir) / STORE_FILE_NAME)
+    yield client
+    await client.close()
 
 
 AppFactory = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
-async def start_app(settings: Settings, embedded_client: EmbeddedMongoClient) -> AsyncIterator[AppFactory]:
+async def start_app(settings: Settings, embedded_client: DurableMongoClient) -> AsyncIterator[AppFactory]:
     """Start an app (``create_app`` kwargs pass through) and return a test client for it."""
     from service.app import create_app
 
@@ -76,7 +80,8 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     """A private redis-server on a unix socket for this test."""
     server = shutil.which("redis-server")
     if server is None:
-        pytest.skip("redis-server is not installed")
+        pytest.fail("redis-server is not installed: `make test` installs it when run as root, "
+                    "else `sudo apt-get install redis-server`")
     socket_path = tmp_path / "redis.sock"
     process = subprocess.Popen([server, "--port", "0", "--unixsocket", str(socket_path), "--save", "",  # noqa: S603
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL)

@@ -7,14 +7,14 @@ import pytest
 from contract.config import Settings
 from handoff import audit
 from store.client import Store, open_store
-from store.embedded import EmbeddedMongoClient
+from store.durable import DurableMongoClient
 from tests.handoff_support import conversation, login, start, user
 
 
 @pytest.fixture
-async def store(settings: Settings) -> Store:
+async def store(settings: Settings, embedded_client: DurableMongoClient) -> Store:
     opened = open_store(settings.service.mongodb_uri, settings.service.mongodb_database,
-                        embedded_client=EmbeddedMongoClient())
+                        embedded_client=embedded_client)
     await opened.ensure_indexes()
     return opened
 

@@ -15,13 +15,13 @@ from handoff import cases
 from handoff.errors import Invalid, NotFound
 from store import cases as stored_cases
 from store.client import Store, open_store
-from store.embedded import EmbeddedMongoClient
+from store.durable import DurableMongoClient
 
 
 @pytest.fixture
-async def store(settings: Settings) -> Store:
+async def store(settings: Settings, embedded_client: DurableMongoClient) -> Store:
     opened = open_store(settings.service.mongodb_uri, settings.service.mongodb_database,
-                        embedded_client=EmbeddedMongoClient())
+                        embedded_client=embedded_client)
     await opened.ensure_indexes()
     return opened
 

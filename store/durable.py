@@ -1,9 +1,13 @@
-"""An in-process stand-in for PyMongo's ``AsyncMongoClient``, backed by mongomock.
+"""The durable default store: PyMongo's async collection API in process, written through to disk.
 
-It exposes exactly the subset of the async API that ``store.client`` and its callers use, with
-the same call shapes and the same exceptions (mongomock raises PyMongo's error classes). All
-operations run synchronously on the event loop thread: they are in-memory and short, and that
-makes every single operation atomic, as it is on a real server. Nothing survives the process.
+Without ``MONGODB_URI`` youthdesk runs on this. Queries and updates are answered by mongomock
+in memory, with the same call shapes and exceptions as ``AsyncMongoClient`` (mongomock raises
+PyMongo's error classes), for exactly the subset of the API that the code uses. Every write
+then stores the documents it changed in ``store.document_file`` (SQLite, one transaction per
+operation) before the call returns; on start the whole dataset is loaded back. All operations
+run synchronously on the event loop thread, which makes each of them atomic, as on a server.
+
+Why not a MongoDB-wire server such as mongoeco: measured in the README's storage section.
 
 mongomock scans every document for every query, which makes a busy demo quadratic. So the
 first field of each declared index (and ``_id``) gets an in-memory equality index here, used
@@ -13,14 +17,19 @@ only to narrow the candidates; mongomock's own matcher still decides what matche
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 import mongomock
 from mongomock.filtering import filter_applies
 from mongomock.helpers import patch_datetime_awareness_in_document
 from mongomock.store import CollectionStore
 from pymongo import ReturnDocument
+
+from store.document_file import DocumentFile
+
+T = TypeVar("T")
 
 
 def _index_keys(value: Any) -> list[Hashable]:
@@ -29,9 +38,14 @@ def _index_keys(value: Any) -> list[Hashable]:
 
 
 class _IndexedCollectionStore(CollectionStore):
-    """mongomock's document store, keeping equality indexes current on every insert and delete."""
+    """mongomock's document store, keeping equality indexes current on every insert and delete.
+
+    It also collects the ids of documents inserted, replaced or deleted (``changed_ids``), so
+    that the collection can write them to disk; in-place updates are reported by the caller.
+    """
 
     _eq_indexes: dict[str, defaultdict[Hashable, set[Any]]]
+    changed_ids: set[Any]
 
     def index_field(self, field: str) -> None:
         if field in self._eq_indexes or "." in field:
@@ -64,6 +78,7 @@ class _IndexedCollectionStore(CollectionStore):
                     self._add(field, doc_id, document)
 
     def __setitem__(self, key: Any, val: Any) -> None:
+        self.changed_ids.add(key)
         self._remove(key)
         self._positions.setdefault(key, len(self._positions))
         super().__setitem__(key, val)
@@ -71,6 +86,7 @@ class _IndexedCollectionStore(CollectionStore):
             self._add(field, key, val)
 
     def __delitem__(self, key: Any) -> None:
+        self.changed_ids.add(key)
         self._remove(key)
         super().__delitem__(key)
 
@@ -106,6 +122,7 @@ def _indexed(collection: mongomock.Collection) -> _IndexedCollectionStore:
     if not isinstance(store, _IndexedCollectionStore):
         store.__class__ = _IndexedCollectionStore
         store._eq_indexes = {}
+        store.changed_ids = set()
         store._positions = {doc_id: n for n, doc_id in enumerate(store._documents)}
 
         def iter_documents(spec: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -157,9 +174,10 @@ class AsyncCursor:
 
 
 class AsyncCollection:
-    def __init__(self, collection: mongomock.Collection) -> None:
+    def __init__(self, collection: mongomock.Collection, persist: Callable[[str, dict[Any, Any]], None]) -> None:
         self._collection = collection
         self._store = _indexed(collection)
+        self._persist = persist
         self.name = collection.name
 
     def _matching_ids(self, filter: Mapping[str, Any]) -> list[Any]:  # noqa: A002
@@ -167,11 +185,33 @@ class AsyncCollection:
         spec = patch_datetime_awareness_in_document(filter)
         return [doc["_id"] for doc in self._collection._iter_documents(spec)]
 
+    def _first_id(self, filter: Mapping[str, Any], sort: Any = None) -> list[Any]:  # noqa: A002
+        """The id a single-document write will pick: mongomock's order, so the same document."""
+        found = self._collection.find_one(filter, {"_id": 1}, sort=sort)
+        return [] if found is None else [found["_id"]]
+
+    def _write(self, updated_in_place: Iterable[Any], operation: Callable[[], T]) -> T:
+        """Run a mongomock write, then store every document it touched before returning.
+
+        Even a failing operation (a duplicate key halfway through ``insert_many``) may have
+        changed documents, so they are written in any case.
+        """
+        updated_in_place = list(updated_in_place)
+        try:
+            return operation()
+        finally:
+            self._store.reindex(updated_in_place)
+            changed = self._store.changed_ids.union(updated_in_place)
+            self._store.changed_ids.clear()
+            if changed:
+                documents = self._store._documents
+                self._persist(self.name, {doc_id: documents.get(doc_id) for doc_id in changed})
+
     async def insert_one(self, document: Mapping[str, Any]) -> Any:
-        return self._collection.insert_one(dict(document))
+        return self._write((), lambda: self._collection.insert_one(dict(document)))
 
     async def insert_many(self, documents: Sequence[Mapping[str, Any]], ordered: bool = True) -> Any:
-        return self._collection.insert_many([dict(d) for d in documents], ordered=ordered)
+        return self._write((), lambda: self._collection.insert_many([dict(d) for d in documents], ordered=ordered))
 
     async def find_one(self, filter: Mapping[str, Any] | None = None, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
         return self._collection.find_one(filter, *args, **kwargs)
@@ -189,33 +229,24 @@ class AsyncCollection:
         return_document: bool = ReturnDocument.BEFORE,
         projection: Any = None,
     ) -> Any:
-        affected = self._matching_ids(filter)
-        result = self._collection.find_one_and_update(
-            filter, update, sort=sort, upsert=upsert, return_document=return_document, projection=projection
-        )
-        self._store.reindex(affected)
-        return result
+        return self._write(self._first_id(filter, sort), lambda: self._collection.find_one_and_update(
+            filter, update, sort=sort, upsert=upsert, return_document=return_document, projection=projection))
 
     async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        affected = self._matching_ids(filter)
-        result = self._collection.update_one(filter, update, upsert=upsert)
-        self._store.reindex(affected)
-        return result
+        return self._write(self._first_id(filter), lambda: self._collection.update_one(filter, update, upsert=upsert))
 
     async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        affected = self._matching_ids(filter)
-        result = self._collection.update_many(filter, update, upsert=upsert)
-        self._store.reindex(affected)
-        return result
+        return self._write(self._matching_ids(filter),
+                           lambda: self._collection.update_many(filter, update, upsert=upsert))
 
     async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        return self._collection.replace_one(filter, dict(replacement), upsert=upsert)
+        return self._write((), lambda: self._collection.replace_one(filter, dict(replacement), upsert=upsert))
 
     async def delete_one(self, filter: Mapping[str, Any]) -> Any:  # noqa: A002
-        return self._collection.delete_one(filter)
+        return self._write((), lambda: self._collection.delete_one(filter))
 
     async def delete_many(self, filter: Mapping[str, Any]) -> Any:  # noqa: A002
-        return self._collection.delete_many(filter)
+        return self._write((), lambda: self._collection.delete_many(filter))
 
     async def count_documents(self, filter: Mapping[str, Any], **kwargs: Any) -> int:  # noqa: A002
         return self._collection.count_documents(filter, **kwargs)
@@ -228,6 +259,7 @@ class AsyncCollection:
         return _ListCursor(list(self._collection.aggregate(list(pipeline))))
 
     async def create_index(self, keys: Any, **kwargs: Any) -> str:
+        # Indexes are not stored: every start declares them again (Store.ensure_indexes).
         first_field = keys if isinstance(keys, str) else keys[0][0]
         self._store.index_field(first_field)
         return self._collection.create_index(keys, **kwargs)
@@ -246,31 +278,46 @@ class _ListCursor(AsyncCursor):
 
 
 class AsyncDatabase:
-    def __init__(self, database: mongomock.Database) -> None:
+    """One database, loaded from the file when first used."""
+
+    def __init__(self, database: mongomock.Database, file: DocumentFile) -> None:
         self._database = database
+        self._file = file
         self._collections: dict[str, AsyncCollection] = {}
+        for collection, document in file.documents(database.name):
+            self[collection]._store[document["_id"]] = document
+        for loaded in self._collections.values():
+            loaded._store.changed_ids.clear()
+
+    def _persist(self, collection: str, changed: dict[Any, Any]) -> None:
+        self._file.write(self._database.name, collection, changed)
 
     def __getitem__(self, name: str) -> AsyncCollection:
         if name not in self._collections:
-            self._collections[name] = AsyncCollection(self._database[name])
+            self._collections[name] = AsyncCollection(self._database[name], self._persist)
         return self._collections[name]
 
     async def command(self, command: str) -> dict[str, Any]:
         if command != "ping":
-            raise NotImplementedError(f"embedded store supports only 'ping', not {command!r}")
+            raise NotImplementedError(f"the durable store supports only 'ping', not {command!r}")
         return {"ok": 1.0}
 
 
-class EmbeddedMongoClient:
-    """Same constructor-free shape as ``AsyncMongoClient`` for what the store needs."""
+class DurableMongoClient:
+    """What the store needs of ``AsyncMongoClient``'s shape, with every database kept in ``path``."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
         self._client = mongomock.MongoClient(tz_aware=True)
+        self._file = DocumentFile(path)
         self._databases: dict[str, AsyncDatabase] = {}
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
 
     def __getitem__(self, name: str) -> AsyncDatabase:
         if name not in self._databases:
-            self._databases[name] = AsyncDatabase(self._client[name])
+            self._databases[name] = AsyncDatabase(self._client[name], self._file)
         return self._databases[name]
 
     @property
@@ -278,4 +325,8 @@ class EmbeddedMongoClient:
         return self["admin"]
 
     async def close(self) -> None:
-        """Nothing to release; the data stays for a later "restart" in the same process."""
+        """Release the file for the next process; every write is already on disk.
+
+        A write after this raises (SQLite: closed database) rather than going nowhere.
+        """
+        self._file.close()

@@ -1,0 +1,105 @@
+"""The durable store's file: every document as BSON in one SQLite table, one transaction per write.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction is in the
+operating system's hands before ``commit()`` returns, so it survives ``kill -9`` of the process
+at any point (a torn write is rolled back from the WAL on the next open). Only a power cut or
+kernel crash can lose the last transactions; ``synchronous=FULL`` would close that gap at an
+fsync per write (see the README's storage section for the figures).
+
+One process owns the file: an exclusive ``flock`` on a side file, held until ``close()``. A
+second process (a CLI command while the gateway runs) fails loudly instead of working on a copy
+that the first one would overwrite.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import bson
+from bson.codec_options import CodecOptions
+
+# mongomock keeps datetimes naive (in UTC); decoding them naive again keeps its view unchanged.
+_CODEC = CodecOptions(document_class=dict, tz_aware=False)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    db TEXT NOT NULL,
+    coll TEXT NOT NULL,
+    id BLOB NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (db, coll, id)
+) WITHOUT ROWID
+"""
+
+
+class StoreFileInUse(RuntimeError):
+    """Another process holds the store file."""
+
+
+def _id_key(document_id: Any) -> bytes:
+    return bson.encode({"_id": document_id}, codec_options=_CODEC)
+
+
+class DocumentFile:
+    """Opens (creating if needed) and locks ``path``; ``close()`` releases both."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StoreFileInUse(f"{self.path} is in use by another youthdesk process "
+                                 "(stop it first, or set MONGODB_URI to share a MongoDB server)") from None
+        # isolation_level=None: transactions are explicit, one per store operation.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        os.chmod(self.path, 0o600)
+
+    def documents(self, database: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(collection, document) for every stored document of ``database``."""
+        rows = self._db.execute("SELECT coll, body FROM documents WHERE db = ?", (database,))
+        for collection, body in rows:
+            yield collection, bson.decode(body, codec_options=_CODEC)
+
+    def write(self, database: str, collection: str, changed: Mapping[Any, Mapping[str, Any] | None]) -> None:
+        """Store each changed document (``None``: it was deleted) in one transaction."""
+        upserts: list[tuple[str, str, bytes, bytes]] = []
+        deletes: list[tuple[str, str, bytes]] = []
+        for document_id, document in changed.items():
+            key = _id_key(document_id)
+            if document is None:
+                deletes.append((database, collection, key))
+            else:
+                upserts.append((database, collection, key, bson.encode(document, codec_options=_CODEC)))
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?)", upserts)
+            self._executemany("DELETE FROM documents WHERE db = ? AND coll = ? AND id = ?", deletes)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        rows = list(rows)
+        if rows:
+            self._db.executemany(sql, rows)
+
+    def close(self) -> None:
+        if self._lock_fd < 0:
+            return
+        self._db.close()
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)
+        self._lock_fd = -1
