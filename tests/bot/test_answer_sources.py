@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
-from gateway.config import PROJECT_ROOT
+from contract.config import PROJECT_ROOT
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
 SOURCES = yaml.safe_load((PROJECT_ROOT / "bot" / "sources.yml").read_text(encoding="utf-8"))

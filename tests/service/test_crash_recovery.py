@@ -29,7 +29,7 @@ from gateway.bus import EventBus
 from gateway.stream import ConversationStream
 from handoff.cases import open_case
 from handoff.users import authenticate
-from service.standins import standin_routes
+from service.standins import standin_routes, standin_token
 from store.client import open_store
 
 YOUTHS = 120
@@ -48,7 +48,8 @@ def _config(tmp_path: Path, port: int, standin_port: int) -> Path:
     text = DEMO_CONFIG_PATH.read_text(encoding="utf-8")
     text = text.replace("port = 8080", f'port = {port}\ndata_dir = "{tmp_path / "data"}"\n'
                         "triage_enabled = false\ndelivery_backoff_seconds = 0.2\ndelivery_max_attempts = 50", 1)
-    text = text.replace("http://127.0.0.1:8080/standin/wechat", f"http://127.0.0.1:{standin_port}/standin/wechat")
+    # The WeChat account (the first stand-in base) goes to a stand-in this test starts and stops itself.
+    text = text.replace('api_base = "standin"', f'api_base = "http://127.0.0.1:{standin_port}/standin/wechat"', 1)
     path = tmp_path / "youthdesk.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -125,6 +126,7 @@ async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_on
             await _push(http, port, settings, range(YOUTHS, YOUTHS + 10))
             gateway.send_signal(signal.SIGKILL)
 
+        inspection = {"Authorization": f"Bearer {standin_token(settings)}"}
         standin = web.Application()
         standin.router.add_routes(standin_routes(settings))
         runner = web.AppRunner(standin)
@@ -134,13 +136,13 @@ async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_on
             with _serving(config, port, output):
                 deadline = time.monotonic() + 20
                 while True:
-                    async with http.get(f"http://127.0.0.1:{standin_port}/standin/wechat/sent") as response:
+                    async with http.get(f"http://127.0.0.1:{standin_port}/standin/wechat/sent", headers=inspection) as response:
                         sent = (await response.json())["items"]
                     if sent or time.monotonic() > deadline:
                         break
                     await asyncio.sleep(0.2)
                 await asyncio.sleep(1.0)  # time for a second, wrong delivery to show up
-                async with http.get(f"http://127.0.0.1:{standin_port}/standin/wechat/sent") as response:
+                async with http.get(f"http://127.0.0.1:{standin_port}/standin/wechat/sent", headers=inspection) as response:
                     sent = (await response.json())["items"]
         finally:
             await runner.cleanup()
