@@ -206,13 +206,13 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
                           reason=reason, cues=cues, confidence=confidence)
 
 
-async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel, rasa: IntentParser | None,
+async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel | None, rasa: IntentParser | None,
                       intents: dict[str, RiskIntent],
                       threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> TriageDecision:
     """The live path: detector and model first; Rasa only when the detector sees no risk (and never
-    blocking it)."""
+    blocking it). Without a model (its artifact missing or broken) the lexicon and Rasa decide alone."""
     assessment = detector.assess(text)
-    scores = model.scores(text)
+    scores = model.scores(text) if model is not None else None
     if assessment.level >= 2:
         return decide(assessment, None, intents=intents, threshold=threshold, scores=scores)
     told_about = detector.told_about(text)
