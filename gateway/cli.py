@@ -55,11 +55,12 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     from bot import cli as bot_cli
-    from bot import triage_cli
+    from bot import risk_cli, triage_cli
     from channels import simulate
     from handoff import cli as handoff_cli
 
-    return [_register_serve, simulate.register, handoff_cli.register, triage_cli.register, bot_cli.register]
+    return [_register_serve, simulate.register, handoff_cli.register, triage_cli.register, bot_cli.register,
+            risk_cli.register]
 
 
 def main(argv: list[str] | None = None) -> None:
