@@ -31,7 +31,7 @@ log = logging.getLogger("youthdesk.risk_model")
 
 ARTIFACT_DIR = PROJECT_ROOT / "bot" / "risk_models"
 POINTER_NAME = "current.json"
-FORMAT = 1
+FORMAT = 2  # 2: features as one joined string
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ answers two questions about a youth message, each as a probability:
 
 * ``risk``: is this level 2 or above? Trained on every labelled message in
   ``nlu_data/levels/*.jsonl`` and on Rasa's own NLU examples (risk intents are risk; greetings,
-  FAQ questions and the out-of-scope and hard negatives are not).
+  FAQ questions and the out-of-scope and hard negatives are not), plus any extra rows given.
 * ``imminent``: given a risk, is the danger now (level 3)? Trained on the level 2 and level 3
   messages of ``nlu_data/levels`` only: Rasa's examples carry no level. This is what catches a
   level 3 told without the lexicon's words ("药已经吃了一整瓶 现在有点晕").
@@ -17,11 +17,11 @@ names the right one more often than the lexicon's rules or Rasa's intent.
 Features are the character uni-, bi- and trigrams of the detector's normalised text (slang,
 emoji and dodges already rewritten, chat hyperbole blanked), so the model and the lexicon read
 the same message. Training is plain stochastic gradient descent with class weights, run with three
-fixed seeds and the weights averaged: about three seconds for five thousand messages, in pure
-Python, identical on every machine.
-It happens once per process and corpus (``repository_model``) when the gateway starts; the model
-is never shipped as a file, so it always matches the data in the repository. Scoring one message
-takes about 0.03 ms.
+seeds and the weights averaged, in pure Python, identical on every machine. It happens offline
+(``youthdesk risk train``, which may add COLD's comments as hard negatives and reviewed feedback);
+the gateway loads the promoted artifact (``bot.risk_artifact``) in a fraction of a second. Scoring one
+message takes about 0.03 ms. A semantic encoder (multilingual-e5-small, 4-bit, with a linear head)
+was measured against this model and lost on our evaluation splits and on latency (bot/risk_models/README.md).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import random
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,7 @@ _NEGLIGIBLE = 1e-3  # a weight this small moves a probability by less than 0.03 
 # Names what the features and the training mean: bump it when _features or the training changes, so
 # an artifact trained by other code is known for what it is.
 FEATURES_VERSION = "char-ngram-1-3/v2"
+_SEPARATOR = "\x1f"  # between features in an artifact: the unit separator, never in a normalised message
 _SMOOTHING = 0.1  # naive Bayes: a feature never seen with a category is rare, not impossible
 
 
@@ -178,10 +179,11 @@ class RiskModel:
 
     def parameters(self) -> dict[str, object]:
         """Everything learned, as JSON-ready data (``bot.risk_artifact`` writes it). Numbers travel as
-        base64 float32 arrays: a JSON list of 100,000 floats takes half a second to parse, this 20 ms."""
+        base64 float32 arrays and features as one joined string: JSON lists of 200,000 floats and
+        strings take a second to parse, these a tenth of that."""
         nb = self._categories
         return {"risk": _pack_logistic(self._risk), "imminent": _pack_logistic(self._imminent),
-                "categories": {"labels": nb.labels, "priors": nb.priors, "features": list(nb.rows),
+                "categories": {"labels": nb.labels, "priors": nb.priors, "features": _join(nb.rows),
                                "table": _pack([value for row in nb.rows.values() for value in row])},
                 "examples": self.examples}
 
@@ -189,7 +191,7 @@ class RiskModel:
     def from_parameters(cls, normalise: Callable[[str], str], data: dict) -> RiskModel:  # type: ignore[type-arg]
         nb = data["categories"]
         cells = iter(_unpack(nb["table"]))
-        rows = dict(zip(nb["features"], zip(*[cells] * len(nb["labels"]), strict=True), strict=True))
+        rows = dict(zip(nb["features"].split(_SEPARATOR), zip(*[cells] * len(nb["labels"]), strict=True), strict=True))
         return cls(normalise, _unpack_logistic(data["risk"]), _unpack_logistic(data["imminent"]),
                    _NaiveBayes(nb["labels"], nb["priors"], rows), data["examples"])
 
@@ -197,6 +199,13 @@ class RiskModel:
         features = _features(self._normalise(text))
         return RiskScores(risk=self._risk.probability(features), imminent=self._imminent.probability(features),
                           category=self._categories.likeliest(features))
+
+
+def _join(features: Collection[str]) -> str:
+    joined = _SEPARATOR.join(features)
+    if joined.count(_SEPARATOR) + 1 != len(features):
+        raise ValueError("a feature contains the separator")
+    return joined
 
 
 def _pack(values: list[float]) -> str:
@@ -209,11 +218,12 @@ def _unpack(packed: str) -> list[float]:
 
 def _pack_logistic(logistic: _Logistic) -> dict[str, object]:
     weights = logistic.weights
-    return {"bias": logistic.bias, "features": list(weights), "weights": _pack(list(weights.values()))}
+    return {"bias": logistic.bias, "features": _join(weights), "weights": _pack(list(weights.values()))}
 
 
 def _unpack_logistic(data: dict) -> _Logistic:  # type: ignore[type-arg]
-    return _Logistic(dict(zip(data["features"], _unpack(data["weights"]), strict=True)), data["bias"])
+    features = data["features"].split(_SEPARATOR)
+    return _Logistic(dict(zip(features, _unpack(data["weights"]), strict=True)), data["bias"])
 
 
 def _features(text: str) -> tuple[str, ...]:
