@@ -70,11 +70,14 @@ def _train(args: argparse.Namespace) -> None:
     directory = args.out_dir or ARTIFACT_DIR
     parent = None
     if args.with_feedback is not None:
-        # Feedback is added to what the current model learned from: same public sets, same seed.
+        # Feedback is added to what the current model learned from: the same sets and seed.
         try:
             parent = read_artifact(current_path(directory), detector.normalise)[1]
         except (OSError, ValueError, KeyError) as exc:
             sys.exit(f"youthdesk risk train: --with-feedback needs a current model to build on ({exc!r})")
+        if missing := [s.name for s in parent.sets[1:] if s.name not in extra]:
+            sys.exit(f"youthdesk risk train: the current model also learned from {', '.join(missing)}: pass "
+                     "them again (--cold) so the candidate differs by the feedback alone")
     seed = args.seed if args.seed is not None else parent.seed if parent else DEFAULT_SEED
     try:
         model, provenance = train(detector, extra, seed=seed, parent=parent.name if parent else None)
