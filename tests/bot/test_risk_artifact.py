@@ -81,7 +81,7 @@ def test_an_artifact_from_another_lexicon_is_used_but_reported(toy_dir: Path, de
     assert loaded.model is not None and not loaded.healthy and "retrain" in loaded.detail
 
 
-def test_the_committed_artifact_loads_fast_and_matches_the_repository(detector: RiskDetector) -> None:
+def test_the_committed_artifact_loads_and_matches_the_repository(detector: RiskDetector) -> None:
     loaded = load_current(detector.normalise, detector.lexicon.version)
     assert loaded.healthy and loaded.model is not None, loaded.detail
     provenance = loaded.provenance
