@@ -18,7 +18,7 @@ from bot.evaluation import load_heldout
 from bot.intent_eval import load_rasa_heldout
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.risk import RiskDetector
-from bot.risk_model import repository_model
+from bot.risk_artifact import load_current
 from bot.triage import load_risk_intents, triage_text
 
 ROUNDS = 2
@@ -47,7 +47,7 @@ async def main() -> None:
 async def _measure(url: str, token: str) -> None:
     texts = [row.text for row in load_rasa_heldout()] + [row.text for row in load_heldout()]
     detector, intents = RiskDetector(), load_risk_intents()
-    model = repository_model(detector)
+    model = load_current(detector.normalise, detector.lexicon.version).model
     async with aiohttp.ClientSession() as session:
         rasa = RasaClient(base_url=url, token=token, timeout=10.0, http=lambda: session)
         try:

@@ -1,6 +1,9 @@
-"""Risk detector and risk model latency per message over the held-out split (x ROUNDS), the
-model's training time, triage without Rasa (detector + model) and triage latency with Rasa.
+"""Risk triage: detector and model start-up and latency, then ``youthdesk risk eval`` on the committed
+evaluation splits and, when present, the public validation sets; triage latency with Rasa.
 
+The public sets are never in the repository: convert them (``youthdesk risk data convert``, see
+bot/risk_models/README.md) into ``$YOUTHDESK_RISK_DATA`` (default ``~/.cache/youthdesk/risk-data``)
+as ``sos4k_val.jsonl`` and ``cold_dev.jsonl``; absent, the bench says so and goes on.
 Triage with Rasa runs only when ``RASA_URL`` points at a reachable server with a model loaded
 (``RASA_TOKEN`` optional); otherwise the bench says why it was skipped.
 """
@@ -9,19 +12,27 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 
 from bench._stats import describe_ms
-from bot.evaluation import load_heldout
+from bot.evaluation import evaluate_risk, fixed_splits, load_heldout
 from bot.rasa_client import make_rasa_client
 from bot.risk import RiskDetector
-from bot.risk_model import RiskModel, load_training_messages
+from bot.risk_artifact import load_current
+from bot.risk_data import read_jsonl
+from bot.risk_model import RiskModel
 from bot.triage import IntentParser, load_risk_intents, triage_text
 from contract.config import ServiceConfig
 
 ROUNDS = 20
+PUBLIC_SETS = ("sos4k_val.jsonl", "cold_dev.jsonl")
+
+
+def public_data_dir() -> Path:
+    return Path(os.environ.get("YOUTHDESK_RISK_DATA") or Path.home() / ".cache" / "youthdesk" / "risk-data")
 
 
 async def main() -> None:
@@ -35,12 +46,13 @@ async def main() -> None:
     samples = _per_message(detector.assess, texts)
     print(f"risk detector per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
 
-    corpus = load_training_messages()
     started = time.perf_counter()
-    model = RiskModel.train(detector.normalise, corpus)
-    print(f"risk model: training on {len(corpus)} messages {time.perf_counter() - started:.2f} s")
-    samples = _per_message(model.scores, texts)
-    print(f"risk model per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
+    loaded = load_current(detector.normalise, detector.lexicon.version)
+    print(f"risk model: artifact load {time.perf_counter() - started:.2f} s ({loaded.detail})")
+    model = loaded.model
+    if model is not None:
+        samples = _per_message(model.scores, texts)
+        print(f"risk model per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
     intents = load_risk_intents()
 
     async def triage_latencies(rasa: IntentParser | None) -> list[float]:
@@ -52,7 +64,27 @@ async def main() -> None:
         return latencies
 
     print(f"triage without Rasa (detector + model), per message: {describe_ms(await triage_latencies(None))}")
+    await _evaluations(detector, model)
+    await _with_rasa(triage_latencies)
 
+
+async def _evaluations(detector: RiskDetector, model: RiskModel | None) -> None:
+    """``youthdesk risk eval`` without the example lists: the figures the issue sets targets for."""
+    paths = list(fixed_splits())
+    directory = public_data_dir()
+    present = [directory / name for name in PUBLIC_SETS if (directory / name).is_file()]
+    if missing := [name for name in PUBLIC_SETS if not (directory / name).is_file()]:
+        print(f"public validation sets absent: {', '.join(missing)} not in {directory} (set YOUTHDESK_RISK_DATA; "
+              "bot/risk_models/README.md says how to download and convert them)")
+    every = [row for path in paths for row in read_jsonl(path)]
+    report = await evaluate_risk(every, None, detector=detector, model=model, name=f"{len(paths)} committed splits")
+    print(report.format(examples=False))
+    for path in present:
+        report = await evaluate_risk(read_jsonl(path), None, detector=detector, model=model, name=str(path))
+        print(report.format(examples=False))
+
+
+async def _with_rasa(triage_latencies: Callable[[IntentParser | None], Awaitable[list[float]]]) -> None:
     url = os.environ.get("RASA_URL", "")
     if not url:
         print("triage with Rasa: skipped (RASA_URL is not set)")

@@ -1,48 +1,42 @@
-"""Risk evaluation on the held-out split: the detector alone, detector + learned model (what
-triage decides without Rasa) and, with Rasa reachable, full triage.
+"""Risk evaluation: the detector alone, detector + learned model (what triage decides without Rasa)
+and, with Rasa reachable, full triage, on any labelled split.
 
-``youthdesk bot eval`` (bot/cli.py) prints ``evaluate_risk(rows, rasa).format()``; the figures
-are the ones the issue sets targets for: risk (level >= 2) recall, false alarms on non-risk
-messages, level-3 recall, recall per category and a level confusion matrix.
+``youthdesk risk eval PATH...`` (bot/risk_cli.py) and ``youthdesk bot eval`` print
+``evaluate_risk(rows, rasa).format()``: risk (level >= 2) recall, false alarms on non-risk messages,
+level-3 recall, recall and right category per category, the level confusion matrix, the model's
+calibration (expected calibration error of P(level >= 2)) and the per-message latency of triage.
+A row counts towards the figures its label can answer (``LabelledRow.risky``): SOS4K's urgency
+2-5 counts in neither recall nor false alarms, only in the urgency table.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bot.lexicon import CATEGORIES
 from bot.risk import RiskDetector
-from bot.risk_model import RiskModel, repository_model
+from bot.risk_artifact import load_current
+from bot.risk_data import LabelledRow, read_jsonl
+from bot.risk_model import RiskModel
 from bot.triage import IntentParser, load_risk_intents, triage_text
 from contract.config import PROJECT_ROOT
 
-HELDOUT_PATH = PROJECT_ROOT / "nlu_data" / "eval" / "heldout.jsonl"
+EVAL_DIR = PROJECT_ROOT / "nlu_data" / "eval"
+HELDOUT_PATH = EVAL_DIR / "heldout.jsonl"
+CALIBRATION_BINS = 10
 
 
-@dataclass(frozen=True, slots=True)
-class EvalRow:
-    text: str
-    intent: str
-    risk: int
-    category: str | None
+def load_heldout(path: Path = HELDOUT_PATH) -> list[LabelledRow]:
+    return read_jsonl(path)
 
 
-def load_heldout(path: Path = HELDOUT_PATH) -> list[EvalRow]:
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        data = json.loads(line)
-        if not isinstance(data.get("text"), str) or data.get("risk") not in (0, 1, 2, 3):
-            raise ValueError(f"{path}:{number}: needs text and risk 0-3")
-        rows.append(EvalRow(text=data["text"], intent=data.get("intent", ""), risk=data["risk"],
-                            category=data.get("category")))
-    return rows
+def fixed_splits() -> list[Path]:
+    """The project's committed evaluation splits (never trained on; a test checks)."""
+    return sorted(EVAL_DIR.glob("*.jsonl"))
 
 
 @dataclass(slots=True)
@@ -55,31 +49,39 @@ class RiskScores:
     false_alarms: int = 0
     level3_total: int = 0
     level3_hits: int = 0
+    flagged_level3_safe: int = 0
     category_total: Counter[str] = field(default_factory=Counter)
     category_hits: Counter[str] = field(default_factory=Counter)
     category_right: Counter[str] = field(default_factory=Counter)
     confusion: Counter[tuple[int, int]] = field(default_factory=Counter)
+    urgency_total: Counter[int] = field(default_factory=Counter)
+    urgency_flagged: Counter[int] = field(default_factory=Counter)
     misses: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
 
-    def add(self, row: EvalRow, risk: int, category: str | None) -> None:
+    def add(self, row: LabelledRow, risk: int, category: str | None) -> None:
         self.total += 1
-        self.confusion[(row.risk, risk)] += 1
-        if row.risk >= 2:
+        if row.level is not None:
+            self.confusion[(row.level, risk)] += 1
+        if row.urgency is not None:
+            self.urgency_total[row.urgency] += 1
+            self.urgency_flagged[row.urgency] += risk >= 2
+        if row.risky:
             self.risk_total += 1
             self.risk_hits += risk >= 2
-            cat = row.category or "?"
-            self.category_total[cat] += 1
-            self.category_hits[cat] += risk >= 2
-            self.category_right[cat] += risk >= 2 and category == row.category
+            if row.category:
+                self.category_total[row.category] += 1
+                self.category_hits[row.category] += risk >= 2
+                self.category_right[row.category] += risk >= 2 and category == row.category
             if risk < 2:
                 self.misses.append(row.text)
-        else:
+        elif row.risky is False:
             self.safe_total += 1
+            self.flagged_level3_safe += risk == 3
             if risk >= 2:
                 self.false_alarms += 1
                 self.alarms.append(row.text)
-        if row.risk == 3:
+        if row.level == 3:
             self.level3_total += 1
             self.level3_hits += risk == 3
 
@@ -92,65 +94,105 @@ class RiskScores:
         return self.false_alarms / self.safe_total if self.safe_total else 0.0
 
     @property
+    def level3_false_alarm_rate(self) -> float:
+        return self.flagged_level3_safe / self.safe_total if self.safe_total else 0.0
+
+    @property
     def level3_recall(self) -> float:
         return self.level3_hits / self.level3_total if self.level3_total else 0.0
 
-    def format(self) -> str:
+    def format(self, examples: bool = True) -> str:
         lines = [f"== {self.name} ({self.total} messages)",
                  f"risk recall (level>=2)   {self.recall:.3f}  ({self.risk_hits}/{self.risk_total})",
-                 f"false alarms (non-risk)  {self.false_alarm_rate:.3f}  ({self.false_alarms}/{self.safe_total})",
-                 f"level-3 recall           {self.level3_recall:.3f}  ({self.level3_hits}/{self.level3_total})",
-                 "per category: recall (level>=2) / right category"]
+                 f"false alarms (non-risk)  {self.false_alarm_rate:.3f}  ({self.false_alarms}/{self.safe_total})"
+                 f"  of which level 3: {self.level3_false_alarm_rate:.3f} ({self.flagged_level3_safe})",
+                 f"level-3 recall           {self.level3_recall:.3f}  ({self.level3_hits}/{self.level3_total})"]
+        if self.category_total:
+            lines.append("per category: recall (level>=2) / right category")
         for cat in [c for c in CATEGORIES if self.category_total[c]]:
             n = self.category_total[cat]
             lines.append(f"  {cat:<15} {self.category_hits[cat] / n:.3f} / {self.category_right[cat] / n:.3f}  (n={n})")
-        lines.append("confusion (rows = expected level, columns = predicted 0 1 2 3)")
-        for expected in range(4):
-            cells = " ".join(f"{self.confusion[(expected, got)]:4d}" for got in range(4))
-            lines.append(f"  {expected}: {cells}")
+        if self.confusion:
+            lines.append("confusion (rows = expected level, columns = predicted 0 1 2 3)")
+            for expected in sorted({level for level, _ in self.confusion}):
+                cells = " ".join(f"{self.confusion[(expected, got)]:5d}" for got in range(4))
+                lines.append(f"  {expected}: {cells}")
+        if self.urgency_total:
+            lines.append("share flagged level>=2 by urgency: " + "  ".join(
+                f"{u}:{self.urgency_flagged[u] / self.urgency_total[u]:.2f}" for u in sorted(self.urgency_total)))
         for title, texts in (("missed", self.misses), ("false alarms", self.alarms)):
-            if texts:
+            if texts and examples:
                 lines.append(f"{title} (first 10):")
                 lines.extend(f"  - {text}" for text in texts[:10])
         return "\n".join(lines)
 
 
+def expected_calibration_error(pairs: Iterable[tuple[float, bool]], bins: int = CALIBRATION_BINS) -> float:
+    """Mean gap between predicted probability and observed frequency, over equal-width bins,
+    weighted by how many predictions fall in each."""
+    binned: dict[int, list[tuple[float, bool]]] = {}
+    for probability, outcome in pairs:
+        binned.setdefault(min(bins - 1, int(probability * bins)), []).append((probability, outcome))
+    total = sum(len(members) for members in binned.values())
+    if not total:
+        return 0.0
+    gaps = (abs(sum(p for p, _ in members) - sum(o for _, o in members)) for members in binned.values())
+    return sum(gaps) / total
+
+
 @dataclass(slots=True)
 class RiskReport:
+    name: str
     detector: RiskScores
     offline: RiskScores  # detector + model: what triage decides while Rasa is down
     triage: RiskScores | None
     lexicon_version: str
+    model_name: str
     rasa_note: str
+    calibration_error: float | None  # of the model's P(level >= 2), on rows whose label answers it
+    latencies: list[float]  # seconds per message, triage without Rasa
 
-    def format(self) -> str:
-        parts = [f"risk evaluation, lexicon {self.lexicon_version}", self.detector.format(), self.offline.format()]
+    def latency_ms(self, quantile: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(quantile * (len(ordered) - 1)))] * 1000 if ordered else 0.0
+
+    def format(self, examples: bool = True) -> str:
+        ece = f"{self.calibration_error:.3f}" if self.calibration_error is not None else "n/a (no model)"
+        header = (f"risk evaluation of {self.name}: lexicon {self.lexicon_version}, model {self.model_name}\n"
+                  f"model calibration: ECE {ece} ({CALIBRATION_BINS} bins, P(level>=2))\n"
+                  f"triage without Rasa per message: p50 {self.latency_ms(0.5):.2f} ms, "
+                  f"p99 {self.latency_ms(0.99):.2f} ms")
+        parts = [header, self.detector.format(examples), self.offline.format(examples)]
         skipped = f"== triage with Rasa: skipped ({self.rasa_note})"
-        parts.append(self.triage.format() if self.triage is not None else skipped)
+        parts.append(self.triage.format(examples) if self.triage is not None else skipped)
         return "\n\n".join(parts)
 
 
-def _rows(rows: Iterable[EvalRow | Mapping[str, Any]]) -> list[EvalRow]:
-    return [row if isinstance(row, EvalRow) else EvalRow(text=row["text"], intent=row.get("intent", ""),
-                                                          risk=row["risk"], category=row.get("category"))
-            for row in rows]
-
-
-async def evaluate_risk(rows: Iterable[EvalRow | Mapping[str, Any]], rasa: IntentParser | None,
-                        detector: RiskDetector | None = None, model: RiskModel | None = None) -> RiskReport:
+async def evaluate_risk(rows: Iterable[LabelledRow], rasa: IntentParser | None, detector: RiskDetector | None = None,
+                        model: RiskModel | None = None, name: str = "split") -> RiskReport:
     """Score the detector alone, detector + model without Rasa and, when ``rasa`` answers, the
-    combined triage (the live path)."""
+    combined triage (the live path). Without ``model`` the promoted artifact is used."""
     detector = detector or RiskDetector()
-    model = model or repository_model(detector)
+    model_name = "given"
+    if model is None:
+        loaded = load_current(detector.normalise, detector.lexicon.version)
+        model = loaded.model
+        model_name = loaded.provenance.name if loaded.provenance else "none (lexicon only)"
     intents = load_risk_intents()
-    items = _rows(rows)
+    items = list(rows)
     alone = RiskScores("detector alone")
     offline = RiskScores("detector + model (no Rasa)")
+    calibration: list[tuple[float, bool]] = []
+    latencies: list[float] = []
     for row in items:
         result = detector.assess(row.text)
         alone.add(row, result.level, result.category)
+        started = time.perf_counter()
         decision = await triage_text(row.text, detector=detector, model=model, rasa=None, intents=intents)
+        latencies.append(time.perf_counter() - started)
         offline.add(row, decision.risk, decision.category)
+        if model is not None and row.risky is not None:
+            calibration.append((model.scores(row.text).risk, row.risky))
     combined: RiskScores | None = None
     note = "no Rasa client given"
     if rasa is not None:
@@ -163,22 +205,21 @@ async def evaluate_risk(rows: Iterable[EvalRow | Mapping[str, Any]], rasa: Inten
                 combined.add(row, decision.risk, decision.category)
         else:
             note = "Rasa not reachable or no model loaded"
-    return RiskReport(detector=alone, offline=offline, triage=combined, lexicon_version=detector.lexicon.version,
-                      rasa_note=note)
+    return RiskReport(name=name, detector=alone, offline=offline, triage=combined,
+                      lexicon_version=detector.lexicon.version, model_name=model_name, rasa_note=note,
+                      calibration_error=expected_calibration_error(calibration) if model is not None else None,
+                      latencies=latencies)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m bot.evaluation [split.jsonl]``: the detector, and detector + model, report (no Rasa needed).
-
-    Without an argument it scores the held-out split; a path scores another split in the same
-    format (e.g. ``nlu_data/eval/blind6.jsonl``).
-    """
+    """``python -m bot.evaluation [split.jsonl]``: the held-out split, or another (``youthdesk risk eval``
+    takes several and the public sets)."""
     import asyncio
     import sys
 
     args = sys.argv[1:] if argv is None else argv
-    rows = load_heldout(Path(args[0])) if args else load_heldout()
-    print(asyncio.run(evaluate_risk(rows, None)).format())
+    path = Path(args[0]) if args else HELDOUT_PATH
+    print(asyncio.run(evaluate_risk(load_heldout(path), None, name=str(path))).format())
 
 
 if __name__ == "__main__":

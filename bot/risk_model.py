@@ -5,7 +5,7 @@ answers two questions about a youth message, each as a probability:
 
 * ``risk``: is this level 2 or above? Trained on every labelled message in
   ``nlu_data/levels/*.jsonl`` and on Rasa's own NLU examples (risk intents are risk; greetings,
-  FAQ questions and the out-of-scope and hard negatives are not).
+  FAQ questions and the out-of-scope and hard negatives are not), plus any extra rows given.
 * ``imminent``: given a risk, is the danger now (level 3)? Trained on the level 2 and level 3
   messages of ``nlu_data/levels`` only: Rasa's examples carry no level. This is what catches a
   level 3 told without the lexicon's words ("药已经吃了一整瓶 现在有点晕").
@@ -17,30 +17,30 @@ names the right one more often than the lexicon's rules or Rasa's intent.
 Features are the character uni-, bi- and trigrams of the detector's normalised text (slang,
 emoji and dodges already rewritten, chat hyperbole blanked), so the model and the lexicon read
 the same message. Training is plain stochastic gradient descent with class weights, run with three
-fixed seeds and the weights averaged: about three seconds for five thousand messages, in pure
-Python, identical on every machine.
-It happens once per process and corpus (``repository_model``) when the gateway starts; the model
-is never shipped as a file, so it always matches the data in the repository. Scoring one message
-takes about 0.03 ms.
+seeds and the weights averaged, in pure Python, identical on every machine. It happens offline
+(``youthdesk risk train``, which may add COLD's comments as hard negatives and reviewed feedback);
+the gateway loads the promoted artifact (``bot.risk_artifact``) in a fraction of a second. Scoring one
+message takes about 0.03 ms. A semantic encoder (multilingual-e5-small, 4-bit, with a linear head)
+was measured against this model and lost on our evaluation splits and on latency (bot/risk_models/README.md).
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import json
 import logging
 import math
 import random
 import time
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from bot.lexicon import CATEGORIES
-from bot.risk import RiskDetector
 from contract.config import PROJECT_ROOT
 
 log = logging.getLogger("youthdesk.risk_model")
@@ -51,7 +51,13 @@ RISK_INTENTS_PATH = PROJECT_ROOT / "nlu_data" / "risk_intents.yml"
 _EPOCHS = 5
 _LEARNING_RATE = 0.3
 _L2 = 1e-4
-_SEEDS = (1, 2, 3)
+_RUNS = 3  # SGD runs averaged, seeded seed, seed + 1, seed + 2
+DEFAULT_SEED = 1
+_NEGLIGIBLE = 1e-3  # a weight this small moves a probability by less than 0.03 % per feature
+# Names what the features and the training mean: bump it when _features or the training changes, so
+# an artifact trained by other code is known for what it is.
+FEATURES_VERSION = "char-ngram-1-3/v2"
+_SEPARATOR = "\x1f"  # between features in an artifact: the unit separator, never in a normalised message
 _SMOOTHING = 0.1  # naive Bayes: a feature never seen with a category is rare, not impossible
 
 
@@ -77,16 +83,18 @@ class _Logistic:
         self.bias = bias
 
     @classmethod
-    def fit(cls, rows: list[tuple[tuple[str, ...], bool]]) -> _Logistic:
+    def fit(cls, rows: list[tuple[tuple[str, ...], bool]], seed: int) -> _Logistic:
         """One run of SGD per seed, weights averaged: a single run's result depends on the order it
-        saw the examples in (a level-3 recall could move by 0.08 between seeds); the average does not."""
+        saw the examples in (a level-3 recall could move by 0.08 between seeds); the average does not.
+        Weights that end near zero are dropped: they keep the shipped artifact small and move no score."""
         positives = sum(1 for _, label in rows if label)
         if not rows or positives in (0, len(rows)):
             raise ValueError("training needs positive and negative examples")
-        runs = [cls._descend(rows, positives, seed) for seed in _SEEDS]
+        runs = [cls._descend(rows, positives, seed + offset) for offset in range(_RUNS)]
         features = set().union(*(weights for weights, _ in runs))
-        weights = {f: sum(run.get(f, 0.0) for run, _ in runs) / len(runs) for f in features}
-        return cls(weights, sum(bias for _, bias in runs) / len(runs))
+        averaged = {f: sum(run.get(f, 0.0) for run, _ in runs) / len(runs) for f in features}
+        return cls({f: w for f, w in averaged.items() if abs(w) >= _NEGLIGIBLE},
+                   sum(bias for _, bias in runs) / len(runs))
 
     @staticmethod
     def _descend(rows: list[tuple[tuple[str, ...], bool]], positives: int,
@@ -120,27 +128,26 @@ def _sigmoid(z: float) -> float:
 class _NaiveBayes:
     """Multinomial naive Bayes over feature sets: one counting pass, so eight classes cost nothing."""
 
-    def __init__(self, priors: dict[str, float], log_likelihood: dict[str, dict[str, float]],
-                 unseen: dict[str, float]) -> None:
-        self.labels = sorted(priors)  # a fixed order for ties
-        self.priors = [priors[label] for label in self.labels]
+    def __init__(self, labels: list[str], priors: list[float], rows: dict[str, tuple[float, ...]]) -> None:
+        self.labels = labels  # a fixed order for ties
+        self.priors = priors
         # One row per feature, one column per label: scoring sums columns in C (zip), not in a loop.
-        self.rows = {feature: tuple(log_likelihood[label].get(feature, unseen[label]) for label in self.labels)
-                     for feature in frozenset().union(*log_likelihood.values())}
+        self.rows = rows
 
     @classmethod
     def fit(cls, rows: list[tuple[tuple[str, ...], str]]) -> _NaiveBayes:
         counts: dict[str, Counter[str]] = {}
         for features, label in rows:
             counts.setdefault(label, Counter()).update(features)
-        vocabulary = len(set().union(*counts.values()))
-        priors, log_likelihood, unseen = {}, {}, {}
-        for label, seen in counts.items():
-            total = sum(seen.values()) + _SMOOTHING * vocabulary
-            priors[label] = math.log(sum(1 for _, other in rows if other == label) / len(rows))
-            log_likelihood[label] = {f: math.log((n + _SMOOTHING) / total) for f, n in seen.items()}
-            unseen[label] = math.log(_SMOOTHING / total)
-        return cls(priors, log_likelihood, unseen)
+        labels = sorted(counts)
+        vocabulary = frozenset().union(*counts.values())
+        priors, columns = [], []
+        for label in labels:
+            seen = counts[label]
+            total = sum(seen.values()) + _SMOOTHING * len(vocabulary)
+            priors.append(math.log(sum(1 for _, other in rows if other == label) / len(rows)))
+            columns.append({f: math.log((seen[f] + _SMOOTHING) / total) for f in vocabulary})
+        return cls(labels, priors, {f: tuple(column[f] for column in columns) for f in sorted(vocabulary)})
 
     def likeliest(self, features: Iterable[str]) -> str:
         rows = [self.rows[f] for f in features if f in self.rows]
@@ -159,20 +166,64 @@ class RiskModel:
         self.examples = examples
 
     @classmethod
-    def train(cls, normalise: Callable[[str], str], messages: list[LabelledMessage]) -> RiskModel:
+    def train(cls, normalise: Callable[[str], str], messages: list[LabelledMessage],
+              seed: int = DEFAULT_SEED) -> RiskModel:
         started = time.monotonic()
         featured = [(_features(normalise(m.text)), m) for m in messages]
-        risk = _Logistic.fit([(features, m.level is None or m.level >= 2) for features, m in featured])
+        risk = _Logistic.fit([(features, m.level is None or m.level >= 2) for features, m in featured], seed)
         imminent = _Logistic.fit([(features, m.level == 3) for features, m in featured
-                                  if m.level is not None and m.level >= 2])
+                                  if m.level is not None and m.level >= 2], seed)
         categories = _NaiveBayes.fit([(features, m.category) for features, m in featured if m.category])
         log.info("risk model trained on %d messages in %.1f s", len(messages), time.monotonic() - started)
         return cls(normalise, risk, imminent, categories, len(messages))
+
+    def parameters(self) -> dict[str, object]:
+        """Everything learned, as JSON-ready data (``bot.risk_artifact`` writes it). Numbers travel as
+        base64 float32 arrays and features as one joined string: JSON lists of 200,000 floats and
+        strings take a second to parse, these a tenth of that."""
+        nb = self._categories
+        return {"risk": _pack_logistic(self._risk), "imminent": _pack_logistic(self._imminent),
+                "categories": {"labels": nb.labels, "priors": nb.priors, "features": _join(nb.rows),
+                               "table": _pack([value for row in nb.rows.values() for value in row])},
+                "examples": self.examples}
+
+    @classmethod
+    def from_parameters(cls, normalise: Callable[[str], str], data: dict) -> RiskModel:  # type: ignore[type-arg]
+        nb = data["categories"]
+        cells = iter(_unpack(nb["table"]))
+        rows = dict(zip(nb["features"].split(_SEPARATOR), zip(*[cells] * len(nb["labels"]), strict=True), strict=True))
+        return cls(normalise, _unpack_logistic(data["risk"]), _unpack_logistic(data["imminent"]),
+                   _NaiveBayes(nb["labels"], nb["priors"], rows), data["examples"])
 
     def scores(self, text: str) -> RiskScores:
         features = _features(self._normalise(text))
         return RiskScores(risk=self._risk.probability(features), imminent=self._imminent.probability(features),
                           category=self._categories.likeliest(features))
+
+
+def _join(features: Collection[str]) -> str:
+    joined = _SEPARATOR.join(features)
+    if joined.count(_SEPARATOR) + 1 != len(features):
+        raise ValueError("a feature contains the separator")
+    return joined
+
+
+def _pack(values: list[float]) -> str:
+    return base64.b64encode(array("f", values).tobytes()).decode("ascii")
+
+
+def _unpack(packed: str) -> list[float]:
+    return array("f", base64.b64decode(packed)).tolist()
+
+
+def _pack_logistic(logistic: _Logistic) -> dict[str, object]:
+    weights = logistic.weights
+    return {"bias": logistic.bias, "features": _join(weights), "weights": _pack(list(weights.values()))}
+
+
+def _unpack_logistic(data: dict) -> _Logistic:  # type: ignore[type-arg]
+    features = data["features"].split(_SEPARATOR)
+    return _Logistic(dict(zip(features, _unpack(data["weights"]), strict=True)), data["bias"])
 
 
 def _features(text: str) -> tuple[str, ...]:
@@ -207,18 +258,3 @@ def load_training_messages(levels_dir: Path = LEVELS_DIR, nlu_dir: Path = NLU_DI
                     messages.append(LabelledMessage(text, None, mapped["category"]) if mapped
                                     else LabelledMessage(text, 0))
     return messages
-
-
-_trained: dict[str, RiskModel] = {}
-
-
-def repository_model(detector: RiskDetector) -> RiskModel:
-    """The model for the repository's corpus read through ``detector``'s lexicon, trained once per process."""
-    digest = hashlib.sha256(detector.lexicon.version.encode())
-    sources = [*sorted(LEVELS_DIR.glob("*.jsonl")), *sorted(NLU_DIR.glob("*.yml")), RISK_INTENTS_PATH]
-    for path in sources:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    key = digest.hexdigest()
-    if key not in _trained:
-        _trained[key] = RiskModel.train(detector.normalise, load_training_messages())
-    return _trained[key]

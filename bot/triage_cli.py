@@ -12,7 +12,7 @@ import aiohttp
 
 from bot.rasa_client import make_rasa_client
 from bot.risk import RiskDetector
-from bot.risk_model import repository_model
+from bot.risk_artifact import load_current
 from bot.router import BotClient
 from bot.triage import load_risk_intents, triage_text
 from contract.config import settings_from_args
@@ -37,7 +37,7 @@ async def run_triage(source: TextIO, sink: TextIO, service, rasa_url: str | None
                      rasa_token: str) -> int:
     """Returns the number of input lines that could not be read (each answered with an error line)."""
     detector = RiskDetector()
-    model = repository_model(detector)
+    model = load_current(detector.normalise, detector.lexicon.version).model
     intents = load_risk_intents()
     failed = 0
     timeout = aiohttp.ClientTimeout(total=service.rasa_timeout_seconds * 2)

@@ -95,12 +95,12 @@ def _run_with_bot(args: argparse.Namespace) -> None:
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     from bot import cli as bot_cli
-    from bot import triage_cli
+    from bot import risk_cli, triage_cli
     from handoff import cli as handoff_cli
     from service import simulate
 
     return [_register_serve, _register_run, simulate.register, handoff_cli.register, triage_cli.register,
-            bot_cli.register]
+            bot_cli.register, risk_cli.register]
 
 
 def main(argv: list[str] | None = None) -> None:

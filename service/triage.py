@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.rasa_client import RasaUnavailable, make_rasa_client
 from bot.risk import RiskDetector
-from bot.risk_model import repository_model
+from bot.risk_artifact import load_current
 from bot.router import TriageRouter
 from bot.triage import load_risk_intents
 from contract.keys import CHANNELS, HANDOFF, HEALTH_CHECKS, HTTP, SETTINGS, STREAM
@@ -27,18 +27,21 @@ def setup_triage(app: web.Application) -> None:
 async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     detector = RiskDetector()  # loads and validates the lexicon once; a broken lexicon stops start-up
-    # A few seconds of training, once per process: start-up rather than the first youth message pays.
-    model = repository_model(detector)
+    # The promoted artifact (bot/risk_models/); missing or broken, triage runs on the lexicon and says so.
+    loaded = load_current(detector.normalise, detector.lexicon.version)
+    model = loaded.model
     rasa = make_rasa_client(settings.service, lambda: app[HTTP])
     budgeted = frozenset(p for p, channel in app[CHANNELS].items() if channel.reply_policy is not None)
     app[STREAM].router = TriageRouter(stream=app[STREAM], settings=settings, detector=detector, model=model, rasa=rasa,
                                       handoff=app[HANDOFF], intents=load_risk_intents(), budgeted_platforms=budgeted)
-    log.info("triage ready: lexicon %s, risk model from %d messages, Rasa %s", detector.lexicon.version,
-             model.examples, settings.service.rasa_url or "not set")
+    log.info("triage ready: lexicon %s, %s, Rasa %s", detector.lexicon.version, loaded.detail,
+             settings.service.rasa_url or "not set")
+
+    async def risk_model_health() -> ComponentHealth:
+        return ComponentHealth("ok" if loaded.healthy else "degraded", loaded.detail)
 
     async def bot_health() -> ComponentHealth:
-        lexicon = (f"risk detector active (lexicon {detector.lexicon.version}, "
-                   f"risk model from {model.examples} messages)")
+        lexicon = f"risk detector active (lexicon {detector.lexicon.version}, {loaded.detail})"
         if rasa is None:
             return ComponentHealth("degraded", f"Rasa not configured; {lexicon}")
         try:
@@ -50,4 +53,5 @@ async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
         return ComponentHealth("ok", f"Rasa up; {lexicon}")
 
     app[HEALTH_CHECKS].append(HealthCheck("bot", False, bot_health))
+    app[HEALTH_CHECKS].append(HealthCheck("risk_model", False, risk_model_health))
     yield

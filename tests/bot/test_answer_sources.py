@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
+
 from contract.config import PROJECT_ROOT
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))

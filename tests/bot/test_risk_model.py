@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.risk import RiskAssessment, RiskDetector
-from bot.risk_model import LabelledMessage, RiskModel, RiskScores, load_training_messages, repository_model
+from bot.risk_artifact import load_current
+from bot.risk_model import LabelledMessage, RiskModel, RiskScores, load_training_messages
 from bot.triage import (
     MODEL_ALONE,
     MODEL_ALONE_NOW,
@@ -122,7 +123,10 @@ def test_model_imminence_makes_any_level_2_level_3_and_never_raises_a_safe_messa
 
 @pytest.fixture(scope="module")
 def model(detector: RiskDetector) -> RiskModel:
-    return repository_model(detector)
+    """The shipped artifact (bot/risk_models/), as the gateway loads it."""
+    loaded = load_current(detector.normalise, detector.lexicon.version)
+    assert loaded.model is not None, loaded.detail
+    return loaded.model
 
 
 @pytest.mark.parametrize("text", [
@@ -139,9 +143,9 @@ def test_the_repository_model_leaves_everyday_chat_alone(model: RiskModel, text:
     assert model.scores(text).risk < MODEL_ALONE
 
 
-def test_the_repository_model_is_trained_once_per_process(model: RiskModel) -> None:
-    assert repository_model(RiskDetector()) is model
-    assert model.examples == len(load_training_messages())
+def test_the_shipped_model_learned_from_the_whole_repository_corpus(model: RiskModel) -> None:
+    # No longer trained at start-up; tests/bot/test_risk_artifact.py checks the corpus's hash too.
+    assert model.examples >= len(load_training_messages())
 
 
 def test_a_lexicon_level_2_the_model_is_near_certain_about_goes_to_a_person_at_normal_priority() -> None:

@@ -127,6 +127,7 @@ async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_on
             gateway.send_signal(signal.SIGKILL)
 
         inspection = {"Authorization": f"Bearer {standin_token(settings)}"}
+        sent_url = f"http://127.0.0.1:{standin_port}/standin/wechat/sent"
         standin = web.Application()
         standin.router.add_routes(standin_routes(settings))
         runner = web.AppRunner(standin)
@@ -136,13 +137,13 @@ async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_on
             with _serving(config, port, output):
                 deadline = time.monotonic() + 20
                 while True:
-                    async with http.get(f"http://127.0.0.1:{standin_port}/standin/wechat/sent", headers=inspection) as response:
+                    async with http.get(sent_url, headers=inspection) as response:
                         sent = (await response.json())["items"]
                     if sent or time.monotonic() > deadline:
                         break
                     await asyncio.sleep(0.2)
                 await asyncio.sleep(1.0)  # time for a second, wrong delivery to show up
-                async with http.get(f"http://127.0.0.1:{standin_port}/standin/wechat/sent", headers=inspection) as response:
+                async with http.get(sent_url, headers=inspection) as response:
                     sent = (await response.json())["items"]
         finally:
             await runner.cleanup()

@@ -1,0 +1,39 @@
+"""The decision rule's level 3: two voices, never the model's imminence alone on a risk only it suspects."""
+
+from __future__ import annotations
+
+from bot.risk import RiskAssessment
+from bot.risk_model import RiskScores
+from bot.triage import MODEL_ALONE, MODEL_ALONE_NOW, MODEL_IMMINENT, decide, load_risk_intents
+
+INTENTS = load_risk_intents()
+NOTHING = RiskAssessment(0, None, [])
+
+
+def test_a_risk_only_the_model_suspects_is_not_made_level_3_by_its_imminence_alone() -> None:
+    # Sure enough of a risk to hand off, imminence above the line, but P(risk) x P(imminent) below "sure it is now".
+    imminent = max(MODEL_IMMINENT, 0.3)
+    suspected = RiskScores(risk=MODEL_ALONE, imminent=imminent, category="suicide")
+    assert MODEL_ALONE * imminent < MODEL_ALONE_NOW
+    decision = decide(NOTHING, None, intents=INTENTS, bot_available=False, scores=suspected)
+    assert (decision.risk, decision.reason) == (2, "risk")
+    assert not any(cue.startswith("model:imminent") for cue in decision.cues)
+
+
+def test_the_model_sure_of_the_risk_and_the_now_makes_level_3() -> None:
+    sure = RiskScores(risk=0.99, imminent=0.99, category="suicide")
+    decision = decide(NOTHING, None, intents=INTENTS, bot_available=False, scores=sure)
+    assert decision.risk == 3 and decision.crisis_reply
+
+
+def test_the_lexicons_level_2_and_the_models_imminence_make_level_3() -> None:
+    lexicon = RiskAssessment(2, "self_harm", ["self_harm.cut:划"])
+    decision = decide(lexicon, None, intents=INTENTS, scores=RiskScores(0.5, MODEL_IMMINENT, "self_harm"))
+    assert decision.risk == 3
+    below = decide(lexicon, None, intents=INTENTS, scores=RiskScores(0.5, MODEL_IMMINENT / 2, "self_harm"))
+    assert below.risk == 2
+
+
+def test_a_lexicon_level_3_stands_whatever_the_model_says() -> None:
+    plan = RiskAssessment(3, "suicide", ["suicide.plan:今晚"])
+    assert decide(plan, None, intents=INTENTS, scores=RiskScores(0.0, 0.0, "suicide")).risk == 3
