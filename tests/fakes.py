@@ -1,9 +1,10 @@
-"""Test doubles: a channel that records what it was asked to send and can be told to fail."""
+"""Test doubles: a channel that records what it was asked to send and can be told to fail; a scripted Rasa."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from aiohttp import web
@@ -64,3 +65,56 @@ async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> N
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+# ------------------------------------------------------------------ Rasa
+
+@dataclass(frozen=True)
+class Parse:
+    intent: str
+    confidence: float
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reply:
+    texts: list[str]
+
+
+class RasaDown(Exception):
+    pass
+
+
+class FakeRasa:
+    """Stands in for bot.rasa_client.RasaClient (same methods)."""
+
+    def __init__(self, intent: str = "greet", confidence: float = 0.95, texts: list[str] | None = None) -> None:
+        self.intent, self.confidence = intent, confidence
+        self.texts = texts if texts is not None else ["你好，我是12355小助手。"]
+        self.down = False
+        self.calls: list[tuple[str, str]] = []
+
+    def _check(self) -> None:
+        if self.down:
+            raise RasaDown("connection refused")
+
+    async def parse(self, text: str) -> Parse:
+        self.calls.append(("parse", text))
+        self._check()
+        return Parse(self.intent, self.confidence)
+
+    async def respond(self, sender_id: str, text: str) -> Reply:
+        self.calls.append(("respond", text))
+        self._check()
+        return Reply(list(self.texts))
+
+    async def pause(self, sender_id: str) -> None:
+        self.calls.append(("pause", sender_id))
+        self._check()
+
+    async def resume(self, sender_id: str) -> None:
+        self.calls.append(("resume", sender_id))
+        self._check()
+
+    async def status(self) -> bool:
+        return not self.down

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
 
@@ -13,8 +13,8 @@ import pytest
 
 from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_model import RiskScores
+from bot.replies import SUICIDE
 from bot.triage import (
-    CRISIS_REPLY,
     RiskIntent,
     TriageDecision,
     decide,
@@ -26,58 +26,7 @@ from contract.channel import InboundMessage, ReplyPolicy
 from contract.config import Settings
 from contract.keys import STORE, STREAM
 from contract.models import ConversationState, MessageType
-from tests.fakes import RecordingChannel, inbound, wait_for
-
-
-@dataclass(frozen=True)
-class Parse:
-    intent: str
-    confidence: float
-    ranking: list[tuple[str, float]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Reply:
-    texts: list[str]
-
-
-class RasaDown(Exception):
-    pass
-
-
-class FakeRasa:
-    """Stands in for bot.rasa_client.RasaClient (same methods)."""
-
-    def __init__(self, intent: str = "greet", confidence: float = 0.95, texts: list[str] | None = None) -> None:
-        self.intent, self.confidence = intent, confidence
-        self.texts = texts if texts is not None else ["你好，我是12355小助手。"]
-        self.down = False
-        self.calls: list[tuple[str, str]] = []
-
-    def _check(self) -> None:
-        if self.down:
-            raise RasaDown("connection refused")
-
-    async def parse(self, text: str) -> Parse:
-        self.calls.append(("parse", text))
-        self._check()
-        return Parse(self.intent, self.confidence)
-
-    async def respond(self, sender_id: str, text: str) -> Reply:
-        self.calls.append(("respond", text))
-        self._check()
-        return Reply(list(self.texts))
-
-    async def pause(self, sender_id: str) -> None:
-        self.calls.append(("pause", sender_id))
-        self._check()
-
-    async def resume(self, sender_id: str) -> None:
-        self.calls.append(("resume", sender_id))
-        self._check()
-
-    async def status(self) -> bool:
-        return not self.down
+from tests.fakes import FakeRasa, Parse, RecordingChannel, inbound, wait_for
 
 
 class BudgetedChannel(RecordingChannel):
@@ -328,8 +277,12 @@ async def test_level_3_sends_the_crisis_reply_before_handing_off(start_app, tria
     conversation = await client.app[STREAM].get_conversation(result.conversation_id)
     assert conversation.state == ConversationState.QUEUED and conversation.risk_level == 3
     outbound = [m for m in await messages(client, conversation.id) if m.direction == "out"]
-    assert outbound[0].sender == "bot" and outbound[0].text == CRISIS_REPLY
-    assert "110" in CRISIS_REPLY and "120" in CRISIS_REPLY and "12356" in CRISIS_REPLY and "12355" in CRISIS_REPLY
+    assert outbound[0].sender == "bot" and outbound[0].text == SUICIDE  # the suicide reply: asks directly
+    assert "你是不是在想自杀" in SUICIDE and "你现在安全吗" in SUICIDE
+    assert "110" in SUICIDE and "120" in SUICIDE and "12356" in SUICIDE
+    later = [m.text for m in outbound[1:]]
+    assert any("值班老师正在接入" in text for text in later)  # then the engine says who is coming
+    assert not any("分钟" in text or "前面还有" in text for text in later)  # never a wait, never "behind"
     assert rasa.calls == [("pause", conversation.id)]  # the detector alone decided; Rasa only paused
     events = await client.app[STORE].events.find({"conversation_id": conversation.id,
                                                   "type": "conversation.state_changed"}).to_list(None)
