@@ -1,17 +1,25 @@
-"""Level-3 youth message → ``alert.raised`` on a supervisor's console WebSocket, with 200 active conversations."""
+"""Level-3 youth message at an unstaffed city desk, with 200 live conversations:
+
+1. → ``alert.raised`` on the city desk supervisor's console WebSocket (target p99 ≤ 300 ms);
+2. → in the parent desk counsellor's queue (``GET /queue`` after her WebSocket says the queue changed):
+   nobody online at the city desk, so overflow offers it upwards at once;
+3. the window path: a city counsellor is online but does not answer; the conversation must reach the
+   parent desk's queue within the desk's window + 1 s (the deadline tick, ``tick_seconds``, is the slack).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import json
+import tempfile
 import time
 
 import aiohttp
 from aiohttp import web
 
 from bench._stats import describe_ms
-from contract.config import DEMO_CONFIG_PATH, load_settings
+from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
 from contract.handoff import HandoffRequest
 from contract.keys import SETTINGS, STORE, STREAM
 from contract.models import Conversation, Message
@@ -24,6 +32,8 @@ from service.weibo_simulate import signed_query, simulated_push
 
 ACTIVE = 200
 SAMPLES = 60
+WINDOW_SAMPLES = 5
+WINDOW_SECONDS = 2  # the city desk's level-3 window here, so the window path is measured in seconds
 URGENT_TEXT = "我不想活了，今晚就从楼上跳下去"
 
 
@@ -48,9 +58,22 @@ class StandInDetector:
             category="suicide" if level else None, cues=["不想活"] if level else [], message_id=message.id))
 
 
+def _unstaffed_city_desk(settings: Settings, data_dir: str) -> Settings:
+    """The Weibo account feeds Shenzhen (open around the clock, a pull desk, a short level-3 window)."""
+    accounts = [a.model_copy(update={"desk": "sz"}) if a.platform == "weibo" else a for a in settings.accounts]
+    desks = [d.model_copy(update={"hours": "00:00-24:00", "assignment": "pull",
+                                  "overflow": d.overflow.model_copy(update={"level_3_seconds": WINDOW_SECONDS})})
+             if d.id == "sz" else d for d in settings.desks]
+    service = settings.service.model_copy(update={"env": "test", "data_dir": data_dir})
+    return settings.model_copy(update={"accounts": accounts, "desks": desks, "service": service})
+
+
 async def main() -> None:
-    settings = load_settings(DEMO_CONFIG_PATH, environ={})
-    settings = settings.model_copy(update={"service": settings.service.model_copy(update={"env": "test"})})
+    with tempfile.TemporaryDirectory(prefix="youthdesk-bench-") as data_dir:  # never the demo's own store
+        await _run(_unstaffed_city_desk(load_settings(DEMO_CONFIG_PATH, environ={}), data_dir))
+
+
+async def _run(settings: Settings) -> None:
     real_triage = _triage_available()
     app = create_app(settings, start_workers=False)
     runner = web.AppRunner(app)
@@ -61,10 +84,19 @@ async def main() -> None:
     if not real_triage:
         app[STREAM].router = StandInDetector(app)
     account = next(a for a in app[SETTINGS].accounts if a.platform == "weibo")
-    supervisor = await create_user(app[STORE], app[SETTINGS], username="bench-supervisor", password="bench-password",
+    store, config = app[STORE], app[SETTINGS]
+    supervisor = await create_user(store, config, username="bench-supervisor", password="bench-password",
                                    role="supervisor", desk=account.desk)
-    await set_presence(app[STORE], supervisor.id, Presence.ONLINE)
-    token, _ = await create_session(app[STORE], supervisor)
+    await set_presence(store, supervisor.id, Presence.ONLINE)
+    parent = config.desk(account.desk).parent or account.desk
+    counsellor = await create_user(store, config, username="bench-parent-counsellor", password="bench-password",
+                                   role="counsellor", desk=parent, skills=["psychological", "legal"], capacity=3)
+    await set_presence(store, counsellor.id, Presence.ONLINE)
+    city = await create_user(store, config, username="bench-city-counsellor", password="bench-password",
+                             role="counsellor", desk=account.desk, skills=["psychological", "legal"], capacity=50)
+    supervisor_token, _ = await create_session(store, supervisor)
+    counsellor_token, _ = await create_session(store, counsellor)
+    counsellor_auth = {"Authorization": f"Bearer {counsellor_token}"}
     try:
         async with aiohttp.ClientSession() as http:
             async def push(user: int, text: str) -> None:
@@ -74,27 +106,69 @@ async def main() -> None:
                                      headers={"Content-Type": "application/json"}) as response:
                     assert response.status == 200, await response.text()
 
+            async def in_parent_queue(conversation_id: str) -> bool:
+                async with http.get(f"{base}/api/v1/queue", headers=counsellor_auth) as response:
+                    return any(item["id"] == conversation_id for item in (await response.json())["items"])
+
+            async def seen_by_parent(ws: aiohttp.ClientWebSocketResponse, conversation: asyncio.Future[str]) -> None:
+                while True:
+                    event = json.loads((await ws.receive()).data)
+                    if (event["type"] == "queue.changed" and conversation.done()
+                            and await in_parent_queue(conversation.result())):
+                        return
+
             for n in range(ACTIVE):  # 200 youths asking for a human: the conversations wait in the queue
                 await push(6_000_000_000 + n, "我想找人工老师聊聊")
             query = {"state": {"$in": ["queued", "assigned"]}}
             for _ in range(200):
-                if (active := await app[STORE].conversations.count_documents(query)) >= ACTIVE:
+                if (active := await store.conversations.count_documents(query)) >= ACTIVE:
                     break
                 await asyncio.sleep(0.05)
-            async with http.ws_connect(f"{base}/api/v1/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
-                latencies: list[float] = []
+            async with http.ws_connect(f"{base}/api/v1/ws", headers={"Authorization": f"Bearer {supervisor_token}"}) \
+                    as ws, http.ws_connect(f"{base}/api/v1/ws", headers=counsellor_auth) as parent_ws:
+                alert_latencies: list[float] = []
+                upward_latencies: list[float] = []
                 for n in range(SAMPLES):
+                    conversation: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+                    upward = asyncio.create_task(seen_by_parent(parent_ws, conversation))
                     started = time.perf_counter()
                     await push(7_000_000_000 + n, URGENT_TEXT)
                     while True:
                         event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
                         if event["type"] == "alert.raised" and event["data"]["alert"]["type"] == "risk_level_3":
                             break
-                    latencies.append(time.perf_counter() - started)
+                    alert_latencies.append(time.perf_counter() - started)
+                    conversation.set_result(event["conversation_id"])
+                    if not await in_parent_queue(event["conversation_id"]):
+                        await asyncio.wait_for(upward, 10)
+                    upward.cancel()
+                    upward_latencies.append(time.perf_counter() - started)
+
+                # The window path: someone is online at the city desk, but nobody takes the conversation.
+                await set_presence(store, city.id, Presence.ONLINE)
+                window_latencies: list[float] = []
+                for n in range(WINDOW_SAMPLES):
+                    started = time.perf_counter()
+                    await push(8_000_000_000 + n, URGENT_TEXT)
+                    while True:
+                        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+                        if event["type"] == "alert.raised" and event["data"]["alert"]["type"] == "risk_level_3":
+                            break
+                    moved: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+                    moved.set_result(event["conversation_id"])
+                    if not await in_parent_queue(event["conversation_id"]):
+                        await asyncio.wait_for(seen_by_parent(parent_ws, moved), WINDOW_SECONDS + 10)
+                    window_latencies.append(time.perf_counter() - started)
         source = ("real triage (service.triage.setup_triage)" if real_triage else
                   "triage NOT built yet: stand-in detector (crisis phrase → level 3) in its place")
-        print(f"   path: Weibo webhook (signed push) → stream → {source} → engine → supervisor WebSocket")
-        print(f"   {active} active conversations on desk {account.desk}; {SAMPLES} level-3 messages, one at a time")
-        print(f"   webhook → alert.raised on the WebSocket: {describe_ms(latencies)}")
+        print(f"   path: Weibo webhook (signed push) → stream → {source} → engine → console WebSocket / queue")
+        print(f"   {active} live conversations on desk {account.desk} (nobody online there); "
+              f"{SAMPLES} level-3 messages, one at a time")
+        print(f"   webhook → alert.raised on the supervisor's WebSocket: {describe_ms(alert_latencies)}"
+              f"  [target p99 ≤ 300 ms]")
+        print(f"   webhook → in the {parent} counsellor's queue (nobody online at {account.desk}): "
+              f"{describe_ms(upward_latencies)}")
+        print(f"   window path ({account.desk} counsellor online, silent; level-3 window {WINDOW_SECONDS} s): "
+              f"{describe_ms(window_latencies)}  [target ≤ {WINDOW_SECONDS + 1} s]")
     finally:
         await runner.cleanup()

@@ -113,10 +113,11 @@ async def _start(kind: str, data_dir: str) -> Server:
 # ------------------------------------------------------------------------------- load
 
 def _pushes(account: ChannelAccountConfig, count: int, offset: int) -> list[tuple[dict[str, str], bytes]]:
-    query = SignedQuery.now()
+    # A fresh (timestamp, nonce) per push, as WeChat signs them: a signed query seen again with another
+    # body is a replay (403).
     return [
         signed_push(token=account.token, encoding_aes_key=account.encoding_aes_key, receive_id=account.id,
-                    mode="safe", query=query,
+                    mode="safe", query=(query := SignedQuery.now()),
                     fields={"ToUserName": "gh_bench12355", "FromUserName": f"oBenchYouth{n % YOUTHS:017d}",
                             "CreateTime": int(query.timestamp), "MsgType": "text", "Content": "我最近压力很大，睡不着",
                             "MsgId": 7_000_000_000_000_000_000 + offset + n})

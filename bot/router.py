@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from bot.replies import crisis_reply
 from bot.risk import RiskDetector
 from bot.risk_model import RiskModel
 from bot.triage import (
-    CRISIS_REPLY,
     DEFAULT_CONFIDENCE_THRESHOLD,
     IntentParser,
     RiskIntent,
@@ -123,7 +123,8 @@ class TriageRouter:
                    rasa_text: str) -> None:
         if decision.handoff and decision.reason is not None:
             if decision.crisis_reply:
-                await self._send(conversation, [CRISIS_REPLY])
+                # Before the handoff: the youth reads what to do now while a person is found.
+                await self._send(conversation, [crisis_reply(decision.category)])
             await self._hand_off(conversation, message, decision.reason, decision.risk, decision.category,
                                  decision.cues)
             return

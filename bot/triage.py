@@ -76,13 +76,6 @@ MODEL_ALONE_NOW = 0.6  # "血滴到地板上了 压了十几分钟还在流": no
 # (on the evaluation splits 6-12% of level-2 messages become level 3, all signs together).
 MODEL_IMMINENT = 0.1
 
-# Level 3: sent before anything else, in the project's own words.
-CRISIS_REPLY = (
-    "谢谢你愿意告诉我们，你现在的安全是最重要的。我们已经请值班老师马上来陪你，请不要挂断，也别一个人扛着。"
-    "如果你现在就有危险，请立刻拨打110（报警）或120（急救），或者告诉身边一个你信任的大人。"
-    "也可以拨打全国心理援助热线12356，或者12355青少年服务台，都有人愿意听你说。"
-)
-
 
 class ParseResult(Protocol):
     """What triage needs from ``bot.rasa_client.RasaParse`` (its ``ranking`` is read when present)."""

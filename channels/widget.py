@@ -30,6 +30,7 @@ from cryptography.fernet import Fernet
 from channels.payloads import load_json
 from channels.replay import MemoryReplayCache, ReplayCache, redis_replay_ctx
 from channels.widget_identity import IdentityRejected, IdentityVerifier, WidgetIdentity, sign_partner_token
+from channels.widget_limits import NewConversationLimits
 from channels.widget_media import MAX_IMAGE_BYTES, MediaStore
 from channels.widget_session import SessionDeps, WidgetSession
 from contract.channel import Channel, ChannelContext, DeliveryReceipt, OutboundMessage, WebhookRejected
@@ -91,6 +92,7 @@ class WidgetChannel(Channel):
         self.media = MediaStore(Path(service.data_dir) / "widget-media", data_key)
         self.sessions: set[WidgetSession] = set()
         self.sockets_per_ip: Counter[str] = Counter()
+        self.new_conversations = NewConversationLimits(service)
         self.demo = service.env in ("demo", "test")
 
     def partner(self, partner_id: str) -> PartnerConfig:
@@ -216,13 +218,14 @@ class WidgetChannel(Channel):
             return await self.reject(request, error)
         self.sockets_per_ip[address] += 1
         try:
-            return await self._serve_socket(request, partner)
+            return await self._serve_socket(request, partner, address)
         finally:
             self.sockets_per_ip[address] -= 1
             if not self.sockets_per_ip[address]:
                 del self.sockets_per_ip[address]
 
-    async def _serve_socket(self, request: web.Request, partner: PartnerConfig) -> web.WebSocketResponse:
+    async def _serve_socket(self, request: web.Request, partner: PartnerConfig,
+                            address: str) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)
         await ws.prepare(request)
         identified = await self._hello(ws, partner)
@@ -230,7 +233,10 @@ class WidgetChannel(Channel):
             return ws
         identity, anonymous_token, seen = identified
         session = WidgetSession(ws, identity, SessionDeps(
-            ingest=self.context.ingest, conversations=self.conversations, media=self.media, desk=partner.desk))
+            ingest=self.context.ingest, conversations=self.conversations, media=self.media, desk=partner.desk,
+            admit_new_conversation=lambda: self.new_conversations.admit(partner, address),
+            source_tags={"widget_source": self.verifier.source_of(address),
+                         "widget_anonymous": "1" if identity.anonymous else "0"}))
         self.sessions.add(session)
         forwarder = asyncio.create_task(session.forward_events(), name="widget-forward")
         try:
@@ -321,6 +327,7 @@ class WidgetChannel(Channel):
         recent = await self.conversations.recent("widget", partner.id, session.identity.external_user_id,
                                                  RECENT_CONVERSATIONS)
         for conversation in reversed(recent):
+            session.states[conversation.id] = conversation.state
             await session.attach(conversation.id, seen.get(conversation.id, 0))
             await session.send_json({"type": "state", "conversation_id": conversation.id,
                                      "state": conversation.state})

@@ -88,6 +88,11 @@ class IdentityVerifier:
                                   anonymous=True)
         return identity, self._issue(identity, "anonymous", ANONYMOUS_SECONDS)
 
+    def source_of(self, address: str) -> str:
+        """A keyed, one-way name for the client address: enough to group a flood from one source,
+        never the address itself (it is stored on the youth's conversation)."""
+        return hmac.new(self._key, f"source:{address}".encode(), hashlib.sha256).hexdigest()[:20]
+
     def new_session(self, identity: WidgetIdentity) -> str:
         """Lets the same iframe reconnect without the partner token (which is single-use)."""
         return self._issue(identity, "session", SESSION_SECONDS)

@@ -67,6 +67,10 @@ class SessionDeps:
     conversations: ConversationAccess
     media: MediaStore
     desk: str
+    # Counts a new conversation against the address's and partner's limits; the refusal reason if over.
+    admit_new_conversation: Callable[[], str | None]
+    # Tags every youth message carries: the keyed source the handoff engine groups floods by.
+    source_tags: dict[str, str]
 
 
 def channel_message_id(identity: WidgetIdentity, client_id: str) -> str:
@@ -86,6 +90,7 @@ class WidgetSession:
         self.deps = deps
         self.conversation_ids: set[str] = set()
         self.current: str | None = None  # the newest conversation: typing goes there
+        self.states: dict[str, str] = {}  # conversation id -> its last known state
         self._sent: set[str] = set()
         self._last_seq: dict[str, int] = {}
         self._send_lock = asyncio.Lock()
@@ -119,6 +124,7 @@ class WidgetSession:
     async def attach(self, conversation_id: str, after_seq: int = 0) -> None:
         """Follow a conversation live, then replay what the iframe has not seen (in that order)."""
         self.conversation_ids.add(conversation_id)
+        self.subscription.follow(conversation_id)
         self.current = conversation_id
         await self.sync(conversation_id, after_seq)
 
@@ -137,11 +143,13 @@ class WidgetSession:
                 await self.send_json({"type": "status", "conversation_id": conversation_id,
                                       "message_id": data.get("message_id"), "status": data.get("status")})
             elif event.type == "conversation.state_changed":
+                self.states[conversation_id or ""] = str(data.get("to"))
                 await self.send_json({"type": "state", "conversation_id": conversation_id, "state": data.get("to")})
             elif event.type == "queue.position":
                 await self.send_json({"type": "queue", "conversation_id": conversation_id,
                                       "position": data.get("position"),
-                                      "expected_wait_seconds": data.get("expected_wait_seconds")})
+                                      "expected_wait_seconds": data.get("expected_wait_seconds"),
+                                      "urgent": bool(data.get("urgent"))})
             elif event.type == "typing" and data.get("sender") != SenderKind.YOUTH:
                 await self.send_json({"type": "typing", "conversation_id": conversation_id,
                                       "sender": data.get("sender")})
@@ -184,11 +192,13 @@ class WidgetSession:
             text = _string(frame, "text", MAX_TEXT_CHARS).strip()
             if not text:
                 raise FrameRejected("empty message")
-            await self._ingest(frame, type=MessageType.TEXT, text=text)
+            self._admit()
+            await self._ingest(frame, type=MessageType.TEXT, text=text, tags=dict(self.deps.source_tags))
         elif kind == "image":
             data, mime = decode_image(_string(frame, "data", 4 * 1024 * 1024))
+            self._admit()
             media = await self.deps.media.put(data, mime)
-            await self._ingest(frame, type=MessageType.IMAGE, media=media)
+            await self._ingest(frame, type=MessageType.IMAGE, media=media, tags=dict(self.deps.source_tags))
         elif kind == "rating":
             score = frame.get("score")
             if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
@@ -211,6 +221,14 @@ class WidgetSession:
         else:
             raise FrameRejected("unknown frame type")
 
+    def _admit(self) -> None:
+        """A message that starts a new conversation counts against the new-conversation limits."""
+        if self.current is not None and self.states.get(self.current) != "closed":
+            return
+        refusal = self.deps.admit_new_conversation()
+        if refusal is not None:
+            raise FrameRejected(refusal)
+
     async def _ingest(self, frame: dict[str, Any], **fields: Any) -> None:
         client_id = _string(frame, "client_id", 64)
         if not client_id:
@@ -220,6 +238,7 @@ class WidgetSession:
             channel_message_id=channel_message_id(self.identity, client_id), **fields,
         ))
         if result.conversation_id not in self.conversation_ids:
+            self.states.setdefault(result.conversation_id, "bot")
             await self.attach(result.conversation_id)
         else:
             await self.sync(result.conversation_id)

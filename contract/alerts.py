@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from contract.escalation import AlertStep
 from contract.models import new_id, utcnow
 
-AlertType = Literal["risk_level_3", "deadline_breached", "outreach", "window_closed"]
+AlertType = Literal["risk_level_3", "deadline_breached", "outreach", "window_closed", "possible_flood"]
 AlertState = Literal["open", "acknowledged"]
 
 
@@ -24,12 +25,13 @@ class Alert(BaseModel):
     acknowledged_at: datetime | None = None
     recipients: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
+    steps: list[AlertStep] = Field(default_factory=list)  # re-escalations and pages, oldest first
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "conversation_id": self.conversation_id, "desk": self.desk,
                 "created_at": self.created_at.isoformat(), "state": self.state,
                 "acknowledged_by": self.acknowledged_by, "recipients": list(self.recipients),
-                "data": self.data}
+                "data": self.data, "steps": [step.model_dump(mode="json") for step in self.steps]}
 
 
 class AuditEntry(BaseModel):

@@ -125,6 +125,9 @@ class EventSubscription(Protocol):
 
     lagged: bool
 
+    def follow(self, conversation_id: str) -> None:
+        """Also receive ``conversation_id``'s events from now on (a channel's subscription sees no others)."""
+
     async def get(self) -> Event | None: ...
 
     def close(self) -> None: ...
@@ -138,7 +141,8 @@ class ConversationAccess:
 
     ``recent`` returns the newest conversations of one platform identity (newest first);
     ``history`` the non-private messages of one conversation after a ``seq``; ``mark_read`` marks
-    outbound messages up to a ``seq`` as read; ``subscribe``/``publish`` reach the event bus.
+    outbound messages up to a ``seq`` as read; ``subscribe``/``publish`` reach the event bus
+    (a subscription receives only the events of the conversations it ``follow``s, then its filter decides).
     """
 
     recent: Callable[[str, str, str, int], Awaitable[list[Conversation]]]

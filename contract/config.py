@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contract.escalation import AlertEscalationConfig, OnCallEntry, OverflowWindows, PagerConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG_PATH = PROJECT_ROOT / "config" / "demo.toml"
 
@@ -44,6 +46,8 @@ class DeskConfig(_Strict):
     after_hours_message: str = (
         "现在不是值班时间。你可以留言，值班老师上班后会第一时间回复你。如遇紧急危险，请立即拨打110或120。"
     )
+    overflow: OverflowWindows = Field(default_factory=OverflowWindows)  # unclaimed risk goes to the desk above
+    on_call: list[OnCallEntry] = Field(default_factory=list)  # paged when a level-3 alert stays unacknowledged
 
 
 class ChannelAccountConfig(_Strict):
@@ -91,6 +95,9 @@ class PartnerConfig(_Strict):
     desk: str
     origins: list[str] = Field(default_factory=list)
     anonymous_allowed: bool = True
+    # New widget conversations this partner may start per ``widget_new_conversation_window_seconds``,
+    # all addresses together: a distributed flood stops here instead of in the counsellors' queue.
+    new_conversations_per_window: int = Field(default=300, ge=1)
 
 
 class ServiceConfig(_Strict):
@@ -101,8 +108,11 @@ class ServiceConfig(_Strict):
     mongodb_uri: str = ""
     mongodb_database: str = "youthdesk"
     redis_url: str = ""
-    # Fernet key (urlsafe base64, 32 bytes) protecting minors' identifiers and contact details at rest.
+    # Fernet key (urlsafe base64, 32 bytes) protecting minors' identifiers, messages and case notes at rest.
     data_key: str = ""
+    # Keys replaced by ``data_key``, comma-separated, newest first: still read until ``youthdesk keys rotate``
+    # has re-encrypted everything; the last one (the first key ever used) also keys the blind indexes.
+    previous_data_keys: str = ""
     log_json: bool = False
     # Files the service keeps itself (widget image uploads, encrypted): relative to the working directory.
     data_dir: str = ".youthdesk"
@@ -113,6 +123,9 @@ class ServiceConfig(_Strict):
     http_idle_timeout_seconds: float = Field(default=10.0, gt=0)
     # Open widget sockets per client address, authenticated or not (a school behind one NAT needs a few).
     widget_sockets_per_ip: int = Field(default=20, ge=1)
+    # New widget conversations one client address may start per window (a school NAT needs a few).
+    widget_new_conversations_per_ip: int = Field(default=10, ge=1)
+    widget_new_conversation_window_seconds: float = Field(default=600, gt=0)
     delivery_workers: int = Field(default=4, ge=1, le=64)
     delivery_max_attempts: int = Field(default=5, ge=1, le=50)
     delivery_backoff_seconds: float = Field(default=1.0, gt=0)
@@ -171,6 +184,19 @@ class HandoffConfig(_Strict):
     expected_handle_seconds: int = Field(default=600, gt=0)
     tick_seconds: float = Field(default=1.0, gt=0)
     canned_responses: list[CannedResponse] = Field(default_factory=list)
+    # Anonymous widget conversations at risk level >= 2 from one source: more than ``flood_threshold``
+    # within ``flood_window_seconds`` are grouped into one "possible flood" item for a supervisor.
+    flood_threshold: int = Field(default=3, ge=1)
+    flood_window_seconds: float = Field(default=600, gt=0)
+    # Outreach tasks (a silent youth at risk) are due this long after they are created.
+    outreach_task_due_minutes: float = Field(default=30, gt=0)
+    # A task's assignee is reminded this long before it is due.
+    task_reminder_minutes: float = Field(default=60, ge=0)
+    # Counsellor wellbeing: after this many level-3 conversations in a row, auto-assignment and
+    # "take next" give the next level 3 to a colleague who can take it.
+    consecutive_level3_cap: int = Field(default=3, ge=1)
+    alert_escalation: AlertEscalationConfig = Field(default_factory=AlertEscalationConfig)
+    pager: PagerConfig = Field(default_factory=PagerConfig)
 
     def deadline(self, risk_level: int) -> DeadlineConfig:
         return self.deadlines.get(str(risk_level)) or _default_deadlines()[str(risk_level)]
@@ -269,6 +295,7 @@ _ENV_OVERRIDES: dict[str, str] = {
     "MONGODB_DATABASE": "mongodb_database",
     "REDIS_URL": "redis_url",
     "YOUTHDESK_DATA_KEY": "data_key",
+    "YOUTHDESK_PREVIOUS_DATA_KEYS": "previous_data_keys",
     "YOUTHDESK_LOG_JSON": "log_json",
     "RASA_URL": "rasa_url",
     "RASA_TOKEN": "rasa_token",
@@ -359,6 +386,9 @@ def check_production_ready(settings: Settings) -> None:
     for index, partner in enumerate(settings.partners):
         if partner.secret in demo:
             raise ConfigError(f"partners.{index}.secret: demo secret refused in production")
+    if settings.handoff.pager.provider != "none" and "standin" in (settings.handoff.pager.provider,
+                                                                     settings.handoff.pager.endpoint):
+        raise ConfigError("handoff.pager: the stand-in pager is refused in production (provider = \"aliyun\")")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

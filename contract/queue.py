@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from contract.escalation import Offer
 from contract.models import Conversation
 
 DeadlineState = Literal["ok", "warning", "breached"]
@@ -49,6 +50,7 @@ class HandoffInfo(BaseModel):
     skill: str | None = None
     leave_message: bool = False  # 留言: arrived out of hours, waits for the next shift
     queue_notice_sent: bool = False
+    at_risk_notice_sent: bool = False  # "a person is coming", once per handoff even after a queue notice
     assigned_at: datetime | None = None
     first_responded_at: datetime | None = None
     # The deadline running now: first response while nobody has answered, then reply deadlines.
@@ -58,10 +60,16 @@ class HandoffInfo(BaseModel):
     last_youth_at: datetime | None = None
     outreach_raised_at: datetime | None = None
     level3_alerted: bool = False
+    # The "possible flood" group this anonymous risk conversation belongs to (``handoff.floods``).
+    flood_group: str | None = None
     previous_counsellor: str | None = None
     joined: list[str] = Field(default_factory=list)
     cues: list[str] = Field(default_factory=list)
     transfers: list[Transfer] = Field(default_factory=list)
+    # Overflow and surge move a waiting risk conversation up to where someone can take it; the desks
+    # it came from (and the other surge centres) keep it in their queues too. Offers: oldest first.
+    also_visible_to: list[str] = Field(default_factory=list)
+    offers: list[Offer] = Field(default_factory=list)
 
     def start(self, deadline: Deadline) -> None:
         self.deadline_started_at, self.deadline_due_at = deadline.started_at, deadline.due_at

@@ -12,10 +12,9 @@ through the handoff seam. Outbound messages are stored as ``pending`` and delive
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from contract.channel import InboundMessage, IngestResult
@@ -63,10 +62,37 @@ class StreamClosed(Exception):
     """The service is shutting down and takes no new messages (platforms will retry)."""
 
 
-def inbound_message_id(platform: str, account: str, channel_message_id: str) -> str:
-    """Deterministic id: the primary-key index makes a platform's retry a duplicate key."""
-    digest = hashlib.sha256(f"{platform}\x1f{account}\x1f{channel_message_id}".encode()).hexdigest()
-    return f"in_{digest[:32]}"
+def inbound_message_id(protector: DataProtector, platform: str, account: str, channel_message_id: str) -> str:
+    """Deterministic id: the primary-key index makes a platform's retry a duplicate key.
+
+    A keyed HMAC, not a plain hash: a channel message id may embed the youth's openid (events, media
+    without a MsgId), and a plain hash of it could be confirmed by anyone holding a candidate openid.
+    """
+    return f"in_{protector.blind_index('inbound_message', platform, account, channel_message_id)[:32]}"
+
+
+class KeyedLocks:
+    """One lock per key, held only while someone holds or waits for it (then forgotten)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def _no_handoff() -> HandoffSink:
@@ -92,8 +118,8 @@ class ConversationStream(ConversationHistory):
         self.outbox_ready = asyncio.Event()
         self.accepting = True
         self.route_timeout = 30.0
-        self._conversation_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._contact_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._conversation_locks = KeyedLocks()
+        self._contact_locks = KeyedLocks()
         self._processors: dict[str, asyncio.Task[None]] = {}
         self._rerun: set[str] = set()
 
@@ -103,14 +129,14 @@ class ConversationStream(ConversationHistory):
         """Store one inbound message exactly once; returns only after it is durable."""
         if not self.accepting:
             raise StreamClosed("shutting down")
-        message_id = inbound_message_id(inbound.platform, inbound.account, inbound.channel_message_id)
+        message_id = inbound_message_id(self.protector, inbound.platform, inbound.account, inbound.channel_message_id)
         stored_in = await messages.conversation_of(self.store, message_id)
         if stored_in is not None:
             return IngestResult(message_id, stored_in, duplicate=True)
 
         contact = await self._contact_for(inbound)
         conversation = await self._open_conversation(contact, inbound)
-        async with self._conversation_locks[conversation.id]:
+        async with self._conversation_locks.hold(conversation.id):
             stored_in = await messages.conversation_of(self.store, message_id)
             if stored_in is not None:
                 return IngestResult(message_id, stored_in, duplicate=True)
@@ -139,13 +165,13 @@ class ConversationStream(ConversationHistory):
     async def _contact_for(self, inbound: InboundMessage) -> Contact:
         contact_id = contacts.contact_id_for(self.protector, inbound.platform, inbound.account,
                                              inbound.external_user_id)
-        async with self._contact_locks[contact_id]:
+        async with self._contact_locks.hold(contact_id):
             identity = ChannelIdentity(platform=inbound.platform, account=inbound.account,
                                        external_id=inbound.external_user_id, union_id=inbound.union_id)
             return await contacts.contact_for_identity(self.store, self.protector, identity)
 
     async def _open_conversation(self, contact: Contact, inbound: InboundMessage) -> Conversation:
-        async with self._contact_locks[f"{contact.id}\x1f{inbound.platform}\x1f{inbound.account}"]:
+        async with self._contact_locks.hold(f"{contact.id}\x1f{inbound.platform}\x1f{inbound.account}"):
             candidate = Conversation(
                 id=new_id("cv"),
                 contact_id=contact.id,
@@ -248,6 +274,12 @@ class ConversationStream(ConversationHistory):
     async def unprocessed_count(self) -> int:
         return await messages.count_unprocessed(self.store)
 
+    async def routing_backlog(self) -> tuple[int, float]:
+        """(stored inbound messages not yet routed, seconds the oldest of them has waited)."""
+        count = await messages.count_unprocessed(self.store)
+        oldest = await messages.oldest_unprocessed_at(self.store) if count else None
+        return count, (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+
     # ------------------------------------------------------------------ send
 
     async def send(
@@ -266,7 +298,7 @@ class ConversationStream(ConversationHistory):
         Private messages (counsellor notes, supervisor whispers) are stored and published to the
         console but never leave for the youth's channel.
         """
-        async with self._conversation_locks[conversation_id]:
+        async with self._conversation_locks.hold(conversation_id):
             conversation = await conversations.take_next_seq(self.store, conversation_id)
             if conversation is None:
                 raise UnknownConversation(conversation_id)

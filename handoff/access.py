@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contract.config import Settings
 from contract.people import Role, User
+from contract.queue import Handed
 from handoff.errors import NotPermitted
 
 OUTSIDE_YOUR_DESKS = "outside your desks"
@@ -49,6 +50,17 @@ def visible_desks(user: User, settings: Settings) -> set[str]:
 
 def ensure_desk_access(user: User, desk_id: str, settings: Settings) -> None:
     if desk_id not in visible_desks(user, settings):
+        raise NotPermitted(OUTSIDE_YOUR_DESKS)
+
+
+def desk_in_view(user: User, item: Handed, settings: Settings) -> bool:
+    """Whether the conversation's desk, or a desk it overflowed from (``handoff.overflow``), is one ``user`` sees."""
+    return bool({item.conversation.desk, *item.info.also_visible_to} & visible_desks(user, settings))
+
+
+def ensure_may_take(user: User, item: Handed, settings: Settings) -> None:
+    """Claiming: the desk it waits at now, or one it came from (whoever is first takes it)."""
+    if not desk_in_view(user, item, settings):
         raise NotPermitted(OUTSIDE_YOUR_DESKS)
 
 

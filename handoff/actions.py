@@ -10,7 +10,7 @@ from __future__ import annotations
 from contract.models import Conversation, ConversationState, Event, Message, SenderKind
 from contract.people import Role, User
 from contract.queue import Deadline, Handed
-from handoff import cases
+from handoff import cases, wellbeing
 from handoff.alerts import raise_alert
 from handoff.assignment import Assignment
 from handoff.context import HandoffContext
@@ -82,7 +82,9 @@ class ConversationActions:
         if user.role == Role.COUNSELLOR and conversation.owner != user.id:
             raise NotPermitted("only the owner may close")
         case = await cases.get_case_for_conversation(context.store, conversation_id)
-        missing = cases.missing_before_close(case, conversation.risk_level, no_referral_reason)
+        # The highest level it ever had: lowering the risk field must not unlock closing without an assessment.
+        highest = await stored.highest_risk_level(context.store, conversation_id)
+        missing = cases.missing_before_close(case, highest, no_referral_reason)
         if missing:
             raise Conflict("required before closing: " + ", ".join(missing))
         closed = await context.stream.set_state(conversation_id, ConversationState.CLOSED, reason="closed",
@@ -90,6 +92,7 @@ class ConversationActions:
         await cases.close_case(context.store, closed.id, outcome, by=user.id, no_referral_reason=no_referral_reason)
         if request_rating:
             await context.stream.send(conversation_id, RATING_REQUEST, sender=SenderKind.SYSTEM)
+        await wellbeing.after_close(context, closed, user)
         await self.assignment.queue_changed(closed.desk)
         await self.assignment.auto_assign(closed.desk)
         return closed

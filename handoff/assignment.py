@@ -13,17 +13,17 @@ from contract.handoff import HandoffRequest
 from contract.models import Conversation, ConversationState, Event, SenderKind
 from contract.people import Presence, Role, User
 from contract.queue import Deadline, Handed, HandoffInfo, Transfer
-from handoff import cases
-from handoff.access import ensure_desk_access, visible_desks
+from handoff import cases, floods, tasks, wellbeing
+from handoff.access import ensure_desk_access, ensure_may_take, visible_desks
 from handoff.context import HandoffContext
 from handoff.desks import nearest_open_ancestor, open_now
 from handoff.errors import Conflict, NotFound
 from handoff.queue import load, positions, queued
+from handoff.replies import AT_RISK_NOBODY_ON_DUTY, QUEUE_NOTICE, at_risk_notice
 from handoff.sessions import has_live_session
 from handoff.users import active_count, list_users
 from store import handoff as stored
 
-QUEUE_NOTICE = "已为你转接人工老师，你前面还有{ahead}位，预计等待约{minutes}分钟。请不要离开，老师会尽快回复你。"
 LEAVE_MESSAGE_NOTE = "留言：值班时间外收到，等待下一班处理"
 AT_CAPACITY = "at capacity"
 
@@ -48,8 +48,8 @@ class Assignment:
             last_youth_at=now, cues=list(request.cues),
             previous_counsellor=await stored.previous_owner(context.store, conversation),
         )
-        if not open_now(desk, now) and level >= 3:
-            # A life at risk does not wait for the morning shift: the nearest staffed desk above takes it.
+        if not open_now(desk, now) and level >= 2:
+            # A youth at risk does not wait for the morning shift: the nearest staffed desk above takes it.
             staffed = nearest_open_ancestor(settings, desk.id, now)
             if staffed is not None:
                 info.transfers.append(Transfer(at=now, by="system", to="desk", from_desk=desk.id, to_desk=staffed,
@@ -68,9 +68,16 @@ class Assignment:
             data={"from": conversation.state, "to": ConversationState.QUEUED, "reason": request.reason,
                   "risk_level": level}))
         await cases.open_case(context.store, settings, updated)
-        if not is_open:
+        if not is_open and level >= 2:
+            # Nobody is on duty anywhere above: where to turn tonight, and the first shift reaches out.
+            await context.stream.send(conversation.id, AT_RISK_NOBODY_ON_DUTY, sender=SenderKind.SYSTEM)
+            await tasks.outreach_for_the_morning(context, updated)
+        elif not is_open:
             await context.stream.send(conversation.id, desk.after_hours_message, sender=SenderKind.SYSTEM)
+        if not is_open:
             await context.stream.send(conversation.id, LEAVE_MESSAGE_NOTE, sender=SenderKind.SYSTEM, private=True)
+        if level >= 2 and await floods.group_if_flood(context, updated):
+            info.level3_alerted = True  # the flood item is the supervisors' alert for this one
         return Handed(conversation=updated, info=info)
 
     async def announce(self, conversation: Conversation) -> None:
@@ -78,7 +85,7 @@ class Assignment:
         the youth learns their place."""
         await self.queue_changed(conversation.desk)
         await self.auto_assign(conversation.desk)
-        await self._notify_position(conversation.id)
+        await self.tell_youth(conversation.id)
 
     def _skill_for(self, topic: str | None, category: str | None) -> str | None:
         mapping = self.context.settings.handoff.topic_skills
@@ -89,11 +96,16 @@ class Assignment:
         await self.publish_positions(desk)
 
     async def publish_positions(self, desk: str) -> None:
-        """Tell every waiting youth of ``desk`` their place and expected wait (the widget shows it)."""
+        """Tell every waiting youth of ``desk`` their place and expected wait (the widget shows it).
+        A youth at risk is never told they are behind others: they hear that a counsellor is coming."""
         items = await queued(self.context.store, {desk})
         places = positions(items)
         staff = await self._online_staff(desk)
         for item in items:
+            if item.conversation.risk_level >= 2:
+                await self.context.stream.publish("queue.position", item.conversation, position=None,
+                                                  expected_wait_seconds=None, urgent=True)
+                continue
             position = places[item.conversation.id]
             await self.context.stream.publish("queue.position", item.conversation, position=position,
                                               expected_wait_seconds=self._expected_wait(position, staff))
@@ -108,13 +120,22 @@ class Assignment:
     async def _online_staff(self, desk: str) -> int:
         return len(await self._online_counsellors(desk))
 
-    async def _notify_position(self, conversation_id: str) -> None:
-        """One text message per handoff on budgeted platforms, only when the youth will really wait."""
+    async def tell_youth(self, conversation_id: str) -> None:
+        """At risk, on every platform, at once and once per handoff: a person is coming (never a wait) —
+        also to a youth who got a queue notice before the risk showed. Otherwise one queue notice per
+        handoff, only on budgeted platforms and only when the youth will really wait."""
         context = self.context
         item = await load(context.store, conversation_id)
-        if item is None or item.conversation.state != ConversationState.QUEUED or item.info.leave_message:
+        if item is None or item.info.leave_message:
             return
-        if item.info.queue_notice_sent or context.reply_policies.get(item.conversation.platform) is None:
+        level = item.conversation.risk_level
+        if level >= 2 and item.conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
+            if await stored.mark_at_risk_notice_sent(context.store, conversation_id):
+                await context.stream.send(conversation_id, at_risk_notice(level), sender=SenderKind.SYSTEM)
+            return
+        if item.conversation.state != ConversationState.QUEUED or item.info.queue_notice_sent:
+            return
+        if context.reply_policies.get(item.conversation.platform) is None:
             return
         items = await queued(context.store, {item.conversation.desk})
         position = positions(items).get(conversation_id, 1)
@@ -134,7 +155,7 @@ class Assignment:
         item = await load(context.store, conversation_id)
         if item is None:
             raise NotFound(conversation_id)
-        ensure_desk_access(user, item.conversation.desk, context.settings)
+        ensure_may_take(user, item, context.settings)  # its desk now, or one it overflowed from
         if user.role == Role.COUNSELLOR and await active_count(context.store, user.id) >= user.capacity:
             raise Conflict(AT_CAPACITY)
         conversation = await stored.claim(context.store, conversation_id, user.id, context.now())
@@ -158,8 +179,11 @@ class Assignment:
             desks = {user.desk}
         else:
             desks = visible_desks(user, self.context.settings)
+        capped = await wellbeing.at_level3_cap(self.context, user.id)
         for item in await queued(self.context.store, desks):
             if item.info.skill and item.info.skill not in user.skills:
+                continue
+            if capped and item.conversation.risk_level >= 3 and await self._colleague_can_take(user, item):
                 continue
             try:
                 return await self.claim(item.conversation.id, user)
@@ -199,10 +223,24 @@ class Assignment:
             load_now = await active_count(context.store, user.id)
             if load_now >= user.capacity or not await has_live_session(context.store, context.settings, user.id):
                 continue
-            candidates.append((user.id != item.info.previous_counsellor, load_now, user.username, user))
+            capped = item.conversation.risk_level >= 3 and await wellbeing.at_level3_cap(context, user.id)
+            candidates.append((capped, user.id != item.info.previous_counsellor, load_now, user.username, user))
         if not candidates:
             return None
-        return min(candidates, key=lambda c: c[:3])[3]
+        # A counsellor at the level-3 cap comes last, never not at all: the youth must not wait for it.
+        return min(candidates, key=lambda c: c[:4])[4]
+
+    async def _colleague_can_take(self, capped_user: User, item: Handed) -> bool:
+        """Whether someone else online on the desk, below the cap, with the skill and room, could take ``item``."""
+        context = self.context
+        for user in await self._online_counsellors(item.conversation.desk):
+            if user.id == capped_user.id or (item.info.skill and item.info.skill not in user.skills):
+                continue
+            if await active_count(context.store, user.id) >= user.capacity:
+                continue
+            if not await wellbeing.at_level3_cap(context, user.id):
+                return True
+        return False
 
     async def presence_changed(self, user: User) -> None:
         if user.presence == Presence.ONLINE:

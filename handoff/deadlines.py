@@ -5,7 +5,8 @@ reply deadline from each unanswered youth message. At ``warn_fraction`` of the t
 is warned; at the deadline the supervisors get an alert; ``requeue_after_seconds`` later an
 assigned conversation is offered back to the queue. Out-of-hours messages (留言) get their
 first-response deadline when the desk opens. A youth at risk level >= 2 silent for
-``outreach_after_minutes`` creates an outreach task.
+``outreach_after_minutes`` creates an outreach task. The same tick moves waiting risk conversations
+up the hierarchy (``handoff.overflow``) and escalates unacknowledged level-3 alerts (``handoff.alerts``).
 """
 
 from __future__ import annotations
@@ -16,19 +17,23 @@ from datetime import timedelta
 
 from contract.models import ConversationState, Event
 from contract.queue import Deadline, Handed, Transfer
-from handoff.alerts import raise_alert
+from handoff.alerts import AlertEscalation, raise_alert
 from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.desks import open_now
+from handoff.overflow import Overflow
 from store import handoff as stored
 
 log = logging.getLogger("youthdesk.handoff.deadlines")
 
 
 class DeadlineWatcher:
-    def __init__(self, context: HandoffContext, assignment: Assignment) -> None:
+    def __init__(self, context: HandoffContext, assignment: Assignment, *, overflow: Overflow,
+                 alert_escalation: AlertEscalation) -> None:
         self.context = context
         self.assignment = assignment
+        self.overflow = overflow
+        self.alert_escalation = alert_escalation
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -48,8 +53,11 @@ class DeadlineWatcher:
             await asyncio.sleep(self.context.settings.handoff.tick_seconds)
 
     async def tick(self) -> None:
-        for item in await stored.with_a_human(self.context.store):
+        items = await stored.with_a_human(self.context.store)
+        for item in items:
             await self._check(item)
+        await self.overflow.check_all(items)  # conditional moves: a conversation claimed meanwhile stays put
+        await self.alert_escalation.tick()
 
     async def _check(self, item: Handed) -> None:
         context, settings = self.context, self.context.settings

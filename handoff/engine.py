@@ -25,6 +25,7 @@ from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.errors import NotFound
 from handoff.escalation import Escalation
+from handoff.overflow import Overflow
 from handoff.queue import load
 from handoff.transfer import TransferTarget, transfer
 from store.client import Store
@@ -42,6 +43,7 @@ class HandoffEngine:
         self.assignment = Assignment(self.context)
         self.escalation = Escalation(self.context, self.assignment)
         self.actions = ConversationActions(self.context, self.assignment)
+        self.overflow = Overflow(self.context, self.assignment)
         self._listener: asyncio.Task[None] | None = None
 
     @property
@@ -101,6 +103,8 @@ class HandoffEngine:
         conversation = item.conversation
         if conversation.state in WITH_A_HUMAN:
             await self.escalation.raise_to(conversation, request)
+            if conversation.state == ConversationState.QUEUED:  # still waiting: now they hear a person is coming
+                await self.assignment.tell_youth(conversation.id)
             return
         if conversation.state == ConversationState.CLOSED:
             log.warning("handoff requested for closed conversation %s; ignored", conversation.id)
@@ -109,9 +113,10 @@ class HandoffEngine:
         if queued is None:
             await self.request_handoff(request)  # someone else moved it first; apply the request to the new state
             return
-        if queued.conversation.risk_level >= 3:
+        if queued.conversation.risk_level >= 3 and not queued.info.level3_alerted:  # a flood's is its group's
             await self.escalation.alert_level3(queued.conversation, queued.info)
         await self.assignment.announce(queued.conversation)
+        await self.overflow.check(queued)  # nobody here can take a risk: the desk above sees it at once
 
     async def youth_wrote(self, conversation: Conversation) -> None:
         await self.actions.youth_wrote(conversation.id)

@@ -1,7 +1,9 @@
 """Escalation: risk changes, level-3 alerts, and the 留言 that turns out to be a crisis.
 
 A higher level shortens a running deadline (a lower one never extends it) and reorders the
-queue; level 3 alerts the supervisors once per handoff.
+queue; level 3 alerts the supervisors once per handoff. Lowering a level 3, or any level to 0, is a
+supervisor's decision with a stated reason, and it is audited (closing still needs the assessment
+the highest level ever reached asks for: ``store.handoff.highest_risk_level``).
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from datetime import datetime, timedelta
 
 from contract.handoff import HandoffRequest
 from contract.models import Conversation, ConversationState, Event
+from contract.people import Role
 from contract.queue import Deadline, HandoffInfo, MessageRisk, Transfer
-from handoff import cases
+from handoff import audit, cases
 from handoff.alerts import raise_alert
 from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.desks import nearest_open_ancestor, open_now
-from handoff.errors import Invalid, NotFound
+from handoff.errors import Invalid, NotFound, NotPermitted
 from handoff.queue import load
+from handoff.users import get_user
 from store import handoff as stored
 
 
@@ -46,6 +50,8 @@ class Escalation:
         item = await load(context.store, conversation_id)
         if item is None:
             raise NotFound(conversation_id)
+        await self._ensure_may_lower(item.conversation.risk_level, level, by=by, reason=reason,
+                                     conversation_id=conversation_id)
         info, now = item.info, context.now()
         shortened: datetime | None = None
         if info.deadline_due_at is not None and info.deadline_started_at is not None:
@@ -73,11 +79,24 @@ class Escalation:
             await self.assignment.auto_assign(conversation.desk)
         return conversation
 
+    async def _ensure_may_lower(self, current: int, level: int, *, by: str | None, reason: str,
+                                conversation_id: str) -> None:
+        """Only a supervisor (or admin) may lower a level 3, or any level to 0; with a reason; audited."""
+        if level >= current or (current < 3 and level > 0):
+            return
+        actor = await get_user(self.context.store, by) if by else None
+        if actor is None or actor.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise NotPermitted("lowering a level-3 risk, or any risk to 0, needs a supervisor")
+        if not reason.strip():
+            raise Invalid("reason: required to lower the risk level")
+        await audit.record(self.context.store, actor.id, "risk.lowered", conversation_id,
+                           f"{current} → {level}: {reason}")
+
     async def alert_level3(self, conversation: Conversation, info: HandoffInfo) -> None:
         context = self.context
         await raise_alert(context.stream, context.settings, type="risk_level_3", conversation_id=conversation.id,
                           desk=conversation.desk, data={"risk_level": 3, "category": conversation.risk_category,
-                                                        "cues": info.cues})
+                                                        "cues": info.cues}, now=context.now())
         await stored.mark_level3_alerted(context.store, conversation.id)
 
     async def _escalate_waiting_message(self, conversation: Conversation, now: datetime) -> Conversation:

@@ -9,10 +9,12 @@ from store import handoff as stored
 from store.client import Store
 
 
-def queue_key(item: Handed) -> tuple[int, datetime]:
-    """Risk level first (highest first), then who has waited longest."""
+def queue_key(item: Handed) -> tuple[int, bool, datetime]:
+    """Risk level first (highest first), then conversations of a possible flood after the others of
+    their level (a flood must not bury a real crisis), then who has waited longest."""
     since = item.info.waiting_since or item.conversation.created_at
-    return (-item.conversation.risk_level, since or datetime.max.replace(tzinfo=UTC))
+    return (-item.conversation.risk_level, item.info.flood_group is not None,
+            since or datetime.max.replace(tzinfo=UTC))
 
 
 async def queued(store: Store, desks: set[str] | None = None) -> list[Handed]:
@@ -29,7 +31,8 @@ def positions(items: list[Handed]) -> dict[str, int]:
     counters: dict[str, int] = {}
     result: dict[str, int] = {}
     for item in items:
-        desk = item.conversation.desk
+        # A conversation moved up by overflow keeps its place among the desk the youth wrote to.
+        desk = item.info.offers[0].from_desk if item.info.offers else item.conversation.desk
         counters[desk] = counters.get(desk, 0) + 1
         result[item.conversation.id] = counters[desk]
     return result

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from contract.config import Settings
@@ -73,25 +77,119 @@ async def has_live_session(store: Store, settings: Settings, user_id: str) -> bo
 
 
 class LoginThrottle:
-    """Slows password guessing: after ``limit`` failures for one username within ``window``, refuse for a while.
+    """Slows password guessing without handing strangers a way to lock counsellors out.
 
-    In-process on purpose: it only has to make guessing slow, and a restart resetting it is harmless.
+    Two budgets, both counted in-process (they only have to make guessing slow; a restart resetting
+    them is harmless):
+
+    - per (account, address): ``free_failures`` wrong passwords, then each further attempt must wait
+      ``base_delay`` seconds, doubling per failure up to ``max_delay``. Only that address is slowed, so
+      someone guessing from elsewhere cannot keep the real counsellor from signing in.
+    - per address, across accounts: ``address_budget`` failures within ``address_window`` seconds,
+      so spraying many usernames from one address is refused too; and at most ``concurrent_per_address``
+      attempts being checked at once, so one address cannot take every argon2 slot
+      (``handoff.users.PasswordVerifier``) from everyone else.
+
+    Attempts still being checked count as failures until they end, so a burst of concurrent
+    attempts cannot all pass the check before the first one fails. Usernames are expected normalised
+    (``handoff.users.normalise_username``): every spelling of an account shares its budget.
     """
 
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, list[datetime]] = {}
+    def __init__(self, *, free_failures: int = 5, base_delay: float = 1.0, max_delay: float = 900.0,
+                 address_budget: int = 20, address_window: float = 600.0, concurrent_per_address: int = 1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.free_failures = free_failures
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.address_budget = address_budget
+        self.address_window = address_window
+        self.concurrent_per_address = concurrent_per_address
+        self._clock = clock
+        self._pairs: dict[tuple[str, str], _Failures] = {}
+        self._addresses: dict[str, deque[float]] = {}
+        self._in_progress: Counter[str] = Counter()
 
-    def blocked(self, username: str, now: datetime) -> bool:
-        recent = [t for t in self._failures.get(username.lower(), []) if now - t < self.window]
-        self._failures[username.lower()] = recent
-        return len(recent) >= self.limit
+    def admit(self, account: str, address: str) -> float:
+        """0 when the attempt may go ahead (it is then counted until ``failed``/``succeeded``), else the
+        seconds to wait before trying again."""
+        now = self._clock()
+        self._forget_old(now)
+        recent = self._addresses.setdefault(address, deque())
+        while recent and now - recent[0] >= self.address_window:
+            recent.popleft()
+        if len(recent) >= self.address_budget:
+            return max(recent[0] + self.address_window - now, 1.0)
+        if self._in_progress[address] >= self.concurrent_per_address:
+            return 1.0
+        pair = self._pairs.get((account, address))
+        if pair is not None and now - pair.last >= self.max_delay:
+            del self._pairs[(account, address)]  # quiet for the longest delay: forgiven
+            pair = None
+        if pair is not None and pair.count >= self.free_failures:
+            wait = pair.last + self._delay(pair.count) - now
+            if wait > 0:
+                return wait
+        recent.append(now)
+        self._in_progress[address] += 1
+        pair = self._pairs.setdefault((account, address), _Failures())
+        pair.count += 1
+        pair.last = now
+        return 0.0
 
-    def failed(self, username: str, now: datetime) -> None:
-        if len(self._failures) > 100_000:  # bounded memory under a spray of made-up names
-            self._failures.clear()
-        self._failures.setdefault(username.lower(), []).append(now)
+    def failed(self, account: str, address: str) -> None:
+        """The admitted attempt was wrong: it stays counted."""
+        self._ended(address)
+        pair = self._pairs.get((account, address))
+        if pair is not None:
+            pair.last = self._clock()
 
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(username.lower(), None)
+    def succeeded(self, account: str, address: str) -> None:
+        """The admitted attempt was right: the pair starts afresh and the address gets its attempt back."""
+        self._ended(address)
+        self._pairs.pop((account, address), None)
+        self._give_back(address)
+
+    def abandoned(self, account: str, address: str) -> None:
+        """The admitted attempt was never checked (the service was busy): it does not count."""
+        self._ended(address)
+        pair = self._pairs.get((account, address))
+        if pair is not None:
+            pair.count -= 1
+            if pair.count <= 0:
+                self._pairs.pop((account, address))
+        self._give_back(address)
+
+    def _ended(self, address: str) -> None:
+        self._in_progress[address] -= 1
+        if self._in_progress[address] <= 0:
+            del self._in_progress[address]
+
+    def _give_back(self, address: str) -> None:
+        recent = self._addresses.get(address)
+        if recent:
+            recent.pop()
+
+    def _delay(self, count: int) -> float:
+        return min(self.base_delay * 2 ** (count - self.free_failures), self.max_delay)
+
+    def _forget_old(self, now: float) -> None:
+        """Drop what no longer slows anyone: memory stays bounded under a spray of made-up names."""
+        if len(self._pairs) + len(self._addresses) < _SWEEP_ABOVE:
+            return
+        self._pairs = {key: f for key, f in self._pairs.items() if now - f.last < self.max_delay}
+        for address in list(self._addresses):
+            recent = self._addresses[address]
+            while recent and now - recent[0] >= self.address_window:
+                recent.popleft()
+            if not recent:
+                del self._addresses[address]
+
+
+# Sweeping is O(entries): only worth it once the tables have grown.
+_SWEEP_ABOVE = 10_000
+
+
+@dataclass(slots=True)
+class _Failures:
+    count: int = 0
+    last: float = 0.0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -26,18 +28,67 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD_LENGTH = 8
 
 
+def normalise_username(username: str) -> str:
+    """The one form of a username for storing, looking up and throttling.
+
+    NFKC first (a full-width letter or U+3000 becomes its ASCII twin), then strip, then casefold:
+    every spelling that signs in as an account is also counted as that account by the throttle.
+    """
+    return unicodedata.normalize("NFKC", username).strip().casefold()
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-async def verify_password(user: User, password: str) -> bool:
-    """argon2 is deliberately slow: keep it off the event loop."""
-    if not user.password_hash:
-        return False
+class SignInBusy(Exception):
+    """Every argon2 slot is taken: the caller should answer at once and let the client retry."""
+
+
+class PasswordVerifier:
+    """argon2 on its own small thread pool with a bounded waiting line.
+
+    argon2 is deliberately slow (a CPU core and 64 MiB for about 0.1-0.6 s), so unbounded
+    verification would let a flood of bad sign-ins queue real ones behind it for tens of seconds and
+    starve the default thread pool the rest of the service uses. Past ``workers + waiting`` attempts in
+    progress, ``SignInBusy`` is raised instead of queueing. A slot is freed when its thread finishes,
+    not when the request goes away, so abandoned attempts cannot overfill the pool.
+    """
+
+    def __init__(self, workers: int = 2, waiting: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
+        self._capacity = workers + waiting
+        self._in_progress = 0
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        if self._in_progress >= self._capacity:
+            raise SignInBusy
+        loop = asyncio.get_running_loop()
+        self._in_progress += 1
+        job = self._pool.submit(_matches, password_hash, password)
+        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
+        return await asyncio.wrap_future(job)
+
+    def _release(self) -> None:
+        self._in_progress -= 1
+
+
+def _matches(password_hash: str, password: str) -> bool:
     try:
-        return await asyncio.to_thread(_hasher.verify, user.password_hash, password)
+        return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+# One per process: the cores it shares out are the process's, however many apps run in it.
+PASSWORDS = PasswordVerifier()
+
+
+async def verify_password(user: User, password: str) -> bool:
+    """Whether ``password`` is the user's; ``SignInBusy`` when every argon2 slot is taken."""
+    if not user.password_hash:
+        return False
+    return await PASSWORDS.verify(user.password_hash, password)
 
 
 async def create_user(
@@ -53,7 +104,7 @@ async def create_user(
     capacity: int = 3,
 ) -> User:
     """A new user; ``Invalid`` says which field cannot be accepted and why."""
-    username = username.strip().lower()
+    username = normalise_username(username)
     if not USERNAME.match(username):
         raise Invalid("username: 2-40 characters a-z 0-9 . _ -")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -81,7 +132,7 @@ async def get_user(store: Store, user_id: str) -> User | None:
 
 
 async def get_user_by_username(store: Store, username: str) -> User | None:
-    return await stored.find_user_by_username(store, username.strip().lower())
+    return await stored.find_user_by_username(store, normalise_username(username))
 
 
 async def list_users(store: Store, desks: set[str] | None = None) -> list[User]:
@@ -117,7 +168,10 @@ _DUMMY_HASH = _hasher.hash("youthdesk-no-such-user")
 
 
 async def authenticate(store: Store, username: str, password: str) -> User | None:
-    """The user for these credentials, or None; unknown users cost the same time as wrong passwords."""
+    """The user for these credentials, or None; unknown users cost the same time as wrong passwords.
+
+    Raises ``SignInBusy`` when the argon2 pool is full.
+    """
     user = await get_user_by_username(store, username)
     if user is None:
         await verify_password(User(id="-", username="-", display_name="-", role=Role.COUNSELLOR, desk="-",

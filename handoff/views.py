@@ -11,6 +11,7 @@ from contract.people import User
 from contract.queue import Handed, MessageRisk
 from handoff import cases
 from handoff.engine import HandoffEngine
+from handoff.overflow import arrival
 from handoff.users import get_user
 from store import handoff as stored
 from store.contacts import find_contact
@@ -61,7 +62,7 @@ async def _owner(engine: HandoffEngine, user_id: str | None) -> dict[str, str] |
 async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position: int | None = None,
                   detail: bool = False) -> dict[str, Any]:
     conversation, info = item.conversation, item.info
-    last_text = await stored.last_public_text(engine.store, conversation.id)
+    last_text = await stored.last_youth_text(engine.store, conversation.id)
     case = await cases.get_case_for_conversation(engine.store, conversation.id)
     case_id, case_number = (case.id, case.number) if case is not None else (None, None)
     result: dict[str, Any] = {
@@ -74,7 +75,7 @@ async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position
         "last_message_preview": last_text[:80],
         "contact": {"id": conversation.contact_id, "label": await _contact_label(engine, item, viewer)},
         "case_id": case_id, "case_number": case_number, "window": _window(engine, item),
-        "queue_position": position, "leave_message": info.leave_message,
+        "queue_position": position, "leave_message": info.leave_message, "overflow": arrival(info),
     }
     if detail:
         result["tags"] = dict(conversation.tags)

@@ -29,6 +29,8 @@ from store.durable import DurableMongoClient
 
 log = logging.getLogger("youthdesk.app")
 
+ROUTING_LAG_DEGRADED_SECONDS = 60.0  # /healthz: routing this far behind the stored messages is "degraded"
+
 
 def create_app(
     settings: Settings,
@@ -69,7 +71,8 @@ def create_app(
 
     conversations = ConversationAccess(
         recent=recent_via_stream, history=history_via_stream, mark_read=mark_read_via_stream,
-        subscribe=app[BUS].subscribe, publish=app[BUS].publish,
+        # Keyed by conversation: an event reaches only the sockets following its conversation.
+        subscribe=lambda accept: app[BUS].subscribe(accept, conversations=()), publish=app[BUS].publish,
     )
     context = ChannelContext(settings=settings, ingest=ingest_via_stream, http=http, conversations=conversations,
                              state=channel_state(lambda: app[STORE]))
@@ -82,7 +85,9 @@ def create_app(
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(settings.service.mongodb_uri, settings.service.mongodb_database,
-                           data_dir=settings.service.data_dir, embedded_client=embedded_client)
+                           data_dir=settings.service.data_dir, embedded_client=embedded_client,
+                           protector=DataProtector.from_keys(settings.service.data_key,
+                                                             settings.service.previous_data_keys))
         await store.ensure_indexes()
         app[STORE] = store
         log.info("store: %s", store.location)
@@ -104,14 +109,20 @@ def create_app(
             http_session.clear()
 
     async def stream_ctx(app: web.Application) -> AsyncIterator[None]:
-        protector = DataProtector(settings.service.data_key)
         # A routing failure goes to the handoff engine, which is built after the stream (it needs it).
-        stream = ConversationStream(store=app[STORE], bus=app[BUS], protector=protector, settings=settings,
+        stream = ConversationStream(store=app[STORE], bus=app[BUS], protector=app[STORE].protector, settings=settings,
                                     handoff=lambda: app[HANDOFF])
         app[STREAM] = stream
         resumed = await stream.resume()
         if resumed:
             log.warning("resumed routing of unprocessed messages in %d conversations", resumed)
+
+        async def routing_health() -> ComponentHealth:
+            waiting, lag = await stream.routing_backlog()
+            status = "degraded" if lag > ROUTING_LAG_DEGRADED_SECONDS else "ok"
+            return ComponentHealth(status, f"{waiting} messages waiting for routing, oldest {lag:.1f} s")
+
+        app[HEALTH_CHECKS].append(HealthCheck("routing", False, routing_health))
         yield
 
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -93,14 +93,61 @@ def _run_with_bot(args: argparse.Namespace) -> None:
             bot.stop()
 
 
+def _register_keys(subparsers: argparse._SubParsersAction) -> None:
+    keys = subparsers.add_parser("keys", help="the data key ring").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("new", help="print a fresh data key").set_defaults(handler=_new_key)
+    keys.add_parser(
+        "rotate", help="re-encrypt everything stored under service.data_key (the ring's first key); put the "
+        "replaced key first in YOUTHDESK_PREVIOUS_DATA_KEYS before running this").set_defaults(handler=_rotate_keys)
+
+
+def _new_key(_: argparse.Namespace) -> None:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+
+
+def _rotate_keys(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from contract.crypto import DataProtector
+    from store.client import open_store
+    from store.document_file import StoreFileInUse
+    from store.rekey import reencrypt_all
+
+    settings = settings_from_args(args)
+    service = settings.service
+    if not service.data_key:
+        sys.exit("youthdesk: keys rotate needs service.data_key (YOUTHDESK_DATA_KEY)")
+    protector = DataProtector.from_keys(service.data_key, service.previous_data_keys)
+
+    async def rotate() -> dict:
+        store = open_store(service.mongodb_uri, service.mongodb_database, data_dir=service.data_dir,
+                           protector=protector)
+        try:
+            return await reencrypt_all(store)
+        finally:
+            await store.close()
+
+    try:
+        reports = asyncio.run(rotate())
+    except StoreFileInUse:
+        sys.exit("youthdesk: the embedded store is open in a running service; stop it, then rotate")
+    except ValueError as exc:  # a value no key of the ring can read
+        sys.exit(f"youthdesk: {exc}")
+    for collection, report in reports.items():
+        print(f"{collection}: {report.reencrypted} re-encrypted, {report.sealed} encrypted for the first time, "
+              f"{report.skipped_documents} changed meanwhile (run again)")
+
+
 def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     from bot import cli as bot_cli
     from bot import risk_cli, triage_cli
     from handoff import cli as handoff_cli
     from service import simulate
 
-    return [_register_serve, _register_run, simulate.register, handoff_cli.register, triage_cli.register,
-            bot_cli.register, risk_cli.register]
+    return [_register_serve, _register_run, _register_keys, simulate.register, handoff_cli.register,
+            triage_cli.register, bot_cli.register, risk_cli.register]
 
 
 def main(argv: list[str] | None = None) -> None:

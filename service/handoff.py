@@ -14,13 +14,18 @@ from contract.handoff import HandoffSink
 from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Link
 from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
 from contract.people import Role
+from handoff.alerts import AlertEscalation
 from handoff.deadlines import DeadlineWatcher
 from handoff.engine import HandoffEngine
+from handoff.pager import pager_from
 from handoff.presence import ConsolePresence
+from handoff.tasks import TaskWatcher
 from handoff.users import create_user, list_users
 from handoff.web.api import setup_api
 from handoff.web.console import setup_console
-from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE
+from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE, TASKS
+from service.pager_http import http_transport
+from service.pager_standin import mount_pager_standin, with_own_pager
 from store.client import Store
 
 log = logging.getLogger("youthdesk.handoff")
@@ -66,6 +71,7 @@ def setup_handoff(app: web.Application) -> None:
     """Call right after the core cleanup contexts: the engine starts once the stream exists."""
     setup_api(app)
     setup_console(app)
+    mount_pager_standin(app, app[SETTINGS])
     app[LINKS].append(Link("咨询师工作台", "/console/", "接待转人工的会话、处理工单（需登录）"))
     app.cleanup_ctx.append(_handoff_ctx)
 
@@ -74,9 +80,12 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     policies = {platform: channel.reply_policy for platform, channel in app[CHANNELS].items()}
     engine = HandoffEngine(stream=app[STREAM], settings=settings, reply_policies=policies)
-    watcher = DeadlineWatcher(engine.context, engine.assignment)
+    alert_escalation = AlertEscalation(engine.context, pager_from(with_own_pager(settings), http_transport))
+    watcher = DeadlineWatcher(engine.context, engine.assignment, overflow=engine.overflow,
+                              alert_escalation=alert_escalation)
     app[ENGINE] = engine
     app[DEADLINES] = watcher
+    tasks = app[TASKS] = TaskWatcher(engine.context)
     app[HANDOFF] = engine
     app[STREAM].router = HandoffOnlyRouter(engine)
     presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds)
@@ -89,7 +98,9 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
             sys.stdout.flush()
     await engine.start()
     await watcher.start()
+    await tasks.start()
     yield
     await presence.close()
+    await tasks.stop()
     await watcher.stop()
     await engine.stop()

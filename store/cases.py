@@ -4,6 +4,7 @@
 racing creations converge) and the head of its mandatory-report chain; ``mandatory_reports`` is
 append-only; ``case_counters`` numbers cases per desk and day; ``ratings`` holds one per conversation.
 Updates that depend on what the caller read are conditional on it and report whether they matched.
+Summaries, notes and referral contacts are sealed at rest (``store.fields``) and opened on reading.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ from contract.cases import (
 from contract.models import Conversation, ConversationState, SenderKind, utcnow
 from contract.queue import Handed
 from store.database import Index, Store
+from store.fields import (
+    ASSESSMENT_FIELDS,
+    FOLLOWUP_FIELDS,
+    REFERRAL_FIELDS,
+    SEALED,
+    seal,
+    seal_paths,
+    unseal,
+    unseal_paths,
+)
 
 INDEXES = {
     # One case per handed-off conversation: the unique index makes racing open_case calls converge.
@@ -45,31 +56,33 @@ INDEXES = {
 # ------------------------------------------------------------------ reading
 
 
-def _case(doc: dict[str, Any], reports: list[MandatoryReport]) -> Case:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "report_head", "report_count")}
+def _case(store: Store, doc: dict[str, Any], reports: list[MandatoryReport]) -> Case:
+    opened = unseal_paths(store, doc, SEALED["cases"])
+    fields = {k: v for k, v in opened.items() if k not in ("_id", "report_head", "report_count")}
     return Case(id=doc["_id"], mandatory_reports=reports, **fields)
 
 
 async def mandatory_reports(store: Store, case_id: str) -> list[MandatoryReport]:
     """The case's reports in chain order."""
     docs = await store["mandatory_reports"].find({"case_id": case_id}).sort("seq", 1).to_list(None)
-    return [MandatoryReport(id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}) for doc in docs]
+    return [MandatoryReport(id=doc["_id"], **{k: v for k, v in doc.items() if k not in ("_id", "note")},
+                            note=unseal(store, doc.get("note", ""))) for doc in docs]
 
 
 async def find_case(store: Store, case_id: str) -> Case | None:
     doc = await store["cases"].find_one({"_id": case_id})
-    return _case(doc, await mandatory_reports(store, case_id)) if doc else None
+    return _case(store, doc, await mandatory_reports(store, case_id)) if doc else None
 
 
 async def find_case_for_conversation(store: Store, conversation_id: str) -> Case | None:
     doc = await store["cases"].find_one({"conversation_id": conversation_id})
-    return _case(doc, await mandatory_reports(store, doc["_id"])) if doc else None
+    return _case(store, doc, await mandatory_reports(store, doc["_id"])) if doc else None
 
 
 async def cases_of_contact(store: Store, contact_id: str, limit: int) -> list[Case]:
     """Newest first, without their mandatory reports."""
     docs = await store["cases"].find({"contact_id": contact_id}).sort("created_at", -1).limit(limit).to_list(None)
-    return [_case(doc, []) for doc in docs]
+    return [_case(store, doc, []) for doc in docs]
 
 
 async def conversations_of_contact(store: Store, contact_id: str, limit: int) -> list[Handed]:
@@ -96,7 +109,7 @@ async def next_case_seq(store: Store, counter: str) -> int:
 
 async def insert_case(store: Store, case: Case) -> bool:
     """Store a new case with an empty report chain; False when its conversation has a case already."""
-    doc = {"_id": case.id, **case.model_dump(exclude={"id", "mandatory_reports"}),
+    doc = {"_id": case.id, **seal_paths(store, case.model_dump(exclude={"id", "mandatory_reports"}), SEALED["cases"]),
            "report_head": GENESIS_HASH, "report_count": 0}
     try:
         await store["cases"].insert_one(doc)
@@ -121,11 +134,16 @@ async def _changed(store: Store, case_id: str, condition: dict[str, Any], update
 
 async def set_case_fields(store: Store, case_id: str, **fields: Any) -> bool:
     """Set top-level fields; False when there is no such case."""
+    if "summary" in fields:
+        fields["summary"] = seal(store, fields["summary"])
+    if isinstance(fields.get("assessment"), dict):
+        fields["assessment"] = seal_paths(store, fields["assessment"], ASSESSMENT_FIELDS)
     return await _changed(store, case_id, {}, {"$set": fields})
 
 
 async def add_referral(store: Store, case_id: str, referral: Referral) -> bool:
-    return await _changed(store, case_id, {}, {"$push": {"referrals": referral.model_dump()}})
+    return await _changed(store, case_id, {},
+                          {"$push": {"referrals": seal_paths(store, referral.model_dump(), REFERRAL_FIELDS)}})
 
 
 async def change_referral_status(store: Store, case_id: str, index: int, referral_id: str,
@@ -137,11 +155,13 @@ async def change_referral_status(store: Store, case_id: str, index: int, referra
     """
     at = f"referrals.{index}"
     return await _changed(store, case_id, {f"{at}.id": referral_id, f"{at}.status": expected},
-                          {"$set": {f"{at}.status": change.status}, "$push": {f"{at}.history": change.model_dump()}})
+                          {"$set": {f"{at}.status": change.status},
+                           "$push": {f"{at}.history": {**change.model_dump(), "note": seal(store, change.note)}}})
 
 
 async def add_followup(store: Store, case_id: str, followup: Followup) -> bool:
-    return await _changed(store, case_id, {}, {"$push": {"followups": followup.model_dump()}})
+    return await _changed(store, case_id, {},
+                          {"$push": {"followups": seal_paths(store, followup.model_dump(), FOLLOWUP_FIELDS)}})
 
 
 async def set_followup_state(store: Store, case_id: str, index: int, followup_id: str, *, done: bool,
@@ -150,7 +170,7 @@ async def set_followup_state(store: Store, case_id: str, index: int, followup_id
     at = f"followups.{index}"
     changes: dict[str, Any] = {f"{at}.done": done, f"{at}.done_by": done_by, f"{at}.done_at": done_at}
     if note is not None:
-        changes[f"{at}.note"] = note
+        changes[f"{at}.note"] = seal(store, note)
     return await _changed(store, case_id, {f"{at}.id": followup_id}, {"$set": changes})
 
 
@@ -174,7 +194,8 @@ async def advance_report_chain(store: Store, case_id: str, read: ReportChainHead
 
 
 async def insert_mandatory_report(store: Store, report: MandatoryReport) -> None:
-    await store["mandatory_reports"].insert_one({"_id": report.id, **report.model_dump(exclude={"id"})})
+    await store["mandatory_reports"].insert_one({"_id": report.id, **report.model_dump(exclude={"id"}),
+                                                 "note": seal(store, report.note)})
 
 
 # ------------------------------------------------------------------ ratings
@@ -192,11 +213,14 @@ async def last_closed_conversation(store: Store, contact_id: str, closed_since: 
 
 
 async def has_system_message_starting(store: Store, conversation_id: str, prefix: str, since: datetime) -> bool:
-    """Whether the system wrote a message beginning with ``prefix`` in the conversation since ``since``."""
-    found = await store.messages.find_one({
-        "conversation_id": conversation_id, "sender": SenderKind.SYSTEM, "created_at": {"$gte": since},
-        "text": {"$regex": f"^{prefix}"}})
-    return found is not None
+    """Whether the system wrote a message beginning with ``prefix`` in the conversation since ``since``.
+
+    Text is sealed at rest, so the few system messages of the period are opened and compared here.
+    """
+    docs = await store.messages.find({
+        "conversation_id": conversation_id, "sender": SenderKind.SYSTEM, "created_at": {"$gte": since}},
+        {"text": 1}).to_list(None)
+    return any(unseal(store, doc.get("text", "")).startswith(prefix) for doc in docs)
 
 
 async def youth_message_count(store: Store, conversation_id: str) -> int:

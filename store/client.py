@@ -17,7 +17,8 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from store import alerts, cases, contacts, conversations, events, messages, users
+from contract.crypto import DataProtector
+from store import alerts, cases, contacts, conversations, events, floods, messages, tasks, users
 from store.database import IndexDeclarations, Store
 from store.durable import DurableMongoClient
 
@@ -27,26 +28,28 @@ log = logging.getLogger("youthdesk.store")
 
 SCHEMA: tuple[IndexDeclarations, ...] = (
     contacts.INDEXES, conversations.INDEXES, events.INDEXES, messages.INDEXES,
-    alerts.INDEXES, cases.INDEXES, users.INDEXES,
+    alerts.INDEXES, cases.INDEXES, users.INDEXES, tasks.INDEXES, floods.INDEXES,
 )
 
 STORE_FILE_NAME = "store.sqlite3"
 
 
 def open_store(mongodb_uri: str, database: str, *, data_dir: str | Path = "",
-               embedded_client: DurableMongoClient | None = None) -> Store:
+               embedded_client: DurableMongoClient | None = None, protector: DataProtector | None = None) -> Store:
     """Build a store: MongoDB when ``mongodb_uri`` is set, else the durable store in ``data_dir``.
+
+    ``protector`` encrypts text fields at rest (``store.fields``).
 
     PyMongo connects lazily; the durable store loads ``database`` from disk here and locks the
     file against other processes (``store.document_file.StoreFileInUse``).
     """
     if mongodb_uri:
         client: Any = AsyncMongoClient(mongodb_uri, tz_aware=True, appname="youthdesk")
-        return Store(client=client, database=client[database], embedded=False, indexes=SCHEMA)
+        return Store(client=client, database=client[database], embedded=False, indexes=SCHEMA, protector=protector)
     if embedded_client is not None:
         return Store(client=embedded_client, database=embedded_client[database], embedded=True, owns_client=False,
-                     indexes=SCHEMA)
+                     indexes=SCHEMA, protector=protector)
     if not data_dir:
         raise ValueError("open_store: without a MongoDB URI the durable store needs a data_dir")
     client = DurableMongoClient(Path(data_dir) / STORE_FILE_NAME)
-    return Store(client=client, database=client[database], embedded=True, indexes=SCHEMA)
+    return Store(client=client, database=client[database], embedded=True, indexes=SCHEMA, protector=protector)

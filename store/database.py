@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.crypto import DataProtector
+
 log = logging.getLogger("youthdesk.store")
 
 
@@ -36,6 +38,9 @@ class Store:
     indexes: Sequence[IndexDeclarations] = field(default_factory=tuple)
     # False when the caller passed the client in and closes it itself (a test restarting the app).
     owns_client: bool = True
+    # Encrypts stored text fields (``store.fields``); None only for tools and tests without a data key,
+    # which then store text as given. The service always opens its store with one.
+    protector: DataProtector | None = None
 
     @property
     def location(self) -> str:

@@ -9,19 +9,20 @@ run synchronously on the event loop thread, which makes each of them atomic, as 
 
 Why not a MongoDB-wire server such as mongoeco: measured in the README's storage section.
 
-mongomock scans every document for every query, which makes a busy demo quadratic. So the
-first field of each declared index (and ``_id``) gets an in-memory equality index here, used
-only to narrow the candidates; mongomock's own matcher still decides what matches.
+mongomock scans every document for every query, which makes a busy store quadratic. So every
+field of each declared index (and ``_id``) gets an in-memory equality index here, used only to
+narrow the candidates (the condition with the fewest wins); mongomock's own matcher still
+decides what matches, and sorts only those candidates.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import mongomock
+from bson import ObjectId
 from mongomock.filtering import filter_applies
 from mongomock.helpers import patch_datetime_awareness_in_document
 from mongomock.store import CollectionStore
@@ -37,45 +38,83 @@ def _index_keys(value: Any) -> list[Hashable]:
     return [v for v in values if isinstance(v, str | int | float | bool | type(None))]
 
 
+def _wanted_keys(wanted: Any, plain: tuple[type, ...] = (str, int, bool)) -> list[Any] | None:
+    """The values an equality or ``$in`` condition accepts, or None when an index cannot answer it."""
+    if isinstance(wanted, dict):
+        if set(wanted) != {"$in"} or not isinstance(wanted["$in"], list | tuple):
+            return None
+        keys = list(wanted["$in"])
+    else:
+        keys = [wanted]
+    # None also matches a missing field, a list matches as a whole, a pattern as a regex: the scan decides.
+    return keys if all(isinstance(k, plain) for k in keys) else None
+
+
+_ID_TYPES = (str, int, bool, ObjectId)
+
+
 class _IndexedCollectionStore(CollectionStore):
     """mongomock's document store, keeping equality indexes current on every insert and delete.
 
     It also collects the ids of documents inserted, replaced or deleted (``changed_ids``), so
-    that the collection can write them to disk; in-place updates are reported by the caller.
+    that the collection can write them to disk; in-place updates are reported by the caller,
+    with the indexed values they had before (``indexed_values``), so that only their own index
+    entries change.
     """
 
-    _eq_indexes: dict[str, defaultdict[Hashable, set[Any]]]
+    _eq_indexes: dict[str, dict[Hashable, set[Any]]]
     changed_ids: set[Any]
 
     def index_field(self, field: str) -> None:
-        if field in self._eq_indexes or "." in field:
+        if field in self._eq_indexes or "." in field or field == "_id":
             return
-        self._eq_indexes[field] = defaultdict(set)
-        for doc_id in list(self._documents):
-            self._add(field, doc_id, self._documents[doc_id])
+        self._eq_indexes[field] = {}
+        for doc_id, document in self._documents.items():
+            self._add_keys(field, doc_id, document.get(field))
 
-    def _add(self, field: str, doc_id: Any, document: Mapping[str, Any]) -> None:
-        for key in _index_keys(document.get(field)):
-            self._eq_indexes[field][key].add(doc_id)
+    def _add_keys(self, field: str, doc_id: Any, value: Any) -> None:
+        index = self._eq_indexes[field]
+        for key in _index_keys(value):
+            ids = index.get(key)
+            if ids is None:
+                index[key] = {doc_id}
+            else:
+                ids.add(doc_id)
 
-    def _remove(self, doc_id: Any) -> None:
-        document = self._documents.get(doc_id)
-        if document is None:
-            return
-        for field, index in self._eq_indexes.items():
-            for key in _index_keys(document.get(field)):
-                index[key].discard(doc_id)
+    def _remove_keys(self, field: str, doc_id: Any, value: Any) -> None:
+        index = self._eq_indexes[field]
+        for key in _index_keys(value):
+            ids = index.get(key)
+            if ids is not None:
+                ids.discard(doc_id)
+                if not ids:
+                    del index[key]
 
-    def reindex(self, doc_ids: Iterable[Any]) -> None:
-        """Documents mongomock updated in place: drop their old keys and add the current ones."""
+    def indexed_values(self, doc_ids: Iterable[Any]) -> dict[Any, dict[str, Any]]:
+        """The indexed fields of these documents as they are now (before an in-place update).
+
+        Lists are copied: an update such as ``$push`` changes them in place.
+        """
+        values: dict[Any, dict[str, Any]] = {}
         for doc_id in doc_ids:
-            for index in self._eq_indexes.values():
-                for ids in index.values():
-                    ids.discard(doc_id)
             document = self._documents.get(doc_id)
             if document is not None:
-                for field in self._eq_indexes:
-                    self._add(field, doc_id, document)
+                values[doc_id] = {field: _index_keys(document.get(field)) for field in self._eq_indexes}
+        return values
+
+    def reindex(self, before: Mapping[Any, Mapping[str, Any]]) -> None:
+        """Documents mongomock updated in place: drop their old keys and add the current ones."""
+        for doc_id, old in before.items():
+            document = self._documents.get(doc_id)
+            for field, value in old.items():
+                if field not in self._eq_indexes:
+                    continue
+                new = document.get(field) if document is not None else None
+                if document is not None and _index_keys(new) == value:
+                    continue
+                self._remove_keys(field, doc_id, value)
+                if document is not None:
+                    self._add_keys(field, doc_id, new)
 
     def __setitem__(self, key: Any, val: Any) -> None:
         self.changed_ids.add(key)
@@ -83,38 +122,47 @@ class _IndexedCollectionStore(CollectionStore):
         self._positions.setdefault(key, len(self._positions))
         super().__setitem__(key, val)
         for field in self._eq_indexes:
-            self._add(field, key, val)
+            self._add_keys(field, key, val.get(field))
+
+    def _remove(self, doc_id: Any) -> None:
+        document = self._documents.get(doc_id)
+        if document is not None:
+            for field in self._eq_indexes:
+                self._remove_keys(field, doc_id, document.get(field))
 
     def __delitem__(self, key: Any) -> None:
         self.changed_ids.add(key)
         self._remove(key)
         super().__delitem__(key)
+        self._positions.pop(key, None)
 
     def candidates(self, spec: Mapping[str, Any] | None) -> list[Any] | None:
-        """Ids that can match ``spec``, or None when no index narrows it."""
+        """Ids that can match ``spec``, in insertion order, or None when no index narrows it.
+
+        Of the conditions an index can answer (equality or ``$in`` on ``_id`` or an indexed field),
+        the one with the fewest candidates wins, as a query planner would pick; mongomock's own
+        matcher still decides what matches.
+        """
         if not spec:
             return None
-        id_value = spec.get("_id")
-        if id_value is not None and not isinstance(id_value, dict):
-            return [id_value] if id_value in self._documents else []
-        for field, index in self._eq_indexes.items():
-            if field not in spec:
-                continue
-            wanted = spec[field]
-            if isinstance(wanted, dict):
-                if set(wanted) != {"$in"}:
+        best: set[Any] | None = None
+        id_keys = _wanted_keys(spec["_id"], _ID_TYPES) if "_id" in spec else None
+        if id_keys is not None:
+            best = {key for key in id_keys if key in self._documents}
+        else:
+            for field, index in self._eq_indexes.items():
+                if field not in spec or (keys := _wanted_keys(spec[field])) is None:
                     continue
-                keys = wanted["$in"]
-            else:
-                keys = [wanted]
-            if not all(isinstance(k, str | int | bool) for k in keys):
-                continue
-            ids: set[Any] = set()
-            for key in keys:
-                ids |= index.get(key, set())
-            # Keep insertion ("natural") order, as mongomock's full scan does.
-            return sorted(ids, key=self._positions.__getitem__)
-        return None
+                found = [index[key] for key in keys if key in index]
+                size = sum(map(len, found))
+                if best is None or size < len(best):
+                    best = set().union(*found)
+                    if not best:
+                        break
+        if best is None:
+            return None
+        # Keep insertion ("natural") order, as mongomock's full scan does.
+        return sorted(best, key=self._positions.__getitem__)
 
 
 def _indexed(collection: mongomock.Collection) -> _IndexedCollectionStore:
@@ -197,10 +245,11 @@ class AsyncCollection:
         changed documents, so they are written in any case.
         """
         updated_in_place = list(updated_in_place)
+        before = self._store.indexed_values(updated_in_place)
         try:
             return operation()
         finally:
-            self._store.reindex(updated_in_place)
+            self._store.reindex(before)
             changed = self._store.changed_ids.union(updated_in_place)
             self._store.changed_ids.clear()
             if changed:
@@ -240,7 +289,9 @@ class AsyncCollection:
                            lambda: self._collection.update_many(filter, update, upsert=upsert))
 
     async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        return self._write((), lambda: self._collection.replace_one(filter, dict(replacement), upsert=upsert))
+        # mongomock replaces the stored document's content in place.
+        return self._write(self._first_id(filter),
+                           lambda: self._collection.replace_one(filter, dict(replacement), upsert=upsert))
 
     async def delete_one(self, filter: Mapping[str, Any]) -> Any:  # noqa: A002
         return self._write((), lambda: self._collection.delete_one(filter))
@@ -249,6 +300,8 @@ class AsyncCollection:
         return self._write((), lambda: self._collection.delete_many(filter))
 
     async def count_documents(self, filter: Mapping[str, Any], **kwargs: Any) -> int:  # noqa: A002
+        if not filter and not kwargs:
+            return len(self._store._documents)
         return self._collection.count_documents(filter, **kwargs)
 
     async def distinct(self, key: str, filter: Mapping[str, Any] | None = None) -> list[Any]:  # noqa: A002
@@ -259,9 +312,12 @@ class AsyncCollection:
         return _ListCursor(list(self._collection.aggregate(list(pipeline))))
 
     async def create_index(self, keys: Any, **kwargs: Any) -> str:
-        # Indexes are not stored: every start declares them again (Store.ensure_indexes).
-        first_field = keys if isinstance(keys, str) else keys[0][0]
-        self._store.index_field(first_field)
+        # Indexes are not stored: every start declares them again (Store.ensure_indexes). Each field
+        # of a compound index gets its own equality index, so any prefix (and a later field alone) is
+        # narrowed: {"direction": "in", "processed": False} looks at the unprocessed few, not every
+        # inbound message.
+        for field in [keys] if isinstance(keys, str) else [field for field, _ in keys]:
+            self._store.index_field(field)
         return self._collection.create_index(keys, **kwargs)
 
 

@@ -14,9 +14,12 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from contract.models import Conversation, ConversationState, Message
+from contract.escalation import Offer
+from contract.models import Conversation, ConversationState, Message, SenderKind
 from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, Transfer
 from store.database import Store
+from store.fields import unseal
+from store.messages import opened_message
 from store.times import aware
 
 WITH_A_HUMAN = [ConversationState.QUEUED, ConversationState.ASSIGNED]
@@ -58,7 +61,8 @@ async def queued(store: Store, desks: set[str] | None = None) -> list[Handed]:
     """Queued conversations, in no particular order (``handoff.queue`` orders them)."""
     query: dict[str, Any] = {"state": ConversationState.QUEUED}
     if desks is not None:
-        query["desk"] = {"$in": sorted(desks)}
+        # A conversation moved up by overflow or surge stays in the queues of the desks it came from.
+        query["$or"] = [{"desk": {"$in": sorted(desks)}}, {"handoff.also_visible_to": {"$in": sorted(desks)}}]
     return [_handed(doc) for doc in await store.conversations.find(query).to_list(None)]
 
 
@@ -93,16 +97,32 @@ async def previous_owner(store: Store, conversation: Conversation) -> str | None
     return doc["owner"] if doc else None
 
 
-async def last_public_text(store: Store, conversation_id: str) -> str:
-    doc = await store.messages.find_one({"conversation_id": conversation_id, "private": False}, {"text": 1},
-                                        sort=[("seq", -1)])
-    return (doc or {}).get("text", "")
+async def last_youth_text(store: Store, conversation_id: str) -> str:
+    """The youth's own latest words (the queue preview: not the bot's crisis text or a notice)."""
+    doc = await store.messages.find_one({"conversation_id": conversation_id, "sender": SenderKind.YOUTH,
+                                         "text": {"$ne": ""}}, {"text": 1}, sort=[("seq", -1)])
+    return unseal(store, doc["text"]) if doc else ""
+
+
+async def risk_conversations_from_source(store: Store, source: str, since: datetime) -> list[str]:
+    """Ids of the conversations at risk level >= 2 tagged with widget ``source`` queued since ``since``."""
+    docs = await store.conversations.find(
+        {"tags.widget_source": source, "risk_level": {"$gte": 2}, "handoff.waiting_since": {"$gte": since}},
+        {"_id": 1}).to_list(None)
+    return [doc["_id"] for doc in docs]
+
+
+async def mark_flood(store: Store, conversation_ids: list[str], group_id: str) -> None:
+    """Mark conversations as members of a possible flood: the queue lists them after the others of
+    their level, and their level-3 alert is the group's."""
+    await store.conversations.update_many({"_id": {"$in": conversation_ids}},
+                                          {"$set": {"handoff.flood_group": group_id, "handoff.level3_alerted": True}})
 
 
 async def transcript(store: Store, conversation_id: str, limit: int = 1000) -> list[tuple[Message, MessageRisk | None]]:
     """The conversation's messages in order, each with what the risk detector found in it."""
     docs = await store.messages.find({"conversation_id": conversation_id}).sort("seq", 1).to_list(limit)
-    return [(Message.from_doc(doc), MessageRisk.model_validate(doc["risk"]) if doc.get("risk") else None)
+    return [(opened_message(store, doc), MessageRisk.model_validate(doc["risk"]) if doc.get("risk") else None)
             for doc in docs]
 
 
@@ -116,7 +136,8 @@ async def enqueue(store: Store, conversation: Conversation, *, level: int, categ
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation.id, "state": conversation.state},
         {"$set": {"state": ConversationState.QUEUED, "owner": None, "risk_level": level, "desk": desk,
-                  "risk_category": category, "updated_at": now, "handoff": info.model_dump()}},
+                  "risk_category": category, "updated_at": now, "handoff": info.model_dump()},
+         "$max": {"risk_level_max": level}},
         return_document=ReturnDocument.AFTER,
     )
     return _conversation(doc) if doc else None
@@ -137,6 +158,14 @@ async def mark_queue_notice_sent(store: Store, conversation_id: str) -> bool:
     """True for exactly one caller: the queue notice goes out once per handoff."""
     result = await store.conversations.update_one(
         {"_id": conversation_id, "handoff.queue_notice_sent": False}, {"$set": {"handoff.queue_notice_sent": True}})
+    return bool(result.modified_count)
+
+
+async def mark_at_risk_notice_sent(store: Store, conversation_id: str) -> bool:
+    """True for exactly one caller: a youth at risk is told once per handoff that a person is coming."""
+    result = await store.conversations.update_one(
+        {"_id": conversation_id, "handoff.at_risk_notice_sent": {"$ne": True}},
+        {"$set": {"handoff.at_risk_notice_sent": True}})
     return bool(result.modified_count)
 
 
@@ -185,8 +214,30 @@ async def change_risk(store: Store, conversation_id: str, *, level: int, categor
     if last_youth_at is not None:
         changes["handoff.last_youth_at"] = last_youth_at
     doc = await store.conversations.find_one_and_update(
-        {"_id": conversation_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        {"_id": conversation_id}, {"$set": changes, "$max": {"risk_level_max": level}},
+        return_document=ReturnDocument.AFTER)
     return _conversation(doc)
+
+
+async def highest_risk_level(store: Store, conversation_id: str) -> int:
+    """The highest level the conversation ever had (``risk_level_max``, kept by every risk write here)."""
+    doc = await store.conversations.find_one({"_id": conversation_id}, {"risk_level": 1, "risk_level_max": 1})
+    if doc is None:
+        return 0
+    return max(doc.get("risk_level", 0), doc.get("risk_level_max", 0))
+
+
+async def offer_upwards(store: Store, conversation: Conversation, offer: Offer, *,
+                        also_visible_to: list[str]) -> Conversation | None:
+    """Move a waiting conversation from ``offer.from_desk`` up to ``offer.to_desk``, keeping it in the queues of
+    ``also_visible_to``; ``None`` if it was claimed or moved since it was read (two ticks never move it twice)."""
+    doc = await store.conversations.find_one_and_update(
+        {"_id": conversation.id, "state": ConversationState.QUEUED, "owner": None, "desk": offer.from_desk},
+        {"$set": {"desk": offer.to_desk, "updated_at": offer.at},
+         "$addToSet": {"handoff.also_visible_to": {"$each": also_visible_to}},
+         "$push": {"handoff.offers": offer.model_dump()}},
+        return_document=ReturnDocument.AFTER)
+    return _conversation(doc) if doc else None
 
 
 async def mark_level3_alerted(store: Store, conversation_id: str) -> None:
@@ -257,3 +308,22 @@ async def advance_deadline_state(store: Store, conversation_id: str, before: Dea
 
 async def mark_outreach_raised(store: Store, conversation_id: str, now: datetime) -> None:
     await store.conversations.update_one({"_id": conversation_id}, {"$set": {"handoff.outreach_raised_at": now}})
+
+
+# -------------------------------------------------------------------- wellbeing
+
+
+async def risk_counts_since(store: Store, desks: set[str], since: datetime) -> list[dict[str, Any]]:
+    """Conversations at risk level >= 2 assigned since ``since`` on ``desks``: owner and level each."""
+    docs = await store.conversations.find(
+        {"desk": {"$in": sorted(desks)}, "owner": {"$ne": None}, "risk_level": {"$gte": 2},
+         "handoff.assigned_at": {"$gte": since}}, {"owner": 1, "risk_level": 1}).to_list(None)
+    return [{"owner": doc["owner"], "risk_level": doc["risk_level"]} for doc in docs]
+
+
+async def latest_assigned_levels(store: Store, owner: str, limit: int) -> list[int]:
+    """The risk levels of the ``limit`` conversations ``owner`` took most recently, newest first."""
+    docs = await store.conversations.find({"owner": owner, "handoff.assigned_at": {"$ne": None}},
+                                          {"risk_level": 1}, sort=[("handoff.assigned_at", -1)]
+                                          ).limit(limit).to_list(None)
+    return [doc.get("risk_level", 0) for doc in docs]

@@ -4,6 +4,10 @@ Inbound message ids are derived from (platform, account, channel message id), so
 index is the dedupe index: a platform's retry is a duplicate key. The outbox is the outbound
 messages themselves: a worker claims one with a lease (``pending`` → ``sending``), so a claim
 held by a worker that died expires and the message goes out again.
+
+Text is sealed at rest (``store.fields``) and opened here on reading, so callers see plain models.
+An inbound message's ``channel_message_id`` is kept only as a keyed HMAC: for events and media without
+a platform MsgId it is built from the sender's openid/uid. Nothing queries by it (dedupe is the ``_id``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contract.models import DeliveryAttempt, DeliveryStatus, Direction, Message
 from store.database import Index, Store
+from store.fields import seal, unseal
 from store.times import aware
 
 INDEXES = {
@@ -44,7 +49,7 @@ async def conversation_of(store: Store, message_id: str) -> str | None:
 async def insert_message(store: Store, message: Message) -> bool:
     """Store the message; False when one with its id is already stored (a platform's retry)."""
     try:
-        await store.messages.insert_one(message.to_doc())
+        await store.messages.insert_one(_sealed(store, message))
     except DuplicateKeyError:
         return False
     return True
@@ -59,7 +64,7 @@ async def history(store: Store, conversation_id: str, *, include_private: bool =
     if after_seq:
         query["seq"] = {"$gt": after_seq}
     cursor = store.messages.find(query).sort("seq", 1).limit(limit)
-    return [Message.from_doc(doc) for doc in await cursor.to_list(None)]
+    return [opened_message(store, doc) for doc in await cursor.to_list(None)]
 
 
 async def mark_read(store: Store, conversation_id: str, up_to_seq: int) -> list[str]:
@@ -73,13 +78,26 @@ async def mark_read(store: Store, conversation_id: str, up_to_seq: int) -> list[
     return ids
 
 
+def opened_message(store: Store, doc: dict[str, Any]) -> Message:
+    """A stored message document as the model, its text decrypted."""
+    return Message.from_doc({**doc, "text": unseal(store, doc.get("text", ""))})
+
+
+def _sealed(store: Store, message: Message) -> dict[str, Any]:
+    doc = message.to_doc()
+    doc["text"] = seal(store, message.text)
+    if message.direction == Direction.INBOUND and message.channel_message_id and store.protector is not None:
+        doc["channel_message_id"] = store.protector.blind_index("channel_message_id", message.channel_message_id)
+    return doc
+
+
 # --------------------------------------------------------------- routing of inbound
 
 
 async def unprocessed_messages(store: Store, conversation_id: str) -> list[Message]:
     """The conversation's inbound messages not yet routed, in stored order."""
     cursor = store.messages.find({"conversation_id": conversation_id, **_UNPROCESSED}).sort("seq", 1)
-    return [Message.from_doc(doc) for doc in await cursor.to_list(None)]
+    return [opened_message(store, doc) for doc in await cursor.to_list(None)]
 
 
 async def conversations_with_unprocessed(store: Store) -> list[str]:
@@ -88,6 +106,12 @@ async def conversations_with_unprocessed(store: Store) -> list[str]:
 
 async def count_unprocessed(store: Store) -> int:
     return await store.messages.count_documents(_UNPROCESSED)
+
+
+async def oldest_unprocessed_at(store: Store) -> datetime | None:
+    """When the oldest inbound message still waiting for routing was stored, or None if none waits."""
+    doc = await store.messages.find_one(_UNPROCESSED, {"created_at": 1}, sort=[("created_at", 1)])
+    return aware(doc.get("created_at")) if doc is not None else None
 
 
 async def mark_processed(store: Store, message_id: str) -> None:
@@ -142,7 +166,7 @@ async def claim(store: Store, entry: OutboxEntry, lease_until: datetime) -> Mess
         {"$set": {"status": DeliveryStatus.SENDING, "lease_until": lease_until}},
         return_document=ReturnDocument.AFTER,
     )
-    return Message.from_doc(doc) if doc is not None else None
+    return opened_message(store, doc) if doc is not None else None
 
 
 async def release_expired_claims(store: Store, now: datetime) -> int:

@@ -11,13 +11,18 @@
   var RATED_KEY = "youthdesk.rated.";
   var MAX_IMAGE = 2 * 1024 * 1024;
   var SENDERS = { youth: "我", bot: "智能助手", counsellor: "值班老师", system: "系统消息" };
+  // Refused only for now: the youth keeps their message and learns where to turn if in danger.
+  var TOO_MANY_NEW = "现在同时发起的新咨询太多了，你的消息还在，请过几分钟再发送。" +
+    "如果你现在就有危险，请立刻拨打110（报警）或120（急救）；也可以拨打心理援助热线12356。";
   var REASONS = {
     "token expired": "登录凭证已过期，请刷新页面后重试。",
     "token already used": "登录凭证已使用过，请刷新页面后重试。",
     "anonymous chat is not allowed by this partner": "请先登录合作平台后再发起咨询。",
     "rate limit exceeded": "发送太频繁了，请稍等片刻。",
     "image too large (max 2 MB)": "图片太大了（最大 2 MB）。",
-    "message too long (max 2000 characters)": "消息太长了（最多 2000 字）。"
+    "message too long (max 2000 characters)": "消息太长了（最多 2000 字）。",
+    "too many new conversations from this address": TOO_MANY_NEW,
+    "too many new conversations for this partner": TOO_MANY_NEW
   };
 
   var els = {
@@ -210,7 +215,13 @@
   }
 
   function onQueue(frame) {
-    if (frame.conversation_id !== state.current || typeof frame.position !== "number") { return; }
+    if (frame.conversation_id !== state.current) { return; }
+    // At risk: never a wait or a place behind others, only that a person is coming now.
+    if (frame.urgent) {
+      setStatus("值班老师正在接入，请留在这里。如果你现在就有危险，请立刻拨打110或120。");
+      return;
+    }
+    if (typeof frame.position !== "number") { return; }
     var text = "正在为你转接值班老师，前面还有 " + frame.position + " 人";
     if (typeof frame.expected_wait_seconds === "number") {
       text += "，预计等待约 " + Math.max(1, Math.round(frame.expected_wait_seconds / 60)) + " 分钟";

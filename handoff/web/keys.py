@@ -7,3 +7,4 @@ from aiohttp import web
 ENGINE = web.AppKey("handoff_engine", "HandoffEngine")
 DEADLINES = web.AppKey("handoff_deadlines", "DeadlineWatcher")
 CONSOLE_PRESENCE = web.AppKey("handoff_console_presence", "ConsolePresence")
+TASKS = web.AppKey("handoff_tasks", "TaskWatcher")

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gateway.config import Settings
-from gateway.keys import STORE, STREAM
+from contract.config import Settings
+from contract.keys import STORE, STREAM
 
 from bot import risk_artifact
 from bot.risk import RiskDetector

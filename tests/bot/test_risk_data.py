@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gateway.cli import main as youthdesk
+from service.cli import main as youthdesk
 
 from bot.risk_data import LabelledRow, SplitRefused, convert, digest, read_jsonl, write_jsonl
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gateway.cli import main as youthdesk
+from service.cli import main as youthdesk
 
 from bot.evaluation import fixed_splits, load_heldout
 from bot.risk import RiskDetector

@@ -11,9 +11,9 @@ from typing import ClassVar
 
 import pytest
 
+from bot.replies import SUICIDE
 from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_model import RiskScores
-from bot.replies import SUICIDE
 from bot.triage import (
     RiskIntent,
     TriageDecision,

@@ -16,6 +16,7 @@ from contract.channel import WebhookRejected
 from contract.config import Settings
 from contract.keys import STORE
 from service.weibo_simulate import signed_query
+from store.messages import opened_message
 
 
 def with_wechat_mode(settings: Settings, mode: str) -> Settings:
@@ -29,7 +30,8 @@ def text_push(msg_id: int, text: str) -> dict[str, object]:
 
 
 async def stored_texts(client: TestClient) -> list[str]:
-    return [m["text"] for m in await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)]
+    docs = await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)
+    return [opened_message(client.app[STORE], doc).text for doc in docs]
 
 
 async def test_wechat_plain_mode_one_captured_query_five_bodies(start_app, settings: Settings) -> None:  # type: ignore[no-untyped-def]

@@ -163,6 +163,9 @@ class FakeSocket:
 class NoSubscription:
     lagged = False
 
+    def follow(self, conversation_id: str) -> None:
+        return None
+
     def close(self) -> None:
         return None
 

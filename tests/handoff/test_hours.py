@@ -8,6 +8,7 @@ from typing import ClassVar
 from contract.channel import ReplyPolicy
 from contract.keys import STORE, STREAM
 from contract.models import Event
+from handoff.replies import AT_RISK_ACKNOWLEDGED
 from handoff.web.keys import DEADLINES
 from tests.fakes import RecordingChannel, wait_for
 from tests.handoff_support import conversation, engine, start, user
@@ -54,12 +55,17 @@ async def test_youth_learns_position_once_by_text_and_on_every_change_by_event(s
     async for event in subscription:
         positions.append((event.conversation_id, event.data["position"], event.data["expected_wait_seconds"]))
     assert (second, 2, 1200) in positions
-    assert (first, 2, 1200) in positions and (third, 1, 600) in positions  # re-published after the jump
+    assert (first, 2, 1200) in positions  # re-published after the jump
+    # A youth at risk is never told a place or a wait, only that a counsellor is coming.
+    assert (third, None, None) in positions
+    assert all(position is None for cid, position, _ in positions if cid == third)
     channel = BudgetedChannel.instances[-1]
     await wait_for(lambda: len(channel.sent) >= 3)
     notices = [m for m in channel.sent if "预计等待" in m.text]
-    assert len(notices) == 3  # one per handoff, never more
-    assert {m.conversation_id for m in notices} == {first, second, third}
+    assert len(notices) == 2  # one per handoff, never more
+    assert {m.conversation_id for m in notices} == {first, second}
+    told_at_risk = [m.text for m in channel.sent if m.conversation_id == third]
+    assert told_at_risk == [AT_RISK_ACKNOWLEDGED]
 
 
 async def test_closed_reply_window_alerts_supervisors(start_app) -> None:

@@ -8,8 +8,9 @@ from aiohttp.test_utils import TestClient
 
 from contract.channel import InboundMessage
 from contract.keys import STORE, STREAM
-from contract.models import ConversationState, Message, MessageType, SenderKind, utcnow
+from contract.models import ConversationState, MessageType, SenderKind, utcnow
 from handoff.ratings import THANKS, record_rating_if_answer
+from store.messages import opened_message
 from tests.handoff_support import conversation, login, start, user
 
 YOUTH = "openid-rater"
@@ -30,7 +31,7 @@ async def _closed(start_app, *, ask: bool = True) -> tuple[TestClient, str]:  # 
 async def _answer(client: TestClient, message: InboundMessage) -> tuple[bool, str]:
     stream = client.app[STREAM]
     result = await stream.ingest(message)
-    stored = Message.from_doc(await client.app[STORE].messages.find_one({"_id": result.message_id}))
+    stored = opened_message(client.app[STORE], await client.app[STORE].messages.find_one({"_id": result.message_id}))
     taken = await record_rating_if_answer(client.app[STORE], stream, await stream.get_conversation(
         result.conversation_id), stored)
     return taken, result.conversation_id
@@ -49,7 +50,7 @@ async def test_bare_digit_rates_the_closed_conversation_once(start_app) -> None:
     case = await client.app[STORE]["cases"].find_one({"conversation_id": rated_id})
     assert (rating["score"], rating["comment"], rating["case_id"]) == (4, None, case["_id"])
     thanks = await client.app[STORE].messages.find_one({"conversation_id": new_id, "sender": SenderKind.SYSTEM})
-    assert thanks["text"] == THANKS
+    assert opened_message(client.app[STORE], thanks).text == THANKS
     assert (await client.app[STREAM].get_conversation(new_id)).state == ConversationState.CLOSED
     taken, _ = await _answer(client, _text("2", "r2"))
     assert not taken  # already rated: an ordinary message now

@@ -28,7 +28,11 @@ API_MODULES: tuple[str, ...] = (
     "handoff.web.api.queue",
     "handoff.web.api.conversations",
     "handoff.web.api.alerts",
+    "handoff.web.api.surge",
     "handoff.web.api.cases",
+    "handoff.web.api.safety_plan",
+    "handoff.web.api.tasks",
+    "handoff.web.api.wellbeing",
     "handoff.web.api.stats",
     "handoff.web.api.ws",
 )

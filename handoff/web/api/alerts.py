@@ -39,7 +39,11 @@ SCHEMAS = {"Alert": obj(
     ["id", "type", "conversation_id", "desk", "created_at", "state"],
     id=STR, type={"type": "string", "enum": ["risk_level_3", "deadline_breached", "outreach", "window_closed"]},
     conversation_id=STR, desk=STR, created_at=TIME, state=STR, acknowledged_by=nullable(STR),
-    recipients={"type": "array", "items": STR}, data={"type": "object"}, open=BOOL)}
+    recipients={"type": "array", "items": STR}, data={"type": "object"}, open=BOOL,
+    steps={"type": "array", "items": obj(["at", "kind", "desk"], at=TIME, desk=STR, detail=STR,
+                                         kind={"type": "string", "enum": ["reescalated", "paged", "page_failed",
+                                                                          "nobody_to_page"]},
+                                         recipients={"type": "array", "items": STR})})}
 PATHS = {
     "/alerts": {"get": operation("Alerts in your scope", ok=items_of(ref("Alert")), errors=(400, 401),
                                  params=[query_param("state", {"type": "string",

@@ -114,7 +114,7 @@ def _participant(user: User, item: Handed) -> bool:
     return item.conversation.owner == user.id or user.id in item.info.joined
 
 
-async def _case(request: web.Request, user: User, *, write: bool) -> tuple[Case, Handed]:
+async def case_in_scope(request: web.Request, user: User, *, write: bool) -> tuple[Case, Handed]:
     """The case named in the path if the user may see it (and, for ``write``, change it)."""
     case = await cases.get_case(engine_of(request).store, request.match_info["id"])
     item = await _conversation(request, case)
@@ -139,7 +139,7 @@ async def _change(request: web.Request, action: str, model: type[B],
                   change: Callable[[User, Case, B], Awaitable[Case]], status: int = 200) -> web.Response:
     """Sign-in, then scope, then the body: a change to a case by its owner or a supervisor, audited."""
     user = await current_user(request)
-    case, _ = await _case(request, user, write=True)
+    case, _ = await case_in_scope(request, user, write=True)
     body = await read_body(request, model)
     updated = await change(user, case, body)
     return await _respond(request, user, updated, action, status)
@@ -163,7 +163,7 @@ async def agencies(request: web.Request) -> web.Response:
 @ROUTES.get("/cases/{id}")
 async def get_case(request: web.Request) -> web.Response:
     user = await current_user(request)
-    case, item = await _case(request, user, write=False)
+    case, item = await case_in_scope(request, user, write=False)
     if user.role in (Role.SUPERVISOR, Role.ADMIN) and not _participant(user, item) and _reason(request) is None:
         raise http_error(400, "reason: required when reading a case you do not own")
     return await _respond(request, user, case, "case.read")
@@ -223,7 +223,7 @@ async def patch_followup(request: web.Request) -> web.Response:
 @ROUTES.get("/cases/{id}/mandatory-reports")
 async def list_mandatory_reports(request: web.Request) -> web.Response:
     user = await current_user(request)
-    case, _ = await _case(request, user, write=False)
+    case, _ = await case_in_scope(request, user, write=False)
     store = engine_of(request).store
     await audit.record(store, actor=user.id, action="case.mandatory_reports.read", target=case.id,
                        reason=_reason(request))

@@ -8,7 +8,7 @@ from contract.keys import SETTINGS
 from contract.models import ConversationState
 from contract.people import Role, User
 from contract.queue import Handed
-from handoff.access import visible_desks
+from handoff.access import desk_in_view
 from handoff.engine import HandoffEngine
 from handoff.queue import load
 from handoff.web.errors import http_error
@@ -24,7 +24,7 @@ def may_view(user: User, item: Handed, request: web.Request) -> bool:
     conversation = item.conversation
     if conversation.owner == user.id or user.id in item.info.joined:
         return True
-    if conversation.desk not in visible_desks(user, request.app[SETTINGS]):
+    if not desk_in_view(user, item, request.app[SETTINGS]):
         return False
     if user.role == Role.COUNSELLOR:
         return conversation.state == ConversationState.QUEUED

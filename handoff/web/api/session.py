@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from contract.keys import SETTINGS, STORE
-from contract.models import utcnow
 from contract.people import Presence, Role
 from handoff.sessions import LoginThrottle, create_session, end_session, expires_at
-from handoff.users import authenticate, public_user, set_presence
+from handoff.users import SignInBusy, authenticate, normalise_username, public_user, set_presence
 from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import INT, STR, TIME, obj, operation, ref
 from handoff.web.auth import COOKIE, current_session, current_user, request_token
@@ -40,15 +40,23 @@ class PresenceBody(BaseModel):
 async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginBody)
     store, settings = request.app[STORE], request.app[SETTINGS]
-    throttle, now = request.app[THROTTLE], utcnow()
-    if throttle.blocked(body.username, now):
-        raise http_error(429, "too many failed sign-ins; try again in 15 minutes")
-    user = await authenticate(store, body.username, body.password)
+    throttle, account, address = request.app[THROTTLE], normalise_username(body.username), request.remote or ""
+    wait = throttle.admit(account, address)
+    if wait:
+        raise _retry_later(429, "too many sign-in attempts; try again later", wait)
+    try:
+        user = await authenticate(store, account, body.password)
+    except SignInBusy:
+        throttle.abandoned(account, address)
+        raise _retry_later(503, "sign-in is busy; try again in a moment", 1) from None
+    except BaseException:
+        throttle.abandoned(account, address)
+        raise
     if user is None:
-        throttle.failed(body.username, now)
-        log.warning("failed sign-in for %r", body.username[:40])
+        throttle.failed(account, address)
+        log.warning("failed sign-in for %r from %s", account[:40], address)
         raise http_error(401, "wrong username or password")
-    throttle.succeeded(body.username)
+    throttle.succeeded(account, address)
     token, session = await create_session(store, user)
     response = web.json_response({"user": await public_user(store, user), "csrf_token": session.csrf_token,
                                   "token": token})
@@ -56,6 +64,12 @@ async def login(request: web.Request) -> web.Response:
                         secure=settings.service.public_url.startswith("https://"),
                         max_age=settings.handoff.session_max_hours * 3600)
     return response
+
+
+def _retry_later(status: int, message: str, seconds: float) -> web.HTTPException:
+    error = http_error(status, message)
+    error.headers["Retry-After"] = str(math.ceil(seconds))
+    return error
 
 
 @ROUTES.post("/auth/logout")
@@ -115,7 +129,7 @@ PATHS = {
     "/auth/login": {"post": operation(
         "Sign in", body=obj(["username", "password"], username=STR, password=STR),
         ok=obj(["user", "csrf_token", "token"], user=ref("User"), csrf_token=STR, token=STR),
-        errors=(400, 401, 415, 429), public=True)},
+        errors=(400, 401, 415, 429, 503), public=True)},
     "/auth/session": {"get": operation(
         "The current session: CSRF token and expiry (sliding)",
         ok=obj(["user", "csrf_token", "expires_at", "idle_minutes"], user=ref("User"), csrf_token=STR,

@@ -3,6 +3,11 @@
 A counsellor gets their desk's queue and alert events and message events only of conversations
 they own or that wait in the queue; supervisors get everything of their desks. A client that
 falls behind is disconnected (close code 4008) and should reconnect and re-fetch.
+
+Browsers send the session cookie with a WebSocket handshake from any site (WebSockets are outside
+the same-origin policy, and SameSite is the only other guard), so a browser handshake must come from
+the console's own origin: the Host it is served from or ``service.public_url``. Clients without an
+``Origin`` (API clients with a bearer token) carry no ambient credentials and are let through.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -22,6 +28,7 @@ from handoff.queue import load
 from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import ERROR
 from handoff.web.auth import current_user
+from handoff.web.errors import http_error
 from handoff.web.keys import CONSOLE_PRESENCE
 
 log = logging.getLogger("youthdesk.api.ws")
@@ -30,7 +37,7 @@ ROUTES = web.RouteTableDef()
 FORWARDED = frozenset({
     "queue.changed", "message.created", "message.status", "conversation.assigned", "conversation.state_changed",
     "conversation.risk_changed", "conversation.joined", "alert.raised", "deadline.warning", "deadline.breached",
-    "conversation.window_closed",
+    "conversation.window_closed", "task.created", "task.reminder", "wellbeing.debrief",
 })
 _PER_CONVERSATION = frozenset({"message.created", "message.status", "conversation.joined"})
 HEARTBEAT_SECONDS = 20.0
@@ -55,8 +62,31 @@ async def _allowed_for_counsellor(request: web.Request, user: User, event: Event
             or item.conversation.state == ConversationState.QUEUED)
 
 
+def console_origins(request: web.Request) -> set[str]:
+    """The origins the console is served from: this request's Host (either scheme) and the public URL."""
+    host = request.host.lower()
+    origins = {f"http://{host}", f"https://{host}"}
+    public_url = request.app[SETTINGS].service.public_url
+    if public_url:
+        origins.add(_origin_of(public_url))
+    return origins
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_origin(request: web.Request) -> None:
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() not in console_origins(request):
+        log.warning("console socket refused for origin %r", origin[:100])
+        raise http_error(403, "origin not allowed")
+
+
 @ROUTES.get("/ws")
 async def websocket(request: web.Request) -> web.WebSocketResponse:
+    check_origin(request)
     user = await current_user(request)
     desks = visible_desks(user, request.app[SETTINGS])
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
@@ -105,5 +135,6 @@ PATHS = {
     "/ws": {"get": {"summary": "Live events (WebSocket upgrade)", "responses": {
         "101": {"description": "switching protocols"},
         "401": {"description": "not signed in", "content": {"application/json": {"schema": ERROR}}},
+        "403": {"description": "opened from a foreign origin", "content": {"application/json": {"schema": ERROR}}},
     }}},
 }

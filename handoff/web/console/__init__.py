@@ -22,6 +22,8 @@ STATIC: dict[str, str] = {
     "queue.js": "text/javascript",
     "conversation.js": "text/javascript",
     "casepanel.js": "text/javascript",
+    "safetyplan.js": "text/javascript",
+    "worklist.js": "text/javascript",
     "supervisor.js": "text/javascript",
     "dashboard.js": "text/javascript",
 }

@@ -5,6 +5,7 @@ import { clear, field, h, toast } from "./dom.js";
 import { mountWorkspace } from "./queue.js";
 import { mountSupervisor } from "./supervisor.js";
 import { mountDashboard } from "./dashboard.js";
+import { mountWorklist } from "./worklist.js";
 
 const ALERT_TEXT = {
   risk_level_3: "3级危急：有青少年可能正处于危险中，请立即接入处理",
@@ -41,6 +42,7 @@ function started(session) {
   state.live.on(onEvent);
   state.live.start();
   loadAlerts();
+  loadSurges();
   window.addEventListener("hashchange", route);
   route();
 }
@@ -117,7 +119,7 @@ function tickExpiry() {
 // ------------------------------------------------------------------ navigation
 
 function renderNav() {
-  const items = [["#/queue", "接待台"]];
+  const items = [["#/queue", "接待台"], ["#/tasks", "我的待办"]];
   if (state.user.role !== "counsellor") items.push(["#/supervisor", "督导"]);
   items.push(["#/dashboard", "统计"]);
   clear(document.getElementById("nav")).append(...items.map(([href, text]) => h("a", { href }, text)));
@@ -134,6 +136,7 @@ function route() {
   const [, name, id] = hash.split("/");
   if (name === "supervisor") state.unmount = mountSupervisor(ctx);
   else if (name === "dashboard") state.unmount = mountDashboard(ctx);
+  else if (name === "tasks") state.unmount = mountWorklist(ctx);
   else state.unmount = mountWorkspace(ctx, name === "c" ? decodeURIComponent(id || "") : null);
 }
 
@@ -150,6 +153,8 @@ async function loadAlerts() {
 }
 
 function onEvent(event) {
+  // A surge starting or ending is heard as a queue change on every affected desk.
+  if (event.type === "queue.changed" || event.type === "reconnected") loadSurges();
   if (event.type === "alert.raised" && event.data && event.data.alert) {
     state.alerts.set(event.data.alert.id, event.data.alert);
     showBanner(true);
@@ -163,13 +168,42 @@ function showBanner(withSound) {
   const urgent = open.find((a) => a.type === "risk_level_3") || open[0];
   banner.className = `banner banner-${urgent.type === "risk_level_3" ? "critical" : "warning"}`;
   banner.dataset.alert = urgent.type;
+  const step = (urgent.steps || []).at(-1);
   clear(banner).append(
     h("strong", {}, ALERT_TEXT[urgent.type] || "新的提醒"),
+    step ? h("span", { class: "alert-step" }, `（${alertStepText(step)}）`) : null,
     open.length > 1 ? h("span", {}, `（共 ${open.length} 条未处理提醒）`) : null,
     h("a", { href: `#/c/${encodeURIComponent(urgent.conversation_id)}`, class: "button" }, "查看会话"),
     h("button", { type: "button", onclick: () => acknowledge(urgent) }, "已知悉"));
   banner.hidden = false;
   if (withSound && urgent.type === "risk_level_3") beep();
+}
+
+// What happened to an alert nobody acknowledged: re-escalated upwards, then the on-call pager.
+export function alertStepText(step) {
+  const who = step.recipients && step.recipients.length ? `：${step.recipients.join("、")}` : "";
+  if (step.kind === "reescalated") return `无人确认，已升级至上级督导${who}`;
+  if (step.kind === "paged") return `无人确认，已呼叫值班人员${who}`;
+  if (step.kind === "page_failed") return `呼叫值班人员失败：${step.detail}`;
+  return `无人确认，无法呼叫值班人员：${step.detail}`;
+}
+
+// ------------------------------------------------------------------ surge (重大突发事件)
+
+async function loadSurges() {
+  const banner = document.getElementById("surge-banner");
+  try {
+    const { items } = await get("/surges");
+    clear(banner);
+    for (const surge of items) {
+      banner.append(h("p", { dataset: { surge: surge.id } },
+        h("strong", {}, "重大突发事件 · 应急分流中"),
+        ` ${surge.desk} 的风险会话直接转至 ${surge.to_desks.join("、")}（${surge.reason}）`));
+    }
+    banner.hidden = !items.length;
+  } catch {
+    /* shown again on the next queue change */
+  }
 }
 
 function hideBanner() {

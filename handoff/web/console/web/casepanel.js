@@ -1,7 +1,8 @@
 // The case (工单) beside a conversation: classification and summary, risk assessment, referrals,
-// mandatory reports (append-only), follow-up tasks, and the youth's previous cases (masked).
+// safety plan, mandatory reports (append-only), follow-up tasks, and the youth's previous cases (masked).
 import { get, patch, post, put } from "./api.js";
 import { RISK, clear, clock, date, field, h, select, toast } from "./dom.js";
+import { safetyPlanSection } from "./safetyplan.js";
 
 const REFERRAL_STATUS = { sent: "已发出", accepted: "已接收", resolved: "已办结", declined: "已拒绝" };
 
@@ -47,7 +48,8 @@ export function mountCasePanel(ctx, summary, reason) {
     clear(box).append(
       h("h2", {}, "工单 ", h("span", { class: "case-number" }, data.number)),
       h("p", { class: "muted" }, `状态：${data.status === "open" ? "处理中" : "已结案"} · 风险：${RISK[data.risk_level].label}`),
-      classification(data, codes), assessment(data), referrals(data, agencies, agencyName), reports(data),
+      classification(data, codes), assessment(data), safetyPlanSection(base, q),
+      referrals(data, agencies, agencyName), reports(data),
       followups(data), previous());
   }
 

@@ -59,6 +59,7 @@ export function mountWorkspace(ctx, conversationId) {
         h("span", { class: "slot-channel muted" }), wait),
       h("div", { class: "line" }, h("a", { class: "slot-preview preview", href: `#/c/${encodeURIComponent(item.id)}`,
         title: "查看（不接入）" }), h("span", { class: "slot-deadline" })),
+      h("div", { class: "line" }, h("span", { class: "slot-overflow overflow" })),
       h("div", { class: "line" }, h("span", { class: "slot-contact muted" }),
         h("button", { type: "button", class: "claim", hidden: ctx.user.role === "admin",
           onclick: () => claim(item.id) }, "接入")));
@@ -70,7 +71,8 @@ export function mountWorkspace(ctx, conversationId) {
   function fill(el, item) {
     // Only touch rows whose visible data changed.
     const key = [item.risk_level, item.risk_category, item.platform, item.last_message_preview,
-      item.deadline_state, item.waiting_since, item.contact.label, item.leave_message].join("\u0001");
+      item.deadline_state, item.waiting_since, item.contact.label, item.leave_message,
+      item.overflow ? item.overflow.label : ""].join("\u0001");
     if (el.key === key) return;
     el.key = key;
     el.className = `queue-item risk-row-${item.risk_level} deadline-${item.deadline_state}`;
@@ -83,6 +85,10 @@ export function mountWorkspace(ctx, conversationId) {
     deadline.textContent = [item.leave_message ? "留言" : "", DEADLINE[item.deadline_state] || ""].filter(Boolean).join(" ");
     deadline.className = `slot-deadline deadline deadline-${item.deadline_state}`;
     el.querySelector(".slot-contact").textContent = item.contact.label;
+    // Overflow: why a conversation of a desk below is in this queue ("由深圳转入：无人在线").
+    const overflow = el.querySelector(".slot-overflow");
+    overflow.textContent = item.overflow ? item.overflow.label : "";
+    overflow.hidden = !item.overflow;
     el.wait.dataset.since = item.waiting_since || "";
   }
 

@@ -1,6 +1,7 @@
 // Supervisor view: every live conversation of the supervised desks (owner, risk, deadline state),
 // alerts with acknowledgement, deadline breaches and the latest audit entries. Opening a
 // transcript goes through the conversation view, which asks for the reason the API records.
+import { alertStepText } from "./app.js";
 import { get, post } from "./api.js";
 import { DEADLINE, STATE, category, channel, clear, clock, duration, h, riskBadge, since, toast } from "./dom.js";
 
@@ -72,6 +73,7 @@ export function mountSupervisor(ctx) {
     for (const a of items.slice(0, 50)) {
       alerts.append(h("li", { class: `alert alert-${a.type} alert-${a.state}` },
         h("strong", {}, ALERT_TYPE[a.type] || a.type), ` · ${desks[a.desk] || a.desk} · ${clock(a.created_at)} `,
+        ...(a.steps || []).map((step) => h("span", { class: "alert-step muted" }, `${clock(step.at)} ${alertStepText(step)} `)),
         h("a", { href: `#/c/${encodeURIComponent(a.conversation_id)}` }, "查看"),
         a.state === "open" ? h("button", { type: "button", onclick: () => ack(a.id) }, "确认") : h("span", { class: "muted" }, " 已确认")));
     }

@@ -1,0 +1,145 @@
+"""Overflow (溢出): a waiting risk conversation moves up the 12355 hierarchy until someone can take it.
+
+A conversation at risk level >= 2 waiting at a desk where no counsellor is online with free capacity
+and the skill it needs goes at once to the nearest desk above that has one ("无人在线"). If nobody
+claims it within the desk's window (``[[desks]].overflow``: 30 s at level 3, 120 s at level 2 by
+default) it goes one desk further up ("30秒无人接听"): the provincial desk, the regional centre, the
+national centre. The desks it came from keep it in their queues, so whoever is first takes it.
+Under a surge (``handoff.surge``) a covered desk's risk conversations go straight to the named centres.
+
+Checked right after queueing and on every deadline tick, so a move happens within ``tick_seconds``
+of its window.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from contract.config import DeskConfig
+from contract.escalation import Offer, OfferReason, Surge
+from contract.models import ConversationState, Event
+from contract.people import Presence, Role
+from contract.queue import Handed, HandoffInfo
+from handoff.access import ancestors
+from handoff.assignment import Assignment
+from handoff.context import HandoffContext
+from handoff.desks import open_now
+from handoff.surge import covering
+from handoff.users import active_count, list_users
+from store import alerts as stored_alerts
+from store import handoff as stored
+
+log = logging.getLogger("youthdesk.handoff.overflow")
+
+OVERFLOW_FROM_LEVEL = 2
+
+
+def short_name(desk: DeskConfig) -> str:
+    """What the console calls a desk in a label: 深圳 for 深圳市, 广东 for 广东省, the name for centres."""
+    if desk.level in ("municipal", "provincial") and desk.area:
+        return desk.area.removesuffix("市").removesuffix("省")
+    return desk.name
+
+
+def label(from_desk: DeskConfig, reason: OfferReason, waited_seconds: int) -> str:
+    why = {"nobody_online": "无人在线", "unanswered": f"{waited_seconds}秒无人接听", "surge": "重大突发事件"}[reason]
+    return f"由{short_name(from_desk)}转入：{why}"
+
+
+def arrival(info: HandoffInfo) -> dict[str, str] | None:
+    """Why a conversation is in this queue, when it came from below: the console's label."""
+    if not info.offers:
+        return None
+    last = info.offers[-1]
+    return {"from_desk": last.from_desk, "label": last.label}
+
+
+class Overflow:
+    def __init__(self, context: HandoffContext, assignment: Assignment) -> None:
+        self.context = context
+        self.assignment = assignment
+
+    async def check_all(self, items: list[Handed]) -> None:
+        """One pass over the conversations with a human (the deadline tick hands them in). Who can take
+        what is asked once per desk and skill per pass: the tick must stay cheap with hundreds waiting."""
+        surges = await stored_alerts.active_surges(self.context.store)
+        able: dict[tuple[str, str | None], bool] = {}
+        for item in items:
+            await self.check(item, surges, able)
+
+    async def check(self, item: Handed, surges: list[Surge] | None = None,
+                    able: dict[tuple[str, str | None], bool] | None = None) -> None:
+        conversation, info = item.conversation, item.info
+        if (conversation.state != ConversationState.QUEUED or conversation.owner is not None
+                or conversation.risk_level < OVERFLOW_FROM_LEVEL or info.leave_message):
+            return
+        if surges is None:
+            surges = await stored_alerts.active_surges(self.context.store)
+        able = {} if able is None else able  # within one pass: (desk, skill) -> someone can take it
+        settings, now = self.context.settings, self.context.now()
+        here = settings.desk(conversation.desk)
+        home = info.offers[0].from_desk if info.offers else conversation.desk
+        surge = covering(settings, surges, home)
+        if surge is not None and conversation.desk not in surge.to_desks:
+            await self._offer(item, surge.to_desks[0], "surge", 0, extra=surge.to_desks[1:])
+            return
+        if not await self._someone_can_take(here, item, now, able):
+            staffed = await self._nearest_able_above(here.id, item, now, able)
+            if staffed is not None:
+                await self._offer(item, staffed, "nobody_online", 0)
+                return
+        since = info.offers[-1].at if info.offers else (info.waiting_since or now)
+        window = here.overflow.for_level(conversation.risk_level)
+        parent = here.parent
+        if parent is not None and now - since >= timedelta(seconds=window):
+            await self._offer(item, parent, "unanswered", window)
+
+    async def _someone_can_take(self, desk: DeskConfig, item: Handed, now: datetime,
+                                able: dict[tuple[str, str | None], bool]) -> bool:
+        key = (desk.id, item.info.skill)
+        if key not in able:
+            able[key] = await self._ask_someone_can_take(desk, item, now)
+        return able[key]
+
+    async def _ask_someone_can_take(self, desk: DeskConfig, item: Handed, now: datetime) -> bool:
+        """An online counsellor of ``desk`` with free capacity and the skill, while the desk is open."""
+        if not open_now(desk, now):
+            return False
+        for user in await list_users(self.context.store, {desk.id}):
+            if user.role != Role.COUNSELLOR or user.presence != Presence.ONLINE:
+                continue
+            if item.info.skill and item.info.skill not in user.skills:
+                continue
+            if await active_count(self.context.store, user.id) < user.capacity:
+                return True
+        return False
+
+    async def _nearest_able_above(self, desk_id: str, item: Handed, now: datetime,
+                                  able: dict[tuple[str, str | None], bool]) -> str | None:
+        settings = self.context.settings
+        for candidate in ancestors(settings, desk_id):
+            if await self._someone_can_take(settings.desk(candidate), item, now, able):
+                return candidate
+        return None
+
+    async def _offer(self, item: Handed, to_desk: str, reason: OfferReason, waited_seconds: int, *,
+                     extra: list[str] | None = None) -> None:
+        context, conversation = self.context, item.conversation
+        from_desk = context.settings.desk(conversation.desk)
+        offer = Offer(at=context.now(), from_desk=from_desk.id, to_desk=to_desk, reason=reason,
+                      label=label(from_desk, reason, waited_seconds))
+        keep_seeing = [from_desk.id, *(extra or [])]
+        moved = await stored.offer_upwards(context.store, conversation, offer, also_visible_to=keep_seeing)
+        if moved is None:
+            return  # claimed or moved meanwhile
+        log.warning("conversation %s (level %d) offered from %s to %s: %s", conversation.id,
+                    conversation.risk_level, from_desk.id, to_desk, reason)
+        await context.stream.record_event(Event(
+            type="conversation.offered", conversation_id=conversation.id, desk=to_desk,
+            data={"from_desk": from_desk.id, "to_desk": to_desk, "reason": reason, "label": offer.label,
+                  "risk_level": conversation.risk_level}))
+        # The desk it came from still shows it (no change there); the desks that now see it must hear.
+        for desk in (to_desk, *(extra or [])):
+            await self.assignment.queue_changed(desk)
+        await self.assignment.auto_assign(to_desk)

@@ -1,0 +1,141 @@
+"""Overflow (溢出) and surge: a waiting risk conversation moves up the hierarchy until someone can take it.
+
+The youth writes to the Shenzhen desk (the demo WeChat account is pointed at ``sz`` here, open all day);
+the engine's clock is moved by hand and the deadline tick run, so the windows are exact.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from contract.config import Settings
+from contract.keys import STORE
+from handoff.queue import load
+from handoff.web.keys import DEADLINES
+from tests.handoff_support import conversation, engine, login, start, user
+
+
+def at_shenzhen(settings: Settings) -> Settings:
+    """The demo WeChat account feeds the Shenzhen desk, and every desk is open (the tests move the clock)."""
+    accounts = [a.model_copy(update={"desk": "sz"}) if a.platform == "wechat" else a for a in settings.accounts]
+    desks = [d.model_copy(update={"hours": "00:00-24:00", "assignment": "pull"}) for d in settings.desks]
+    return settings.model_copy(update={"accounts": accounts, "desks": desks})
+
+
+class Clock:
+    """The engine's clock, moved by hand from the moment it is made; ``at`` also runs the deadline tick."""
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self.client = client
+        self.base = engine(client).now()
+
+    async def at(self, seconds: float) -> None:
+        engine(self.client).now = lambda: self.base + timedelta(seconds=seconds)
+        await self.client.app[DEADLINES].tick()
+
+
+async def where(client, cid: str) -> tuple[str, list[str], list[str]]:  # type: ignore[no-untyped-def]
+    item = await load(client.app[STORE], cid)
+    assert item is not None
+    return item.conversation.desk, item.info.also_visible_to, [offer.label for offer in item.info.offers]
+
+
+async def test_nobody_online_at_the_city_desk_sends_a_level3_to_the_parent_desk_at_once(start_app, settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+
+    assert await where(client, cid) == ("gd", ["sz"], ["由深圳转入：无人在线"])
+    queue = await (await client.get("/api/v1/queue", headers=await login(client, "c-gd"))).json()
+    assert [item["id"] for item in queue["items"]] == [cid]
+    assert queue["items"][0]["overflow"] == {"from_desk": "sz", "label": "由深圳转入：无人在线"}
+    taken = await client.post("/api/v1/queue/take-next", headers=await login(client, "c-gd"))
+    assert taken.status == 200 and (await taken.json())["id"] == cid
+
+
+async def test_unclaimed_risk_climbs_one_desk_per_window_and_stays_visible_below(start_app, settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological"])  # online, but does not answer
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+    clock = Clock(client)
+    await clock.at(0)
+    assert (await where(client, cid))[0] == "sz"
+
+    await clock.at(29)
+    assert (await where(client, cid))[0] == "sz"
+    await clock.at(30)
+    assert await where(client, cid) == ("gd", ["sz"], ["由深圳转入：30秒无人接听"])
+    await clock.at(59)
+    assert (await where(client, cid))[0] == "gd"
+    await clock.at(60)
+    assert await where(client, cid) == ("gd-regional", ["sz", "gd"],
+                                        ["由深圳转入：30秒无人接听", "由广东转入：30秒无人接听"])
+
+    # Still in Shenzhen's queue: the Shenzhen counsellor who finally looks takes it.
+    headers = await login(client, "c-sz")
+    queue = await (await client.get("/api/v1/queue", headers=headers)).json()
+    assert [item["id"] for item in queue["items"]] == [cid]
+    assert (await client.post(f"/api/v1/conversations/{cid}/claim", headers=headers)).status == 200
+
+
+async def test_level2_waits_two_minutes_and_level1_never_overflows(start_app, settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological", "legal"])
+    level2 = await conversation(client, risk=2, category="self_harm")
+    level1 = await conversation(client, risk=1)
+    clock = Clock(client)
+    await clock.at(0)
+    await clock.at(119)
+    assert (await where(client, level2))[0] == "sz"
+    await clock.at(120)
+    assert (await where(client, level2))[2] == ["由深圳转入：120秒无人接听"]
+    await clock.at(3600)
+    assert (await where(client, level1))[0] == "sz"
+
+
+async def test_a_desk_configures_its_own_window(start_app, settings) -> None:
+    shenzhen = at_shenzhen(settings)
+    desks = [d.model_copy(update={"overflow": d.overflow.model_copy(update={"level_3_seconds": 10})})
+             if d.id == "sz" else d for d in shenzhen.desks]
+    client = await start(start_app, shenzhen.model_copy(update={"desks": desks}))
+    await user(client, "c-sz", desk="sz", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+    clock = Clock(client)
+    await clock.at(10)
+    assert (await where(client, cid))[2] == ["由深圳转入：10秒无人接听"]
+
+
+async def test_surge_sends_risk_conversations_straight_to_named_centres_with_an_audit_entry(start_app,
+                                                                                          settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological", "legal"])
+    await user(client, "sup-regional", "supervisor", "gd-regional")
+    await user(client, "sup-gd", "supervisor", "gd")
+    await user(client, "c-sh", desk="sh-regional", skills=["psychological"])
+    body = {"desk": "gd", "to_desks": ["sh-regional", "wh-regional"], "reason": "台风过境，深圳求助激增"}
+
+    refused = await client.post("/api/v1/surges", json=body, headers=await login(client, "sup-gd"))
+    assert refused.status == 403  # a provincial supervisor may not declare one
+    assert (await client.post("/api/v1/surges", json=body, headers=await login(client, "c-sz"))).status == 403
+    bad = await client.post("/api/v1/surges", json=body | {"to_desks": ["national"]},
+                            headers=await login(client, "sup-regional"))
+    assert bad.status == 400  # only regional centres take a surge's conversations
+
+    started = await client.post("/api/v1/surges", json=body, headers=await login(client, "sup-regional"))
+    assert started.status == 201, await started.text()
+    surge = await started.json()
+    cid = await conversation(client, risk=2, category="self_harm")
+    assert await where(client, cid) == ("sh-regional", ["sz", "wh-regional"], ["由深圳转入：重大突发事件"])
+
+    shanghai = await (await client.get("/api/v1/surges", headers=await login(client, "c-sh"))).json()
+    shenzhen = await (await client.get("/api/v1/surges", headers=await login(client, "c-sz"))).json()
+    assert [s["id"] for s in shanghai["items"]] == [s["id"] for s in shenzhen["items"]] == [surge["id"]]
+    audit = await client.app[STORE]["audit"].find({"action": {"$regex": "^surge"}}).to_list(None)
+    assert [(a["action"], a["target"]) for a in audit] == [("surge.started", "gd")]
+
+    ended = await client.post(f"/api/v1/surges/{surge['id']}/end", headers=await login(client, "sup-regional"))
+    assert ended.status == 200
+    assert (await (await client.get("/api/v1/surges", headers=await login(client, "c-sz"))).json())["items"] == []
+    later = await conversation(client, risk=2, category="self_harm")
+    assert (await where(client, later))[0] == "sz"  # someone is online at Shenzhen again
