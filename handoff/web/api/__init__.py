@@ -30,6 +30,7 @@ API_MODULES: tuple[str, ...] = (
     "handoff.web.api.alerts",
     "handoff.web.api.cases",
     "handoff.web.api.stats",
+    "handoff.web.api.data",
     "handoff.web.api.ws",
 )
 OPENAPI = web.AppKey("openapi", dict)
