@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from contract.models import new_id, utcnow
 
-AlertType = Literal["risk_level_3", "deadline_breached", "outreach", "window_closed"]
+AlertType = Literal["risk_level_3", "deadline_breached", "outreach", "window_closed", "early_warning"]
 AlertState = Literal["open", "acknowledged"]
 
 
