@@ -170,6 +170,7 @@ def _trend(trend: dict[str, dict[str, int]]) -> str:
             axes.plot(months, [trend[month].get(name, 0) for month in months], marker="o", label=name)
         axes.set_title("主要案由近六个月趋势")
         axes.set_ylabel("工单数")
+        axes.set_ylim(bottom=0)
         if top:
             axes.legend(fontsize=8)
     return _png(draw)
