@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 AgeBand = Literal["under_12", "12_14", "15_17", "18_24", "25_35", "over_35"]
 Gender = Literal["female", "male", "other"]
@@ -39,3 +39,27 @@ class LegalHold(BaseModel):
     at: datetime
     released_by: str | None = None
     released_at: datetime | None = None
+
+
+ConsentPurpose = Literal["profile", "follow_up_contact"]
+
+
+class ConsentRecord(BaseModel):
+    """One entry of a contact's consent ledger; frozen because the ledger is append-only.
+
+    ``purpose``: ``profile`` (recording the optional youth profile), ``follow_up_contact`` (the desk
+    may contact the youth again later). The latest entry per purpose is the current decision.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    contact_id: str
+    seq: int = Field(ge=1)
+    purpose: ConsentPurpose
+    decision: Literal["granted", "withdrawn"]
+    given_by: Literal["youth", "guardian"]
+    under_14: bool  # 不满十四周岁: consent must come from a guardian (个人信息保护法 art. 31)
+    note: str = ""
+    recorded_by: str
+    recorded_at: datetime

@@ -154,6 +154,12 @@ async def export_records(store: Store, settings: Settings, desks: set[str], star
                          deidentify: bool) -> list[dict[str, Any]]:
     """Every conversation of ``desks`` opened in [start, end), as schema-valid records (validated here)."""
     conversations = await stored.conversations_opened(store, sorted(desks), start, end)
+    return await records_for(store, settings, conversations, deidentify=deidentify)
+
+
+async def records_for(store: Store, settings: Settings, conversations: list[Conversation], *,
+                      deidentify: bool) -> list[dict[str, Any]]:
+    """The conversations as schema-valid records (validated here)."""
     ids = [conversation.id for conversation in conversations]
     cases = await stored.cases_of_conversations(store, ids)
     case_ids = [case.id for case in cases.values()]

@@ -17,7 +17,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from store import alerts, cases, contacts, conversations, events, messages, retention, users
+from store import alerts, cases, consent, contacts, conversations, events, messages, retention, users
 from store.database import IndexDeclarations, Store
 from store.durable import DurableMongoClient
 
@@ -27,7 +27,7 @@ log = logging.getLogger("youthdesk.store")
 
 SCHEMA: tuple[IndexDeclarations, ...] = (
     contacts.INDEXES, conversations.INDEXES, events.INDEXES, messages.INDEXES,
-    alerts.INDEXES, cases.INDEXES, users.INDEXES, retention.INDEXES,
+    alerts.INDEXES, cases.INDEXES, users.INDEXES, retention.INDEXES, consent.INDEXES,
 )
 
 STORE_FILE_NAME = "store.sqlite3"
