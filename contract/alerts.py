@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from contract.escalation import AlertStep
 from contract.models import new_id, utcnow
 
-AlertType = Literal["risk_level_3", "deadline_breached", "outreach", "window_closed", "possible_flood"]
+AlertType = Literal["risk_level_3", "deadline_breached", "outreach", "window_closed", "possible_flood",
+                    "early_warning"]
 AlertState = Literal["open", "acknowledged"]
 
 

@@ -1,7 +1,7 @@
 """The audit log: who read or changed which transcript or case, when, and why.
 
-Entries are only ever inserted (no update or delete path exists in the code base), so the log
-is a faithful record of access to minors' data.
+Entries are never updated, and deleted only by retention once past ``data.retention.audit_days``
+(at least six months), so the log is a faithful record of access to minors' data.
 """
 
 from __future__ import annotations

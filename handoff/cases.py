@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from contract.cases import (
@@ -28,6 +28,7 @@ from contract.cases import (
 from contract.config import Settings
 from contract.models import Conversation, new_id, utcnow
 from contract.queue import Handed
+from handoff.desks import CHINA
 from handoff.errors import Conflict, Invalid, NotFound
 from store import cases as stored
 from store.client import Store
@@ -85,8 +86,8 @@ def missing_before_close(case: Case | None, level: int, no_referral_reason: str 
 
 
 async def next_number(store: Store, desk: str, day: datetime) -> str:
-    """``12355-<DESK>-<YYYYMMDD>-<seq>`` from an atomic per desk and day counter."""
-    stamp = aware(day).astimezone(UTC).strftime("%Y%m%d")
+    """``12355-<DESK>-<YYYYMMDD>-<seq>`` from an atomic per desk and day counter; the day is Beijing's."""
+    stamp = aware(day).astimezone(CHINA).strftime("%Y%m%d")
     seq = await stored.next_case_seq(store, f"{desk}:{stamp}")
     return f"12355-{desk.upper()}-{stamp}-{seq:06d}"
 

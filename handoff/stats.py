@@ -11,13 +11,14 @@ import csv
 import io
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contract.config import Settings
 from contract.models import ConversationState, utcnow
 from contract.people import User
 from handoff.access import descendants, ensure_desk_access, visible_desks
+from handoff.desks import CHINA
 from store import stats as stored
 from store.client import Store
 
@@ -27,10 +28,10 @@ MAX_CONVERSATIONS = 50_000
 
 
 def period_start(days: int, now: datetime | None = None) -> datetime:
-    """``days=1`` is today (from UTC midnight); otherwise the last ``days`` × 24 h."""
+    """``days=1`` is today (from midnight Beijing time, the desks' day); otherwise the last ``days`` × 24 h."""
     now = now or utcnow()
     if days == 1:
-        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return now.astimezone(CHINA).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     return now - timedelta(days=days)
 
 

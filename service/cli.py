@@ -144,10 +144,11 @@ def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     from bot import cli as bot_cli
     from bot import risk_cli, triage_cli
     from handoff import cli as handoff_cli
+    from handoff import cli_data
     from service import simulate
 
     return [_register_serve, _register_run, _register_keys, simulate.register, handoff_cli.register,
-            triage_cli.register, bot_cli.register, risk_cli.register]
+            triage_cli.register, bot_cli.register, risk_cli.register, cli_data.register]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,19 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from contract.crypto import DataProtector
-from store import alerts, cases, contacts, conversations, events, floods, messages, tasks, users
+from store import (
+    alerts,
+    cases,
+    consent,
+    contacts,
+    conversations,
+    events,
+    floods,
+    messages,
+    retention,
+    tasks,
+    users,
+)
 from store.database import IndexDeclarations, Store
 from store.durable import DurableMongoClient
 
@@ -28,7 +40,8 @@ log = logging.getLogger("youthdesk.store")
 
 SCHEMA: tuple[IndexDeclarations, ...] = (
     contacts.INDEXES, conversations.INDEXES, events.INDEXES, messages.INDEXES,
-    alerts.INDEXES, cases.INDEXES, users.INDEXES, tasks.INDEXES, floods.INDEXES,
+    alerts.INDEXES, cases.INDEXES, users.INDEXES, tasks.INDEXES, floods.INDEXES, retention.INDEXES,
+    consent.INDEXES,
 )
 
 STORE_FILE_NAME = "store.sqlite3"

@@ -8,8 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from contract.config import Settings
-from contract.keys import STORE, STREAM
 
 from bot import risk_artifact
 from bot.risk import RiskDetector
@@ -24,6 +22,8 @@ from bot.risk_artifact import (
 )
 from bot.risk_data import LabelledRow, digest
 from bot.risk_model import FEATURES_VERSION, LabelledMessage, RiskModel, load_training_messages
+from contract.config import Settings
+from contract.keys import STORE, STREAM
 from tests.fakes import inbound, wait_for
 
 TOY = [LabelledMessage(text, level, category) for text, level, category in [

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from service.cli import main as youthdesk
 
 from bot.risk_data import LabelledRow, SplitRefused, convert, digest, read_jsonl, write_jsonl
+from service.cli import main as youthdesk
 
 
 def _sos4k(path: Path) -> Path:

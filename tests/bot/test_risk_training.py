@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from service.cli import main as youthdesk
 
 from bot.evaluation import fixed_splits, load_heldout
 from bot.risk import RiskDetector
@@ -15,6 +14,7 @@ from bot.risk_artifact import ARTIFACT_DIR, POINTER_NAME, Provenance, write_arti
 from bot.risk_data import SplitRefused
 from bot.risk_model import FEATURES_VERSION, LabelledMessage, RiskModel
 from bot.risk_training import GATE_TOLERANCE, GateFigures, TrainingRefused, trainable_rows
+from service.cli import main as youthdesk
 
 
 def _rows(path: Path, rows: list[dict]) -> Path:

@@ -12,6 +12,7 @@ from contract.cases import Assessment, MandatoryReport
 from contract.config import Settings
 from contract.models import Conversation, new_id
 from handoff import cases
+from handoff.desks import CHINA
 from handoff.errors import Invalid, NotFound
 from store import cases as stored_cases
 from store.client import Store, open_store
@@ -36,7 +37,7 @@ async def test_case_numbers_are_unique_under_concurrent_opens(store: Store, sett
     opened = await asyncio.gather(*(cases.open_case(store, settings, c) for c in conversations))
     numbers = [case.number for case in opened]
     assert len(set(numbers)) == 50
-    today = datetime.now(UTC).strftime("%Y%m%d")
+    today = datetime.now(CHINA).strftime("%Y%m%d")  # case numbers carry the Beijing date
     assert all(re.fullmatch(rf"12355-(GD|SZ|NATIONAL)-{today}-\d{{6}}", n) for n in numbers)
     gd = sorted(n for n in numbers if n.startswith("12355-GD-"))
     assert [int(n[-6:]) for n in gd] == list(range(1, len(gd) + 1))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from contract.keys import STORE
 from contract.models import utcnow
+from handoff.desks import CHINA
 from handoff.stats import compute_stats, percentile
 from store.client import Store
 from tests.handoff_support import login, start, user
@@ -113,4 +114,5 @@ async def test_api_scope_and_csv_matches_json(start_app) -> None:  # type: ignor
     assert (await client.get("/api/v1/stats", params={"days": "7"}, headers=head)).status == 400
     assert (await client.get("/api/v1/stats", params={"desk": "sh-regional"}, headers=head)).status == 403
     today = await (await client.get("/api/v1/stats", headers=head)).json()
-    assert today["since"].startswith(utcnow().strftime("%Y-%m-%dT00:00:00"))
+    beijing_midnight = datetime.now(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert today["since"] == beijing_midnight.astimezone(UTC).isoformat()  # the desks' day starts at 00:00 Beijing

@@ -34,6 +34,7 @@ API_MODULES: tuple[str, ...] = (
     "handoff.web.api.tasks",
     "handoff.web.api.wellbeing",
     "handoff.web.api.stats",
+    "handoff.web.api.data",
     "handoff.web.api.ws",
 )
 OPENAPI = web.AppKey("openapi", dict)

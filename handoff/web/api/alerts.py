@@ -37,7 +37,8 @@ async def acknowledge_alert(request: web.Request) -> web.Response:
 
 SCHEMAS = {"Alert": obj(
     ["id", "type", "conversation_id", "desk", "created_at", "state"],
-    id=STR, type={"type": "string", "enum": ["risk_level_3", "deadline_breached", "outreach", "window_closed"]},
+    id=STR, type={"type": "string", "enum": ["risk_level_3", "deadline_breached", "outreach", "window_closed",
+                                            "early_warning"]},
     conversation_id=STR, desk=STR, created_at=TIME, state=STR, acknowledged_by=nullable(STR),
     recipients={"type": "array", "items": STR}, data={"type": "object"}, open=BOOL,
     steps={"type": "array", "items": obj(["at", "kind", "desk"], at=TIME, desk=STR, detail=STR,
