@@ -18,6 +18,9 @@ def render_start_page(app: web.Application) -> str:
     accounts = "\n".join(
         f"<li><code>youthdesk simulate {escape(a.platform)} --account {escape(a.id)} \"你好\"</code></li>"
         for a in settings.accounts
+    ) + "".join(
+        f"\n<li><code>youthdesk simulate widget --partner {escape(p.id)} \"你好\"</code></li>"
+        for p in settings.partners
     )
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>12355 青少年服务台 · youthdesk</title>
