@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from channels.qq import QQChannel
 from channels.wechat import MiniProgramChannel, WeChatChannel
 from channels.wecom_kf import WeComKfChannel
 from channels.weibo import WeiboChannel
@@ -9,4 +10,4 @@ from channels.widget import WidgetChannel
 from contract.channel import Channel
 
 CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel, WeiboChannel, WeChatChannel, MiniProgramChannel,
-                                         WeComKfChannel]
+                                         WeComKfChannel, QQChannel]
