@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from channels.douyin import DouyinChannel
 from channels.qq import QQChannel
 from channels.wechat import MiniProgramChannel, WeChatChannel
 from channels.wecom_kf import WeComKfChannel
@@ -10,4 +11,4 @@ from channels.widget import WidgetChannel
 from contract.channel import Channel
 
 CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel, WeiboChannel, WeChatChannel, MiniProgramChannel,
-                                         WeComKfChannel, QQChannel]
+                                         WeComKfChannel, QQChannel, DouyinChannel]
