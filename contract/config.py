@@ -57,10 +57,12 @@ class ChannelAccountConfig(_Strict):
     """One account on one platform, feeding one desk.
 
     ``id`` is what the platform puts in the webhook URL: the appid for WeChat and mini-programs,
-    the corp id for WeCom customer service, the account uid for Weibo, the partner id for the widget.
+    the corp id for WeCom customer service, the account uid for Weibo, the partner id for the widget,
+    the bot's AppID for QQ, the client key for Douyin, the partner id for the partner API and the
+    call centre's id for the phone hotline.
     """
 
-    platform: Literal["wechat", "miniprogram", "wecom-kf", "weibo"]
+    platform: Literal["wechat", "miniprogram", "wecom-kf", "weibo", "qq", "douyin", "partner-api", "hotline"]
     id: str
     desk: str
     name: str = ""
@@ -72,6 +74,11 @@ class ChannelAccountConfig(_Strict):
     push_format: Literal["xml", "json"] = "xml"
     welcome: str = "你好，这里是12355青少年服务台。有什么想说的，都可以告诉我们。"
     api_base: str = ""
+    # partner-api: where replies are pushed (signed like the partner's own requests); in demo/test
+    # ``api_base`` overrides it with the local stand-in receiver.
+    webhook_url: str = ""
+    # partner-api and hotline: inbound requests allowed per minute (burst: the same number).
+    requests_per_minute: int = Field(default=600, ge=1)
 
     @model_validator(mode="after")
     def _aes_key_usable(self) -> ChannelAccountConfig:

@@ -15,10 +15,11 @@ def render_start_page(app: web.Application) -> str:
         f'<li><a href="{escape(link.href)}">{escape(link.title)}</a> {escape(link.description)}</li>'
         for link in app[LINKS]
     )
-    accounts = "\n".join(
-        f"<li><code>youthdesk simulate {escape(a.platform)} --account {escape(a.id)} \"你好\"</code></li>"
-        for a in settings.accounts
-    )
+    # A phone call has no text to send: its simulator plays a whole call instead.
+    commands = [f"youthdesk simulate {a.platform} --account {a.id}" + ("" if a.platform == "hotline" else ' "你好"')
+                for a in settings.accounts]
+    commands += [f'youthdesk simulate widget --partner {p.id} "你好"' for p in settings.partners]
+    accounts = "\n".join(f"<li><code>{escape(command)}</code></li>" for command in commands)
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>12355 青少年服务台 · youthdesk</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

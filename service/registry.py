@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from channels.douyin import DouyinChannel
+from channels.hotline import HotlineChannel
+from channels.partner_api import PartnerApiChannel
+from channels.qq import QQChannel
 from channels.wechat import MiniProgramChannel, WeChatChannel
 from channels.wecom_kf import WeComKfChannel
 from channels.weibo import WeiboChannel
@@ -9,4 +13,5 @@ from channels.widget import WidgetChannel
 from contract.channel import Channel
 
 CHANNEL_CLASSES: list[type[Channel]] = [WidgetChannel, WeiboChannel, WeChatChannel, MiniProgramChannel,
-                                         WeComKfChannel]
+                                         WeComKfChannel, QQChannel, DouyinChannel, PartnerApiChannel,
+                                         HotlineChannel]

@@ -9,10 +9,23 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from service import wechat_simulate, weibo_simulate
+from service import (
+    douyin_simulate,
+    hotline_simulate,
+    partner_api_simulate,
+    qq_simulate,
+    wechat_simulate,
+    weibo_simulate,
+    widget_simulate,
+)
 
 SIMULATORS: list[Callable[[argparse._SubParsersAction], None]] = [weibo_simulate.add_simulator,
-                                                                   wechat_simulate.add_simulators]
+                                                                   wechat_simulate.add_simulators,
+                                                                   widget_simulate.add_simulator,
+                                                                   qq_simulate.add_simulator,
+                                                                   douyin_simulate.add_simulator,
+                                                                   partner_api_simulate.add_simulator,
+                                                                   hotline_simulate.add_simulator]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -16,7 +16,8 @@ def write(tmp_path, text: str):
 def test_demo_config_loads():
     settings = load_settings(DEMO_CONFIG_PATH, environ={})
     assert settings.service.env == "demo"
-    assert {a.platform for a in settings.accounts} == {"wechat", "miniprogram", "wecom-kf", "weibo"}
+    assert {a.platform for a in settings.accounts} == {"wechat", "miniprogram", "wecom-kf", "weibo", "qq", "douyin",
+                                                       "partner-api", "hotline"}
     assert settings.desk_for_account("widget", "demo-video") == "sz"
 
 
