@@ -14,7 +14,7 @@ import statistics
 
 import numpy as np
 
-from contract.config import EarlyWarningConfig
+from contract.data_config import EarlyWarningConfig
 from handoff.early_warning import detect
 
 CELLS = 40

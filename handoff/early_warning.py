@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contract.alerts import Alert
-from contract.config import EarlyWarningConfig, Settings
+from contract.config import Settings
+from contract.data_config import EarlyWarningConfig
 from handoff.access import ancestors
 from handoff.export import export_records, national_categories
 from store import alerts as stored_alerts

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contract.config import EarlyWarningConfig, Settings
+from contract.config import Settings
+from contract.data_config import EarlyWarningConfig
 from handoff.early_warning import detect, poisson_tail, provincial_desk, raise_warnings
 from store import alerts as stored_alerts
 from store.client import Store

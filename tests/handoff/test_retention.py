@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from contract.config import RetentionConfig, Settings
+from contract.config import Settings
+from contract.data_config import RetentionConfig
 from contract.people import Role, User
 from handoff import audit
 from handoff.errors import NotFound, NotPermitted
