@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 import threading
+from pathlib import Path
 
 import aiohttp
 
@@ -36,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                 "(starts a Rasa server unless --rasa-url is given)")
     evaluate.add_argument("--rasa-url", help="an already running Rasa server")
     evaluate.add_argument("--rasa-token", default=os.environ.get("RASA_TOKEN", ""))
+    evaluate.add_argument("--intents", type=Path, default=None,
+                          help="an intent split in Rasa's YAML (default: nlu_data/eval/rasa_heldout.yml)")
     evaluate.set_defaults(handler=_eval)
     serve = commands.add_parser("serve", help="install, train if needed and run the Rasa server on 127.0.0.1")
     serve.add_argument("--port", type=int, default=5005)
@@ -78,24 +81,24 @@ def _serve(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     try:
         if args.rasa_url:
-            print(asyncio.run(evaluate(args.rasa_url, args.rasa_token)))
+            print(asyncio.run(evaluate(args.rasa_url, args.rasa_token, args.intents)))
             return
         with lifecycle.running_server() as server:
-            print(asyncio.run(evaluate(server.url, server.token)))
+            print(asyncio.run(evaluate(server.url, server.token, args.intents)))
     except (RasaSetupError, RasaUnavailable) as exc:
         _setup_failed(exc)
 
 
-async def evaluate(url: str, token: str) -> str:
+async def evaluate(url: str, token: str, intents_path: Path | None = None) -> str:
     """Both reports as text: Rasa intents (held-out YAML) and risk triage (held-out JSON lines)."""
     from bot.evaluation import evaluate_risk, load_heldout
-    from bot.intent_eval import evaluate_intents, load_rasa_heldout
+    from bot.intent_eval import RASA_HELDOUT_PATH, evaluate_intents, load_rasa_heldout
 
     async with aiohttp.ClientSession() as session:
         rasa = RasaClient(base_url=url, token=token, timeout=10.0, http=lambda: session)
         if not await rasa.status():
             raise SystemExit(f"youthdesk bot eval: Rasa at {url} has no model loaded")
-        intents = await evaluate_intents(load_rasa_heldout(), rasa)
+        intents = await evaluate_intents(load_rasa_heldout(intents_path or RASA_HELDOUT_PATH), rasa)
         risk = await evaluate_risk(load_heldout(), rasa)
     return f"{intents.format()}\n\n{risk.format()}"
 

@@ -16,7 +16,10 @@ from contract.channel import (
     InboundMessage,
     OutboundMessage,
 )
-from contract.models import MessageType
+from contract.keys import STORE
+from contract.models import Message, MessageType
+from store.database import Store
+from store.messages import opened_message
 
 
 class RecordingChannel(Channel):
@@ -65,6 +68,17 @@ async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> N
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+async def stored_messages(client_or_store, **query) -> list[Message]:  # type: ignore[no-untyped-def]
+    """The stored messages matching ``query`` (a Mongo filter), in seq order, as the product reads them.
+
+    Text is sealed at rest; this opens it through ``store.messages.opened_message`` so tests compare
+    what the message means rather than its ciphertext. Takes a test client (its app's store) or a store.
+    """
+    store: Store = client_or_store if isinstance(client_or_store, Store) else client_or_store.app[STORE]
+    docs = await store.messages.find(query).sort("seq", 1).to_list(None)
+    return [opened_message(store, doc) for doc in docs]
 
 
 # ------------------------------------------------------------------ Rasa

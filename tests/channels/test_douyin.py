@@ -17,7 +17,7 @@ from contract.keys import CHANNELS, STORE, STREAM
 from contract.models import Conversation, Message, SenderKind
 from service.douyin_simulate import signed_headers
 from service.douyin_standin import DouyinStandIn, create_standin_app
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 CLIENT_KEY = "awdemo12355youth"
 YOUTH = "_000QadFMhmU1jNCI3JdPnyVDL6XavC70dFy"
@@ -63,8 +63,8 @@ async def post(client: TestClient, settings: Settings, body: Any, headers: dict[
                              headers=signed_headers(account(settings), raw) if headers is None else headers)
 
 
-async def stored(client: TestClient) -> list[dict[str, Any]]:
-    return await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)
+async def stored(client: TestClient) -> list[Message]:
+    return await stored_messages(client)
 
 
 def test_signature_is_sha1_of_secret_then_body() -> None:
@@ -82,8 +82,8 @@ async def test_recorded_message_is_stored_once(client: TestClient, settings: Set
     assert (await post(client, settings, RECORDED)).status == 200
     assert (await post(client, settings, RECORDED)).status == 200  # Douyin's retry, or a replay: the same body
     [message] = await stored(client)
-    assert (message["text"], message["type"]) == ("我和家里吵架了", "text")
-    conversation = await client.app[STREAM].get_conversation(message["conversation_id"])
+    assert (message.text, message.type) == ("我和家里吵架了", "text")
+    conversation = await client.app[STREAM].get_conversation(message.conversation_id)
     assert (conversation.platform, conversation.desk) == ("douyin", "km-regional")
 
 
@@ -131,7 +131,7 @@ async def test_reply_names_the_conversation_and_the_message(client: TestClient, 
     recorder: DouyinStandIn = standin[0]
     await post(client, settings, RECORDED)
     [message] = await stored(client)
-    await client.app[STREAM].send(message["conversation_id"], "你好，我是12355的老师", sender=SenderKind.COUNSELLOR)
+    await client.app[STREAM].send(message.conversation_id, "你好，我是12355的老师", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: recorder.sent)
     [reply] = recorder.sent
     assert (reply.enterprise_open_id, reply.to_user_id, reply.text) == (ENTERPRISE, YOUTH, "你好，我是12355的老师")
@@ -144,16 +144,16 @@ async def test_platform_errors_retry_or_fail_and_late_replies_close_the_window(c
     await post(client, settings, RECORDED)
     [message] = await stored(client)
     recorder.fail_next(503, 2100004, "系统繁忙")
-    ok = await client.app[STREAM].send(message["conversation_id"], "稍等", sender=SenderKind.COUNSELLOR)
+    ok = await client.app[STREAM].send(message.conversation_id, "稍等", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": ok.id, "status": "sent"}))
     recorder.fail_next(401, 2190008, "access_token无效")
-    bad = await client.app[STREAM].send(message["conversation_id"], "再试", sender=SenderKind.COUNSELLOR)
+    bad = await client.app[STREAM].send(message.conversation_id, "再试", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": bad.id, "status": "failed"}))
     assert "2190008" in (await client.app[STORE].messages.find_one({"_id": bad.id}))["error"]
     channel = client.app[CHANNELS]["douyin"]
     key = f"{CLIENT_KEY}:{YOUTH}"
     await channel.state.save("douyin", key, {**await channel.state.load("douyin", key), "received_at": 0})
-    late = await client.app[STREAM].send(message["conversation_id"], "还在吗", sender=SenderKind.COUNSELLOR)
+    late = await client.app[STREAM].send(message.conversation_id, "还在吗", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": late.id, "status": "failed"}))
     assert "24 hours" in (await client.app[STORE].messages.find_one({"_id": late.id}))["error"]
 

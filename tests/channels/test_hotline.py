@@ -16,9 +16,9 @@ from channels.hotline import HotlineChannel, caller_id, mask_number
 from channels.signed_rest import signed_headers
 from contract.config import Settings
 from contract.keys import STORE, STREAM
-from contract.models import SenderKind
+from contract.models import Message, SenderKind
 from service.hotline_standin import call_events, place_call
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 CENTRE = "demo-callcentre"
 URL = f"/channels/hotline/{CENTRE}/events"
@@ -42,8 +42,8 @@ async def post(client: TestClient, settings: Settings, body: Any, headers: dict[
                              if headers is None else headers)
 
 
-async def stored(client: TestClient) -> list[dict[str, Any]]:
-    return await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)
+async def stored(client: TestClient) -> list[Message]:
+    return await stored_messages(client)
 
 
 def test_numbers_are_masked_and_callers_keyed_by_the_data_key() -> None:
@@ -58,9 +58,9 @@ async def test_recorded_event_is_stored_once_without_the_number(client: TestClie
     again = await post(client, settings, RECORDED)  # the platform's retry, or a replay
     assert (await again.json())["duplicate"] is True
     [message] = await stored(client)
-    assert (message["type"], message["event"]) == ("event", "call_answered")
-    assert message["text"] == "[电话] 已接通，接听人：王老师"
-    conversation = await client.app[STREAM].get_conversation(message["conversation_id"])
+    assert (message.type, message.event) == ("event", "call_answered")
+    assert message.text == "[电话] 已接通，接听人：王老师"
+    conversation = await client.app[STREAM].get_conversation(message.conversation_id)
     assert (conversation.platform, conversation.desk) == ("hotline", "ty-regional")
     assert conversation.tags["caller_masked"] == "138****5678"
     raw = json.dumps(await client.app[STORE].messages.find({}).to_list(None), default=str)
@@ -74,20 +74,20 @@ async def test_a_whole_call_from_the_standin_lands_in_one_conversation(client: T
         placed = await place_call(http, str(client.make_url("/")), centre(settings), events)
     assert [p.status for p in placed] == [200, 200, 200, 200]
     messages = await stored(client)
-    assert [m["event"] for m in messages] == ["call_ringing", "call_answered", "call_transferred", "call_ended"]
-    assert len({m["conversation_id"] for m in messages}) == 1
-    assert messages[-1]["text"].startswith("[电话] 通话结束，时长 ") and "录音编号 REC-" in messages[-1]["text"]
-    assert messages[2]["text"] == "[电话] 李老师 已将来电转接至 心理咨询专线"
+    assert [m.event for m in messages] == ["call_ringing", "call_answered", "call_transferred", "call_ended"]
+    assert len({m.conversation_id for m in messages}) == 1
+    assert messages[-1].text.startswith("[电话] 通话结束，时长 ") and "录音编号 REC-" in messages[-1].text
+    assert messages[2].text == "[电话] 李老师 已将来电转接至 心理咨询专线"
     # The same caller's next call is the same youth: the same conversation while it is open.
     await post(client, settings, {**RECORDED, "call_id": "c-3", "caller": "+8613812345678"})
-    assert len({m["conversation_id"] for m in await stored(client)}) == 1
+    assert len({m.conversation_id for m in await stored(client)}) == 1
 
 
 async def test_withheld_numbers_get_one_conversation_per_call(client: TestClient, settings: Settings) -> None:
     await post(client, settings, {**RECORDED, "caller": "", "call_id": "w-1"})
     await post(client, settings, {**RECORDED, "caller": "", "call_id": "w-2"})
     first, second = await stored(client)
-    assert first["conversation_id"] != second["conversation_id"]
+    assert first.conversation_id != second.conversation_id
 
 
 async def test_forged_stale_and_unsigned_events_are_refused(client: TestClient, settings: Settings) -> None:
@@ -124,7 +124,7 @@ async def test_malformed_events_get_a_reason(client: TestClient, settings: Setti
 async def test_text_replies_are_refused_visibly(client: TestClient, settings: Settings) -> None:
     await post(client, settings, RECORDED)
     [message] = await stored(client)
-    reply = await client.app[STREAM].send(message["conversation_id"], "你好", sender=SenderKind.COUNSELLOR)
+    reply = await client.app[STREAM].send(message.conversation_id, "你好", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": reply.id, "status": "failed"}))
     assert "call the youth back" in (await client.app[STORE].messages.find_one({"_id": reply.id}))["error"]
 

@@ -19,7 +19,7 @@ from contract.keys import STORE, STREAM
 from contract.models import Conversation, Message, SenderKind
 from service.partner_api_simulate import signed_request
 from service.partner_api_standin import PartnerReceiverStandIn, create_standin_app
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 PARTNER = "demo-school-app"
 URL = f"/channels/partner-api/{PARTNER}/messages"
@@ -58,8 +58,8 @@ async def post(client: TestClient, settings: Settings, body: Any, key: str = "ke
     return await client.post(URL, data=raw, headers=signed if headers is None else headers)
 
 
-async def stored(client: TestClient) -> list[dict[str, Any]]:
-    return await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)
+async def stored(client: TestClient) -> list[Message]:
+    return await stored_messages(client)
 
 
 def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
@@ -75,8 +75,8 @@ async def test_recorded_message_is_stored_and_a_retry_gets_the_same_ids(client: 
     retry = await post(client, settings, RECORDED)  # new timestamp and signature, same key and body
     assert retry.status == 200 and (await retry.json())["message_id"] == accepted["message_id"]
     [message] = await stored(client)
-    assert message["text"] == "考试没考好，不敢告诉爸妈"
-    conversation = await client.app[STREAM].get_conversation(message["conversation_id"])
+    assert message.text == "考试没考好，不敢告诉爸妈"
+    conversation = await client.app[STREAM].get_conversation(message.conversation_id)
     assert (conversation.platform, conversation.desk) == ("partner-api", "nj-regional")
     assert conversation.tags["partner_school"] == "demo-middle-school"
 
@@ -136,13 +136,13 @@ async def test_replies_are_signed_retried_and_deduplicated_by_the_partner(client
     await post(client, settings, RECORDED)
     [message] = await stored(client)
     recorder.fail_next(503)
-    ok = await client.app[STREAM].send(message["conversation_id"], "你好，我是12355的老师",
+    ok = await client.app[STREAM].send(message.conversation_id, "你好，我是12355的老师",
                                        sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": ok.id, "status": "sent"}))
     [reply] = recorder.sent
     assert (reply["user"], reply["text"], reply["idempotency_key"]) == ("stu-20260001", "你好，我是12355的老师", ok.id)
     recorder.fail_next(410)
-    gone = await client.app[STREAM].send(message["conversation_id"], "再见", sender=SenderKind.COUNSELLOR)
+    gone = await client.app[STREAM].send(message.conversation_id, "再见", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": gone.id, "status": "failed"}))
     assert "HTTP 410" in (await client.app[STORE].messages.find_one({"_id": gone.id}))["error"]
 

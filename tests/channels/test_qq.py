@@ -18,7 +18,7 @@ from contract.keys import CHANNELS, STORE, STREAM
 from contract.models import Conversation, Message, SenderKind
 from service.qq_simulate import signed_headers
 from service.qq_standin import QQStandIn, create_standin_app
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 APPID = "102000001"
 YOUTH = "E4F4AEA33253A2797FB897C50B81D7ED"
@@ -60,8 +60,8 @@ async def post(client: TestClient, settings: Settings, body: Any, headers: dict[
                              headers=signed_headers(bot(settings), raw) if headers is None else headers)
 
 
-async def stored(client: TestClient) -> list[dict[str, Any]]:
-    return await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)
+async def stored(client: TestClient) -> list[Message]:
+    return await stored_messages(client)
 
 
 def test_signature_matches_the_documented_vector() -> None:
@@ -83,8 +83,8 @@ async def test_recorded_message_is_stored_once(client: TestClient, settings: Set
     assert first.status == 200 and await first.json() == {"op": 12}
     assert (await post(client, settings, RECORDED)).status == 200  # QQ's retry, or a replay: same signed body
     [message] = await stored(client)
-    assert (message["text"], message["type"], message["sender"]) == ("我最近压力很大", "text", "youth")
-    conversation = await client.app[STREAM].get_conversation(message["conversation_id"])
+    assert (message.text, message.type, message.sender) == ("我最近压力很大", "text", "youth")
+    conversation = await client.app[STREAM].get_conversation(message.conversation_id)
     assert (conversation.platform, conversation.desk) == ("qq", "wh-regional")
 
 
@@ -97,8 +97,8 @@ async def test_friend_events_move_the_window_and_others_are_only_acknowledged(cl
     delete = {"op": 0, "id": "FRIEND_DEL:2", "t": "FRIEND_DEL", "d": {"openid": YOUTH, "timestamp": 2}}
     assert (await post(client, settings, delete)).status == 200
     added, deleted = await stored(client)
-    assert (added["event"], deleted["event"]) == ("friend_add", "friend_del")
-    conversation = await client.app[STREAM].get_conversation(added["conversation_id"])
+    assert (added.event, deleted.event) == ("friend_add", "friend_del")
+    conversation = await client.app[STREAM].get_conversation(added.conversation_id)
     assert conversation.window.closed_reason == "friend_del"
 
 
@@ -144,7 +144,7 @@ async def test_replies_are_passive_and_budgeted(client: TestClient, settings: Se
     recorder: QQStandIn = standin[0]
     await post(client, settings, RECORDED)
     [message] = await stored(client)
-    sent = [await client.app[STREAM].send(message["conversation_id"], f"回复{n}", sender=SenderKind.COUNSELLOR)
+    sent = [await client.app[STREAM].send(message.conversation_id, f"回复{n}", sender=SenderKind.COUNSELLOR)
             for n in range(6)]
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": sent[-1].id, "status": "failed"}))
     assert [(r.content, r.msg_id, r.msg_seq) for r in recorder.sent] == [
@@ -158,7 +158,7 @@ async def test_a_retried_delivery_keeps_its_msg_seq(client: TestClient, settings
     await post(client, settings, RECORDED)
     [message] = await stored(client)
     recorder.fail_next(500, 500, "internal error")
-    ok = await client.app[STREAM].send(message["conversation_id"], "稍等", sender=SenderKind.COUNSELLOR)
+    ok = await client.app[STREAM].send(message.conversation_id, "稍等", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": ok.id, "status": "sent"}))
     assert [(r.content, r.msg_seq) for r in recorder.sent] == [("稍等", 1)]
 
@@ -170,7 +170,7 @@ async def test_reply_after_the_window_is_refused_as_closed(client: TestClient, s
     channel = client.app[CHANNELS]["qq"]
     latest = await channel.state.load("qq", key)
     await channel.state.save("qq", key, {**latest, "received_at": time.time() - 3601})
-    late = await client.app[STREAM].send(message["conversation_id"], "还在吗", sender=SenderKind.COUNSELLOR)
+    late = await client.app[STREAM].send(message.conversation_id, "还在吗", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": late.id, "status": "failed"}))
     assert "60 minutes" in (await client.app[STORE].messages.find_one({"_id": late.id}))["error"]
 

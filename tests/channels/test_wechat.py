@@ -27,7 +27,7 @@ from contract.config import ChannelAccountConfig, Settings
 from contract.keys import STORE, STREAM
 from contract.models import Conversation, Message, SenderKind
 from service.wechat_standin import WeChatStandIn, create_standin_app
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 APPID = "wxdemo0000000001"
 MINIPROG = "wxdemominiprog01"
@@ -83,8 +83,8 @@ async def post(client: TestClient, fields: dict[str, Any], *, platform: str = "w
     return await client.post(f"/channels/{platform}/{acc.id}", params=params, data=body)
 
 
-async def stored(client: TestClient) -> list[dict[str, Any]]:
-    return await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)
+async def stored(client: TestClient) -> list[Message]:
+    return await stored_messages(client)
 
 
 # ------------------------------------------------------------------ protocol
@@ -134,8 +134,8 @@ async def test_safe_mode_text_is_stored_once_and_answered_success_fast(client: T
     for _ in range(3):  # WeChat's retries of the same MsgId (fresh nonce and timestamp each time)
         assert (await post(client, text_push())).status == 200
     [message] = await stored(client)
-    assert (message["text"], message["type"], message["sender"]) == ("我最近压力很大", "text", "youth")
-    conversation = await client.app[STREAM].get_conversation(message["conversation_id"])
+    assert (message.text, message.type, message.sender) == ("我最近压力很大", "text", "youth")
+    conversation = await client.app[STREAM].get_conversation(message.conversation_id)
     assert (conversation.platform, conversation.desk) == ("wechat", "gd")
     assert conversation.window.last_youth_message_at is not None
 
@@ -147,7 +147,7 @@ async def test_each_mode_is_accepted(start_app, settings: Settings, standin, mod
     response = await post(client, text_push(f"{mode} 模式"))
     assert response.status == 200 and await response.text() == "success"
     [message] = await stored(client)
-    assert message["text"] == f"{mode} 模式"
+    assert message.text == f"{mode} 模式"
 
 
 async def test_safe_mode_refuses_plaintext_and_plain_mode_refuses_ciphertext(start_app, settings: Settings,
@@ -248,26 +248,26 @@ async def test_image_and_voice_keep_media_and_recognition_becomes_the_text(clien
     await post(client, {**text_push(msg_id=3), "MsgType": "voice", "MediaId": "media-voice-2", "Format": "amr"})
     await post(client, {**text_push(msg_id=4), "MsgType": "video", "MediaId": "media-video-1"})
     image, recognised, voice, video = await stored(client)
-    assert (image["type"], image["media"]["media_id"], image["media"]["url"]) == (
+    assert (image.type, image.media.media_id, image.media.url) == (
         "image", "media-img-1", "http://mmbiz.example/p.jpg")
-    assert (recognised["type"], recognised["text"], recognised["media"]["kind"]) == ("text", "我不想活了", "voice")
-    assert (voice["type"], voice["media"]["media_id"], voice["media"]["format"]) == ("voice", "media-voice-2", "amr")
-    assert video["text"] == "[暂不支持的微信消息类型：video]" and video["media"]["media_id"] == "media-video-1"
+    assert (recognised.type, recognised.text, recognised.media.kind) == ("text", "我不想活了", "voice")
+    assert (voice.type, voice.media.media_id, voice.media.format) == ("voice", "media-voice-2", "amr")
+    assert video.text == "[暂不支持的微信消息类型：video]" and video.media.media_id == "media-video-1"
 
 
 async def test_subscribe_tags_the_scene_unsubscribe_closes_click_carries_the_key(client: TestClient) -> None:
     await post(client, event_push("subscribe", "qrscene_school_poster"))
     await post(client, event_push("subscribe", "qrscene_school_poster"))  # retry
     [follow] = await stored(client)
-    assert (follow["type"], follow["event"]) == ("event", "subscribe")
-    conversation = await client.app[STREAM].get_conversation(follow["conversation_id"])
+    assert (follow.type, follow.event) == ("event", "subscribe")
+    conversation = await client.app[STREAM].get_conversation(follow.conversation_id)
     assert conversation.tags["wechat_scene"] == "school_poster"
     await post(client, event_push("CLICK", "intent:study_stress", CreateTime=int(time.time()) + 1))
     await post(client, event_push("unsubscribe", CreateTime=int(time.time()) + 2))
     _, click, unfollow = await stored(client)
-    assert (click["event"], click["text"]) == ("CLICK", "intent:study_stress")
-    assert unfollow["event"] == "unsubscribe"
-    conversation = await client.app[STREAM].get_conversation(follow["conversation_id"])
+    assert (click.event, click.text) == ("CLICK", "intent:study_stress")
+    assert unfollow.event == "unsubscribe"
+    conversation = await client.app[STREAM].get_conversation(follow.conversation_id)
     assert conversation.window.closed_reason == "unsubscribe"
 
 
@@ -289,10 +289,10 @@ async def test_miniprogram_json_safe_mode_session_from_and_page_cards(client: Te
     await post(client, card, platform="miniprogram")
     await post(client, text_push("小程序里的留言", msg_id=7002), platform="miniprogram", push_format="xml")
     entered, page, text = await stored(client)
-    assert (entered["event"], page["type"], page["text"]) == ("user_enter_tempsession", "link", "[小程序卡片] 心理测评")
-    assert (page["media"]["kind"], page["media"]["url"]) == ("miniprogrampage", "pages/test/index")
-    assert text["text"] == "小程序里的留言"
-    conversation = await client.app[STREAM].get_conversation(entered["conversation_id"])
+    assert (entered.event, page.type, page.text) == ("user_enter_tempsession", "link", "[小程序卡片] 心理测评")
+    assert (page.media.kind, page.media.url) == ("miniprogrampage", "pages/test/index")
+    assert text.text == "小程序里的留言"
+    conversation = await client.app[STREAM].get_conversation(entered.conversation_id)
     assert (conversation.platform, conversation.tags["session_from"]) == ("miniprogram", "partner:school-app")
 
 
@@ -325,7 +325,7 @@ async def test_three_retries_make_one_message_one_bot_turn_one_reply(client: Tes
 async def youth_conversation(client: TestClient) -> str:
     await post(client, text_push())
     [message] = await stored(client)
-    return message["conversation_id"]
+    return message.conversation_id
 
 
 async def delivered(client: TestClient, message_id: str, status: str) -> dict[str, Any]:
@@ -388,7 +388,7 @@ async def test_miniprogram_replies_use_its_own_token(client: TestClient, standin
     recorder: WeChatStandIn = standin[0]
     await post(client, text_push("小程序", msg_id=9), platform="miniprogram")
     [message] = await stored(client)
-    await client.app[STREAM].send(message["conversation_id"], "你好呀", sender=SenderKind.BOT)
+    await client.app[STREAM].send(message.conversation_id, "你好呀", sender=SenderKind.BOT)
     await wait_for(lambda: recorder.sent)
     assert (recorder.sent[0].app_id, recorder.sent[0].text) == (MINIPROG, "你好呀")
 
@@ -449,8 +449,8 @@ async def test_bot_replies_are_merged_into_one_customer_service_message(start_ap
     await asyncio.sleep(0.2)
     assert [m.text for m in recorder.sent] == ["12355是共青团的青少年服务台。\n\n我们为你保密。"]
     assert rasa.responds == 1
-    [youth] = [m for m in await stored(client) if m["direction"] == "in"]
-    conversation = await client.app[STREAM].get_conversation(youth["conversation_id"])
+    [youth] = [m for m in await stored(client) if m.direction == "in"]
+    conversation = await client.app[STREAM].get_conversation(youth.conversation_id)
     assert conversation.window.sent_since_youth_message == 1
 
 
@@ -466,7 +466,7 @@ async def test_a_closed_window_is_visible_to_the_counsellor_through_the_api(star
     conversation_id = await youth_conversation(client)
     [youth] = await stored(client)
     await engine(client).request_handoff(HandoffRequest(conversation_id=conversation_id, reason="ask_human",
-                                                        risk_level=0, message_id=youth["_id"]))
+                                                        risk_level=0, message_id=youth.id))
     owner = await user(client, "owner-gd", desk="gd")
     await engine(client).claim(conversation_id, owner)
     headers = await login(client, "owner-gd")
@@ -520,4 +520,4 @@ async def test_miniprogram_json_envelope_may_carry_xml_and_images_keep_their_ref
     response = await client.post(f"/channels/miniprogram/{acc.id}", params=params, data=body.encode())
     assert response.status == 200 and await response.text() == "success"
     [image] = await stored(client)
-    assert (image["type"], image["media"]["media_id"]) == ("image", "mp-media-1")
+    assert (image.type, image.media.media_id) == ("image", "mp-media-1")

@@ -15,7 +15,7 @@ from contract.config import ChannelAccountConfig, Settings
 from contract.keys import CHANNELS, STORE, STREAM
 from contract.models import Conversation, Message, MessageType, SenderKind
 from service.wechat_standin import WeChatStandIn, create_standin_app
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 CORP = "wwdemocorp000001"
 KF = "wkDEMO0000000001"
@@ -56,11 +56,11 @@ async def notify(client: TestClient, open_kfid: str = KF, token: str = "") -> An
     return await client.post(f"/channels/wecom-kf/{CORP}", params=params, data=body)
 
 
-async def stored(client: TestClient) -> list[dict[str, Any]]:
-    return await client.app[STORE].messages.find({"direction": "in"}).sort("seq", 1).to_list(None)
+async def stored(client: TestClient) -> list[Message]:
+    return await stored_messages(client, direction="in")
 
 
-async def pulled(client: TestClient, count: int) -> list[dict[str, Any]]:
+async def pulled(client: TestClient, count: int) -> list[Message]:
     await wait_for(lambda: client.app[STORE].messages.count_documents({"direction": "in"}))
     await wait_for(lambda: not client.app[CHANNELS]["wecom-kf"]._pullers)
     messages = await stored(client)
@@ -89,8 +89,8 @@ async def test_notice_pulls_stores_and_saves_the_cursor_per_open_kfid(client: Te
     response = await notify(client)
     assert response.status == 200 and await response.text() == "success"
     first, image = await pulled(client, 2)
-    assert (first["text"], image["type"], image["media"]["media_id"]) == ("我被同学孤立了", "image", "kf-img-1")
-    conversation = await client.app[STREAM].get_conversation(first["conversation_id"])
+    assert (first.text, image.type, image.media.media_id) == ("我被同学孤立了", "image", "kf-img-1")
+    conversation = await client.app[STREAM].get_conversation(first.conversation_id)
     assert (conversation.platform, conversation.desk, conversation.tags["open_kfid"]) == ("wecom-kf", "sz", KF)
     assert recorder.sync_calls[-1]["token"] == CALLBACK_TOKEN
     saved = await client.app[STORE]["channel_state"].find_one({"_id": f"wecom-kf\x1fcursor:{CORP}:{KF}"})
@@ -185,7 +185,7 @@ async def youth_conversation(client: TestClient, recorder: WeChatStandIn) -> str
     recorder.kf_receive(KF, text("你好"))
     await notify(client)
     [message] = await pulled(client, 1)
-    return message["conversation_id"]
+    return message.conversation_id
 
 
 async def test_send_msg_is_idempotent_on_our_message_id(client: TestClient, standin) -> None:  # type: ignore[no-untyped-def]
@@ -228,8 +228,8 @@ async def test_enter_session_tags_the_scene_and_the_welcome_uses_the_code(client
                                        "scene": "partner_qr", "scene_param": "school%3Dno3"}})
     await notify(client)
     [entered] = await pulled(client, 1)
-    assert (entered["type"], entered["event"]) == ("event", "enter_session")
-    conversation = await client.app[STREAM].get_conversation(entered["conversation_id"])
+    assert (entered.type, entered.event) == ("event", "enter_session")
+    conversation = await client.app[STREAM].get_conversation(entered.conversation_id)
     assert (conversation.tags["kf_scene"], conversation.tags["kf_scene_param"]) == ("partner_qr", "school%3Dno3")
     assert conversation.window.last_youth_message_at is None  # entering alone opens no window
     await wait_for(lambda: recorder.sent)
@@ -248,7 +248,7 @@ async def test_unreadable_entries_are_skipped_not_blocking(client: TestClient, s
     recorder.kf_receive(KF, text("后面这条"))
     await notify(client)
     [message] = await pulled(client, 1)
-    assert message["text"] == "后面这条"
+    assert message.text == "后面这条"
 
 
 def test_recorded_kf_shapes_become_messages() -> None:

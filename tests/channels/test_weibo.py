@@ -17,7 +17,7 @@ from contract.keys import STORE, STREAM
 from contract.models import Conversation, Message, SenderKind
 from service.weibo_simulate import signed_query
 from service.weibo_standin import WeiboStandIn, create_standin_app
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 UID = "5000000001"
 YOUTH = 6000000042
@@ -56,8 +56,8 @@ async def post(client: TestClient, settings: Settings, body: Any, *, query: dict
                              headers={"Content-Type": "application/json"})
 
 
-async def stored(client: TestClient) -> list[dict[str, Any]]:
-    return await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)
+async def stored(client: TestClient) -> list[Message]:
+    return await stored_messages(client)
 
 
 def test_signature_matches_the_documented_vector() -> None:
@@ -83,8 +83,8 @@ async def test_text_push_is_stored_once_and_answered_empty(client: TestClient, s
     again = await post(client, settings, push())  # Weibo's retry of the same push
     assert again.status == 200
     [message] = await stored(client)
-    assert (message["text"], message["type"], message["sender"]) == ("我不想上学了", "text", "youth")
-    conversation = await client.app[STREAM].get_conversation(message["conversation_id"])
+    assert (message.text, message.type, message.sender) == ("我不想上学了", "text", "youth")
+    conversation = await client.app[STREAM].get_conversation(message.conversation_id)
     assert (conversation.platform, conversation.desk) == ("weibo", "sh-regional")
     await post(client, settings, push(text="第二句"))
     assert len(await stored(client)) == 2
@@ -130,20 +130,20 @@ async def test_image_and_voice_keep_their_references(client: TestClient, setting
     await post(client, settings, push(kind="voice", text="", data={"vfid": 11, "tovfid": 12},
                                       created_at="Mon Jul 16 18:09:21 +0800 2012"))
     image, voice = await stored(client)
-    assert (image["type"], image["media"]["kind"], image["media"]["media_id"]) == ("image", "image", "821804469")
-    assert (voice["type"], voice["media"]["media_id"]) == ("voice", "12")
+    assert (image.type, image.media.kind, image.media.media_id) == ("image", "image", "821804469")
+    assert (voice.type, voice.media.media_id) == ("voice", "12")
 
 
 async def test_follow_opens_and_unfollow_closes_the_window(client: TestClient, settings: Settings) -> None:
     await post(client, settings, push(kind="event", text="", data={"subtype": "scan_follow", "key": "qrscene_school"}))
     [follow] = await stored(client)
-    assert (follow["type"], follow["event"]) == ("event", "scan_follow")
-    conversation = await client.app[STREAM].get_conversation(follow["conversation_id"])
+    assert (follow.type, follow.event) == ("event", "scan_follow")
+    conversation = await client.app[STREAM].get_conversation(follow.conversation_id)
     assert conversation.window.last_youth_message_at is not None
     assert conversation.tags["weibo_scene"] == "qrscene_school"
     await post(client, settings, push(kind="event", text="", data={"subtype": "unfollow"},
                                       created_at="Mon Jul 16 18:10:00 +0800 2012"))
-    conversation = await client.app[STREAM].get_conversation(follow["conversation_id"])
+    conversation = await client.app[STREAM].get_conversation(follow.conversation_id)
     assert conversation.window.closed_reason == "unfollow"
 
 
@@ -152,7 +152,7 @@ async def test_reply_goes_through_reply_json_with_weibo_form_fields(client: Test
     recorder, _ = standin
     await post(client, settings, push())
     [message] = await stored(client)
-    await client.app[STREAM].send(message["conversation_id"], "你好，我是12355的老师", sender=SenderKind.COUNSELLOR)
+    await client.app[STREAM].send(message.conversation_id, "你好，我是12355的老师", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: recorder.sent)
     [reply] = recorder.sent
     assert (reply.receiver_id, reply.type, reply.text) == (str(YOUTH), "text", "你好，我是12355的老师")
@@ -164,10 +164,10 @@ async def test_platform_errors_retry_or_fail_visibly(client: TestClient, setting
     await post(client, settings, push())
     [message] = await stored(client)
     recorder.fail_next(500, 10001, "system error")
-    ok = await client.app[STREAM].send(message["conversation_id"], "稍等", sender=SenderKind.COUNSELLOR)
+    ok = await client.app[STREAM].send(message.conversation_id, "稍等", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": ok.id, "status": "sent"}))
     recorder.fail_next(403, 21332, "invalid_access_token")
-    bad = await client.app[STREAM].send(message["conversation_id"], "再试", sender=SenderKind.COUNSELLOR)
+    bad = await client.app[STREAM].send(message.conversation_id, "再试", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": bad.id, "status": "failed"}))
     failed = await client.app[STORE].messages.find_one({"_id": bad.id})
     assert "21332" in failed["error"]

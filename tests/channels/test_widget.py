@@ -15,7 +15,7 @@ from channels.widget_identity import sign_partner_token
 from contract.config import Settings
 from contract.keys import BUS, STORE, STREAM
 from contract.models import Event, MessageType, SenderKind
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 WS = "/channels/widget/ws?partner=demo-video"
 
@@ -61,10 +61,6 @@ async def connect(client: TestClient, **hello: Any) -> tuple[aiohttp.ClientWebSo
     return ws, await frames_until_synced(ws)
 
 
-async def stored_messages(client: TestClient) -> list[dict[str, Any]]:
-    return await client.app[STORE].messages.find({}).sort("seq", 1).to_list(None)
-
-
 def messages_in(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [frame["message"] for frame in frames if frame["type"] == "message"]
 
@@ -77,7 +73,7 @@ async def test_youth_sends_text_and_it_is_stored_once(client: TestClient, settin
     ack = await receive(ws, "ack")
     assert ack["client_id"] == "c1" and not ack["duplicate"]
     stored = await stored_messages(client)
-    assert [(m["text"], m["sender"]) for m in stored] == [("最近压力很大", "youth")]
+    assert [(m.text, m.sender) for m in stored] == [("最近压力很大", "youth")]
     conversation = await client.app[STREAM].get_conversation(ack["conversation_id"])
     assert (conversation.platform, conversation.account, conversation.desk) == ("widget", "demo-video", "sz")
     await ws.close()
@@ -131,7 +127,7 @@ async def test_reconnect_resumes_without_loss_or_duplicates(client: TestClient, 
         return await client.app[STORE].messages.count_documents({"status": "sent"}) == 3
 
     await wait_for(all_sent)
-    ws, frames = await connect(client, token=token_for(settings), seen={conversation_id: first["seq"]})
+    ws, frames = await connect(client, token=token_for(settings), seen={conversation_id: first.seq})
     welcome_session = frames[0]["session"]
     replayed = [m["id"] for m in messages_in(frames)]
     assert replayed == [m.id for m in missed]
@@ -144,7 +140,7 @@ async def test_reconnect_resumes_without_loss_or_duplicates(client: TestClient, 
     # A reconnect with the gateway session (the partner token is single-use) replays nothing new.
     ws, frames = await connect(client, session=welcome_session, seen={conversation_id: missed[-1].seq})
     assert messages_in(frames) == []
-    youth_messages = [m for m in await stored_messages(client) if m["direction"] == "in"]
+    youth_messages = [m for m in await stored_messages(client) if m.direction == "in"]
     assert len(youth_messages) == 1
     await ws.close()
 
@@ -275,10 +271,10 @@ async def test_image_is_stored_encrypted_and_served_by_reference(client: TestCli
     await ws.send_json({"type": "image", "client_id": "img", "data": base64.b64encode(png).decode()})
     await receive(ws, "ack")
     [stored] = await stored_messages(client)
-    assert stored["type"] == MessageType.IMAGE and stored["media"]["format"] == "image/png"
-    on_disk = (tmp_path / "widget-media" / stored["media"]["media_id"]).read_bytes()
+    assert stored.type == MessageType.IMAGE and stored.media.format == "image/png"
+    on_disk = (tmp_path / "widget-media" / stored.media.media_id).read_bytes()
     assert b"pixels" not in on_disk
-    response = await client.get(stored["media"]["url"])
+    response = await client.get(stored.media.url)
     assert response.status == 200 and response.content_type == "image/png" and await response.read() == png
     assert (await client.get("/widget/media/" + "A" * 32)).status == 404
     await ws.close()
@@ -303,7 +299,7 @@ async def test_rating_is_an_event_with_the_score(client: TestClient, settings: S
     await ws.send_json({"type": "rating", "client_id": "r1", "score": 4, "comment": "谢谢老师"})
     ack = await receive(ws, "ack")
     [stored] = await stored_messages(client)
-    assert (stored["type"], stored["event"], stored["text"]) == ("event", "satisfaction", "谢谢老师")
+    assert (stored.type, stored.event, stored.text) == ("event", "satisfaction", "谢谢老师")
     conversation = await client.app[STREAM].get_conversation(ack["conversation_id"])
     assert conversation.tags["score"] == "4"
     await ws.close()
@@ -424,7 +420,7 @@ async def test_failures_while_storing_close_the_socket_without_an_ack(client: Te
     ws, _ = await connect(client, session=session_token)
     await ws.send_json({"type": "text", "client_id": "c1", "text": "还在吗"})
     assert (await receive(ws, "ack"))["duplicate"] is False
-    assert [m["text"] for m in await stored_messages(client)] == ["还在吗"]
+    assert [m.text for m in await stored_messages(client)] == ["还在吗"]
     await ws.close()
 
 

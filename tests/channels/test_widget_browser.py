@@ -14,7 +14,7 @@ from contract.models import SenderKind
 from handoff.users import create_user
 from handoff.web.keys import ENGINE
 from tests.browser.harness import ARTIFACTS, chromium_page, require_chromium, running_gateway
-from tests.fakes import wait_for
+from tests.fakes import stored_messages, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -139,9 +139,9 @@ async def test_closed_conversation_asks_for_a_rating(settings: Settings, embedde
         await frame.get_by_label("想对我们说的话（可选）").fill("老师很耐心")
         await frame.get_by_role("button", name="提交评价").click()
         await frame.locator("li.separator", has_text="你已提交评价").wait_for(timeout=5_000)
-        event = await gateway.app[STORE].messages.find_one({"event": "satisfaction"})
-        assert event["text"] == "老师很耐心"
-        rated = await gateway.app[STREAM].get_conversation(event["conversation_id"])
+        event = (await stored_messages(gateway.app[STORE], event="satisfaction"))[0]
+        assert event.text == "老师很耐心"
+        rated = await gateway.app[STREAM].get_conversation(event.conversation_id)
         assert rated.tags["score"] == "4" and rated.tags["rated_conversation_id"] == conversation["_id"]
         assert await rating.is_hidden()
 

@@ -185,7 +185,10 @@ def widget_session(data_dir: Path) -> WidgetSession:
                                        subscribe=lambda _: NoSubscription(), publish=_nothing)  # type: ignore[arg-type]
     session = WidgetSession(FakeSocket(), WidgetIdentity("demo-video", "anon:x", True),  # type: ignore[arg-type]
                             SessionDeps(ingest=_ingested, conversations=conversations,
-                                        media=MediaStore(data_dir, SETTINGS.service.data_key), desk="sz"))
+                                        media=MediaStore(data_dir, SETTINGS.service.data_key), desk="sz",
+                                        # Not under test here: every new conversation is admitted.
+                                        admit_new_conversation=lambda: None,
+                                        source_tags={"widget_source": "fuzz", "widget_anonymous": "1"}))
     session._bucket = TokenBucket(1e9, 1e9)  # the rate limit is not what is being fuzzed
     return session
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from contract.handoff import HandoffRequest
 from contract.keys import STORE, STREAM
-from contract.models import Conversation, Message
+from contract.models import Conversation
 from handoff import cases
 from handoff.queue import queued
 from handoff.web.keys import DEADLINES
-from tests.fakes import RecordingChannel, inbound, wait_for
+from tests.fakes import RecordingChannel, inbound, stored_messages, wait_for
 from tests.handoff_support import conversation, engine, login, start, user
 
 
@@ -161,8 +161,7 @@ async def test_level3_case_flow_assessment_unblocks_close_and_rating_is_taken(st
     conversation_doc = await client.app[STORE].conversations.find_one({"_id": cid})
     rating_source = await client.app[STORE].conversations.find_one({"contact_id": conversation_doc["contact_id"],
                                                                     "_id": {"$ne": cid}})
-    taken = await engine(client).take_rating(Conversation.from_doc(rating_source),
-                                             Message.from_doc(await client.app[STORE].messages.find_one(
-                                                 {"conversation_id": rating_source["_id"]})))
+    rating_message = (await stored_messages(client, conversation_id=rating_source["_id"]))[0]
+    taken = await engine(client).take_rating(Conversation.from_doc(rating_source), rating_message)
     assert taken
     assert (await client.app[STORE]["ratings"].find_one({"conversation_id": cid}))["score"] == 5
