@@ -20,6 +20,7 @@ from contract.models import MediaRef, MessageType
 from contract.people import Role
 from handoff.users import create_user, get_user_by_username
 from handoff.web.keys import ENGINE
+from store.cases import find_case
 from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, running_gateway
 from tests.fakes import wait_for
 
@@ -165,16 +166,17 @@ async def test_widget_message_is_taken_answered_and_closed_with_a_rating_request
         await panel.get_by_label("安全计划").fill("每周回访一次")
         await panel.locator("#case-assessment button").click()
         await panel.locator("#case-assessment .done-tag").wait_for()
-        await panel.get_by_label("机构").select_option("school")
+        await panel.locator("select[name=agency]").select_option("school")
         await panel.get_by_label("联系人").fill("学校心理老师")
         await panel.locator("#case-referrals button", has_text="添加转介").click()
         await panel.locator("#case-referrals li", has_text="学校心理老师").wait_for()
         await panel.get_by_label("任务").fill("三天后回访睡眠情况")
         await panel.locator("#case-followups button").click()
         await panel.locator("#case-followups li", has_text="三天后回访").wait_for()
-        case = await gateway.app[STORE]["cases"].find_one({})
-        assert case["classification"] == "legal.bullying" and case["assessment"]["plan"] == "每周回访一次"
-        assert len(case["referrals"]) == 1 and len(case["followups"]) == 1
+        stored = await gateway.app[STORE]["cases"].find_one({})
+        case = await find_case(gateway.app[STORE], stored["_id"])  # free text is sealed at rest: read it back
+        assert case.classification == "legal.bullying" and case.assessment.plan == "每周回访一次"
+        assert len(case.referrals) == 1 and len(case.followups) == 1
         await console.set_viewport_size({"width": 1440, "height": 2200})  # the whole panel in one picture
         await panel.screenshot(path=str(ARTIFACTS / "console-case-panel.png"))
         publish_screenshot("console-case-panel.png")
