@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,6 +76,10 @@ async def has_live_session(store: Store, settings: Settings, user_id: str) -> bo
         created_since=now - timedelta(hours=settings.handoff.session_max_hours))
 
 
+# How many (account, address) pairs that signed in are remembered; a desk's counsellors fit many times over.
+KNOWN_PAIRS = 10_000
+
+
 class LoginThrottle:
     """Slows password guessing without handing strangers a way to lock counsellors out.
 
@@ -108,6 +112,8 @@ class LoginThrottle:
         self._pairs: dict[tuple[str, str], _Failures] = {}
         self._addresses: dict[str, deque[float]] = {}
         self._in_progress: Counter[str] = Counter()
+        # (account, address) pairs that signed in before, newest last: trusted with argon2's reserved places.
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def admit(self, account: str, address: str) -> float:
         """0 when the attempt may go ahead (it is then counted until ``failed``/``succeeded``), else the
@@ -148,6 +154,14 @@ class LoginThrottle:
         self._ended(address)
         self._pairs.pop((account, address), None)
         self._give_back(address)
+        self._known[(account, address)] = None
+        self._known.move_to_end((account, address))
+        while len(self._known) > KNOWN_PAIRS:
+            self._known.popitem(last=False)
+
+    def known(self, account: str, address: str) -> bool:
+        """Whether this account signed in from this address before (since the process started)."""
+        return (account, address) in self._known
 
     def abandoned(self, account: str, address: str) -> None:
         """The admitted attempt was never checked (the service was busy): it does not count."""

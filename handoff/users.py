@@ -53,15 +53,20 @@ class PasswordVerifier:
     starve the default thread pool the rest of the service uses. Past ``workers + waiting`` attempts in
     progress, ``SignInBusy`` is raised instead of queueing. A slot is freed when its thread finishes,
     not when the request goes away, so abandoned attempts cannot overfill the pool.
+
+    ``reserved`` more places are kept for trusted attempts (an account signing in from an address it
+    signed in from before): a flood of bad sign-ins from many addresses fills the shared places, and
+    a counsellor at their usual desk still gets in.
     """
 
-    def __init__(self, workers: int = 2, waiting: int = 4) -> None:
+    def __init__(self, workers: int = 2, waiting: int = 4, reserved: int = 2) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
         self._capacity = workers + waiting
+        self._reserved = reserved
         self._in_progress = 0
 
-    async def verify(self, password_hash: str, password: str) -> bool:
-        if self._in_progress >= self._capacity:
+    async def verify(self, password_hash: str, password: str, *, trusted: bool = False) -> bool:
+        if self._in_progress >= self._capacity + (self._reserved if trusted else 0):
             raise SignInBusy
         loop = asyncio.get_running_loop()
         self._in_progress += 1
@@ -84,11 +89,11 @@ def _matches(password_hash: str, password: str) -> bool:
 PASSWORDS = PasswordVerifier()
 
 
-async def verify_password(user: User, password: str) -> bool:
-    """Whether ``password`` is the user's; ``SignInBusy`` when every argon2 slot is taken."""
+async def verify_password(user: User, password: str, *, trusted: bool = False) -> bool:
+    """Whether ``password`` is the user's; ``SignInBusy`` when every argon2 slot open to it is taken."""
     if not user.password_hash:
         return False
-    return await PASSWORDS.verify(user.password_hash, password)
+    return await PASSWORDS.verify(user.password_hash, password, trusted=trusted)
 
 
 async def create_user(
@@ -167,14 +172,14 @@ async def public_user(store: Store, user: User) -> dict[str, Any]:
 _DUMMY_HASH = _hasher.hash("youthdesk-no-such-user")
 
 
-async def authenticate(store: Store, username: str, password: str) -> User | None:
+async def authenticate(store: Store, username: str, password: str, *, trusted: bool = False) -> User | None:
     """The user for these credentials, or None; unknown users cost the same time as wrong passwords.
 
-    Raises ``SignInBusy`` when the argon2 pool is full.
+    Raises ``SignInBusy`` when the argon2 pool is full (``trusted`` attempts may use its reserved places).
     """
     user = await get_user_by_username(store, username)
     if user is None:
         await verify_password(User(id="-", username="-", display_name="-", role=Role.COUNSELLOR, desk="-",
                                    password_hash=_DUMMY_HASH), password)
         return None
-    return user if await verify_password(user, password) else None
+    return user if await verify_password(user, password, trusted=trusted) else None

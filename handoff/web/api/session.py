@@ -45,7 +45,7 @@ async def login(request: web.Request) -> web.Response:
     if wait:
         raise _retry_later(429, "too many sign-in attempts; try again later", wait)
     try:
-        user = await authenticate(store, account, body.password)
+        user = await authenticate(store, account, body.password, trusted=throttle.known(account, address))
     except SignInBusy:
         throttle.abandoned(account, address)
         raise _retry_later(503, "sign-in is busy; try again in a moment", 1) from None

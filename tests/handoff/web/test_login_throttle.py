@@ -85,6 +85,22 @@ async def test_a_flood_of_bad_sign_ins_does_not_queue_real_ones(start_app, setti
     assert statuses.count(401) <= 5 and set(statuses) <= {401, 429, 503}
 
 
+async def test_a_flood_from_many_addresses_leaves_room_for_a_counsellor_at_their_usual_desk(
+        start_app, settings, embedded_client) -> None:  # type: ignore[no-untyped-def]
+    client = await _start(start_app, settings, embedded_client)
+    assert await _sign_in(client, "counsellor-gd", PASSWORD, peer="198.51.100.7") == 200  # their usual desk
+    # One bad attempt from each of 200 addresses: no address is over its budget, the shared places fill.
+    flood = [asyncio.create_task(_sign_in(client, f"guess-{n}", "wrong", peer=f"203.0.{n // 250}.{n % 250}"))
+             for n in range(200)]
+    await asyncio.sleep(0.05)
+    real = await asyncio.wait_for(_sign_in(client, "counsellor-gd", PASSWORD, peer="198.51.100.7"), 15)
+    statuses = await asyncio.gather(*flood)
+    assert real == 200
+    assert 503 in statuses  # the flood itself was turned away, not queued
+    # A first sign-in from an address nobody signed in from has no reserved place.
+    assert not LoginThrottle().known("counsellor-gd", "198.51.100.7")
+
+
 def test_the_wait_grows_with_each_failure_and_is_forgiven_after_quiet() -> None:
     now = [0.0]
     throttle = LoginThrottle(free_failures=2, base_delay=1.0, max_delay=60.0, clock=lambda: now[0])
