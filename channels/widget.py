@@ -88,8 +88,11 @@ class WidgetChannel(Channel):
         data_key = service.data_key or Fernet.generate_key().decode()
         if not service.data_key:
             log.warning("no service.data_key: widget sessions and images will not survive a restart")
-        self.verifier = IdentityVerifier.from_data_key(data_key, MemoryReplayCache())
-        self.media = MediaStore(Path(service.data_dir) / "widget-media", data_key)
+        ring = [data_key, *(k.strip() for k in service.previous_data_keys.split(",") if k.strip())]
+        # Widget identities are keyed from the first key ever used, like the store's blind indexes, so a key
+        # rotation does not turn every returning anonymous youth into a stranger to their own history.
+        self.verifier = IdentityVerifier.from_data_key(ring[-1], MemoryReplayCache())
+        self.media = MediaStore(Path(service.data_dir) / "widget-media", ring)
         self.sessions: set[WidgetSession] = set()
         self.sockets_per_ip: Counter[str] = Counter()
         self.new_conversations = NewConversationLimits(service)

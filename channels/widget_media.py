@@ -13,7 +13,7 @@ import re
 import secrets
 from pathlib import Path
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 
 from contract.models import MediaRef
 
@@ -52,9 +52,10 @@ def decode_image(data_base64: str) -> tuple[bytes, str]:
 
 
 class MediaStore:
-    def __init__(self, directory: Path, data_key: str) -> None:
+    def __init__(self, directory: Path, data_keys: list[str]) -> None:
+        """``data_keys`` is the key ring, newest first: images stored under a replaced key stay readable."""
         self.directory = directory
-        self._fernet = Fernet(data_key.encode())
+        self._fernet = MultiFernet([Fernet(key.encode()) for key in data_keys])
 
     async def put(self, data: bytes, mime: str) -> MediaRef:
         media_id = secrets.token_urlsafe(24)

@@ -185,7 +185,7 @@ def widget_session(data_dir: Path) -> WidgetSession:
                                        subscribe=lambda _: NoSubscription(), publish=_nothing)  # type: ignore[arg-type]
     session = WidgetSession(FakeSocket(), WidgetIdentity("demo-video", "anon:x", True),  # type: ignore[arg-type]
                             SessionDeps(ingest=_ingested, conversations=conversations,
-                                        media=MediaStore(data_dir, SETTINGS.service.data_key), desk="sz",
+                                        media=MediaStore(data_dir, [SETTINGS.service.data_key]), desk="sz",
                                         # Not under test here: every new conversation is admitted.
                                         admit_new_conversation=lambda: None,
                                         source_tags={"widget_source": "fuzz", "widget_anonymous": "1"}))
