@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -16,8 +18,9 @@ from contract.channel import (
     InboundMessage,
     OutboundMessage,
 )
-from contract.keys import STORE
-from contract.models import Message, MessageType
+from contract.config import Settings
+from contract.keys import STORE, STREAM
+from contract.models import Conversation, Message, MessageType, SenderKind
 from store.database import Store
 from store.messages import opened_message
 
@@ -132,3 +135,41 @@ class FakeRasa:
 
     async def status(self) -> bool:
         return not self.down
+
+
+# ------------------------------------------------------------------ simulators
+
+
+class EchoRouter:
+    """Answers every youth message with "收到：<text>" as the bot, counting its turns."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.turns = 0
+
+    async def route(self, conversation: Conversation, message: Message) -> None:
+        self.turns += 1
+        await self.app[STREAM].send(conversation.id, f"收到：{message.text}", sender=SenderKind.BOT)
+
+
+async def simulate_through_standin(settings_for: Callable[[str], Settings], embedded_client: Any,
+                                   channel_class: type[Channel], argv: list[str]) -> None:
+    """Serve a gateway with ``channel_class`` on a free port, its API going to this server's own stand-in
+    (``settings_for(stand-in base URL)``), echoing every message, and run ``youthdesk simulate … argv``."""
+    from service.app import create_app
+    from service.cli import main
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(settings_for(f"{base}/standin/{channel_class.platform}"), channel_classes=[channel_class],
+                     embedded_client=embedded_client)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        app[STREAM].router = EchoRouter(app)
+        await asyncio.to_thread(main, ["simulate", "--url", base, *argv])
+    finally:
+        await runner.cleanup()

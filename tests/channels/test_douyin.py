@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.douyin import DouyinChannel, douyin_signature
 from contract.config import Settings
 from contract.keys import CHANNELS, STORE, STREAM
-from contract.models import Conversation, Message, SenderKind
+from contract.models import Message, SenderKind
 from service.douyin_simulate import signed_headers
 from service.douyin_standin import DouyinStandIn, create_standin_app
-from tests.fakes import stored_messages, wait_for
+from tests.fakes import simulate_through_standin, stored_messages, wait_for
 
 CLIENT_KEY = "awdemo12355youth"
 YOUTH = "_000QadFMhmU1jNCI3JdPnyVDL6XavC70dFy"
@@ -158,34 +155,13 @@ async def test_platform_errors_retry_or_fail_and_late_replies_close_the_window(c
     assert "24 hours" in (await client.app[STORE].messages.find_one({"_id": late.id}))["error"]
 
 
-class EchoRouter:
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-
-    async def route(self, conversation: Conversation, message: Message) -> None:
-        await self.app[STREAM].send(conversation.id, f"收到：{message.text}", sender=SenderKind.BOT)
-
-
 async def test_simulator_round_trip_through_the_standin(settings: Settings, embedded_client, capsys) -> None:  # type: ignore[no-untyped-def]
-    from service.app import create_app
-    from service.cli import main
+    def with_standin(base: str) -> Settings:
+        return settings.model_copy(update={"accounts": [a.model_copy(update={"api_base": base})
+                                                        if a.platform == "douyin" else a for a in settings.accounts]})
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    accounts = [a.model_copy(update={"api_base": f"http://127.0.0.1:{port}/standin/douyin"})
-                if a.platform == "douyin" else a for a in settings.accounts]
-    app = create_app(settings.model_copy(update={"accounts": accounts}), channel_classes=[DouyinChannel],
-                     embedded_client=embedded_client)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        app[STREAM].router = EchoRouter(app)
-        await asyncio.to_thread(main, ["simulate", "--url", f"http://127.0.0.1:{port}", "douyin",
-                                       "--account", CLIENT_KEY, "--wait", "5", "我想找人聊聊"])
-    finally:
-        await runner.cleanup()
+    await simulate_through_standin(with_standin, embedded_client, DouyinChannel, [
+        "douyin", "--account", CLIENT_KEY, "--wait", "5", "我想找人聊聊"])
     out = capsys.readouterr().out
     assert "gateway answered HTTP 200" in out
     assert "reply to _000SimulatedYouth00000000000001: 收到：我想找人聊聊" in out

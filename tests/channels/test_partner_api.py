@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import time
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.partner_api import PartnerApiChannel
 from channels.signed_rest import sign, signed_headers
 from contract.config import Settings
 from contract.keys import STORE, STREAM
-from contract.models import Conversation, Message, SenderKind
+from contract.models import Message, SenderKind
 from service.partner_api_simulate import signed_request
 from service.partner_api_standin import PartnerReceiverStandIn, create_standin_app
-from tests.fakes import stored_messages, wait_for
+from tests.fakes import simulate_through_standin, stored_messages, wait_for
 
 PARTNER = "demo-school-app"
 URL = f"/channels/partner-api/{PARTNER}/messages"
@@ -156,32 +153,10 @@ async def test_openapi_document_describes_the_call_and_the_callback(client: Test
     assert "reply" in operation["callbacks"] and "429" in operation["responses"]
 
 
-class EchoRouter:
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-
-    async def route(self, conversation: Conversation, message: Message) -> None:
-        await self.app[STREAM].send(conversation.id, f"收到：{message.text}", sender=SenderKind.BOT)
-
-
 async def test_simulator_round_trip_through_the_standin(settings: Settings, embedded_client, capsys) -> None:  # type: ignore[no-untyped-def]
-    from service.app import create_app
-    from service.cli import main
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(with_partner(settings, api_base=f"http://127.0.0.1:{port}/standin/partner-api"),
-                     channel_classes=[PartnerApiChannel], embedded_client=embedded_client)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        app[STREAM].router = EchoRouter(app)
-        await asyncio.to_thread(main, ["simulate", "--url", f"http://127.0.0.1:{port}", "partner-api",
-                                       "--account", PARTNER, "--wait", "5", "我想找人聊聊"])
-    finally:
-        await runner.cleanup()
+    await simulate_through_standin(lambda base: with_partner(settings, api_base=base), embedded_client,
+                                   PartnerApiChannel, ["partner-api", "--account", PARTNER, "--wait", "5",
+                                                       "我想找人聊聊"])
     out = capsys.readouterr().out
     assert "gateway answered HTTP 202" in out
     assert "reply to partner-user-0001: 收到：我想找人聊聊" in out

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import time
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.qq import QQChannel, sign
 from contract.config import Settings
 from contract.keys import CHANNELS, STORE, STREAM
-from contract.models import Conversation, Message, SenderKind
+from contract.models import Message, SenderKind
 from service.qq_simulate import signed_headers
 from service.qq_standin import QQStandIn, create_standin_app
-from tests.fakes import stored_messages, wait_for
+from tests.fakes import simulate_through_standin, stored_messages, wait_for
 
 APPID = "102000001"
 YOUTH = "E4F4AEA33253A2797FB897C50B81D7ED"
@@ -180,34 +177,13 @@ def test_reply_policy_is_60_minutes_5_messages() -> None:
     assert QQChannel.reply_policy.max_messages == 5
 
 
-class EchoRouter:
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-
-    async def route(self, conversation: Conversation, message: Message) -> None:
-        await self.app[STREAM].send(conversation.id, f"收到：{message.text}", sender=SenderKind.BOT)
-
-
 async def test_simulator_round_trip_through_the_standin(settings: Settings, embedded_client, capsys) -> None:  # type: ignore[no-untyped-def]
-    from service.app import create_app
-    from service.cli import main
+    def with_standin(base: str) -> Settings:
+        return settings.model_copy(update={"accounts": [a.model_copy(update={"api_base": base})
+                                                        if a.platform == "qq" else a for a in settings.accounts]})
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    accounts = [a.model_copy(update={"api_base": f"http://127.0.0.1:{port}/standin/qq"})
-                if a.platform == "qq" else a for a in settings.accounts]
-    app = create_app(settings.model_copy(update={"accounts": accounts}), channel_classes=[QQChannel],
-                     embedded_client=embedded_client)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        app[STREAM].router = EchoRouter(app)
-        await asyncio.to_thread(main, ["simulate", "--url", f"http://127.0.0.1:{port}", "qq",
-                                       "--account", APPID, "--wait", "5", "我想找人聊聊"])
-    finally:
-        await runner.cleanup()
+    await simulate_through_standin(with_standin, embedded_client, QQChannel, [
+        "qq", "--account", APPID, "--wait", "5", "我想找人聊聊"])
     out = capsys.readouterr().out
     assert "gateway answered HTTP 200" in out
     assert f"reply to {YOUTH}: 收到：我想找人聊聊" in out

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.wechat import MiniProgramChannel, WeChatChannel, custom_payload
@@ -25,9 +24,9 @@ from channels.wechat_protocol import (
 )
 from contract.config import ChannelAccountConfig, Settings
 from contract.keys import STORE, STREAM
-from contract.models import Conversation, Message, SenderKind
+from contract.models import Message, SenderKind
 from service.wechat_standin import WeChatStandIn, create_standin_app
-from tests.fakes import stored_messages, wait_for
+from tests.fakes import EchoRouter, stored_messages, wait_for
 
 APPID = "wxdemo0000000001"
 MINIPROG = "wxdemominiprog01"
@@ -297,16 +296,6 @@ async def test_miniprogram_json_safe_mode_session_from_and_page_cards(client: Te
 
 
 # ------------------------------------------------------------------- outbound
-
-
-class EchoRouter:
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-        self.turns = 0
-
-    async def route(self, conversation: Conversation, message: Message) -> None:
-        self.turns += 1
-        await self.app[STREAM].send(conversation.id, f"收到：{message.text}", sender=SenderKind.BOT)
 
 
 async def test_three_retries_make_one_message_one_bot_turn_one_reply(client: TestClient, standin) -> None:  # type: ignore[no-untyped-def]

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.weibo import WeiboChannel, parse_push, split_reply, weibo_signature
 from contract.config import Settings
 from contract.keys import STORE, STREAM
-from contract.models import Conversation, Message, SenderKind
+from contract.models import Message, SenderKind
 from service.weibo_simulate import signed_query
 from service.weibo_standin import WeiboStandIn, create_standin_app
-from tests.fakes import stored_messages, wait_for
+from tests.fakes import simulate_through_standin, stored_messages, wait_for
 
 UID = "5000000001"
 YOUTH = 6000000042
@@ -188,34 +185,13 @@ def test_unknown_push_type_is_kept_visible(settings: Settings) -> None:
     assert inbound.text.startswith("[暂不支持的微博消息类型：sticker]")
 
 
-class EchoRouter:
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-
-    async def route(self, conversation: Conversation, message: Message) -> None:
-        await self.app[STREAM].send(conversation.id, f"收到：{message.text}", sender=SenderKind.BOT)
-
-
 async def test_simulator_posts_like_weibo_and_prints_the_reply(settings: Settings, embedded_client, capsys) -> None:  # type: ignore[no-untyped-def]
-    from service.app import create_app
-    from service.cli import main
+    def with_standin(base: str) -> Settings:
+        return settings.model_copy(update={"accounts": [a.model_copy(update={"api_base": base})
+                                                        if a.platform == "weibo" else a for a in settings.accounts]})
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    accounts = [a.model_copy(update={"api_base": f"http://127.0.0.1:{port}/standin/weibo"})
-                if a.platform == "weibo" else a for a in settings.accounts]
-    app = create_app(settings.model_copy(update={"accounts": accounts}), channel_classes=[WeiboChannel],
-                     embedded_client=embedded_client)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        app[STREAM].router = EchoRouter(app)
-        await asyncio.to_thread(main, ["simulate", "--url", f"http://127.0.0.1:{port}", "weibo",
-                                       "--account", UID, "--wait", "5", "我想找人聊聊"])
-    finally:
-        await runner.cleanup()
+    await simulate_through_standin(with_standin, embedded_client, WeiboChannel, [
+        "weibo", "--account", UID, "--wait", "5", "我想找人聊聊"])
     out = capsys.readouterr().out
     assert "gateway answered HTTP 200 ''" in out
     assert "reply to 6000000001: 收到：我想找人聊聊" in out

@@ -10,17 +10,9 @@ from aiohttp import web
 from channels.widget import WidgetChannel
 from contract.config import Settings
 from contract.keys import STREAM
-from contract.models import Conversation, Message, SenderKind
 from service.app import create_app
 from service.cli import main
-
-
-class EchoRouter:
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-
-    async def route(self, conversation: Conversation, message: Message) -> None:
-        await self.app[STREAM].send(conversation.id, f"收到：{message.text}", sender=SenderKind.BOT)
+from tests.fakes import EchoRouter
 
 
 def _free_port() -> int:
