@@ -45,5 +45,7 @@ class DataConfig(_Strict):
     # Desk taxonomy code -> national category code (contract/export_schema.json lists the national codes).
     # Unmapped codes are exported under their nearest mapped parent, else as "99" (其他).
     national_categories: dict[str, str] = Field(default_factory=dict)
+    # Counts from 1 to this minus one are printed as "<5" in the figures that leave a desk (handoff/disclosure.py).
+    small_count_threshold: int = Field(default=5, ge=1)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     early_warning: EarlyWarningConfig = Field(default_factory=EarlyWarningConfig)

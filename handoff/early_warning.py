@@ -29,6 +29,7 @@ from typing import Any
 from contract.alerts import Alert
 from contract.config import Settings
 from contract.data_config import EarlyWarningConfig
+from contract.regions import region_label, region_name
 from handoff.access import ancestors
 from handoff.export import export_records, national_categories
 from store import alerts as stored_alerts
@@ -134,7 +135,8 @@ async def raise_warnings(store: Store, settings: Settings, now: datetime) -> lis
             "category_name": national_categories().get(exceedance.category, exceedance.category),
             "window_days": config.window_days, "window_end": now.isoformat(), "test": "poisson_exceedance",
             "alpha": config.alpha,
-            "summary": (f"近{config.window_days}天{exceedance.region}地区“"
+            "region_name": region_name(exceedance.region),
+            "summary": (f"近{config.window_days}天{region_label(exceedance.region)}“"
                         f"{national_categories().get(exceedance.category, exceedance.category)}”工单 "
                         f"{exceedance.observed} 件，前期平均每期 {exceedance.expected} 件，"
                         f"偶然出现的概率 {exceedance.p_value:.1e}")}

@@ -29,6 +29,7 @@ from contract.cases import Case
 from contract.config import Settings
 from contract.models import Conversation, ConversationState
 from contract.people import User
+from contract.regions import region_name
 from contract.youth import YouthProfile
 from handoff.access import descendants, ensure_desk_access, require_role, visible_desks
 from handoff.desks import CHINA
@@ -204,12 +205,18 @@ def _flatten(value: Any, prefix: str, row: dict[str, Any]) -> None:
 
 
 def to_csv(records: list[dict[str, Any]]) -> str:
-    """One row per record; nested fields become dotted columns, referrals ``agency:status;…``."""
+    """One row per record; nested fields become dotted columns, referrals ``agency:status;…``.
+
+    This is the human-readable form, so each region code has a ``…region_name`` column next to it
+    (``contract.regions``); the JSON Lines form carries codes only, as the schema defines them.
+    """
     rows = []
     for record in records:
         row: dict[str, Any] = {}
         _flatten({k: v for k, v in record.items() if k not in ("case", "identifiers")}, "", row)
         _flatten({"identifiers": record["identifiers"] or {}, "case": record["case"] or {}}, "", row)
+        for part in ("desk", "youth_profile"):
+            row[f"{part}.region_name"] = region_name(record[part]["region_code"]) or ""
         rows.append(row)
     columns = sorted({column for row in rows for column in row})
     out = io.StringIO()
