@@ -13,6 +13,7 @@ class ConversationSample:
     id: str
     platform: str
     risk_level: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
