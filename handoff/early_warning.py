@@ -15,6 +15,7 @@ a gradual drift is absorbed into the baseline; the monthly report's trend chart 
 ``bench/early_warning.py`` measures the detection delay and false alerts on synthetic data.
 
 The same spike does not alert twice: a cell that alerted within the last window stays quiet.
+The gateway runs the scan on a schedule and pushes the alerts live (``handoff.early_warning_watch``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from contract.config import Settings
 from contract.data_config import EarlyWarningConfig
 from contract.regions import region_label, region_name
 from handoff.access import ancestors
+from handoff.desks import CHINA
 from handoff.export import export_records, national_categories
 from store import alerts as stored_alerts
 from store import early_warning as stored
@@ -140,9 +142,13 @@ async def raise_warnings(store: Store, settings: Settings, now: datetime) -> lis
                         f"{national_categories().get(exceedance.category, exceedance.category)}”工单 "
                         f"{exceedance.observed} 件，前期平均每期 {exceedance.expected} 件，"
                         f"偶然出现的概率 {exceedance.p_value:.1e}")}
-        alert = Alert(type="early_warning", conversation_id="", desk=desk, created_at=now,
+        # One id per cell and Beijing day: two gateway instances (or one and the command) scanning at once
+        # store it once. Stored unpublished: ``EarlyWarningWatcher`` pushes it to the open consoles.
+        alert = Alert(id=f"al_ew_{exceedance.category}_{exceedance.region}_{now.astimezone(CHINA):%Y%m%d}",
+                      type="early_warning", conversation_id="", desk=desk, created_at=now,
                       recipients=list(dict.fromkeys(recipients)), data=data)
-        await stored_alerts.insert_alert(store, alert)
+        if not await stored_alerts.insert_unpublished_alert(store, alert):
+            continue
         log.warning("early warning %s/%s: %d against %.2f (p=%.1e)", exceedance.category, exceedance.region,
                     exceedance.observed, exceedance.expected, exceedance.p_value)
         raised.append(alert)
