@@ -78,7 +78,7 @@ def _times(at: datetime, coarse: bool) -> dict[str, str]:
     return {"utc": at.isoformat().replace("+00:00", "Z"), "beijing": at.astimezone(CHINA).isoformat()}
 
 
-def prefecture(region_code: str | None) -> str | None:
+def _prefecture(region_code: str | None) -> str | None:
     return region_code[:4] + "00" if region_code else None
 
 
@@ -110,8 +110,8 @@ def build_record(settings: Settings, conversation: Conversation, *, case: Case |
     profile_fields = {name: getattr(profile, name) if profile else None for name in PROFILE_FIELDS}
     desk_region = desk.region_code or None
     if deidentify:
-        profile_fields["region_code"] = prefecture(region)
-        desk_region = prefecture(desk_region)
+        profile_fields["region_code"] = _prefecture(region)
+        desk_region = _prefecture(desk_region)
     return {
         "schema_version": SCHEMA_VERSION,
         "record_id": pseudonym(settings, conversation.id) if deidentify else conversation.id,
