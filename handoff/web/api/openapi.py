@@ -7,7 +7,10 @@ The helpers here keep those declarations short.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+from handoff.web.api.links import add_links
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -85,8 +88,9 @@ def build_document(modules: list[Any], *, version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = dict(COMMON_SCHEMAS)
     for module in modules:
         for path, item in getattr(module, "PATHS", {}).items():
-            paths.setdefault(path, {}).update(item)
+            paths.setdefault(path, {}).update(copy.deepcopy(item))
         schemas.update(getattr(module, "SCHEMAS", {}))
+    add_links(paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": "youthdesk handoff API", "version": version,
