@@ -167,9 +167,11 @@ def server_options(service: ServiceConfig) -> dict[str, Any]:
 
     aiohttp's one keep-alive timer also runs from the moment a connection opens until its first
     request header is complete, so it bounds half-sent headers and idle connections alike
-    (its default, 75 s, let a hundred silent connections sit for over a minute each).
+    (its default, 75 s, let a hundred silent connections sit for over a minute each). After an answer
+    to a request whose body never came (408), the connection lingers to drain it no longer than that.
     """
-    return {"keepalive_timeout": service.http_idle_timeout_seconds}
+    return {"keepalive_timeout": service.http_idle_timeout_seconds,
+            "lingering_time": service.http_idle_timeout_seconds}
 
 
 async def start_page(request: web.Request) -> web.Response:
