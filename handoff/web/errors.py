@@ -16,9 +16,9 @@ M = TypeVar("M", bound=BaseModel)
 
 _CLASSES: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-    405: web.HTTPMethodNotAllowed, 408: web.HTTPRequestTimeout, 409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge,
-    415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity, 429: web.HTTPTooManyRequests,
-    503: web.HTTPServiceUnavailable,
+    405: web.HTTPMethodNotAllowed, 408: web.HTTPRequestTimeout, 409: web.HTTPConflict,
+    413: web.HTTPRequestEntityTooLarge, 415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity,
+    429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable,
 }
 _DOMAIN_STATUS: dict[type[HandoffError], int] = {NotFound: 404, NotPermitted: 403, Conflict: 409, Invalid: 400}
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from handoff.web.api.links import add_links
-
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -90,7 +88,6 @@ def build_document(modules: list[Any], *, version: str) -> dict[str, Any]:
         for path, item in getattr(module, "PATHS", {}).items():
             paths.setdefault(path, {}).update(copy.deepcopy(item))
         schemas.update(getattr(module, "SCHEMAS", {}))
-    add_links(paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": "youthdesk handoff API", "version": version,
