@@ -68,10 +68,12 @@ def tolerance_from(runs: Sequence[GateFigures]) -> GateFigures:
                        false_alarms=bound([r.false_alarms for r in runs]))
 
 
-# The shipped corpus + a fifth of COLD train, lexicon 2026.12.06-6, seeds 1, 4, 7, 10 (runs 1-12), all
-# 2,653 nlu_data/eval rows (bot/risk_models/README.md, "Gate tolerance"):
-NOISE = (GateFigures(0.9786, 0.9519, 0.0504),)
-TOLERANCE = GateFigures(recall=0.002, level3_recall=0.002, false_alarms=0.002)
+# The shipped corpus + a fifth of COLD train, lexicon 2026.12.06-6, seeds 1, 4, 7, 10 (SGD runs 1-12), every
+# nlu_data/eval row (bot/risk_models/README.md, "Gate tolerance"). Level-3 recall did not move at all: the
+# lexicon's signs and the imminence rule decide it, so the gate lets no candidate lose a level-3 message.
+NOISE = (GateFigures(0.9786, 0.9519, 0.0504), GateFigures(0.9764, 0.9519, 0.0451),
+         GateFigures(0.9786, 0.9519, 0.0460), GateFigures(0.9775, 0.9519, 0.0513))
+TOLERANCE = GateFigures(recall=0.003, level3_recall=0.0, false_alarms=0.009)
 
 
 class PromotionRefused(ValueError):

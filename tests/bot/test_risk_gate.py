@@ -35,6 +35,7 @@ def test_a_figure_lost_beyond_the_tolerance_is_worse() -> None:
     current = GateFigures(recall=0.97, level3_recall=0.96, false_alarms=0.05)
     within = GateFigures(0.97 - TOLERANCE.recall, 0.96 - TOLERANCE.level3_recall, 0.05 + TOLERANCE.false_alarms)
     assert within.worse_than(current) == []
+    assert GateFigures(0.97, 0.96 - 0.0024, 0.05).worse_than(current)  # one level-3 message of ~400 is too many
     beyond = GateFigures(0.98, 0.96, 0.05 + TOLERANCE.false_alarms + 0.001)
     assert [loss.split(" ")[0] for loss in beyond.worse_than(current)] == ["false"]
     assert len(GateFigures(0.90, 0.90, 0.05).worse_than(current)) == 2
