@@ -167,6 +167,9 @@ def _train(args: argparse.Namespace) -> None:
     path = write_artifact(model, provenance, directory)
     print(f"candidate {path} ({path.stat().st_size / 1e6:.2f} MB, {model.examples} rows, "
           f"trained in {provenance.trained_seconds:.1f} s)")
+    if model.calibrator is not None:
+        print(f"calibrator: {model.calibrator.method} on {model.calibrator.rows} validation rows (ECE on held-out "
+              f"halves: {', '.join(f'{k} {v:.4f}' for k, v in model.calibrator.chosen_by.items())})")
     print("fixed evaluation splits (detector + model, no Rasa): "
           + ", ".join(f"{key} {value:.4f}" for key, value in provenance.figures.items()))
     print(f"make it current with: youthdesk risk promote {path}")
