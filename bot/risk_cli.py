@@ -108,6 +108,8 @@ def _export_feedback(args: argparse.Namespace) -> None:
     known = {desk.id for desk in settings.desks}
     if args.desk and (unknown := set(args.desk) - known):
         sys.exit(f"youthdesk risk export-feedback: unknown desk {', '.join(sorted(unknown))}")
+    if args.out.is_dir():
+        sys.exit(f"youthdesk risk export-feedback: {args.out} is a directory")
     try:  # writable before anything is read; youth words, even de-identified, for the exporting account only
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.touch(mode=0o600)

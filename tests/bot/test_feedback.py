@@ -127,12 +127,13 @@ def test_a_supervisor_exports_their_own_desk_since_a_day(config: Path, tmp_path:
     (["--by", "nobody"], "no console account"),
     (["--by", "admin", "--desk", "atlantis"], "unknown desk atlantis"),
     (["--by", "admin", "--since", "last week"], "YYYY-MM-DD"),
+    (["--by", "admin", "--out", "."], "is a directory"),
 ])
 def test_bad_requests_are_refused_and_export_nothing(config: Path, tmp_path: Path, arguments: list[str],
                                                      reason: str) -> None:
     asyncio.run(_stored(config))
     out = tmp_path / "rows.jsonl"
     with pytest.raises(SystemExit, match=reason):
-        main(["--config", str(config), "risk", "export-feedback", *arguments, "--out", str(out)])
+        main(["--config", str(config), "risk", "export-feedback", "--out", str(out), *arguments])
     assert not out.exists() or out.read_text(encoding="utf-8") == ""
     assert asyncio.run(_audit(config)) == []
