@@ -18,8 +18,13 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.risk_data import FORMATS, SplitRefused
+
+if TYPE_CHECKING:
+    from bot.risk import RiskDetector
+    from bot.risk_model import RiskModel
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -233,6 +238,10 @@ def _calibrate(args: argparse.Namespace) -> None:
           f"{', '.join(split.name for split in fitting)}")
     print("ECE on the held-out half, two folds by text hash: "
           + ", ".join(f"{name} {value:.4f}" for name, value in calibrator.chosen_by.items()))
+    every = [row for split in fixed_splits() for row in read_jsonl(split)]
+    changed = asyncio.run(_decisions_changed(detector, model, model.calibrated(calibrator), [r.text for r in every]))
+    print(f"triage decisions (level, category, reason, cues) changed by the calibrator: {changed} of {len(every)} "
+          "nlu_data/eval rows")
     for split in args.paths:
         try:
             rows = [row for row in read_jsonl(split) if row.risky is not None]
@@ -243,6 +252,20 @@ def _calibrate(args: argparse.Namespace) -> None:
         before = expected_calibration_error(list(zip(raw, outcomes, strict=True)))
         after = expected_calibration_error([(calibrator.apply(p), y) for p, y in zip(raw, outcomes, strict=True)])
         print(f"{split}: {len(rows)} rows, ECE {before:.4f} raw, {after:.4f} calibrated")
+
+
+async def _decisions_changed(detector: RiskDetector, raw: RiskModel, calibrated: RiskModel,
+                             texts: list[str]) -> int:
+    from bot.triage import load_risk_intents, triage_text
+
+    intents = load_risk_intents()
+    changed = 0
+    for text in texts:
+        before = await triage_text(text, detector=detector, model=raw, rasa=None, intents=intents)
+        after = await triage_text(text, detector=detector, model=calibrated, rasa=None, intents=intents)
+        changed += (before.risk, before.category, before.reason, before.cues) != (
+            after.risk, after.category, after.reason, after.cues)
+    return changed
 
 
 def _eval(args: argparse.Namespace) -> None:
