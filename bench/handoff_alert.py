@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,7 @@ from handoff.users import create_user, set_presence
 from handoff.web.keys import ENGINE
 from service.app import create_app
 from service.weibo_simulate import signed_query, simulated_push
+from store.times import aware
 
 ACTIVE = 200
 SAMPLES = 60
@@ -295,12 +297,12 @@ async def _run(settings: Settings) -> None:
 
             async def level3() -> tuple[float, float]:
                 """One crisis message on Weibo: (→ the supervisor's alert, → the parent desk's queue), seconds."""
-                started = time.perf_counter()
+                started, opened_after = time.perf_counter(), datetime.now(UTC)
                 await push(next(users), URGENT_TEXT)
-                while True:  # a flood's own level-3 alerts arrive on the same console: find this youth's
+                while True:  # the flood's alerts, and a late one of a sample given up on, are not this youth's
                     conversation_id, alerted = await watching.alerts.get()
-                    doc = await store.conversations.find_one({"_id": conversation_id}, {"platform": 1})
-                    if doc["platform"] == "weibo":
+                    doc = await store.conversations.find_one({"_id": conversation_id}, {"platform": 1, "created_at": 1})
+                    if doc["platform"] == "weibo" and aware(doc["created_at"]) >= opened_after:
                         break
                 while True:
                     queue.queue_changed.clear()
