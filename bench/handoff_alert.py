@@ -164,7 +164,7 @@ class Console:
 
 def _described(samples: list[float], missing: int) -> str:
     text = describe_ms(samples) if samples else "no sample"
-    return text + (f" · 1 still waiting after the {PHASE_BUDGET_SECONDS} s budget" if missing else "")
+    return text + (f" · the {PHASE_BUDGET_SECONDS} s budget ended with 1 more in flight" if missing else "")
 
 
 def _unstaffed_city_desk(settings: Settings, data_dir: str) -> Settings:
@@ -311,7 +311,7 @@ async def _run(settings: Settings) -> None:
                     await queue.queue_changed.wait()
 
             async def samples(count: int) -> tuple[list[tuple[float, float]], int]:
-                """Up to ``count`` samples within the phase budget; (measured, still missing at the budget)."""
+                """Up to ``count`` samples within the phase budget; (measured, 1 if one was in flight when it ended)."""
                 measured: list[tuple[float, float]] = []
                 budget = time.perf_counter() + PHASE_BUDGET_SECONDS
                 try:
