@@ -107,6 +107,9 @@ class Conversation(Document):
     risk_category: str | None = None
     topic: str | None = None
     owner: str | None = None
+    # Desks besides ``desk`` that still see it: an overflow or surge moved it up from them, and whoever
+    # is first takes it. Their consoles hear its events too (``Event.about``); a transfer ends the trail.
+    also_visible_to: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     window: ReplyWindow = Field(default_factory=ReplyWindow)
     last_seq: int = 0
@@ -158,5 +161,18 @@ class Event(BaseModel):
     type: str
     conversation_id: str | None = None
     desk: str | None = None
+    # The other desks the conversation is visible to (``Conversation.also_visible_to``): their consoles hear it too.
+    also_desks: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
     at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def about(cls, type: str, conversation: Conversation, data: dict[str, Any] | None = None) -> Event:
+        """An event of ``conversation`` for its desk and every desk that also sees it."""
+        return cls(type=type, conversation_id=conversation.id, desk=conversation.desk,
+                   also_desks=list(conversation.also_visible_to), data=data or {})
+
+    @property
+    def desks(self) -> set[str]:
+        """Every desk whose consoles this event is for."""
+        return {desk for desk in (self.desk, *self.also_desks) if desk is not None}

@@ -66,9 +66,8 @@ class HandoffInfo(BaseModel):
     joined: list[str] = Field(default_factory=list)
     cues: list[str] = Field(default_factory=list)
     transfers: list[Transfer] = Field(default_factory=list)
-    # Overflow and surge move a waiting risk conversation up to where someone can take it; the desks
-    # it came from (and the other surge centres) keep it in their queues too. Offers: oldest first.
-    also_visible_to: list[str] = Field(default_factory=list)
+    # Overflow and surge move a waiting risk conversation up to where someone can take it
+    # (``Conversation.also_visible_to`` keeps it in the queues it came from). Offers: oldest first.
     offers: list[Offer] = Field(default_factory=list)
 
     def start(self, deadline: Deadline) -> None:

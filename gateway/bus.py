@@ -122,7 +122,8 @@ class EventBus:
         targets = list(self._everything)
         if self._by_key:
             keyed: dict[Subscription, None] = {}
-            for key in (("conversation", event.conversation_id), ("desk", event.desk)):
+            keys = [("conversation", event.conversation_id), *(("desk", desk) for desk in event.desks)]
+            for key in keys:
                 if key[1] is not None:
                     keyed.update(dict.fromkeys(self._by_key.get(key, ())))  # type: ignore[arg-type]
             targets.extend(keyed)

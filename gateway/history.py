@@ -81,6 +81,4 @@ class ConversationHistory:
         return len(ids)
 
     async def publish(self, event_type: str, conversation: Conversation, **data: Any) -> None:
-        await self.bus.publish(
-            Event(type=event_type, conversation_id=conversation.id, desk=conversation.desk, data=data)
-        )
+        await self.bus.publish(Event.about(event_type, conversation, data))

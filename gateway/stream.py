@@ -336,10 +336,8 @@ class ConversationStream(ConversationHistory):
         await conversations.change_reply_window(self.store, message.conversation_id,
                                                 ReplyWindowChange(closed_reason=reason))
         conversation = await self.get_conversation(message.conversation_id)
-        await self.record_event(Event(
-            type="conversation.window_closed", conversation_id=conversation.id, desk=conversation.desk,
-            data={"reason": reason, "message_id": message.id},
-        ))
+        await self.record_event(Event.about("conversation.window_closed", conversation,
+                                            {"reason": reason, "message_id": message.id}))
 
     # ------------------------------------------------------ state and events
 
@@ -350,11 +348,9 @@ class ConversationStream(ConversationHistory):
         conversation = await conversations.write_state(self.store, conversation_id, state, changes)
         if conversation is None:
             raise UnknownConversation(conversation_id)
-        await self.record_event(Event(
-            type="conversation.state_changed", conversation_id=conversation_id, desk=conversation.desk,
-            data={"from": before.state, "to": state, "reason": reason, "by": by,
-                  **{k: v for k, v in changes.items() if isinstance(v, str | int | None)}},
-        ))
+        await self.record_event(Event.about("conversation.state_changed", conversation, {
+            "from": before.state, "to": state, "reason": reason, "by": by,
+            **{k: v for k, v in changes.items() if isinstance(v, str | int | None)}}))
         return conversation
 
     async def record_event(self, event: Event) -> None:

@@ -55,7 +55,7 @@ def ensure_desk_access(user: User, desk_id: str, settings: Settings) -> None:
 
 def desk_in_view(user: User, item: Handed, settings: Settings) -> bool:
     """Whether the conversation's desk, or a desk it overflowed from (``handoff.overflow``), is one ``user`` sees."""
-    return bool({item.conversation.desk, *item.info.also_visible_to} & visible_desks(user, settings))
+    return bool({item.conversation.desk, *item.conversation.also_visible_to} & visible_desks(user, settings))
 
 
 def ensure_may_take(user: User, item: Handed, settings: Settings) -> None:

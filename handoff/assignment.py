@@ -63,15 +63,12 @@ class Assignment:
                                        info=info, now=now)
         if updated is None:
             return None
-        await context.stream.record_event(Event(
-            type="conversation.state_changed", conversation_id=updated.id, desk=updated.desk,
-            data={"from": conversation.state, "to": ConversationState.QUEUED, "reason": request.reason,
-                  "risk_level": level}))
+        await context.stream.record_event(Event.about("conversation.state_changed", updated, {
+            "from": conversation.state, "to": ConversationState.QUEUED, "reason": request.reason,
+            "risk_level": level}))
         await cases.open_case(context.store, settings, updated)
         if not is_open and level >= 2:
-            # Nobody is on duty anywhere above: where to turn tonight, and the first shift reaches out.
-            await context.stream.send(conversation.id, AT_RISK_NOBODY_ON_DUTY, sender=SenderKind.SYSTEM)
-            await tasks.outreach_for_the_morning(context, updated)
+            await self.tell_nobody_on_duty(updated)
         elif not is_open:
             await context.stream.send(conversation.id, desk.after_hours_message, sender=SenderKind.SYSTEM)
         if not is_open:
@@ -94,6 +91,11 @@ class Assignment:
     async def queue_changed(self, desk: str) -> None:
         await self.context.stream.bus.publish(Event(type="queue.changed", desk=desk, data={"desk": desk}))
         await self.publish_positions(desk)
+
+    async def queues_changed(self, conversation: Conversation) -> None:
+        """Every queue ``conversation`` is in: its desk's and those of the desks it overflowed from."""
+        for desk in (conversation.desk, *conversation.also_visible_to):
+            await self.queue_changed(desk)
 
     async def publish_positions(self, desk: str) -> None:
         """Tell every waiting youth of ``desk`` their place and expected wait (the widget shows it).
@@ -119,6 +121,13 @@ class Assignment:
 
     async def _online_staff(self, desk: str) -> int:
         return len(await self._online_counsellors(desk))
+
+    async def tell_nobody_on_duty(self, conversation: Conversation) -> None:
+        """A youth at risk and no desk staffed anywhere above: where to turn tonight (once per handoff,
+        in place of "a person is coming"), and the first shift reaches out."""
+        if await stored.mark_at_risk_notice_sent(self.context.store, conversation.id):
+            await self.context.stream.send(conversation.id, AT_RISK_NOBODY_ON_DUTY, sender=SenderKind.SYSTEM)
+        await tasks.outreach_for_the_morning(self.context, conversation)
 
     async def tell_youth(self, conversation_id: str) -> None:
         """At risk, on every platform, at once and once per handoff: a person is coming (never a wait) —
@@ -161,13 +170,12 @@ class Assignment:
         conversation = await stored.claim(context.store, conversation_id, user.id, context.now())
         if conversation is None:
             raise Conflict("already owned")
-        await context.stream.record_event(Event(
-            type="conversation.state_changed", conversation_id=conversation.id, desk=conversation.desk,
-            data={"from": ConversationState.QUEUED, "to": ConversationState.ASSIGNED, "reason": "claimed",
-                  "by": by or user.id, "owner": user.id}))
+        await context.stream.record_event(Event.about("conversation.state_changed", conversation, {
+            "from": ConversationState.QUEUED, "to": ConversationState.ASSIGNED, "reason": "claimed",
+            "by": by or user.id, "owner": user.id}))
         await context.stream.publish("conversation.assigned", conversation, owner=user.id,
                                      display_name=user.display_name, by=by or user.id)
-        await self.queue_changed(conversation.desk)
+        await self.queues_changed(conversation)  # it leaves the queues of the desks it overflowed from too
         return conversation
 
     async def take_next(self, user: User, desk: str | None = None) -> Conversation | None:

@@ -89,12 +89,10 @@ class DeadlineWatcher:
 
         if info.deadline_state == "ok" and warn_at <= now < info.deadline_due_at:
             if await stored.advance_deadline_state(store, cid, "ok", "warning"):
-                await context.stream.bus.publish(Event(type="deadline.warning", conversation_id=cid,
-                                                       desk=conversation.desk, data=data))
+                await context.stream.bus.publish(Event.about("deadline.warning", conversation, data))
         elif info.deadline_state in ("ok", "warning") and now >= info.deadline_due_at:
             if await stored.advance_deadline_state(store, cid, info.deadline_state, "breached"):
-                await context.stream.record_event(Event(type="deadline.breached", conversation_id=cid,
-                                                        desk=conversation.desk, data=data))
+                await context.stream.record_event(Event.about("deadline.breached", conversation, data))
                 await raise_alert(context.stream, settings, type="deadline_breached", conversation_id=cid,
                                   desk=conversation.desk, data=data)
         elif (info.deadline_state == "breached" and conversation.state == ConversationState.ASSIGNED
@@ -111,9 +109,8 @@ class DeadlineWatcher:
                                        deadline=Deadline.starting(now, seconds), record=record, now=now):
             return
         log.warning("conversation %s offered back to the queue after a missed deadline", conversation.id)
-        await context.stream.record_event(Event(
-            type="conversation.state_changed", conversation_id=conversation.id, desk=conversation.desk,
-            data={"from": ConversationState.ASSIGNED, "to": ConversationState.QUEUED, "reason": "deadline_requeue",
-                  "by": "system", "previous_owner": conversation.owner}))
-        await self.assignment.queue_changed(conversation.desk)
+        await context.stream.record_event(Event.about("conversation.state_changed", conversation, {
+            "from": ConversationState.ASSIGNED, "to": ConversationState.QUEUED, "reason": "deadline_requeue",
+            "by": "system", "previous_owner": conversation.owner}))
+        await self.assignment.queues_changed(conversation)
         await self.assignment.auto_assign(conversation.desk)

@@ -41,9 +41,9 @@ class HandoffEngine:
         if clock is not None:
             self.context.now = clock
         self.assignment = Assignment(self.context)
-        self.escalation = Escalation(self.context, self.assignment)
-        self.actions = ConversationActions(self.context, self.assignment)
         self.overflow = Overflow(self.context, self.assignment)
+        self.escalation = Escalation(self.context, self.assignment, self.overflow)
+        self.actions = ConversationActions(self.context, self.assignment)
         self._listener: asyncio.Task[None] | None = None
 
     @property

@@ -1,7 +1,10 @@
 """Escalation: risk changes, level-3 alerts, and the 留言 that turns out to be a crisis.
 
 A higher level shortens a running deadline (a lower one never extends it) and reorders the
-queue; level 3 alerts the supervisors once per handoff. Lowering a level 3, or any level to 0, is a
+queue; level 3 alerts the supervisors once per handoff. A waiting conversation raised to level >= 2
+is routed as if it had arrived at that level: a 留言 goes to the nearest staffed desk above (or, with
+none, the youth hears where to turn tonight and the first shift gets an outreach task), and a desk
+where nobody can take it overflows it upwards at once. Lowering a level 3, or any level to 0, is a
 supervisor's decision with a stated reason, and it is audited (closing still needs the assessment
 the highest level ever reached asks for: ``store.handoff.highest_risk_level``).
 """
@@ -21,6 +24,7 @@ from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.desks import nearest_open_ancestor, open_now
 from handoff.errors import Invalid, NotFound, NotPermitted
+from handoff.overflow import OVERFLOW_FROM_LEVEL, Overflow
 from handoff.queue import load
 from handoff.users import get_user
 from store import handoff as stored
@@ -28,9 +32,10 @@ from store import risk_labels
 
 
 class Escalation:
-    def __init__(self, context: HandoffContext, assignment: Assignment) -> None:
+    def __init__(self, context: HandoffContext, assignment: Assignment, overflow: Overflow) -> None:
         self.context = context
         self.assignment = assignment
+        self.overflow = overflow
 
     async def note_detection(self, request: HandoffRequest) -> None:
         """Keep what the detector found next to the message that fired it, for the transcript."""
@@ -69,19 +74,24 @@ class Escalation:
         if by is not None:  # a counsellor's judgement teaches the risk model; the detector's own does not
             await risk_labels.insert_label(context.store, RiskLabel.saved(conversation, level=level, kind="risk_change",
                                                                           by=by, at=now))
-        await context.stream.record_event(Event(
-            type="conversation.risk_changed", conversation_id=conversation_id, desk=conversation.desk,
-            data={"from": item.conversation.risk_level, "to": level, "category": conversation.risk_category,
-                  "by": by, "reason": reason}))
-        if level >= 3 and conversation.state == ConversationState.QUEUED and info.leave_message:
-            conversation = await self._escalate_waiting_message(conversation, now)
+        await context.stream.record_event(Event.about("conversation.risk_changed", conversation, {
+            "from": item.conversation.risk_level, "to": level, "category": conversation.risk_category,
+            "by": by, "reason": reason}))
+        at_risk = level >= OVERFLOW_FROM_LEVEL
+        if at_risk and conversation.state == ConversationState.QUEUED and info.leave_message:
+            conversation = await self._escalate_waiting_message(conversation, level, now)
         if level >= 3 and not info.level3_alerted and conversation.state != ConversationState.CLOSED:
             await self.alert_level3(conversation, info)
         if conversation.state == ConversationState.QUEUED:
-            await self.assignment.queue_changed(conversation.desk)
+            await self.assignment.queues_changed(conversation)
             if conversation.desk != item.conversation.desk:
                 await self.assignment.queue_changed(item.conversation.desk)
             await self.assignment.auto_assign(conversation.desk)
+        if at_risk and conversation.state == ConversationState.QUEUED:  # as if it had arrived at this level
+            await self.assignment.tell_youth(conversation_id)
+            waiting = await load(context.store, conversation_id)
+            if waiting is not None:
+                await self.overflow.check(waiting)
         return conversation
 
     async def _ensure_may_lower(self, current: int, level: int, *, by: str | None, reason: str,
@@ -104,19 +114,21 @@ class Escalation:
                                                         "cues": info.cues}, now=context.now())
         await stored.mark_level3_alerted(context.store, conversation.id)
 
-    async def _escalate_waiting_message(self, conversation: Conversation, now: datetime) -> Conversation:
-        """A 留言 that turns out to be a crisis moves to the nearest staffed desk above, clock running."""
+    async def _escalate_waiting_message(self, conversation: Conversation, level: int, now: datetime) -> Conversation:
+        """A 留言 that turns out to be at risk moves to the nearest staffed desk above, clock running;
+        with none staffed, the youth hears where to turn tonight and the first shift will reach out."""
         settings = self.context.settings
         if open_now(settings.desk(conversation.desk), now):
-            return conversation
+            return conversation  # the shift has begun: the deadline tick starts its clock
         staffed = nearest_open_ancestor(settings, conversation.desk, now)
         if staffed is None:
+            await self.assignment.tell_nobody_on_duty(conversation)
             return conversation
         record = Transfer(at=now, by="system", to="desk", from_desk=conversation.desk, to_desk=staffed,
                           note="留言中出现高危信号，自动转至上级值班台")
         moved = await stored.move_waiting_message(
             self.context.store, conversation, to_desk=staffed, record=record,
-            deadline=Deadline.starting(now, settings.handoff.deadline(3).first_response_seconds))
+            deadline=Deadline.starting(now, settings.handoff.deadline(level).first_response_seconds))
         if moved is None:
             return conversation
         await cases.move_case(self.context.store, moved.id, staffed)

@@ -55,6 +55,12 @@ def arrival(info: HandoffInfo) -> dict[str, str] | None:
     return {"from_desk": last.from_desk, "label": last.label}
 
 
+def arrived_here(info: HandoffInfo) -> datetime | None:
+    """When the conversation reached the desk it waits at: its last offer or transfer, else its queueing."""
+    return max([*(offer.at for offer in info.offers), *(record.at for record in info.transfers)],
+               default=info.waiting_since)
+
+
 class Overflow:
     def __init__(self, context: HandoffContext, assignment: Assignment) -> None:
         self.context = context
@@ -89,7 +95,7 @@ class Overflow:
             if staffed is not None:
                 await self._offer(item, staffed, "nobody_online", 0)
                 return
-        since = info.offers[-1].at if info.offers else (info.waiting_since or now)
+        since = arrived_here(info) or now
         window = here.overflow.for_level(conversation.risk_level)
         parent = here.parent
         if parent is not None and now - since >= timedelta(seconds=window):
@@ -135,10 +141,9 @@ class Overflow:
             return  # claimed or moved meanwhile
         log.warning("conversation %s (level %d) offered from %s to %s: %s", conversation.id,
                     conversation.risk_level, from_desk.id, to_desk, reason)
-        await context.stream.record_event(Event(
-            type="conversation.offered", conversation_id=conversation.id, desk=to_desk,
-            data={"from_desk": from_desk.id, "to_desk": to_desk, "reason": reason, "label": offer.label,
-                  "risk_level": conversation.risk_level}))
+        await context.stream.record_event(Event.about("conversation.offered", moved, {
+            "from_desk": from_desk.id, "to_desk": to_desk, "reason": reason, "label": offer.label,
+            "risk_level": conversation.risk_level}))
         # The desk it came from still shows it (no change there); the desks that now see it must hear.
         for desk in (to_desk, *(extra or [])):
             await self.assignment.queue_changed(desk)

@@ -2,6 +2,10 @@
 
 The note travels with the conversation (``handoff.transfers`` and a private note in the
 transcript) and the case stays attached, so nobody asks the youth to tell their story again.
+
+A transfer is a person's decision about where the conversation belongs, so the receiving desk owns
+it alone: an overflow trail ends there (the desks it overflowed from no longer see it, the arrival
+label goes, and its overflow window starts again at the receiving desk). The desks that lose it hear so.
 """
 
 from __future__ import annotations
@@ -81,15 +85,17 @@ async def transfer(context: HandoffContext, assignment: Assignment, conversation
         await cases.move_case(store, result.id, result.desk)
     await context.stream.send(conversation_id, f"转接备注：{record.note}", sender=SenderKind.SYSTEM,
                               sender_id=actor.id, private=True)
+    left = {conversation.desk, *conversation.also_visible_to} - {result.desk}
     await context.stream.record_event(Event(
-        type="conversation.state_changed", conversation_id=conversation_id, desk=result.desk,
+        type="conversation.state_changed", conversation_id=conversation_id, desk=result.desk, also_desks=sorted(left),
         data={"from": conversation.state, "to": result.state, "reason": f"transfer_{to}", "by": actor.id,
               "owner": result.owner, "from_desk": conversation.desk}))
     if to == "user" and result.owner:
         target = await get_user(store, result.owner)
         await context.stream.publish("conversation.assigned", result, owner=result.owner, by=actor.id,
                                      display_name=target.display_name if target else None)
-    for desk in {conversation.desk, result.desk}:
+    for desk in sorted(left | {result.desk}):
         await assignment.queue_changed(desk)
+    for desk in {conversation.desk, result.desk}:  # the previous owner has room again
         await assignment.auto_assign(desk)
     return result

@@ -51,10 +51,8 @@ async def after_close(context: HandoffContext, conversation: Conversation, close
     await open_task(context, kind="debrief", title=DEBRIEF_TITLE, desk=conversation.desk,
                     due_at=now + DEBRIEF_WITHIN, conversation_id=conversation.id, assignee=conversation.owner,
                     task_id=f"tk-debrief-{conversation.id}")
-    await context.stream.bus.publish(Event(type="wellbeing.debrief", conversation_id=conversation.id,
-                                           desk=conversation.desk,
-                                           data={"user_id": conversation.owner, "prompt": DEBRIEF_PROMPT,
-                                                 "closed_by": closed_by.id}))
+    await context.stream.bus.publish(Event.about("wellbeing.debrief", conversation, {
+        "user_id": conversation.owner, "prompt": DEBRIEF_PROMPT, "closed_by": closed_by.id}))
 
 
 def _start_of_day(now: datetime) -> datetime:

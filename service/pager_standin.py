@@ -93,20 +93,27 @@ def mount_pager_standin(app: web.Application, settings: Settings) -> None:
     app.router.add_routes(standin.routes())
 
 
-def with_own_pager(settings: Settings) -> Settings:
-    """``endpoint = "standin"`` pointed at this server's own stand-in. Only ``make run``'s demo serves on the
-    configured port; elsewhere (tests, benches on a free port) it would page whatever listens there, so
-    the pager is off until a test installs one."""
+def pager_served_at(settings: Settings, base: str) -> Settings:
+    """``endpoint = "standin"`` pointed at the stand-in of the server at ``base`` (the address ``youthdesk
+    serve`` really listens on, ``--port`` included: ``service.standins.with_own_standins``)."""
     pager = settings.handoff.pager
     if pager.endpoint != OWN_STANDIN:
         return settings
-    if settings.service.env != "demo":
-        update = {"provider": "none"}
-    else:
-        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1"}.get(settings.service.host, settings.service.host)
-        suffix = "/aliyun/" if pager.provider == "aliyun" else ""
-        update = {"endpoint": f"http://{host}:{settings.service.port}{PREFIX}{suffix}"}
-    handoff = settings.handoff.model_copy(update={"pager": pager.model_copy(update=update)})
+    suffix = "/aliyun/" if pager.provider == "aliyun" else ""
+    return _with_pager(settings, endpoint=f"{base}{PREFIX}{suffix}")
+
+
+def with_own_pager(settings: Settings) -> Settings:
+    """An ``endpoint = "standin"`` nobody resolved means no serving address is known (tests, benches on a
+    free port): guessing ``service.port`` would page whatever listens there, so the pager is off until a
+    test installs one."""
+    if settings.handoff.pager.endpoint != OWN_STANDIN:
+        return settings
+    return _with_pager(settings, provider="none")
+
+
+def _with_pager(settings: Settings, **update: str) -> Settings:
+    handoff = settings.handoff.model_copy(update={"pager": settings.handoff.pager.model_copy(update=update)})
     return settings.model_copy(update={"handoff": handoff})
 
 

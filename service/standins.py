@@ -5,8 +5,9 @@ replies they got, so they need the stand-in token: ``Authorization: Bearer <toke
 derived from ``service.data_key``, so the simulator, reading the same configuration, has it too;
 ``youthdesk serve`` prints it. Without a data key the inspection routes stay shut.
 
-An account's ``api_base = "standin"`` means "this server's own stand-in": ``youthdesk serve``
-resolves it from the address it serves on, so a second server never sends to the first one's port.
+An account's ``api_base = "standin"`` (and the pager's ``endpoint = "standin"``) means "this server's own
+stand-in": ``youthdesk serve`` resolves it from the address it serves on, so a second server never
+sends to the first one's port.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aiohttp import web
 from contract.channel import constant_time_equals
 from contract.config import Settings
 from service import douyin_standin, partner_api_standin, qq_standin
+from service.pager_standin import pager_served_at
 from service.wechat_standin import WeChatStandIn
 from service.weibo_standin import WeiboStandIn
 
@@ -44,14 +46,16 @@ def inspection_headers(settings: Settings) -> dict[str, str]:
 
 
 def with_own_standins(settings: Settings, host: str, port: int) -> Settings:
-    """Accounts whose ``api_base`` is ``"standin"`` pointed at this server's stand-ins on ``host:port``."""
+    """Accounts whose ``api_base`` is ``"standin"``, and a pager whose ``endpoint`` is, pointed at this
+    server's stand-ins on ``host:port``."""
     # A wildcard bind address is not somewhere to connect to; the loopback of the same family is.
     reachable = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
     if ":" in reachable and not reachable.startswith("["):
         reachable = f"[{reachable}]"
-    accounts = [account.model_copy(update={"api_base": f"http://{reachable}:{port}/standin/{account.platform}"})
+    base = f"http://{reachable}:{port}"
+    accounts = [account.model_copy(update={"api_base": f"{base}/standin/{account.platform}"})
                 if account.api_base == OWN_STANDIN else account for account in settings.accounts]
-    return settings.model_copy(update={"accounts": accounts})
+    return pager_served_at(settings.model_copy(update={"accounts": accounts}), base)
 
 
 def _inspection(handler: Handler, token: str) -> Handler:

@@ -62,8 +62,13 @@ async def queued(store: Store, desks: set[str] | None = None) -> list[Handed]:
     query: dict[str, Any] = {"state": ConversationState.QUEUED}
     if desks is not None:
         # A conversation moved up by overflow or surge stays in the queues of the desks it came from.
-        query["$or"] = [{"desk": {"$in": sorted(desks)}}, {"handoff.also_visible_to": {"$in": sorted(desks)}}]
+        query["$or"] = _seen_by(desks)
     return [_handed(doc) for doc in await store.conversations.find(query).to_list(None)]
+
+
+def _seen_by(desks: set[str]) -> list[dict[str, Any]]:
+    """At one of ``desks``, or moved up from one of them by overflow or surge."""
+    return [{"desk": {"$in": sorted(desks)}}, {"also_visible_to": {"$in": sorted(desks)}}]
 
 
 async def with_a_human(store: Store) -> list[Handed]:
@@ -79,7 +84,7 @@ async def latest(store: Store, *, owner: str | None = None, desks: set[str] | No
     if owner is not None:
         query["owner"] = owner
     if desks is not None:
-        query["desk"] = {"$in": sorted(desks)}
+        query["$or"] = _seen_by(desks)
     if state is not None:
         query["state"] = state
     elif open_only:
@@ -136,7 +141,7 @@ async def enqueue(store: Store, conversation: Conversation, *, level: int, categ
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation.id, "state": conversation.state},
         {"$set": {"state": ConversationState.QUEUED, "owner": None, "risk_level": level, "desk": desk,
-                  "risk_category": category, "updated_at": now, "handoff": info.model_dump()},
+                  "risk_category": category, "updated_at": now, "handoff": info.model_dump(), "also_visible_to": []},
          "$max": {"risk_level_max": level}},
         return_document=ReturnDocument.AFTER,
     )
@@ -184,8 +189,10 @@ async def transfer(store: Store, conversation: Conversation, record: Transfer, *
                    owner: str | None, desk: str, now: datetime, assigned: bool = False,
                    waiting_since: datetime | None = None, deadline: Deadline | None = None) -> Conversation | None:
     """Hand the conversation on as ``record`` says; ``None`` if its state or owner changed meanwhile.
-    ``deadline`` replaces the running one; without it the running deadline continues."""
-    changes: dict[str, Any] = {"state": state, "owner": owner, "desk": desk, "updated_at": now}
+    ``deadline`` replaces the running one; without it the running deadline continues. The receiving
+    desk owns it from now on: the overflow trail ends (no desk below keeps it, no arrival label stays)."""
+    changes: dict[str, Any] = {"state": state, "owner": owner, "desk": desk, "updated_at": now,
+                               "also_visible_to": [], "handoff.offers": []}
     if assigned:
         changes["handoff.assigned_at"] = now
     if waiting_since is not None:
@@ -234,7 +241,7 @@ async def offer_upwards(store: Store, conversation: Conversation, offer: Offer, 
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation.id, "state": ConversationState.QUEUED, "owner": None, "desk": offer.from_desk},
         {"$set": {"desk": offer.to_desk, "updated_at": offer.at},
-         "$addToSet": {"handoff.also_visible_to": {"$each": also_visible_to}},
+         "$addToSet": {"also_visible_to": {"$each": also_visible_to}},
          "$push": {"handoff.offers": offer.model_dump()}},
         return_document=ReturnDocument.AFTER)
     return _conversation(doc) if doc else None

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 
 from contract.config import Settings
@@ -14,7 +18,7 @@ from contract.people import Presence, User
 from handoff.engine import HandoffEngine
 from handoff.sessions import create_session
 from handoff.users import create_user, get_user_by_username, set_presence
-from handoff.web.keys import ENGINE
+from handoff.web.keys import DEADLINES, ENGINE
 from service.handoff import HandoffOnlyRouter
 from tests.fakes import RecordingChannel, inbound
 
@@ -45,6 +49,13 @@ async def start(start_app, settings: Settings | None = None, *, auto: bool = Fal
     return client
 
 
+def at_shenzhen(settings: Settings) -> Settings:
+    """The demo WeChat account feeds the Shenzhen desk, and every desk is open (the tests move the clock)."""
+    accounts = [a.model_copy(update={"desk": "sz"}) if a.platform == "wechat" else a for a in settings.accounts]
+    desks = [d.model_copy(update={"hours": "00:00-24:00", "assignment": "pull"}) for d in settings.desks]
+    return settings.model_copy(update={"accounts": accounts, "desks": desks})
+
+
 async def user(client: TestClient, username: str, role: str = "counsellor", desk: str = "sz", *,
                skills: list[str] | None = None, capacity: int = 3, online: bool = True) -> User:
     created = await create_user(client.app[STORE], client.app[SETTINGS], username=username, password=PASSWORD,
@@ -66,6 +77,31 @@ async def conversation(client: TestClient, *, risk: int = 0, category: str | Non
         conversation_id=result.conversation_id, reason="risk" if risk else reason, risk_level=risk,
         category=category, cues=["测试"] if risk else [], message_id=result.message_id))
     return result.conversation_id
+
+
+class Clock:
+    """The engine's clock, moved by hand from the moment it is made; ``at`` also runs the deadline tick."""
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self.client = client
+        self.base = engine(client).now()
+
+    async def at(self, seconds: float) -> None:
+        engine(self.client).now = lambda: self.base + timedelta(seconds=seconds)
+        await self.client.app[DEADLINES].tick()
+
+
+async def drain(ws, seconds: float = 0.3) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The console WebSocket's events until it is quiet for ``seconds``."""
+    events = []
+    try:
+        while True:
+            message = await asyncio.wait_for(ws.receive(), seconds)
+            if message.type != aiohttp.WSMsgType.TEXT:
+                return events
+            events.append(json.loads(message.data))
+    except TimeoutError:
+        return events
 
 
 async def login(client: TestClient, username: str) -> dict[str, str]:

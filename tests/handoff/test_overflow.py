@@ -6,38 +6,15 @@ the engine's clock is moved by hand and the deadline tick run, so the windows ar
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from contract.config import Settings
 from contract.keys import STORE
 from handoff.queue import load
-from handoff.web.keys import DEADLINES
-from tests.handoff_support import conversation, engine, login, start, user
-
-
-def at_shenzhen(settings: Settings) -> Settings:
-    """The demo WeChat account feeds the Shenzhen desk, and every desk is open (the tests move the clock)."""
-    accounts = [a.model_copy(update={"desk": "sz"}) if a.platform == "wechat" else a for a in settings.accounts]
-    desks = [d.model_copy(update={"hours": "00:00-24:00", "assignment": "pull"}) for d in settings.desks]
-    return settings.model_copy(update={"accounts": accounts, "desks": desks})
-
-
-class Clock:
-    """The engine's clock, moved by hand from the moment it is made; ``at`` also runs the deadline tick."""
-
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
-        self.client = client
-        self.base = engine(client).now()
-
-    async def at(self, seconds: float) -> None:
-        engine(self.client).now = lambda: self.base + timedelta(seconds=seconds)
-        await self.client.app[DEADLINES].tick()
+from tests.handoff_support import Clock, at_shenzhen, conversation, engine, login, start, user
 
 
 async def where(client, cid: str) -> tuple[str, list[str], list[str]]:  # type: ignore[no-untyped-def]
     item = await load(client.app[STORE], cid)
     assert item is not None
-    return item.conversation.desk, item.info.also_visible_to, [offer.label for offer in item.info.offers]
+    return item.conversation.desk, item.conversation.also_visible_to, [offer.label for offer in item.info.offers]
 
 
 async def test_nobody_online_at_the_city_desk_sends_a_level3_to_the_parent_desk_at_once(start_app, settings) -> None:
@@ -139,3 +116,13 @@ async def test_surge_sends_risk_conversations_straight_to_named_centres_with_an_
     assert (await (await client.get("/api/v1/surges", headers=await login(client, "c-sz"))).json())["items"] == []
     later = await conversation(client, risk=2, category="self_harm")
     assert (await where(client, later))[0] == "sz"  # someone is online at Shenzhen again
+
+
+async def test_a_waiting_conversation_raised_to_level_2_overflows_like_one_arriving_at_level_2(start_app,
+                                                                                             settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=1)
+    assert await where(client, cid) == ("sz", [], [])  # below level 2 it waits where it is
+    await engine(client).set_risk(cid, 2, "self_harm", by=None, reason="detector: 割腕")
+    assert await where(client, cid) == ("gd", ["sz"], ["由深圳转入：无人在线"])

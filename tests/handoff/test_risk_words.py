@@ -116,3 +116,33 @@ async def test_a_waiting_youth_whose_risk_shows_later_hears_a_person_is_coming(s
                                                         category="suicide", cues=["今晚"]))
     assert conversation_doc["state"] == "queued"
     assert await _texts_to(client, cid) == [AT_RISK_ACKNOWLEDGED]  # once per handoff, not again at level 3
+
+
+async def test_a_waiting_message_raised_to_level_2_after_hours_goes_to_a_staffed_desk_above(start_app,
+                                                                                            settings) -> None:
+    client = await start(start_app, _gd_office_hours(settings))
+    engine(client).now = lambda: NIGHT
+    cid = await conversation(client, risk=1)
+    assert (await client.app[STORE].conversations.find_one({"_id": cid}))["handoff"]["leave_message"]
+    await engine(client).request_handoff(HandoffRequest(conversation_id=cid, reason="risk", risk_level=2,
+                                                        category="suicide", cues=["不想活了"]))
+    doc = await client.app[STORE].conversations.find_one({"_id": cid})
+    assert doc["desk"] == "gd-regional" and not doc["handoff"]["leave_message"]
+    due = doc["handoff"]["deadline_due_at"].replace(tzinfo=UTC)  # level 2's first-response clock, running
+    assert (due - NIGHT).total_seconds() == engine(client).settings.handoff.deadline(2).first_response_seconds
+    assert (await _texts_to(client, cid))[-1] == AT_RISK_ACKNOWLEDGED
+
+
+async def test_a_waiting_message_raised_to_level_2_with_nobody_on_duty_gets_guidance_and_a_task(start_app,
+                                                                                              settings) -> None:
+    client = await start(start_app, _all_desks_office_hours(settings))
+    engine(client).now = lambda: NIGHT
+    cid = await conversation(client)
+    before = await _texts_to(client, cid)
+    await engine(client).set_risk(cid, 2, "suicide", by=None, reason="detector: 不想活了")
+    await engine(client).set_risk(cid, 3, "suicide", by=None, reason="detector: 今晚")
+    doc = await client.app[STORE].conversations.find_one({"_id": cid})
+    assert doc["desk"] == "gd" and doc["handoff"]["leave_message"]
+    assert await _texts_to(client, cid) == [*before, AT_RISK_NOBODY_ON_DUTY]  # once, not again at level 3
+    tasks = await client.app[STORE]["tasks"].find({"conversation_id": cid}).to_list(None)
+    assert [(t["kind"], t["due_at"].replace(tzinfo=UTC)) for t in tasks] == [("outreach", MORNING)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from contract.keys import STORE
-from tests.handoff_support import conversation, engine, login, start, user
+from handoff.queue import load
+from tests.handoff_support import Clock, at_shenzhen, conversation, drain, engine, login, start, user
 
 
 async def test_transfer_across_regions_keeps_case_and_note(start_app) -> None:
@@ -67,3 +70,36 @@ async def test_returning_youth_is_offered_previous_counsellor(start_app, setting
     assert doc["owner"] == previous.id and other.id != previous.id
     body = await (await client.get(f"/api/v1/conversations/{again}", headers=await login(client, "prev"))).json()
     assert body["previous_counsellor"]["id"] == previous.id
+
+
+async def test_a_transfer_ends_the_overflow_trail(start_app, settings) -> None:
+    """The receiving desk owns the conversation: the desks it overflowed from stop seeing it (and hear so),
+    the arrival label goes, and its overflow window starts again at the receiving desk."""
+    client = await start(start_app, at_shenzhen(settings))
+    parent = await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+    clock = Clock(client)
+    await clock.at(0)
+    await user(client, "c-sz", desk="sz", skills=["psychological"], online=False)
+    shenzhen = await login(client, "c-sz")
+    assert (await client.get(f"/api/v1/conversations/{cid}", headers=shenzhen)).status == 200  # overflowed from sz
+    await engine(client).claim(cid, parent)
+    ws = await client.ws_connect("/api/v1/ws", headers=shenzhen)
+    await asyncio.sleep(0.05)
+
+    await clock.at(20)
+    moved = await engine(client).transfer(cid, parent, to="desk", desk_id="sh-regional", note="户籍在上海，转上海跟进")
+    assert (moved.desk, moved.also_visible_to) == ("sh-regional", [])
+    item = await load(client.app[STORE], cid)
+    assert item is not None and item.info.offers == []
+    assert (await client.get(f"/api/v1/conversations/{cid}", headers=shenzhen)).status == 403
+    queue = await (await client.get("/api/v1/queue", headers=shenzhen)).json()
+    assert cid not in [entry["id"] for entry in queue["items"]]
+    heard = [(e["type"], e["conversation_id"]) for e in await drain(ws)]
+    assert ("conversation.state_changed", cid) in heard  # Shenzhen's console drops it
+    await ws.close()
+
+    await clock.at(49)  # 29 s at the receiving desk: its own 30 s window has not run out
+    assert (await load(client.app[STORE], cid)).conversation.desk == "sh-regional"  # type: ignore[union-attr]
+    await clock.at(50)
+    assert (await load(client.app[STORE], cid)).conversation.desk == "national"  # type: ignore[union-attr]

@@ -6,6 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
+from service.pager_standin import with_own_pager
 from service.standins import inspection_headers, standin_token, with_own_standins
 
 INSPECTION = [("GET", "/standin/wechat/sent"), ("GET", "/standin/miniprogram/sent"), ("GET", "/standin/weibo/sent"),
@@ -51,3 +52,16 @@ def test_demo_stand_ins_follow_the_serving_address() -> None:
     assert with_own_standins(demo, "0.0.0.0", 9000).accounts[0].api_base == "http://127.0.0.1:9000/standin/wechat"
     assert with_own_standins(demo, "::", 9000).accounts[0].api_base == "http://[::1]:9000/standin/wechat"
     assert with_own_standins(demo, "::1", 9000).accounts[0].api_base == "http://[::1]:9000/standin/wechat"
+
+
+def test_the_demo_pager_follows_the_serving_address_not_the_configured_port() -> None:
+    demo = load_settings(DEMO_CONFIG_PATH, environ={})
+    assert demo.handoff.pager.endpoint == "standin" and demo.service.port != 8181
+    served = with_own_standins(demo, "0.0.0.0", 8181)  # youthdesk serve --host 0.0.0.0 --port 8181
+    assert served.handoff.pager.endpoint == "http://127.0.0.1:8181/standin/pager"
+    aliyun = demo.model_copy(update={"handoff": demo.handoff.model_copy(update={
+        "pager": demo.handoff.pager.model_copy(update={"provider": "aliyun"})})})
+    assert with_own_standins(aliyun, "::1", 9000).handoff.pager.endpoint == "http://[::1]:9000/standin/pager/aliyun/"
+    # Not served by youthdesk serve (a test or bench on a free port): no address to guess, no pager.
+    assert with_own_pager(demo).handoff.pager.provider == "none"
+    assert with_own_pager(served).handoff.pager == served.handoff.pager

@@ -1,7 +1,8 @@
 """``GET /api/v1/ws``: live events for the console, scoped like the REST API.
 
 A counsellor gets their desk's queue and alert events and message events only of conversations
-they own or that wait in the queue; supervisors get everything of their desks. A client that
+they own or that wait in the queue; supervisors get everything of their desks. A conversation that
+overflowed up from a desk is still that desk's: its events reach the desk's consoles too. A client that
 falls behind is disconnected (close code 4008) and should reconnect and re-fetch.
 
 Browsers send the session cookie with a WebSocket handshake from any site (WebSockets are outside
@@ -49,7 +50,7 @@ def _in_scope(user: User, desks: set[str], event: Event) -> bool:
         return False
     if event.type == "alert.raised" and user.id in (event.data.get("alert") or {}).get("recipients", []):
         return True
-    return event.desk in desks
+    return not desks.isdisjoint(event.desks)  # its desk, or one it overflowed from (``Event.also_desks``)
 
 
 async def _allowed_for_counsellor(request: web.Request, user: User, event: Event) -> bool:

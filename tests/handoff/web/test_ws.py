@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import aiohttp
 
 from contract.keys import BUS, STORE, STREAM
 from contract.models import Event, SenderKind
 from handoff.web.api.ws import LAGGING
-from tests.fakes import wait_for
-from tests.handoff_support import conversation, engine, login, start, user
-
-
-async def _drain(ws, seconds: float = 0.3) -> list[dict]:  # type: ignore[no-untyped-def]
-    events = []
-    try:
-        while True:
-            message = await asyncio.wait_for(ws.receive(), seconds)
-            if message.type != aiohttp.WSMsgType.TEXT:
-                return events
-            events.append(json.loads(message.data))
-    except TimeoutError:
-        return events
+from tests.fakes import inbound, wait_for
+from tests.handoff_support import at_shenzhen, conversation, drain, engine, login, start, user
 
 
 async def test_websocket_requires_a_session(start_app) -> None:
@@ -44,9 +31,9 @@ async def test_events_follow_desk_scope_and_ownership(start_app) -> None:
                for name in ("owner-gd", "colleague-gd", "counsellor-sz", "sup-gd")}
     cid = await conversation(client)
     await engine(client).claim(cid, owner)
-    await _drain(sockets["colleague-gd"])
+    await drain(sockets["colleague-gd"])
     await client.app[STREAM].send(cid, "私密备注", sender=SenderKind.COUNSELLOR, sender_id=owner.id, private=True)
-    seen = {name: await _drain(ws) for name, ws in sockets.items()}
+    seen = {name: await drain(ws) for name, ws in sockets.items()}
     assert any(e["type"] == "message.created" and e["data"]["message"]["private"] for e in seen["owner-gd"])
     assert any(e["type"] == "message.created" for e in seen["sup-gd"])
     assert not any(e["type"] == "message.created" for e in seen["colleague-gd"])  # not theirs
@@ -89,3 +76,38 @@ async def test_closing_the_last_console_sets_away_but_a_reload_stays_online(star
 
 async def presence_is(client, user_id: str, expected: str) -> bool:  # type: ignore[no-untyped-def]
     return (await client.app[STORE]["users"].find_one({"_id": user_id}))["presence"] == expected
+
+
+async def test_a_conversation_that_overflowed_up_stays_live_on_its_own_desk(start_app, settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide", youth="openid-overflowed")
+    assert (await client.app[STORE].conversations.find_one({"_id": cid}))["desk"] == "gd"  # nobody was at sz
+    shenzhen = await user(client, "c-sz", desk="sz", skills=["psychological"])
+    await user(client, "sup-sz", "supervisor", "sz")
+    await user(client, "c-sh", desk="sh-regional")
+    sockets = {name: await client.ws_connect("/api/v1/ws", headers=await login(client, name))
+               for name in ("c-sz", "sup-sz", "c-sh")}
+    await asyncio.sleep(0.05)
+    await engine(client).claim(cid, shenzhen)  # taken from Shenzhen's queue, where it stayed visible
+    await client.app[STREAM].ingest(inbound("我还在", user="openid-overflowed", msg_id="m-overflowed-2"))
+    seen = {name: await drain(ws) for name, ws in sockets.items()}
+    for name in ("c-sz", "sup-sz"):
+        assert ("conversation.assigned", cid) in {(e["type"], e["conversation_id"]) for e in seen[name]}
+        assert any(e["type"] == "message.created" and e["data"]["message"]["text"] == "我还在" for e in seen[name])
+    assert seen["c-sh"] == []  # a desk it never passed through hears nothing
+    for ws in sockets.values():
+        await ws.close()
+
+
+async def test_a_claim_upstairs_refreshes_the_queue_of_the_desk_it_came_from(start_app, settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    parent = await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+    await user(client, "c-sz", desk="sz", online=False)
+    ws = await client.ws_connect("/api/v1/ws", headers=await login(client, "c-sz"))
+    await asyncio.sleep(0.05)
+    await engine(client).claim(cid, parent)
+    events = await drain(ws)
+    assert {"type": "queue.changed", "desk": "sz"} in [{"type": e["type"], "desk": e["desk"]} for e in events]
+    await ws.close()
