@@ -51,9 +51,10 @@ class KeyedLocks:
 
 
 class ConversationLeases:
-    def __init__(self, store: Store, ttl: timedelta = LEASE_TTL) -> None:
+    def __init__(self, store: Store, ttl: timedelta = LEASE_TTL, holder: str = leases.PROCESS_HOLDER) -> None:
         self.store = store
         self.ttl = ttl
+        self.holder = holder
         self._locks = KeyedLocks()
 
     @asynccontextmanager
@@ -73,11 +74,11 @@ class ConversationLeases:
             finally:
                 renewal.cancel()
                 await asyncio.gather(renewal, return_exceptions=True)
-                await leases.give_up(self.store, name)
+                await leases.give_up(self.store, name, self.holder)
 
     async def _take(self, name: str, unless: Callable[[], Awaitable[bool]] | None) -> bool:
         retry = FIRST_RETRY_SECONDS
-        while not await leases.take(self.store, name, self.ttl):
+        while not await leases.take(self.store, name, self.ttl, self.holder):
             if unless is not None and await unless():
                 return False
             await asyncio.sleep(retry)
@@ -87,6 +88,6 @@ class ConversationLeases:
     async def _renew(self, name: str) -> None:
         while True:
             await asyncio.sleep(self.ttl.total_seconds() / 3)
-            if not await leases.take(self.store, name, self.ttl):
+            if not await leases.take(self.store, name, self.ttl, self.holder):
                 # Only when the store was unreachable for a whole ttl; the work in hand still finishes.
                 log.error("lease %s expired while held: another instance may take it over", name)

@@ -26,3 +26,11 @@ async def test_an_expired_lease_is_taken_over_and_its_old_holder_cannot_free_it(
     await leases.give_up(store, "worker:deadlines", holder="dead")
     assert not await leases.take(store, "worker:deadlines", TTL, holder="dead")
     assert await store["leases"].count_documents({}) == 1
+
+
+async def test_a_periodic_worker_keeps_its_lease_while_it_ticks_and_others_skip(store) -> None:  # type: ignore[no-untyped-def]
+    assert await leases.take_for_worker(store, "worker:deadlines", 1.0)  # this process
+    assert not await leases.take(store, "worker:deadlines", TTL, holder="another instance")
+    assert await leases.take_for_worker(store, "worker:deadlines", 1.0)  # its next tick renews it
+    lease = await store["leases"].find_one({"_id": "worker:deadlines"})
+    assert lease["holder"] == leases.PROCESS_HOLDER
