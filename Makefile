@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bot system-deps run test test-quick fuzz lint bench clean
+.PHONY: install bot mongoeco system-deps run test test-quick fuzz lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -22,6 +22,11 @@ bot: install
 	$(BIN)/youthdesk bot install
 	$(BIN)/youthdesk bot train
 
+## A MongoDB-wire server for the several-gateways test and bench: mongoeco in its own Python 3.13
+## virtualenv (.youthdesk/venv-mongoeco, from PyPI); stops with the reason if it cannot be installed.
+mongoeco: install
+	$(BIN)/python -m tests.wire_store
+
 ## Chromium, Redis and CJK fonts for the full suite: installed with apt-get as root, else a clear error.
 system-deps:
 	@.ci/system-deps
@@ -33,7 +38,7 @@ run: install
 	$(BIN)/youthdesk run
 
 ## Lint and the whole test suite (browser and Rasa tests included).
-test: install system-deps bot
+test: install system-deps bot mongoeco
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -142,6 +142,9 @@ class HotlineChannel(Channel):
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.post("/channels/hotline/{centre}/events", self._event)]
 
+    def setup(self, app: web.Application) -> None:
+        self.limits.setup(app, self.context.settings.service.redis_url, "hotline:requests")
+
     def _identity_key(self, account: ChannelAccountConfig) -> str:
         # The data key (required in production) keeps callers' ids from being recomputed from a number.
         # The first key ever used, like the blind indexes: a key rotation must not split a caller's history.
@@ -155,7 +158,7 @@ class HotlineChannel(Channel):
             service = self.context.settings.service
             body = await read_body(request, service.max_body_bytes, service.http_idle_timeout_seconds)
             check_signature(account.secret, request.headers, body, service.timestamp_window_seconds)
-            self.limits.check(account.id, account.requests_per_minute)
+            await self.limits.check(account.id, account.requests_per_minute)
             inbound = parse_call_event(account, load_json_object(body, "event"), self._identity_key(account))
         except WebhookRejected as error:
             return await self.reject(request, error)

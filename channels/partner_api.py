@@ -92,6 +92,7 @@ class PartnerApiChannel(Channel):
             self.idempotency = cache
 
         app.cleanup_ctx.append(redis_replay_ctx(self.context.settings.service.redis_url, "idempotency", use))
+        self.limits.setup(app, self.context.settings.service.redis_url, "partner-api:requests")
 
     async def _openapi(self, request: web.Request) -> web.Response:
         return web.json_response(partner_api_openapi.document(self.context.settings.service.public_url))
@@ -103,7 +104,7 @@ class PartnerApiChannel(Channel):
             body = await read_body(request, service.max_body_bytes, service.http_idle_timeout_seconds)
             check_signature(account.secret, request.headers, body, service.timestamp_window_seconds)
             # Counted after the signature: nobody else can spend a partner's budget.
-            self.limits.check(account.id, account.requests_per_minute)
+            await self.limits.check(account.id, account.requests_per_minute)
             key = _short_id(request.headers.get("Idempotency-Key"), "Idempotency-Key")
             inbound = parse_message(account, key, load_json_object(body, "body"))
             first_body = await self.idempotency.first_fingerprint(

@@ -15,7 +15,10 @@ import hmac
 import time
 from collections.abc import Mapping
 
+from aiohttp import web
+
 from channels.payloads import timestamp_seconds
+from channels.shared_limits import SharedWindow, shared_window_ctx
 from channels.widget_session import TokenBucket
 from contract.channel import WebhookRejected, constant_time_equals
 
@@ -45,12 +48,23 @@ def check_signature(secret: str, headers: Mapping[str, str], body: bytes, window
 
 
 class RateLimits:
-    """One token bucket per sender: ``per_minute`` requests a minute, bursts of as many."""
+    """``per_minute`` requests a minute per sender, bursts of as many: a token bucket per sender on one
+    instance, a sliding minute in Redis (``channels.shared_limits``) when instances share the traffic."""
 
     def __init__(self) -> None:
         self._buckets: dict[str, TokenBucket] = {}
+        self.shared: SharedWindow | None = None
 
-    def check(self, sender: str, per_minute: int) -> None:
-        bucket = self._buckets.setdefault(sender, TokenBucket(per_minute / 60, per_minute))
-        if not bucket.take():
+    async def check(self, sender: str, per_minute: int) -> None:
+        if self.shared is not None:
+            admitted = await self.shared.admit([(sender, per_minute)], 60) is None
+        else:
+            admitted = self._buckets.setdefault(sender, TokenBucket(per_minute / 60, per_minute)).take()
+        if not admitted:
             raise WebhookRejected(429, "rate limit exceeded")
+
+    def setup(self, app: web.Application, redis_url: str, namespace: str) -> None:
+        def use(window: SharedWindow) -> None:
+            self.shared = window
+
+        app.cleanup_ctx.append(shared_window_ctx(redis_url, namespace, use))

@@ -29,6 +29,7 @@ from cryptography.fernet import Fernet
 
 from channels.payloads import load_json
 from channels.replay import MemoryReplayCache, ReplayCache, redis_replay_ctx
+from channels.shared_limits import SharedWindow, shared_window_ctx
 from channels.widget_identity import IdentityRejected, IdentityVerifier, WidgetIdentity, sign_partner_token
 from channels.widget_limits import NewConversationLimits
 from channels.widget_media import MAX_IMAGE_BYTES, MediaStore
@@ -120,7 +121,12 @@ class WidgetChannel(Channel):
             app[LINKS].append(Link("合作方演示页", "/demo/partner", "嵌入式咨询窗口（演示合作平台）"))
         app.cleanup_ctx.append(redis_replay_ctx(self.context.settings.service.redis_url, "widget:jti",
                                                 self._use_replay_cache))
+        app.cleanup_ctx.append(shared_window_ctx(self.context.settings.service.redis_url, "widget:new-conversations",
+                                                 self._use_shared_window))
         app.on_shutdown.append(self._close_sockets)
+
+    def _use_shared_window(self, window: SharedWindow) -> None:
+        self.new_conversations.shared = window
 
     def _use_replay_cache(self, cache: ReplayCache) -> None:
         self.verifier.replay = cache

@@ -68,7 +68,7 @@ class SessionDeps:
     media: MediaStore
     desk: str
     # Counts a new conversation against the address's and partner's limits; the refusal reason if over.
-    admit_new_conversation: Callable[[], str | None]
+    admit_new_conversation: Callable[[], Awaitable[str | None]]
     # Tags every youth message carries: the keyed source the handoff engine groups floods by.
     source_tags: dict[str, str]
 
@@ -192,11 +192,11 @@ class WidgetSession:
             text = _string(frame, "text", MAX_TEXT_CHARS).strip()
             if not text:
                 raise FrameRejected("empty message")
-            self._admit()
+            await self._admit()
             await self._ingest(frame, type=MessageType.TEXT, text=text, tags=dict(self.deps.source_tags))
         elif kind == "image":
             data, mime = decode_image(_string(frame, "data", 4 * 1024 * 1024))
-            self._admit()
+            await self._admit()
             media = await self.deps.media.put(data, mime)
             await self._ingest(frame, type=MessageType.IMAGE, media=media, tags=dict(self.deps.source_tags))
         elif kind == "rating":
@@ -221,11 +221,11 @@ class WidgetSession:
         else:
             raise FrameRejected("unknown frame type")
 
-    def _admit(self) -> None:
+    async def _admit(self) -> None:
         """A message that starts a new conversation counts against the new-conversation limits."""
         if self.current is not None and self.states.get(self.current) != "closed":
             return
-        refusal = self.deps.admit_new_conversation()
+        refusal = await self.deps.admit_new_conversation()
         if refusal is not None:
             raise FrameRejected(refusal)
 

@@ -2,8 +2,12 @@
 
 Subscribers get their own bounded queue. A subscriber that falls too far behind is cut off
 (``lagged``) rather than slowing publishers or growing memory without bound; the console and
-widget reconnect and re-read state from the API. A Redis-backed bus only needs ``publish``
-and ``subscribe`` with the same meaning.
+widget reconnect and re-read state from the API. ``gateway.redis_bus`` carries the same
+subscriptions across gateway instances.
+
+A subscription opened ``local_only`` (a worker that acts on events) sees only the events this
+instance published, so with several instances an event is acted on once, where it happened;
+the sockets' subscriptions see the events of every instance.
 
 A subscription either sees every event (its filter, if any, decides), or is *keyed*: it sees
 only the events of the conversations it ``follow``s (and of the desks it was keyed on), its
@@ -27,8 +31,10 @@ _Key = tuple[str, str]  # ("conversation", id) or ("desk", id)
 
 
 class Subscription:
-    def __init__(self, bus: EventBus, accept: EventFilter | None, maxsize: int, keys: set[_Key] | None) -> None:
+    def __init__(self, bus: EventBus, accept: EventFilter | None, maxsize: int, keys: set[_Key] | None,
+                 local_only: bool) -> None:
         self._bus = bus
+        self.local_only = local_only
         self._accept = accept
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=maxsize)
         self._keys = keys  # None: sees every event
@@ -54,11 +60,16 @@ class Subscription:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.lagged = True
             log.warning("bus subscriber lagged behind; closing it")
-            self._bus._unsubscribe(self)
+            self.cut_off()
+
+    def cut_off(self) -> None:
+        """Close it as ``lagged``: it missed events, so its reader must re-read state."""
+        self.lagged = True
+        self._bus._unsubscribe(self)
+        if self._queue.full():
             self._queue.get_nowait()  # make room for the end marker
-            self._queue.put_nowait(None)
+        self._queue.put_nowait(None)
 
     async def get(self) -> Event | None:
         """The next event, or None once the subscription is closed."""
@@ -85,10 +96,11 @@ class EventBus:
         self.published = 0
 
     def subscribe(self, accept: EventFilter | None = None, *, maxsize: int = 1000,
-                  conversations: Iterable[str] | None = None, desks: Iterable[str] | None = None) -> Subscription:
+                  conversations: Iterable[str] | None = None, desks: Iterable[str] | None = None,
+                  local_only: bool = False) -> Subscription:
         """A new subscription; keyed when ``conversations`` or ``desks`` is given (even empty)."""
         keyed = conversations is not None or desks is not None
-        subscription = Subscription(self, accept, maxsize, set() if keyed else None)
+        subscription = Subscription(self, accept, maxsize, set() if keyed else None, local_only)
         self._subscriptions.add(subscription)
         if not keyed:
             self._everything.add(subscription)
@@ -131,8 +143,13 @@ class EventBus:
 
     async def publish(self, event: Event) -> None:
         self.published += 1
+        self._deliver(event, local=True)
+
+    def _deliver(self, event: Event, *, local: bool) -> None:
+        """Hand ``event`` to its subscribers; ``local``: it was published by this instance."""
         for subscription in self._interested(event):
-            subscription._offer(event)
+            if local or not subscription.local_only:
+                subscription._offer(event)
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from contract.channel import InboundMessage, IngestResult
@@ -38,6 +37,7 @@ from contract.models import (
 )
 from gateway.bus import EventBus
 from gateway.history import ConversationHistory, UnknownConversation
+from gateway.leases import ConversationLeases, KeyedLocks
 from store import contacts, conversations, events, messages
 from store.conversations import ReplyWindowChange
 from store.database import Store
@@ -71,30 +71,6 @@ def inbound_message_id(protector: DataProtector, platform: str, account: str, ch
     return f"in_{protector.blind_index('inbound_message', platform, account, channel_message_id)[:32]}"
 
 
-class KeyedLocks:
-    """One lock per key, held only while someone holds or waits for it (then forgotten)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
 def _no_handoff() -> HandoffSink:
     raise LookupError("no handoff is wired into the stream")
 
@@ -118,7 +94,7 @@ class ConversationStream(ConversationHistory):
         self.outbox_ready = asyncio.Event()
         self.accepting = True
         self.route_timeout = 30.0
-        self._conversation_locks = KeyedLocks()
+        self._conversations = ConversationLeases(store)
         self._contact_locks = KeyedLocks()
         self._processors: dict[str, asyncio.Task[None]] = {}
         self._rerun: set[str] = set()
@@ -136,7 +112,7 @@ class ConversationStream(ConversationHistory):
 
         contact = await self._contact_for(inbound)
         conversation = await self._open_conversation(contact, inbound)
-        async with self._conversation_locks.hold(conversation.id):
+        async with self._conversations.hold(f"seq:{conversation.id}"):
             stored_in = await messages.conversation_of(self.store, message_id)
             if stored_in is not None:
                 return IngestResult(message_id, stored_in, duplicate=True)
@@ -158,7 +134,8 @@ class ConversationStream(ConversationHistory):
             if not await messages.insert_message(self.store, message):
                 # Another gateway instance stored the same platform message first.
                 return IngestResult(message_id, conversation.id, duplicate=True)
-        await self.publish("message.created", conversation, message=_public_message(message))
+            # Published while numbering is still held, so every instance sees the events in seq order.
+            await self.publish("message.created", conversation, message=_public_message(message))
         self._schedule(conversation.id)
         return IngestResult(message_id, conversation.id, duplicate=False)
 
@@ -213,14 +190,22 @@ class ConversationStream(ConversationHistory):
         )
 
     async def _process(self, conversation_id: str) -> None:
+        """Route the conversation's unprocessed messages in order, in one place at a time.
+
+        Another instance may be routing it: then wait for it, unless that instance routes
+        everything meanwhile (including the message that made this one start).
+        """
+        async def all_routed() -> bool:
+            return not await messages.has_unprocessed(self.store, conversation_id)
+
         try:
-            while True:
-                self._rerun.discard(conversation_id)
-                for message in await messages.unprocessed_messages(self.store, conversation_id):
-                    if not await self._route_one(message):
-                        return  # this and later messages stay unprocessed, in order, for a retry
-                if conversation_id not in self._rerun:
-                    return
+            async with self._conversations.hold(f"route:{conversation_id}", unless=all_routed) as held:
+                while held:
+                    self._rerun.discard(conversation_id)
+                    for message in await messages.unprocessed_messages(self.store, conversation_id):
+                        if not await self._route_one(message):
+                            return  # this and later messages stay unprocessed, in order, for a retry
+                    held = conversation_id in self._rerun
         finally:
             self._processors.pop(conversation_id, None)
 
@@ -298,7 +283,7 @@ class ConversationStream(ConversationHistory):
         Private messages (counsellor notes, supervisor whispers) are stored and published to the
         console but never leave for the youth's channel.
         """
-        async with self._conversation_locks.hold(conversation_id):
+        async with self._conversations.hold(f"seq:{conversation_id}"):
             conversation = await conversations.take_next_seq(self.store, conversation_id)
             if conversation is None:
                 raise UnknownConversation(conversation_id)
@@ -319,7 +304,7 @@ class ConversationStream(ConversationHistory):
                 private=private,
             )
             await messages.insert_message(self.store, message)
-        await self.publish("message.created", conversation, message=_public_message(message))
+            await self.publish("message.created", conversation, message=_public_message(message))
         if not private:
             self.outbox_ready.set()
         return message

@@ -23,6 +23,7 @@ from handoff.context import HandoffContext
 from handoff.desks import open_now
 from handoff.overflow import Overflow
 from store import handoff as stored
+from store import leases
 
 log = logging.getLogger("youthdesk.handoff.deadlines")
 
@@ -47,7 +48,10 @@ class DeadlineWatcher:
     async def _run(self) -> None:
         while True:
             try:
-                await self.tick()
+                # One instance at a time checks (no double alerts); another takes over when it stops.
+                tick_seconds = self.context.settings.handoff.tick_seconds
+                if await leases.take_for_worker(self.context.store, "worker:deadlines", tick_seconds):
+                    await self.tick()
             except Exception:  # noqa: BLE001 - keep watching; the failure is logged loudly
                 log.exception("deadline check failed")
             await asyncio.sleep(self.context.settings.handoff.tick_seconds)

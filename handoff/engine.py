@@ -83,7 +83,8 @@ class HandoffEngine:
     async def _follow_closed_windows(self) -> None:
         """The outbox reports a platform refusing a counsellor's message only on the bus."""
         while True:
-            subscription = self.stream.bus.subscribe(lambda e: e.type == "conversation.window_closed", maxsize=10_000)
+            subscription = self.stream.bus.subscribe(lambda e: e.type == "conversation.window_closed", maxsize=10_000,
+                                                       local_only=True)
             async for event in subscription:
                 try:
                     await self.actions.window_closed(event)

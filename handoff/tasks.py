@@ -20,6 +20,7 @@ from handoff.access import ensure_desk_access, visible_desks
 from handoff.context import HandoffContext
 from handoff.desks import open_now
 from handoff.errors import Conflict, NotFound, NotPermitted
+from store import leases
 from store import tasks as stored
 from store.times import aware
 
@@ -144,7 +145,10 @@ class TaskWatcher:
     async def _run(self) -> None:
         while True:
             try:
-                await self.tick()
+                # One instance at a time checks (no double alerts); another takes over when it stops.
+                tick_seconds = self.context.settings.handoff.tick_seconds
+                if await leases.take_for_worker(self.context.store, "worker:tasks", tick_seconds):
+                    await self.tick()
             except Exception:  # noqa: BLE001 - keep watching; the failure is logged loudly
                 log.exception("task check failed")
             await asyncio.sleep(self.context.settings.handoff.tick_seconds)
@@ -152,7 +156,7 @@ class TaskWatcher:
     async def _follow_outreach(self) -> None:
         bus = self.context.stream.bus
         while True:
-            subscription = bus.subscribe(lambda e: e.type == "alert.raised", maxsize=10_000)
+            subscription = bus.subscribe(lambda e: e.type == "alert.raised", maxsize=10_000, local_only=True)
             async for event in subscription:
                 try:
                     await outreach_for_silence(self.context, event)

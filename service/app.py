@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from contract.crypto import DataProtector
 from contract.keys import BUS, CHANNELS, HANDOFF, HEALTH_CHECKS, HTTP, LINKS, SETTINGS, STORE, STREAM, WORKERS
 from gateway.bus import EventBus
 from gateway.outbox import DeliveryWorkers
+from gateway.redis_bus import RedisEventBus
 from gateway.stream import ConversationStream
 from service.handoff import setup_handoff
 from service.health import ComponentHealth, HealthCheck
@@ -30,6 +32,7 @@ from store.durable import DurableMongoClient
 
 log = logging.getLogger("youthdesk.app")
 
+RESUME_INTERVAL_SECONDS = 5.0  # several instances: how often one looks for messages left unrouted
 ROUTING_LAG_DEGRADED_SECONDS = 60.0  # /healthz: routing this far behind the stored messages is "degraded"
 
 
@@ -51,7 +54,8 @@ def create_app(
     app = web.Application(client_max_size=settings.service.max_body_bytes,
                           middlewares=[client_address_middleware(proxies)])
     app[SETTINGS] = settings
-    app[BUS] = EventBus()
+    # Several instances share their events through Redis; one instance keeps them in process.
+    app[BUS] = RedisEventBus(settings.service.redis_url) if settings.service.redis_url else EventBus()
     app[HEALTH_CHECKS] = []
     app[LINKS] = []
     http_session: list[aiohttp.ClientSession] = []
@@ -127,7 +131,12 @@ def create_app(
             return ComponentHealth(status, f"{waiting} messages waiting for routing, oldest {lag:.1f} s")
 
         app[HEALTH_CHECKS].append(HealthCheck("routing", False, routing_health))
+        # With a shared store, another instance may die with messages it stored but did not route.
+        sweeper = None if app[STORE].embedded else asyncio.create_task(_resume_periodically(stream))
         yield
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
 
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         workers = DeliveryWorkers(stream=app[STREAM], channels=channels, options=settings.service)
@@ -150,6 +159,8 @@ def create_app(
         await workers.stop(settings.service.shutdown_grace_seconds)
 
     async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+        if isinstance(app[BUS], RedisEventBus):
+            await app[BUS].start()
         yield
         await app[BUS].close()
 
@@ -160,6 +171,16 @@ def create_app(
     app.router.add_get("/healthz", health_handler(app[HEALTH_CHECKS]))
     app.router.add_get("/", start_page)
     return app
+
+
+async def _resume_periodically(stream: ConversationStream) -> None:
+    """Route what other instances left unrouted; conversations being routed elsewhere just wait their turn."""
+    while True:
+        await asyncio.sleep(RESUME_INTERVAL_SECONDS)
+        try:
+            await stream.resume()
+        except Exception:  # noqa: BLE001 - the next round tries again; the failure is logged loudly
+            log.exception("resuming unrouted messages failed")
 
 
 def server_options(service: ServiceConfig) -> dict[str, Any]:

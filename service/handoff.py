@@ -19,7 +19,7 @@ from handoff.deadlines import DeadlineWatcher
 from handoff.early_warning_watch import EarlyWarningWatcher
 from handoff.engine import HandoffEngine
 from handoff.pager import pager_from
-from handoff.presence import ConsolePresence
+from handoff.presence import ConsolePresence, SharedConsoleCounts
 from handoff.tasks import TaskWatcher
 from handoff.users import create_user, list_users
 from handoff.web.api import setup_api
@@ -90,7 +90,11 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     early_warnings = app[EARLY_WARNINGS] = EarlyWarningWatcher(engine.context)
     app[HANDOFF] = engine
     app[STREAM].router = HandoffOnlyRouter(engine)
-    presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds)
+    shared = SharedConsoleCounts(settings.service.redis_url) if settings.service.redis_url else None
+    if shared is not None:
+        await shared.start()
+    presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds,
+                                                       shared)
     if settings.service.env == "demo":
         passwords = await create_demo_accounts(app[STORE], settings)
         if passwords:

@@ -100,6 +100,10 @@ async def unprocessed_messages(store: Store, conversation_id: str) -> list[Messa
     return [opened_message(store, doc) for doc in await cursor.to_list(None)]
 
 
+async def has_unprocessed(store: Store, conversation_id: str) -> bool:
+    return await store.messages.find_one({"conversation_id": conversation_id, **_UNPROCESSED}, {"_id": 1}) is not None
+
+
 async def conversations_with_unprocessed(store: Store) -> list[str]:
     return await store.messages.distinct("conversation_id", _UNPROCESSED)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -87,7 +88,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 5
-        while not socket_path.exists():
+        while not _accepts(socket_path):  # the file appears at bind(), connections work after listen()
             if time.monotonic() > deadline:
                 pytest.fail("redis-server did not start")
             time.sleep(0.02)
@@ -95,3 +96,12 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+def _accepts(socket_path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(socket_path))
+        except OSError:
+            return False
+    return True

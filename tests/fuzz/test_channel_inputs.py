@@ -178,6 +178,10 @@ async def _nothing(*_: Any) -> Any:
     return []
 
 
+async def _admitted() -> None:
+    return None
+
+
 def widget_session(data_dir: Path) -> WidgetSession:
     from channels.widget_identity import WidgetIdentity
 
@@ -187,7 +191,7 @@ def widget_session(data_dir: Path) -> WidgetSession:
                             SessionDeps(ingest=_ingested, conversations=conversations,
                                         media=MediaStore(data_dir, [SETTINGS.service.data_key]), desk="sz",
                                         # Not under test here: every new conversation is admitted.
-                                        admit_new_conversation=lambda: None,
+                                        admit_new_conversation=_admitted,
                                         source_tags={"widget_source": "fuzz", "widget_anonymous": "1"}))
     session._bucket = TokenBucket(1e9, 1e9)  # the rate limit is not what is being fuzzed
     return session

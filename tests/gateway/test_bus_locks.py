@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.stream import KeyedLocks
+from gateway.leases import KeyedLocks
 
 
 async def test_keyed_locks_serialise_one_key_and_are_pruned_afterwards() -> None:

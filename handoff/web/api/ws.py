@@ -94,7 +94,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     subscription = request.app[BUS].subscribe(lambda event: _in_scope(user, desks, event), maxsize=500)
     presence = request.app[CONSOLE_PRESENCE]
-    presence.connected(user.id)
+    await presence.connected(user.id)
 
     async def drain_incoming() -> None:
         async for message in ws:  # the console sends nothing we act on; this keeps pongs flowing
@@ -122,7 +122,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     except ConnectionResetError:
         pass
     finally:
-        presence.disconnected(user.id)
+        await presence.disconnected(user.id)
         subscription.close()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
