@@ -46,8 +46,9 @@ class WireStoreUnavailable(RuntimeError):
 
 
 def _python313() -> str | None:
+    # A pyenv shim is on the PATH even when 3.13 is not the selected version; it then fails to run.
     found = shutil.which("python3.13")
-    if found:
+    if found and subprocess.run([found, "--version"], capture_output=True).returncode == 0:  # noqa: S603
         return found
     try:
         root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()  # noqa: S607
