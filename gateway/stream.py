@@ -38,6 +38,7 @@ from contract.models import (
 )
 from gateway.bus import EventBus
 from gateway.history import ConversationHistory, UnknownConversation
+from gateway.privacy_notice import PrivacyNotices
 from store import contacts, conversations, events, messages
 from store.conversations import ReplyWindowChange
 from store.database import Store
@@ -115,6 +116,7 @@ class ConversationStream(ConversationHistory):
         self.settings = settings
         self.router: MessageRouter = router or PassThroughRouter()
         self.handoff = handoff
+        self.notices: PrivacyNotices | None = None  # the privacy notice on first contact, when wired in
         self.outbox_ready = asyncio.Event()
         self.accepting = True
         self.route_timeout = 30.0
@@ -234,8 +236,20 @@ class ConversationStream(ConversationHistory):
             await messages.record_routing_error(self.store, message.id, f"routing failed: {exc!r}")
             if not await self._hand_to_human(message):
                 return False
+        if message.sender == SenderKind.YOUTH:
+            await self._privacy_notice(message.conversation_id)
         await messages.mark_processed(self.store, message.id)
         return True
+
+    async def _privacy_notice(self, conversation_id: str) -> None:
+        """After routing, so a crisis reply is already ahead of it; a failure waits for the next message."""
+        if self.notices is None:
+            return
+        try:
+            await self.notices.after_routing(await self.get_conversation(conversation_id), self.send)
+        except Exception:  # noqa: BLE001 - the youth's message is routed; the notice is tried again next time
+            log.exception("the privacy notice for conversation %s failed; retried with the next message",
+                          conversation_id)
 
     async def _hand_to_human(self, message: Message) -> bool:
         request = HandoffRequest(conversation_id=message.conversation_id, reason="routing_failed",
@@ -292,11 +306,13 @@ class ConversationStream(ConversationHistory):
         type: MessageType = MessageType.TEXT,  # noqa: A002
         media: MediaRef | None = None,
         private: bool = False,
+        message_id: str | None = None,
     ) -> Message:
         """Store an outbound message in the outbox; a delivery worker sends it.
 
         Private messages (counsellor notes, supervisor whispers) are stored and published to the
-        console but never leave for the youth's channel.
+        console but never leave for the youth's channel. A caller that must send something once
+        (the privacy notice) names the ``message_id``; a second message with that id is not stored.
         """
         async with self._conversation_locks.hold(conversation_id):
             conversation = await conversations.take_next_seq(self.store, conversation_id)
@@ -304,7 +320,7 @@ class ConversationStream(ConversationHistory):
                 raise UnknownConversation(conversation_id)
             now = utcnow()
             message = Message(
-                id=new_id("out"),
+                id=message_id or new_id("out"),
                 conversation_id=conversation_id,
                 seq=conversation.last_seq,
                 direction=Direction.OUTBOUND,
@@ -318,7 +334,8 @@ class ConversationStream(ConversationHistory):
                 next_attempt_at=None if private else now,
                 private=private,
             )
-            await messages.insert_message(self.store, message)
+            if not await messages.insert_message(self.store, message):
+                return message
         await self.publish("message.created", conversation, message=_public_message(message))
         if not private:
             self.outbox_ready.set()
