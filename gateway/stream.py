@@ -5,8 +5,8 @@ Every inbound message is stored before anyone acknowledges it to the platform, t
 and marks each one processed, so a crash between storing and routing loses nothing: ``resume``
 picks the unprocessed ones up again. When routing fails the conversation goes to a human
 through the handoff seam. After a youth's message is routed, a contact not yet shown the current
-privacy notice gets it (``gateway.privacy_notice``). Outbound messages are stored as ``pending`` and delivered by
-``gateway.outbox``. The stream is the one gateway place that moves a conversation's reply window
+privacy notice gets it (``gateway.privacy_notice``). Outbound messages are stored as ``pending``
+and delivered by ``gateway.outbox``. The stream is the one gateway place that moves a conversation's reply window
 (see ``store.conversations``); its read side (history, read receipts) is ``gateway.history``.
 """
 
