@@ -134,6 +134,7 @@ def parse_call_event(account: ChannelAccountConfig, payload: dict[str, Any], ide
 
 class HotlineChannel(Channel):
     platform: ClassVar[str] = "hotline"
+    text_replies: ClassVar[bool] = False  # the privacy notice is the call centre's IVR greeting
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)

@@ -181,6 +181,8 @@ class Channel(ABC):
 
     platform: ClassVar[str]
     reply_policy: ClassVar[ReplyPolicy | None] = None
+    # False for a voice line: no text reaches the youth (so no chat privacy notice either).
+    text_replies: ClassVar[bool] = True
 
     def __init__(self, context: ChannelContext) -> None:
         self.context = context

@@ -152,6 +152,9 @@ class ServiceConfig(_Strict):
     # Triage (risk detector + bot) routes every stored youth message. Only channel-level tests turn it
     # off; production refuses that, since an unrouted message would never reach a human.
     triage_enabled: bool = True
+    # The privacy notice on a contact's first message (contract/privacy_notice.toml). Only tests that
+    # count outbound messages turn it off; production refuses that.
+    privacy_notice_enabled: bool = True
 
     @field_validator("public_url")
     @classmethod
@@ -397,6 +400,8 @@ def check_production_ready(settings: Settings) -> None:
         raise ConfigError("service.data_key: the demo key must not be used in production")
     if not settings.service.triage_enabled:
         raise ConfigError("service.triage_enabled: triage cannot be switched off in production")
+    if not settings.service.privacy_notice_enabled:
+        raise ConfigError("service.privacy_notice_enabled: youth must be shown the privacy notice in production")
     if not settings.service.mongodb_uri:
         raise ConfigError("service.mongodb_uri: production needs a real MongoDB (set MONGODB_URI)")
     for index, account in enumerate(settings.accounts):

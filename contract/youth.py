@@ -42,13 +42,17 @@ class LegalHold(BaseModel):
 
 
 ConsentPurpose = Literal["profile", "follow_up_contact"]
+# Not a consent but a fact kept in the same ledger: the privacy notice (its version) was shown.
+PRIVACY_NOTICE = "privacy_notice"
 
 
 class ConsentRecord(BaseModel):
     """One entry of a contact's consent ledger; frozen because the ledger is append-only.
 
     ``purpose``: ``profile`` (recording the optional youth profile), ``follow_up_contact`` (the desk
-    may contact the youth again later). The latest entry per purpose is the current decision.
+    may contact the youth again later), or ``privacy_notice``: the service showed the youth the notice
+    ``notice_version`` (``decision="shown"``, ``given_by="service"``; nobody decided anything and no age
+    was asked, so ``under_14`` is None). The latest entry per purpose is the current decision.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -56,10 +60,11 @@ class ConsentRecord(BaseModel):
     id: str
     contact_id: str
     seq: int = Field(ge=1)
-    purpose: ConsentPurpose
-    decision: Literal["granted", "withdrawn"]
-    given_by: Literal["youth", "guardian"]
-    under_14: bool  # 不满十四周岁: consent must come from a guardian (个人信息保护法 art. 31)
+    purpose: ConsentPurpose | Literal["privacy_notice"]
+    decision: Literal["granted", "withdrawn", "shown"]
+    given_by: Literal["youth", "guardian", "service"]
+    under_14: bool | None  # 不满十四周岁: consent must come from a guardian (个人信息保护法 art. 31)
+    notice_version: str | None = None
     note: str = ""
     recorded_by: str
     recorded_at: datetime

@@ -4,8 +4,9 @@ Every inbound message is stored before anyone acknowledges it to the platform, t
 (bot or human) by a per-conversation processor that handles messages strictly in stored order
 and marks each one processed, so a crash between storing and routing loses nothing: ``resume``
 picks the unprocessed ones up again. When routing fails the conversation goes to a human
-through the handoff seam. Outbound messages are stored as ``pending`` and delivered by
-``gateway.outbox``. The stream is the one gateway place that moves a conversation's reply window
+through the handoff seam. After a youth's message is routed, a contact not yet shown the current
+privacy notice gets it (``gateway.privacy_notice``). Outbound messages are stored as ``pending``
+and delivered by ``gateway.outbox``. The stream is the one gateway place that moves a conversation's reply window
 (see ``store.conversations``); its read side (history, read receipts) is ``gateway.history``.
 """
 
@@ -38,6 +39,7 @@ from contract.models import (
 from gateway.bus import EventBus
 from gateway.history import ConversationHistory, UnknownConversation
 from gateway.leases import ConversationLeases, KeyedLocks
+from gateway.privacy_notice import PrivacyNotices
 from store import contacts, conversations, events, messages
 from store.conversations import ReplyWindowChange
 from store.database import Store
@@ -91,6 +93,7 @@ class ConversationStream(ConversationHistory):
         self.settings = settings
         self.router: MessageRouter = router or PassThroughRouter()
         self.handoff = handoff
+        self.notices: PrivacyNotices | None = None  # the privacy notice on first contact, when wired in
         self.outbox_ready = asyncio.Event()
         self.accepting = True
         self.route_timeout = 30.0
@@ -219,8 +222,20 @@ class ConversationStream(ConversationHistory):
             await messages.record_routing_error(self.store, message.id, f"routing failed: {exc!r}")
             if not await self._hand_to_human(message):
                 return False
+        if message.sender == SenderKind.YOUTH:
+            await self._privacy_notice(message.conversation_id)
         await messages.mark_processed(self.store, message.id)
         return True
+
+    async def _privacy_notice(self, conversation_id: str) -> None:
+        """After routing, so a crisis reply is already ahead of it; a failure waits for the next message."""
+        if self.notices is None:
+            return
+        try:
+            await self.notices.after_routing(await self.get_conversation(conversation_id), self.send)
+        except Exception:  # noqa: BLE001 - the youth's message is routed; the notice is tried again next time
+            log.exception("the privacy notice for conversation %s failed; retried with the next message",
+                          conversation_id)
 
     async def _hand_to_human(self, message: Message) -> bool:
         request = HandoffRequest(conversation_id=message.conversation_id, reason="routing_failed",
@@ -277,11 +292,13 @@ class ConversationStream(ConversationHistory):
         type: MessageType = MessageType.TEXT,  # noqa: A002
         media: MediaRef | None = None,
         private: bool = False,
+        message_id: str | None = None,
     ) -> Message:
         """Store an outbound message in the outbox; a delivery worker sends it.
 
         Private messages (counsellor notes, supervisor whispers) are stored and published to the
-        console but never leave for the youth's channel.
+        console but never leave for the youth's channel. A caller that must send something once
+        (the privacy notice) names the ``message_id``; a second message with that id is not stored.
         """
         async with self._conversations.hold(f"seq:{conversation_id}"):
             conversation = await conversations.take_next_seq(self.store, conversation_id)
@@ -289,7 +306,7 @@ class ConversationStream(ConversationHistory):
                 raise UnknownConversation(conversation_id)
             now = utcnow()
             message = Message(
-                id=new_id("out"),
+                id=message_id or new_id("out"),
                 conversation_id=conversation_id,
                 seq=conversation.last_seq,
                 direction=Direction.OUTBOUND,
@@ -303,7 +320,9 @@ class ConversationStream(ConversationHistory):
                 next_attempt_at=None if private else now,
                 private=private,
             )
-            await messages.insert_message(self.store, message)
+            if not await messages.insert_message(self.store, message):
+                return message
+            # Published while the numbering is held, so every instance hears a conversation in order.
             await self.publish("message.created", conversation, message=_public_message(message))
         if not private:
             self.outbox_ready.set()

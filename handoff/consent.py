@@ -58,14 +58,10 @@ async def record_consent(store: Store, settings: Settings, user: User, contact_i
     if under_14 and given_by != "guardian":
         raise Invalid(GUARDIAN_REQUIRED)
     await _contact_in_scope(store, settings, user, contact_id)
-    for _ in range(3):
-        ledger = await stored.consent_ledger(store, contact_id)
-        record = ConsentRecord(id=new_id("cs"), contact_id=contact_id, seq=len(ledger) + 1, purpose=purpose,
-                               decision=decision, given_by=given_by, under_14=under_14, note=note,
-                               recorded_by=user.id, recorded_at=now)
-        if await stored.append_consent(store, record):
-            break
-    else:
+    record = await stored.append_to_ledger(store, contact_id, lambda seq: ConsentRecord(
+        id=new_id("cs"), contact_id=contact_id, seq=seq, purpose=purpose, decision=decision, given_by=given_by,
+        under_14=under_14, note=note, recorded_by=user.id, recorded_at=now))
+    if record is None:
         raise Conflict("the consent ledger changed meanwhile; retry")
     if purpose == "profile" and decision == "withdrawn":
         cases = await stored.cases_of_contact(store, contact_id)

@@ -23,6 +23,7 @@ from service.handoff import setup_handoff
 from service.health import ComponentHealth, HealthCheck
 from service.health import handler as health_handler
 from service.pages import render_start_page
+from service.privacy import first_contact_notices, setup_privacy
 from service.registry import CHANNEL_CLASSES
 from service.standins import standin_routes
 from service.triage import setup_triage
@@ -120,6 +121,7 @@ def create_app(
         # A routing failure goes to the handoff engine, which is built after the stream (it needs it).
         stream = ConversationStream(store=app[STORE], bus=app[BUS], protector=app[STORE].protector, settings=settings,
                                     handoff=lambda: app[HANDOFF])
+        stream.notices = first_contact_notices(app, channels)  # before resuming: resumed messages get it too
         app[STREAM] = stream
         resumed = await stream.resume()
         if resumed:
@@ -164,6 +166,7 @@ def create_app(
         yield
         await app[BUS].close()
 
+    setup_privacy(app)
     app.cleanup_ctx.extend([bus_ctx, store_ctx, http_ctx, stream_ctx, workers_ctx])
     setup_handoff(app)
 

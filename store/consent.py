@@ -6,13 +6,14 @@ appends for one contact take different numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contract.models import Conversation
-from contract.youth import ConsentRecord
+from contract.youth import PRIVACY_NOTICE, ConsentRecord
 from store.database import Index, Store
 from store.times import aware
 
@@ -33,6 +34,22 @@ async def append_consent(store: Store, record: ConsentRecord) -> bool:
     except DuplicateKeyError:
         return False
     return True
+
+
+async def append_to_ledger(store: Store, contact_id: str, entry: Callable[[int], ConsentRecord],
+                           attempts: int = 3) -> ConsentRecord | None:
+    """Append ``entry(seq)`` under the contact's next number; None if other appends kept taking it."""
+    for _ in range(attempts):
+        record = entry(await store["consents"].count_documents({"contact_id": contact_id}) + 1)
+        if await append_consent(store, record):
+            return record
+    return None
+
+
+async def notice_shown(store: Store, contact_id: str, version: str) -> bool:
+    """Whether the ledger records that the contact was shown this version of the privacy notice."""
+    return await store["consents"].find_one(
+        {"contact_id": contact_id, "purpose": PRIVACY_NOTICE, "notice_version": version}, {"_id": 1}) is not None
 
 
 async def conversations_of(store: Store, contact_id: str) -> list[Conversation]:

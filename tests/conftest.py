@@ -35,6 +35,8 @@ def settings(tmp_path: Path) -> Settings:
         "shutdown_grace_seconds": 2.0,
         # Channel and handoff tests see stored messages only; tests/test_triage*.py switch triage on.
         "triage_enabled": False,
+        # Tests count outbound messages; tests/gateway/test_privacy_notice.py switches the notice on.
+        "privacy_notice_enabled": False,
     })
     return loaded.model_copy(update={"service": service})
 

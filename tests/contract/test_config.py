@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract.config import DEMO_CONFIG_PATH, ConfigError, load_settings
+from contract.config import DEMO_CONFIG_PATH, ConfigError, check_production_ready, load_settings
 
 
 def write(tmp_path, text: str):
@@ -57,3 +57,11 @@ def test_production_refuses_demo_secrets():
     environ["YOUTHDESK_DATA_KEY"] = "bm90LWEtZGVtby1rZXktYnV0LTMyLWJ5dGVzLWxvbmc="
     with pytest.raises(ConfigError, match=r"accounts\.0\.token: demo secret refused"):
         load_settings(DEMO_CONFIG_PATH, environ=environ)
+
+
+def test_production_refuses_to_switch_the_privacy_notice_off():
+    settings = load_settings(DEMO_CONFIG_PATH, environ={})
+    service = settings.service.model_copy(update={"privacy_notice_enabled": False,
+                                                  "data_key": "bm90LWEtZGVtby1rZXktYnV0LTMyLWJ5dGVzLWxvbmc="})
+    with pytest.raises(ConfigError, match=r"service\.privacy_notice_enabled"):
+        check_production_ready(settings.model_copy(update={"service": service}))

@@ -2,7 +2,8 @@
 
 Real processes on a free port, the demo configuration with triage off (training the risk model
 would double the runtime and the store is what is on trial here) and WeChat's API stand-in
-running in this test, down until the last start, so the reply stays pending across two kills.
+running in this test, down until the last start, so the reply stays pending across two kills
+(and so does every youth's privacy notice, which must still go out once per youth).
 """
 
 from __future__ import annotations
@@ -148,14 +149,20 @@ async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_on
         finally:
             await runner.cleanup()
 
-    assert [item["text"] for item in sent] == [REPLY]
+    assert [item["text"] for item in sent].count(REPLY) == 1
+    notices = [item for item in sent if item["text"].startswith("【隐私小提示】")]
+    assert len(notices) == len(sent) - 1  # nothing else went out
+    assert len({item["touser"] for item in notices}) == len(notices)  # never twice to one youth
     assert output.read_text(encoding="utf-8").count("Demo console accounts") == 1
     store = open_store("", "youthdesk", data_dir=settings.service.data_dir)
     try:
         assert await store.conversations.count_documents({}) == YOUTHS + 10
         assert await store.messages.count_documents({"direction": "in"}) == YOUTHS + 10
         assert await store["cases"].count_documents({}) == YOUTHS
-        assert await store.messages.count_documents({"direction": "out", "status": "sent"}) == 1
+        assert await store.messages.count_documents({"direction": "out", "status": "sent"}) >= len(sent)
+        # One privacy notice queued and one ledger entry per youth, whatever the kills interrupted.
+        assert await store.messages.count_documents({"direction": "out", "sender": "system"}) == YOUTHS + 10
+        assert await store["consents"].count_documents({"purpose": "privacy_notice"}) == YOUTHS + 10
         for username in ("admin", "counsellor-gd"):
             assert await authenticate(store, username, passwords[username]) is not None, username
     finally:

@@ -155,7 +155,8 @@ SCHEMAS = {
                         migrant=nullable(BOOL), recorded_by=STR, recorded_at=TIME),
     "Consent": obj(["id", "contact_id", "seq", "purpose", "decision", "given_by", "under_14", "recorded_by",
                     "recorded_at"], id=STR, contact_id=STR, seq=INT, purpose=STR, decision=STR, given_by=STR,
-                   under_14=BOOL, note=STR, recorded_by=STR, recorded_at=TIME),
+                   under_14=nullable(BOOL), notice_version=_NULL_STR, note=STR, recorded_by=STR,
+                   recorded_at=TIME),
     "LegalHold": obj(["case_id", "by", "reason", "at"], case_id=STR, by=STR, reason=STR, at=TIME,
                      released_by=_NULL_STR, released_at=nullable(TIME)),
 }

@@ -40,6 +40,9 @@ async def test_consents_and_subject_requests_over_the_api(start_app) -> None:  #
     url = f"/api/v1/contacts/{contact}/consents"
     youth_alone = {"purpose": "profile", "decision": "granted", "given_by": "youth", "under_14": True}
     assert (await client.post(url, json=youth_alone, headers=heads["c1"])).status == 400
+    # "Shown the privacy notice" is the service's entry to write, never staff's.
+    shown = {"purpose": "privacy_notice", "decision": "shown", "given_by": "service", "under_14": False}
+    assert (await client.post(url, json=shown, headers=heads["sup"])).status == 400
     guardian = youth_alone | {"given_by": "guardian"}
     assert (await client.post(url, json=guardian, headers=heads["c1"])).status == 201
     ledger = await (await client.get(url, headers=heads["sup"])).json()
