@@ -15,6 +15,7 @@ from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Lin
 from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
 from contract.people import Role
 from handoff.alerts import AlertEscalation
+from handoff.appointments import AppointmentReminders
 from handoff.deadlines import DeadlineWatcher
 from handoff.engine import HandoffEngine
 from handoff.pager import pager_from
@@ -23,7 +24,7 @@ from handoff.tasks import TaskWatcher
 from handoff.users import create_user, list_users
 from handoff.web.api import setup_api
 from handoff.web.console import setup_console
-from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE, TASKS
+from handoff.web.keys import APPOINTMENT_REMINDERS, CONSOLE_PRESENCE, DEADLINES, ENGINE, TASKS
 from service.pager_http import http_transport
 from service.pager_standin import mount_pager_standin, with_own_pager
 from store.client import Store
@@ -86,6 +87,7 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[DEADLINES] = watcher
     tasks = app[TASKS] = TaskWatcher(engine.context)
+    reminders = app[APPOINTMENT_REMINDERS] = AppointmentReminders(engine.context)
     app[HANDOFF] = engine
     app[STREAM].router = HandoffOnlyRouter(engine)
     presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds)
@@ -99,8 +101,10 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.start()
     await watcher.start()
     await tasks.start()
+    await reminders.start()
     yield
     await presence.close()
+    await reminders.stop()
     await tasks.stop()
     await watcher.stop()
     await engine.stop()
