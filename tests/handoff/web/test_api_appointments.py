@@ -12,9 +12,8 @@ from contract.config import Settings
 from contract.keys import STORE
 from handoff.web.keys import ENGINE
 from tests.fakes import RecordingChannel, wait_for
-from tests.handoff_support import conversation, login, start, user
+from tests.handoff_support import conversation, fed_to_shenzhen, login, start, user
 
-WECHAT = "wxdemo0000000001"
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
 
 
@@ -25,9 +24,7 @@ def at(hours: float) -> str:
 async def _setup(start_app, settings: Settings) -> tuple[TestClient, dict[str, dict[str, str]], str]:  # type: ignore[no-untyped-def]
     """The WeChat account feeds Shenzhen (a city desk): lin owns a case there, chen works Shenzhen too,
     zhao works the Guangdong desk, wang supervises Guangdong and so Shenzhen."""
-    accounts = [a.model_copy(update={"desk": "sz"}) if a.id == WECHAT else a for a in settings.accounts]
-    desks = [d.model_copy(update={"assignment": "pull"}) if d.id == "sz" else d for d in settings.desks]
-    client = await start(start_app, settings.model_copy(update={"accounts": accounts, "desks": desks}))
+    client = await start(start_app, fed_to_shenzhen(settings))
     client.app[ENGINE].context.now = lambda: NOW
     await user(client, "lin", desk="sz")
     await user(client, "chen", desk="sz")
