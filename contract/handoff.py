@@ -27,6 +27,15 @@ class HandoffRequest:
     message_id: str | None = None
 
 
+def phone_call_handoff(message: Message) -> HandoffRequest | None:
+    """A phone call event (``channels/hotline.py``) needs no triage: a person is on the line already, and
+    the counsellor's call notes and risk assessment belong on a case, so the call goes to a human."""
+    if not (message.event or "").startswith("call_"):
+        return None
+    return HandoffRequest(conversation_id=message.conversation_id, reason="ask_human", cues=[f"phone:{message.event}"],
+                          message_id=message.id)
+
+
 class HandoffSink(Protocol):
     async def request_handoff(self, request: HandoffRequest) -> None:
         """Queue the conversation for a human, or raise its risk if it is already with one."""

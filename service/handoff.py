@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from contract.config import Settings
-from contract.handoff import HandoffSink
+from contract.handoff import HandoffSink, phone_call_handoff
 from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Link
 from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
 from contract.people import Role
@@ -55,17 +55,20 @@ async def create_demo_accounts(store: Store, settings: Settings) -> dict[str, st
 
 
 class HandoffOnlyRouter:
-    """The stream's router while triage is off: nobody answers in the ``bot`` state, but the handoff
-    engine still hears of every youth message in a conversation that is with a human (triage's
-    router, when on, takes this over)."""
+    """The stream's router while triage is off: nobody answers in the ``bot`` state, but a phone call
+    still goes to a human and the handoff engine still hears of every youth message in a conversation
+    that is with a human (triage's router, when on, takes this over)."""
 
     def __init__(self, sink: HandoffSink) -> None:
         self.sink = sink
 
     async def route(self, conversation: Conversation, message: Message) -> None:
-        if (message.direction == Direction.INBOUND and message.sender == SenderKind.YOUTH
-                and conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED)):
+        if message.direction != Direction.INBOUND or message.sender != SenderKind.YOUTH:
+            return
+        if conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
             await self.sink.youth_wrote(conversation)
+        elif conversation.state == ConversationState.BOT and (call := phone_call_handoff(message)) is not None:
+            await self.sink.request_handoff(call)
 
 
 def setup_handoff(app: web.Application) -> None:

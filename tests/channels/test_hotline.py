@@ -17,8 +17,12 @@ from channels.signed_rest import signed_headers
 from contract.config import Settings
 from contract.keys import STORE, STREAM
 from contract.models import Message, SenderKind
+from handoff.appointments import timeline
+from handoff.cases import get_case_for_conversation
+from handoff.web.keys import ENGINE
 from service.hotline_standin import call_events, place_call
 from tests.fakes import stored_messages, wait_for
+from tests.handoff_support import user
 
 CENTRE = "demo-callcentre"
 URL = f"/channels/hotline/{CENTRE}/events"
@@ -151,3 +155,33 @@ async def test_simulator_plays_a_call(settings: Settings, embedded_client, capsy
         await runner.cleanup()
     out = capsys.readouterr().out
     assert "ringing: gateway answered HTTP 200" in out and "ended: gateway answered HTTP 200" in out
+
+
+@pytest.mark.parametrize("triage", [False, True], ids=["triage-off", "triage-on"])
+async def test_a_call_goes_to_a_counsellor_and_onto_the_case_timeline(start_app, settings: Settings,
+                                                                      triage: bool) -> None:
+    service = settings.service.model_copy(update={"triage_enabled": triage})
+    client = await start_app(settings=settings.model_copy(update={"service": service}),
+                             channel_classes=[HotlineChannel])
+    events = call_events("c-case", "13812345678", "李老师", rng=random.Random(3))
+    async with aiohttp.ClientSession() as http:
+        await place_call(http, str(client.make_url("/")), centre(settings), events[:1])
+    [ringing] = await stored(client)
+
+    async def queued() -> bool:
+        conversation = await client.app[STREAM].get_conversation(ringing.conversation_id)
+        return conversation.state == "queued"
+    await wait_for(queued)
+    counsellor = await user(client, "li", desk=centre(settings).desk)
+    await client.app[ENGINE].claim(ringing.conversation_id, counsellor)
+    async with aiohttp.ClientSession() as http:
+        await place_call(http, str(client.make_url("/")), centre(settings), events[1:])
+    case = await get_case_for_conversation(client.app[STORE], ringing.conversation_id)
+    assert case is not None
+
+    async def whole_call_on_the_timeline() -> bool:
+        entries = await timeline(client.app[ENGINE].context, case)
+        return [entry.kind for entry in entries] == ["call"] * 3
+    await wait_for(whole_call_on_the_timeline)
+    entries = await timeline(client.app[ENGINE].context, case)
+    assert entries[0].text == "[电话] 来电 138****5678，正在振铃" and entries[-1].text.startswith("[电话] 通话结束")
