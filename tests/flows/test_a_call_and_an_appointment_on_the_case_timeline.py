@@ -23,8 +23,8 @@ from handoff import appointments
 from handoff.users import get_user_by_username
 from handoff.web.keys import ENGINE
 from service.hotline_standin import call_events, place_call
+from service.standins import inspection_headers
 from tests.browser.harness import require_chromium, running_gateway
-from tests.fakes import wait_for
 from tests.handoff.web.test_console_browser import account, browser, console_page, console_settings, screenshot
 
 pytestmark = pytest.mark.browser
@@ -81,10 +81,12 @@ async def test_a_call_and_a_booking_show_on_the_case_timeline(
         await screenshot(console, "flow-call-and-appointment.png", full_page=True)
 
         # The confirmation went out on the caller's own channel: the call centre's SMS to that call.
-        when = f"{starts.year}年{starts.month}月{starts.day}日（周{appointments.WEEKDAYS[starts.weekday()]}）10:00–11:00"
+        day = f"{starts.year}年{starts.month}月{starts.day}日（周{appointments.WEEKDAYS[starts.weekday()]}）"
         confirmation = console.locator("#transcript .msg-system", has_text="面询预约")
-        await confirmation.wait_for(timeout=5_000)
-        assert f"{when}（北京时间）" in await confirmation.text_content()
-        sms = app[SETTINGS]  # placeholder to keep the import used until the SMS leg exists
-        assert sms is not None
-        await wait_for(lambda: True)
+        await confirmation.locator(".status-sent").wait_for(timeout=10_000)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{gateway.base_url}/standin/hotline/sent", params={"call_id": "call-0001"},
+                                headers=inspection_headers(app[SETTINGS])) as response:
+                [sms] = (await response.json())["items"]
+        assert f"{day}10:00–11:00（北京时间）" in sms["text"] and PLACE in sms["text"]
+        assert "13812345678" not in str(sms)  # the gateway names the call, never the number
