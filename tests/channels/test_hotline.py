@@ -10,7 +10,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from channels.hotline import HotlineChannel, caller_id, mask_number
 from channels.signed_rest import signed_headers
@@ -20,7 +21,7 @@ from contract.models import Message, SenderKind
 from handoff.appointments import timeline
 from handoff.cases import get_case_for_conversation
 from handoff.web.keys import ENGINE
-from service.hotline_standin import call_events, place_call
+from service.hotline_standin import CallCentreSmsStandIn, call_events, place_call
 from tests.fakes import stored_messages, wait_for
 from tests.handoff_support import user
 
@@ -32,8 +33,25 @@ RECORDED = {"call_id": "c-20261206-0001", "event": "answered", "at": 1765000000,
 
 
 @pytest.fixture
-async def client(start_app) -> TestClient:  # type: ignore[no-untyped-def]
-    return await start_app(channel_classes=[HotlineChannel])
+async def sms(settings: Settings) -> Any:
+    """The call centre's SMS endpoint, played locally."""
+    standin = CallCentreSmsStandIn({a.id: a.secret for a in settings.accounts_for("hotline")})
+    app = web.Application()
+    app.router.add_routes(standin.routes())
+    server = TestServer(app)
+    await server.start_server()
+    yield standin, str(server.make_url("/standin/hotline"))
+    await server.close()
+
+
+def with_centre(settings: Settings, **update: Any) -> Settings:
+    accounts = [a.model_copy(update=update) if a.platform == "hotline" else a for a in settings.accounts]
+    return settings.model_copy(update={"accounts": accounts})
+
+
+@pytest.fixture
+async def client(start_app, settings: Settings, sms) -> TestClient:  # type: ignore[no-untyped-def]
+    return await start_app(channel_classes=[HotlineChannel], settings=with_centre(settings, api_base=sms[1]))
 
 
 def centre(settings: Settings):  # type: ignore[no-untyped-def]
@@ -125,12 +143,35 @@ async def test_malformed_events_get_a_reason(client: TestClient, settings: Setti
     assert await stored(client) == []
 
 
-async def test_text_replies_are_refused_visibly(client: TestClient, settings: Settings) -> None:
+async def test_text_to_a_caller_is_an_sms_naming_their_latest_call(client: TestClient, settings: Settings,
+                                                                   sms) -> None:  # type: ignore[no-untyped-def]
+    standin, _ = sms
     await post(client, settings, RECORDED)
+    later = {**RECORDED, "call_id": "c-20261206-0002", "at": RECORDED["at"] + 3600}
+    await post(client, settings, later)
+    await post(client, settings, {**RECORDED, "event": "ended"})  # the first call's end, arriving late
+    [message, *_] = await stored(client)
+    reply = await client.app[STREAM].send(message.conversation_id, "你好，明天见", sender=SenderKind.COUNSELLOR)
+    await wait_for(lambda: client.app[STORE].messages.find_one({"_id": reply.id, "status": "sent"}))
+    [text] = standin.sent
+    assert (text["call_id"], text["text"], text["idempotency_key"]) == ("c-20261206-0002", "你好，明天见", reply.id)
+    assert "13812345678" not in json.dumps(text) and "5678" not in json.dumps(text)
+
+
+@pytest.mark.parametrize(("update", "caller", "reason"), [
+    ({"api_base": "", "webhook_url": ""}, "13812345678", "call the youth back"),
+    ({}, "", "withheld their number"),
+])
+async def test_text_without_an_sms_route_fails_visibly(start_app, settings: Settings, sms, update: dict[str, str],  # type: ignore[no-untyped-def]
+                                                       caller: str, reason: str) -> None:
+    client = await start_app(channel_classes=[HotlineChannel],
+                             settings=with_centre(settings, **{"api_base": sms[1], **update}))
+    await post(client, settings, {**RECORDED, "caller": caller})
     [message] = await stored(client)
     reply = await client.app[STREAM].send(message.conversation_id, "你好", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": reply.id, "status": "failed"}))
-    assert "call the youth back" in (await client.app[STORE].messages.find_one({"_id": reply.id}))["error"]
+    assert reason in (await client.app[STORE].messages.find_one({"_id": reply.id}))["error"]
+    assert sms[0].sent == []
 
 
 async def test_simulator_plays_a_call(settings: Settings, embedded_client, capsys) -> None:  # type: ignore[no-untyped-def]
