@@ -113,10 +113,13 @@ async def book(context: HandoffContext, user: User, case: Case, slot_id: str) ->
         starts_at=slot.starts_at, ends_at=slot.ends_at, place=slot.place, counsellor_name=slot.counsellor_name,
         booked_by=user.id, booked_at=now, remind_at=remind_at if remind_at > now else None)
     try:
-        await stored.insert_appointment(context.store, appointment)
+        inserted = await stored.insert_appointment(context.store, appointment)
     except BaseException:
         await stored.give_back_seat(context.store, slot.id)
         raise
+    if not inserted:  # a second request for the same case won the race past the check above
+        await stored.give_back_seat(context.store, slot.id)
+        raise Conflict("this case already holds a seat in this slot")
     message = await context.stream.send(case.conversation_id, confirmation_text(appointment), sender=SenderKind.SYSTEM)
     await stored.set_confirmation(context.store, appointment.id, message.id)
     appointment = appointment.model_copy(update={"confirmation_message_id": message.id})

@@ -2,7 +2,9 @@
 
 A slot's seats are taken by a conditional ``$inc`` on its ``free`` count, so two counsellors booking
 the last seat at once cannot both get it. A booking is stored after its seat is taken; if that insert
-fails the seat is given back. Outcome notes are sealed like every other note about a youth.
+fails the seat is given back. A booking's ``seat_key`` (slot and case, unique) keeps one case from
+holding two seats of a slot however the requests race; a cancelled booking's key becomes its own id,
+so the case may book that slot again. Outcome notes are sealed like every other note about a youth.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from contract.appointments import Appointment, AppointmentStatus, Slot
 from store.database import Index, Store
@@ -21,6 +24,7 @@ INDEXES = {
     "appointment_slots": [Index([("desk", ASCENDING), ("starts_at", ASCENDING)], "desk_time")],
     "appointments": [
         Index([("case_id", ASCENDING), ("starts_at", ASCENDING)], "case_time"),
+        Index([("seat_key", ASCENDING)], "one_seat_per_case", unique=True),
         Index([("slot_id", ASCENDING), ("status", ASCENDING)], "slot_status"),
         Index([("status", ASCENDING), ("reminded_at", ASCENDING), ("remind_at", ASCENDING)], "reminders"),
     ],
@@ -35,7 +39,8 @@ def _slot(doc: dict[str, Any]) -> Slot:
 
 def _appointment(store: Store, doc: dict[str, Any]) -> Appointment:
     times = {k: aware(doc.get(k)) for k in _APPOINTMENT_TIMES}
-    return Appointment.model_validate({**doc, "id": doc["_id"], **times, "note": unseal(store, doc.get("note", ""))})
+    fields = {k: v for k, v in doc.items() if k != "seat_key"}
+    return Appointment.model_validate({**fields, "id": doc["_id"], **times, "note": unseal(store, doc.get("note", ""))})
 
 
 async def insert_slot(store: Store, slot: Slot) -> None:
@@ -67,11 +72,17 @@ async def give_back_seat(store: Store, slot_id: str) -> None:
     await store["appointment_slots"].update_one({"_id": slot_id}, {"$inc": {"free": 1}})
 
 
-async def insert_appointment(store: Store, appointment: Appointment) -> None:
+async def insert_appointment(store: Store, appointment: Appointment) -> bool:
+    """Store a booking; False if the case holds a seat of that slot already."""
     doc = appointment.model_dump()
     doc["_id"] = doc.pop("id")
     doc["note"] = seal(store, appointment.note)
-    await store["appointments"].insert_one(doc)
+    doc["seat_key"] = f"{appointment.slot_id}:{appointment.case_id}"
+    try:
+        await store["appointments"].insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
 
 
 async def find_appointment(store: Store, appointment_id: str) -> Appointment | None:
@@ -98,9 +109,11 @@ async def set_confirmation(store: Store, appointment_id: str, message_id: str) -
 async def record_outcome(store: Store, appointment_id: str, status: AppointmentStatus, *, by: str, at: datetime,
                          note: str) -> Appointment | None:
     """Close a booked appointment with its outcome; None if it was closed already."""
+    changes = {"status": status, "outcome_by": by, "outcome_at": at, "note": seal(store, note)}
+    if status == "cancelled":
+        changes["seat_key"] = appointment_id  # the case may book this slot again
     doc = await store["appointments"].find_one_and_update(
-        {"_id": appointment_id, "status": "booked"},
-        {"$set": {"status": status, "outcome_by": by, "outcome_at": at, "note": seal(store, note)}},
+        {"_id": appointment_id, "status": "booked"}, {"$set": changes},
         return_document=ReturnDocument.AFTER)
     return _appointment(store, doc) if doc else None
 

@@ -51,7 +51,8 @@ async def test_old_data_is_purged_held_and_reported_cases_are_kept(store: Store,
     supervisor = _user("supervisor", "gd")
     await place_legal_hold(store, settings, supervisor, held_case, "法院调取证据", NOW)
     for case_id in (old_case, held_case):
-        await store["appointments"].insert_one({"_id": f"ap-{case_id}", "case_id": case_id, "note": "家长陪同来访"})
+        await store["appointments"].insert_one({"_id": f"ap-{case_id}", "case_id": case_id, "seat_key": f"sl:{case_id}",
+                                                "note": "家长陪同来访"})
 
     result = await run_retention(store, settings, NOW, dry_run=False)
     assert (result.conversations_purged, result.cases_anonymised, result.contacts_deleted,

@@ -170,3 +170,4 @@ async def test_outcomes_follow_the_clock_and_cancelling_frees_the_seat(start_app
     assert any("面询未到访" in t for t in texts)
     note = await client.app[STORE]["appointments"].find_one({"_id": appointment["id"]})
     assert "孩子考试" not in str(note["note"])  # sealed at rest
+
