@@ -66,6 +66,7 @@ async def test_a_call_and_a_booking_show_on_the_case_timeline(
         await console.locator("#queue .queue-item").wait_for(timeout=10_000)
         await console.locator("#take-next").click()
         await console.locator("#transcript .msg-youth", has_text="[电话] 来电 138****5678").wait_for(timeout=5_000)
+        assert "来电 138****5678" in await console.locator(".conv-header .title").text_content()
 
         timeline = console.locator("#case-timeline-items")
         await timeline.locator("li[data-kind=call]", has_text="正在振铃").wait_for(timeout=5_000)

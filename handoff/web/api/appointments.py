@@ -1,5 +1,6 @@
 """In-person appointments (面询/商谈): slots (supervisors open them), bookings from a case, outcomes, and
-the case timeline (calls and appointments). Scope and role come first, then the body, then the domain."""
+the case timeline (calls and appointments). Scope and role come first, then the body, then the domain;
+every read and change of a case's appointments is audited like the case itself."""
 
 from __future__ import annotations
 
@@ -65,7 +66,10 @@ async def create_slot(request: web.Request) -> web.Response:
 async def case_appointments(request: web.Request) -> web.Response:
     user = await current_user(request)
     case, _ = await case_in_scope(request, user, write=False)
-    found = await appointments.of_case(engine_of(request).context, case)
+    engine = engine_of(request)
+    found = await appointments.of_case(engine.context, case)
+    await audit.record(engine.store, actor=user.id, action="case.appointments.read", target=case.id,
+                       reason=_reason(request))
     return web.json_response({"items": [appointment.public() for appointment in found]})
 
 
@@ -98,7 +102,10 @@ async def record_outcome(request: web.Request) -> web.Response:
 async def timeline(request: web.Request) -> web.Response:
     user = await current_user(request)
     case, _ = await case_in_scope(request, user, write=False)
-    entries = await appointments.timeline(engine_of(request).context, case)
+    engine = engine_of(request)
+    entries = await appointments.timeline(engine.context, case)
+    await audit.record(engine.store, actor=user.id, action="case.timeline.read", target=case.id,
+                       reason=_reason(request))
     return web.json_response({"items": [entry.public() for entry in entries]})
 
 

@@ -76,6 +76,8 @@ async def test_a_booking_confirms_on_the_youths_channel_in_beijing_time(start_ap
     timeline = await (await client.get(f"/api/v1/cases/{case_id}/timeline", headers=heads["lin"])).json()
     assert [entry["kind"] for entry in timeline["items"]] == ["appointment"]
     assert "预约面询" in timeline["items"][0]["text"]
+    audit = await (await client.get("/api/v1/audit", params={"target": case_id}, headers=heads["wang"])).json()
+    assert {"case.appointment.book", "case.timeline.read"} <= {entry["action"] for entry in audit["items"]}
 
 
 async def test_refusals_leave_nothing_behind(start_app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
