@@ -1,5 +1,6 @@
 // The case timeline (phone calls and in-person appointments, in time order) and 面询预约 in the case
-// panel: book a slot of your desk, record attended / no-show / cancelled; supervisors open slots.
+// panel (book a slot of your desk, record attended / no-show / cancelled); in the supervisor view, the
+// card where supervisors open slots at their city desks.
 import { get, patch, post } from "./api.js";
 import { clear, clock, field, h, select, toast } from "./dom.js";
 
@@ -72,34 +73,57 @@ export function appointmentsSection(casePath, query, user, onChange) {
     return form;
   }
 
-  function slotForm() {
-    const desk = h("input", { name: "desk", required: true, value: user.desk, maxlength: 100 });
-    const starts = h("input", { type: "datetime-local", name: "starts_at", required: true });
-    const minutes = h("input", { type: "number", name: "minutes", min: 15, max: 480, value: 60, required: true });
-    const place = h("input", { name: "place", required: true, maxlength: 200 });
-    const counsellor = h("input", { name: "counsellor", required: true, maxlength: 200 });
-    const capacity = h("input", { type: "number", name: "capacity", min: 1, max: 50, value: 1, required: true });
-    const form = h("form", { class: "inline-form", id: "new-slot" }, field("服务台", desk),
-      field("开始（北京时间）", starts), field("时长（分钟）", minutes), field("地点", place),
-      field("接待咨询师（用户名）", counsellor), field("名额", capacity), h("button", { type: "submit" }, "新增面询时段"));
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const start = new Date(`${starts.value}:00+08:00`);
-      act(() => post("/appointment-slots", { desk: desk.value, starts_at: start.toISOString(),
-        ends_at: new Date(start.getTime() + Number(minutes.value) * 60000).toISOString(), place: place.value,
-        counsellor: counsellor.value, capacity: Number(capacity.value) }), "已新增面询时段");
-    });
-    return form;
-  }
-
   async function load() {
     const [{ items }, slots] = await Promise.all([get(path + query), get("/appointment-slots")]);
     const list = h("ul", { class: "case-list", id: "appointment-list" }, ...items.map(item));
     if (!items.length) list.append(h("li", { class: "muted" }, "暂无面询预约"));
     clear(section).append(h("h3", {}, "面询预约"), list, bookingForm(slots.items));
-    if (user.role !== "counsellor") section.append(slotForm());
   }
 
   load().catch((error) => clear(section).append(h("h3", {}, "面询预约"), h("p", { class: "error" }, error.message)));
   return section;
+}
+
+export function slotsCard() {
+  const list = h("ul", { class: "case-list", id: "slot-list" }, h("li", { class: "muted" }, "加载中…"));
+  const desk = select("desk", [["", "（请选择）"]], "");
+  desk.required = true;
+  const starts = h("input", { type: "datetime-local", name: "starts_at", required: true });
+  const minutes = h("input", { type: "number", name: "minutes", min: 15, max: 480, value: 60, required: true });
+  const place = h("input", { name: "place", required: true, maxlength: 200 });
+  const counsellor = h("input", { name: "counsellor", required: true, maxlength: 200 });
+  const capacity = h("input", { type: "number", name: "capacity", min: 1, max: 50, value: 1, required: true });
+  const form = h("form", { class: "inline-form", id: "new-slot" }, field("服务台（市级）", desk),
+    field("开始（北京时间）", starts), field("时长（分钟）", minutes), field("地点", place),
+    field("接待咨询师（用户名）", counsellor), field("名额", capacity), h("button", { type: "submit" }, "新增面询时段"));
+
+  async function load() {
+    const [{ items }, desks] = await Promise.all([get("/appointment-slots"), get("/desks")]);
+    if (desk.options.length === 1) {
+      const cities = desks.items.filter((d) => d.visible && d.level === "municipal");
+      for (const city of cities) desk.append(h("option", { value: city.id }, city.name));
+    }
+    clear(list);
+    if (!items.length) list.append(h("li", { class: "muted" }, "暂无面询时段"));
+    for (const slot of items) {
+      list.append(h("li", {}, h("strong", {}, `${beijing(slot.starts_at)}（北京时间）`),
+        ` · ${slot.desk} · ${slot.place} · ${slot.counsellor_name} · 余${slot.free}/${slot.capacity}`));
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const start = new Date(`${starts.value}:00+08:00`);
+    try {
+      await post("/appointment-slots", { desk: desk.value, starts_at: start.toISOString(),
+        ends_at: new Date(start.getTime() + Number(minutes.value) * 60000).toISOString(), place: place.value,
+        counsellor: counsellor.value, capacity: Number(capacity.value) });
+      toast("已新增面询时段");
+      await load();
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  });
+  load().catch((error) => clear(list).append(h("li", { class: "error" }, error.message)));
+  return h("section", { class: "card", id: "appointment-slots" }, h("h2", {}, "面询时段"), list, form);
 }
