@@ -53,10 +53,11 @@ from contract.channel import (
     WebhookRejected,
 )
 from contract.config import ChannelAccountConfig
+from contract.handoff import PHONE_CALL_EVENTS
 from contract.models import MessageType
 from gateway.stream import StreamClosed
 
-CALL_EVENTS = ("ringing", "answered", "transferred", "ended")
+CALL_EVENTS = tuple(name.removeprefix("call_") for name in PHONE_CALL_EVENTS)  # ringing … ended
 RETRYABLE_STATUSES = {408, 425, 429}
 NO_SMS = "this call centre sends no SMS: call the youth back"
 PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")

@@ -18,6 +18,7 @@ from typing import Literal
 
 from contract.appointments import Appointment, AppointmentStatus, Slot
 from contract.cases import Case
+from contract.handoff import PHONE_CALL_EVENTS
 from contract.models import Event, SenderKind
 from contract.people import Role, User
 from handoff.access import ensure_desk_access, require_role, visible_desks
@@ -26,6 +27,7 @@ from handoff.desks import CHINA
 from handoff.errors import Conflict, Invalid, NotFound, NotPermitted
 from handoff.users import get_user_by_username
 from store import appointments as stored
+from store import messages
 
 log = logging.getLogger("youthdesk.handoff.appointments")
 
@@ -180,8 +182,7 @@ class TimelineEntry:
 async def timeline(context: HandoffContext, case: Case) -> list[TimelineEntry]:
     """What happened on the case beyond chat text, in time order: phone calls and appointments."""
     entries = [TimelineEntry(message.created_at, "call", message.text, message.id)
-               for message in await context.stream.history(case.conversation_id)
-               if (message.event or "").startswith("call_")]
+               for message in await messages.events_named(context.store, case.conversation_id, PHONE_CALL_EVENTS)]
     for appointment in await stored.of_case(context.store, case.id):
         what = f"{when_text(appointment.starts_at, appointment.ends_at)} · {appointment.place}"
         entries.append(TimelineEntry(appointment.booked_at, "appointment",
