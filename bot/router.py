@@ -25,7 +25,7 @@ from bot.triage import (
     triage_text,
 )
 from contract.config import ChannelAccountConfig, Settings
-from contract.handoff import HandoffReason, HandoffRequest, HandoffSink
+from contract.handoff import HandoffReason, HandoffRequest, HandoffSink, phone_call_handoff
 from contract.models import Conversation, ConversationState, Direction, Message, MessageType, SenderKind
 from gateway.stream import ConversationStream
 from store import bot_sessions
@@ -108,6 +108,9 @@ class TriageRouter:
 
     async def _event(self, conversation: Conversation, message: Message) -> None:
         event = message.event or ""
+        if (call := phone_call_handoff(message)) is not None:
+            await self._hand_off(conversation, message, call.reason, 0, None, call.cues)
+            return
         if event in WELCOME_EVENTS:
             if await self._first_welcome(conversation):
                 await self._send(conversation, [self._welcome(conversation)])

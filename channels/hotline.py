@@ -18,22 +18,30 @@ masked (``138****5678``). A withheld number gets one conversation per call. Each
 counsellor as text, and the details in ``tags`` (``call_id``, ``caller_masked``, ``line``,
 ``counsellor``, ``transfer_to``, ``recording``, ``duration_seconds``); it is stored once per (call,
 event, transfer target), so the platform's retries and replays are harmless. Call events do not open a
-text reply window (``window="keep"``): the youth is on the phone, not in a chat, and ``send`` refuses
-text replies.
+text reply window (``window="keep"``): the youth is on the phone, not in a chat.
+
+Text to a caller (an appointment confirmation, a reply) goes as an SMS through the call centre, when
+it offers one (``webhook_url``; in demo/test ``api_base`` is its stand-in): we never hold the number,
+so the SMS names the caller's latest call (``{"call_id", "message_id", "text"}``, signed like the
+events, ``Idempotency-Key`` = our message id), which the adapter remembers per caller in its channel
+state. Without an SMS endpoint, or for a withheld number, the message fails visibly ("call the youth
+back"); 408/425/429/5xx and network errors are retried.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import aiohttp
 from aiohttp import web
 
 from channels.payloads import MAX_UNIX_SECONDS, load_json_object, read_body
-from channels.signed_rest import RateLimits, check_signature
+from channels.signed_rest import RateLimits, check_signature, signed_headers
 from contract.channel import (
     Channel,
     ChannelContext,
@@ -41,13 +49,17 @@ from contract.channel import (
     InboundMessage,
     OutboundMessage,
     PermanentDeliveryError,
+    TransientDeliveryError,
     WebhookRejected,
 )
 from contract.config import ChannelAccountConfig
+from contract.handoff import PHONE_CALL_EVENTS
 from contract.models import MessageType
 from gateway.stream import StreamClosed
 
-CALL_EVENTS = ("ringing", "answered", "transferred", "ended")
+CALL_EVENTS = tuple(name.removeprefix("call_") for name in PHONE_CALL_EVENTS)  # ringing … ended
+RETRYABLE_STATUSES = {408, 425, 429}
+NO_SMS = "this call centre sends no SMS: call the youth back"
 PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 MAX_FIELD_CHARS = 128
 
@@ -134,7 +146,7 @@ def parse_call_event(account: ChannelAccountConfig, payload: dict[str, Any], ide
 
 class HotlineChannel(Channel):
     platform: ClassVar[str] = "hotline"
-    text_replies: ClassVar[bool] = False  # the privacy notice is the call centre's IVR greeting
+    privacy_notice_by_voice: ClassVar[bool] = True  # the call centre's IVR greeting; SMS is for replies only
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)
@@ -167,8 +179,47 @@ class HotlineChannel(Channel):
             result = await self.context.ingest(inbound)
         except StreamClosed:
             return web.json_response({"error": "shutting down"}, status=503)  # the call centre retries
+        await self._remember_call(inbound)
         return web.json_response({"message_id": result.message_id, "conversation_id": result.conversation_id,
                                   "duplicate": result.duplicate})
 
+    async def _remember_call(self, inbound: InboundMessage) -> None:
+        """The caller's latest call, the one an SMS to them names (events may arrive out of order)."""
+        state = self.context.state
+        if state is None or inbound.external_user_id.startswith("withheld:"):
+            return
+        key = f"{inbound.account}:{inbound.external_user_id}"
+        at = int(inbound.sent_at.timestamp()) if inbound.sent_at else 0
+        known = await state.load(self.platform, key)
+        if known is None or known.get("at", 0) <= at:
+            await state.save(self.platform, key, {"call_id": inbound.tags["call_id"], "at": at})
+
+    def _sms_url(self, account: ChannelAccountConfig) -> str:
+        if account.api_base:  # demo/test: the stand-in call centre
+            return f"{account.api_base.rstrip('/')}/{account.id}/sms"
+        return account.webhook_url
+
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        raise PermanentDeliveryError("hotline conversations take no text replies: call the youth back")
+        account = self.accounts.get(message.account)
+        if account is None or not self._sms_url(account) or self.context.state is None:
+            raise PermanentDeliveryError(NO_SMS)
+        if message.external_user_id.startswith("withheld:"):
+            raise PermanentDeliveryError("the caller withheld their number: no SMS is possible")
+        call = await self.context.state.load(self.platform, f"{account.id}:{message.external_user_id}")
+        if call is None:
+            raise PermanentDeliveryError("no call of this caller to send an SMS to: call the youth back")
+        body = json.dumps({"call_id": call["call_id"], "message_id": message.message_id, "text": message.text},
+                          ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": message.message_id,
+                   **signed_headers(account.secret, body)}
+        try:
+            async with self.context.http().post(self._sms_url(account), data=body, headers=headers) as response:
+                status, text = response.status, (await response.text())[:200]
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientDeliveryError(f"call centre SMS unreachable: {exc!r}"[:200]) from None
+        if status < 300:
+            return DeliveryReceipt(channel_message_id=message.message_id)
+        reason = f"call centre SMS answered HTTP {status}: {text}"
+        if status >= 500 or status in RETRYABLE_STATUSES:
+            raise TransientDeliveryError(reason)
+        raise PermanentDeliveryError(reason)

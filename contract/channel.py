@@ -181,8 +181,8 @@ class Channel(ABC):
 
     platform: ClassVar[str]
     reply_policy: ClassVar[ReplyPolicy | None] = None
-    # False for a voice line: no text reaches the youth (so no chat privacy notice either).
-    text_replies: ClassVar[bool] = True
+    # True for a voice line: the caller hears the call centre's recorded notice, so no written one is sent.
+    privacy_notice_by_voice: ClassVar[bool] = False
 
     def __init__(self, context: ChannelContext) -> None:
         self.context = context

@@ -76,8 +76,8 @@ class ChannelAccountConfig(_Strict):
     push_format: Literal["xml", "json"] = "xml"
     welcome: str = "你好，这里是12355青少年服务台。有什么想说的，都可以告诉我们。"
     api_base: str = ""
-    # partner-api: where replies are pushed (signed like the partner's own requests); in demo/test
-    # ``api_base`` overrides it with the local stand-in receiver.
+    # partner-api: where replies are pushed (signed like the partner's own requests); hotline: the call
+    # centre's SMS endpoint (text to a caller); in demo/test ``api_base`` overrides it with the local stand-in.
     webhook_url: str = ""
     # partner-api and hotline: inbound requests allowed per minute (burst: the same number).
     requests_per_minute: int = Field(default=600, ge=1)

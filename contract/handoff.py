@@ -27,6 +27,19 @@ class HandoffRequest:
     message_id: str | None = None
 
 
+# The events of a phone call as the hotline adapter (``channels/hotline.py``) stores them.
+PHONE_CALL_EVENTS = ("call_ringing", "call_answered", "call_transferred", "call_ended")
+
+
+def phone_call_handoff(message: Message) -> HandoffRequest | None:
+    """A phone call event needs no triage: a person is on the line already, and the counsellor's call
+    notes and risk assessment belong on a case, so the call goes to a human."""
+    if message.event not in PHONE_CALL_EVENTS:
+        return None
+    return HandoffRequest(conversation_id=message.conversation_id, reason="ask_human", cues=[f"phone:{message.event}"],
+                          message_id=message.id)
+
+
 class HandoffSink(Protocol):
     async def request_handoff(self, request: HandoffRequest) -> None:
         """Queue the conversation for a human, or raise its risk if it is already with one."""

@@ -11,8 +11,8 @@ the notice would take one of the few messages a counsellor has in a crisis, so w
 at risk (level 2 or more) it is deferred — 个人信息保护法 art. 18 para. 2 lets an emergency's notice follow
 once the emergency is over — and goes with the contact's first message routed when it is not (in practice
 their next conversation). Elsewhere it follows the crisis reply at once: it costs nothing and says help
-never depends on it. A voice line (the hotline) takes no text: its notice is the call centre's IVR
-greeting, which this gateway neither plays nor hears, so nothing is sent or recorded for it.
+never depends on it. A voice line (the hotline) gives its notice in the call centre's IVR greeting,
+which this gateway neither plays nor hears, so nothing is sent or recorded for it (its SMS is for replies).
 
 Exactly once, across crashes: the notice's message id is derived from (contact, version), so a resumed
 message finds it already stored and only completes the ledger entry; the ledger (``store.consent``)
@@ -50,7 +50,7 @@ class PrivacyNotices:
     notice: PrivacyNotice
     public_url: str  # the full notice is linked at public_url + /privacy
     budgeted: frozenset[str]  # platforms with a reply quota per youth message
-    voice: frozenset[str]  # platforms that take no text replies
+    voice: frozenset[str]  # platforms whose callers hear the notice from the call centre instead
 
     def due_now(self, conversation: Conversation) -> bool:
         if conversation.platform in self.voice or conversation.window.closed_reason is not None:

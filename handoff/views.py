@@ -27,6 +27,8 @@ def _iso(value: datetime | None) -> str | None:
 
 async def _contact_label(engine: HandoffEngine, item: Handed, viewer: User) -> str:
     conversation = item.conversation
+    if caller := conversation.tags.get("caller_masked"):
+        return f"来电 {caller}"  # a phone caller: their id is a keyed hash, the number is kept only masked
     contact = await find_contact(engine.store, engine.stream.protector, conversation.contact_id)
     identities = contact.identities if contact is not None else []
     external = next((i.external_id for i in identities

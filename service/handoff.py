@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from contract.config import Settings
-from contract.handoff import HandoffSink
+from contract.handoff import HandoffSink, phone_call_handoff
 from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Link
 from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
 from contract.people import Role
 from handoff.alerts import AlertEscalation
+from handoff.appointments import AppointmentReminders
 from handoff.deadlines import DeadlineWatcher
 from handoff.early_warning_watch import EarlyWarningWatcher
 from handoff.engine import HandoffEngine
@@ -24,7 +25,7 @@ from handoff.tasks import TaskWatcher
 from handoff.users import create_user, list_users
 from handoff.web.api import setup_api
 from handoff.web.console import setup_console
-from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, EARLY_WARNINGS, ENGINE, TASKS
+from handoff.web.keys import APPOINTMENT_REMINDERS, CONSOLE_PRESENCE, DEADLINES, EARLY_WARNINGS, ENGINE, TASKS
 from service.pager_http import http_transport
 from service.pager_standin import mount_pager_standin, with_own_pager
 from store.client import Store
@@ -55,17 +56,20 @@ async def create_demo_accounts(store: Store, settings: Settings) -> dict[str, st
 
 
 class HandoffOnlyRouter:
-    """The stream's router while triage is off: nobody answers in the ``bot`` state, but the handoff
-    engine still hears of every youth message in a conversation that is with a human (triage's
-    router, when on, takes this over)."""
+    """The stream's router while triage is off: nobody answers in the ``bot`` state, but a phone call
+    still goes to a human and the handoff engine still hears of every youth message in a conversation
+    that is with a human (triage's router, when on, takes this over)."""
 
     def __init__(self, sink: HandoffSink) -> None:
         self.sink = sink
 
     async def route(self, conversation: Conversation, message: Message) -> None:
-        if (message.direction == Direction.INBOUND and message.sender == SenderKind.YOUTH
-                and conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED)):
+        if message.direction != Direction.INBOUND or message.sender != SenderKind.YOUTH:
+            return
+        if conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
             await self.sink.youth_wrote(conversation)
+        elif conversation.state == ConversationState.BOT and (call := phone_call_handoff(message)) is not None:
+            await self.sink.request_handoff(call)
 
 
 def setup_handoff(app: web.Application) -> None:
@@ -88,6 +92,7 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DEADLINES] = watcher
     tasks = app[TASKS] = TaskWatcher(engine.context)
     early_warnings = app[EARLY_WARNINGS] = EarlyWarningWatcher(engine.context)
+    reminders = app[APPOINTMENT_REMINDERS] = AppointmentReminders(engine.context)
     app[HANDOFF] = engine
     app[STREAM].router = HandoffOnlyRouter(engine)
     shared = SharedConsoleCounts(settings.service.redis_url) if settings.service.redis_url else None
@@ -106,9 +111,11 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     await watcher.start()
     await tasks.start()
     await early_warnings.start()
+    await reminders.start()
     yield
     await early_warnings.stop()
     await presence.close()
+    await reminders.stop()
     await tasks.stop()
     await watcher.stop()
     await engine.stop()

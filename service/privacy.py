@@ -35,4 +35,4 @@ def first_contact_notices(app: web.Application, channels: Mapping[str, Channel])
         store=app[STORE], notice=app[PRIVACY_NOTICE],
         public_url=service.public_url or f"http://{service.host}:{service.port}",
         budgeted=frozenset(p for p, channel in channels.items() if channel.reply_policy is not None),
-        voice=frozenset(p for p, channel in channels.items() if not channel.text_replies))
+        voice=frozenset(p for p, channel in channels.items() if channel.privacy_notice_by_voice))

@@ -20,6 +20,7 @@ from pymongo import AsyncMongoClient
 from contract.crypto import DataProtector
 from store import (
     alerts,
+    appointments,
     cases,
     consent,
     contacts,
@@ -42,7 +43,7 @@ log = logging.getLogger("youthdesk.store")
 SCHEMA: tuple[IndexDeclarations, ...] = (
     contacts.INDEXES, conversations.INDEXES, events.INDEXES, messages.INDEXES,
     alerts.INDEXES, cases.INDEXES, users.INDEXES, tasks.INDEXES, floods.INDEXES, retention.INDEXES,
-    consent.INDEXES, risk_labels.INDEXES,
+    consent.INDEXES, risk_labels.INDEXES, appointments.INDEXES,
 )
 
 STORE_FILE_NAME = "store.sqlite3"

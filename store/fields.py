@@ -22,6 +22,7 @@ SEALED_PREFIX = "enc1:"
 
 # collection -> dotted paths; ``*`` stands for every element of a list.
 SEALED: dict[str, tuple[str, ...]] = {
+    "appointments": ("note",),
     "messages": ("text",),
     "cases": ("summary", "assessment.notes", "assessment.plan", "referrals.*.contact", "referrals.*.note",
               "referrals.*.history.*.note", "followups.*.note"),

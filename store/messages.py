@@ -67,6 +67,12 @@ async def history(store: Store, conversation_id: str, *, include_private: bool =
     return [opened_message(store, doc) for doc in await cursor.to_list(None)]
 
 
+async def events_named(store: Store, conversation_id: str, names: tuple[str, ...]) -> list[Message]:
+    """The conversation's event messages of the given kinds, in order (a case's calls, whatever its length)."""
+    cursor = store.messages.find({"conversation_id": conversation_id, "event": {"$in": list(names)}}).sort("seq", 1)
+    return [opened_message(store, doc) for doc in await cursor.to_list(None)]
+
+
 async def mark_read(store: Store, conversation_id: str, up_to_seq: int) -> list[str]:
     """Sent, public outbound messages up to ``up_to_seq`` become ``read``; their ids."""
     ids = await store.messages.distinct("_id", {

@@ -111,7 +111,8 @@ async def delete_contacts(store: Store, contact_ids: list[str]) -> int:
 
 
 async def anonymise_case(store: Store, case: dict[str, Any], at: datetime) -> None:
-    """Clear a case's free text and its youth profile; category, risk levels, agencies and times stay."""
+    """Clear a case's free text (its appointments' notes too) and its youth profile; category, risk levels,
+    agencies and times stay."""
     referrals = [referral | {"contact": "", "note": "", "history": [change | {"note": ""}
                                                                     for change in referral.get("history", [])]}
                  for referral in case.get("referrals", [])]
@@ -122,6 +123,7 @@ async def anonymise_case(store: Store, case: dict[str, Any], at: datetime) -> No
         changes |= {"assessment.notes": "", "assessment.plan": "", "assessment.protective_factors": []}
     await store["cases"].update_one({"_id": case["_id"]}, {"$set": changes})
     await store["youth_profiles"].delete_one({"_id": case["_id"]})
+    await store["appointments"].update_many({"case_id": case["_id"]}, {"$set": {"note": ""}})
 
 
 async def delete_audit_before(store: Store, cutoff: datetime) -> int:

@@ -111,3 +111,10 @@ async def login(client: TestClient, username: str) -> dict[str, str]:
     assert found is not None, username
     token, _ = await create_session(client.app[STORE], found)
     return {"Authorization": f"Bearer {token}"}
+
+
+def fed_to_shenzhen(settings: Settings) -> Settings:
+    """The demo WeChat account feeding Shenzhen, a city desk (appointments), which assigns by pulling."""
+    accounts = [a.model_copy(update={"desk": "sz"}) if a.id == "wxdemo0000000001" else a for a in settings.accounts]
+    desks = [d.model_copy(update={"assignment": "pull"}) if d.id == "sz" else d for d in settings.desks]
+    return settings.model_copy(update={"accounts": accounts, "desks": desks})

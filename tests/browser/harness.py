@@ -42,15 +42,18 @@ class RunningGateway:
 @asynccontextmanager
 async def running_gateway(settings: Settings, embedded_client: DurableMongoClient,
                           data_dir: Path) -> AsyncIterator[RunningGateway]:
-    """The whole app on 127.0.0.1:<free port>, with the demo partner allowed to embed from that origin."""
+    """The whole app on 127.0.0.1:<free port>, with the demo partner allowed to embed from that origin
+    and the accounts whose ``api_base`` is ``"standin"`` talking to this app's own stand-ins."""
     from service.app import create_app
+    from service.standins import with_own_standins
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     partners = [p.model_copy(update={"origins": [base_url]}) for p in settings.partners]
     service = settings.service.model_copy(update={"data_dir": str(data_dir), "port": port})
-    app = create_app(settings.model_copy(update={"partners": partners, "service": service}),
-                     embedded_client=embedded_client)
+    served = with_own_standins(settings.model_copy(update={"partners": partners, "service": service}),
+                               "127.0.0.1", port)
+    app = create_app(served, embedded_client=embedded_client)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -10,15 +10,20 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from channels.hotline import HotlineChannel, caller_id, mask_number
 from channels.signed_rest import signed_headers
 from contract.config import Settings
 from contract.keys import STORE, STREAM
 from contract.models import Message, SenderKind
-from service.hotline_standin import call_events, place_call
+from handoff.appointments import timeline
+from handoff.cases import get_case_for_conversation
+from handoff.web.keys import ENGINE
+from service.hotline_standin import CallCentreSmsStandIn, call_events, place_call
 from tests.fakes import stored_messages, wait_for
+from tests.handoff_support import user
 
 CENTRE = "demo-callcentre"
 URL = f"/channels/hotline/{CENTRE}/events"
@@ -28,8 +33,25 @@ RECORDED = {"call_id": "c-20261206-0001", "event": "answered", "at": 1765000000,
 
 
 @pytest.fixture
-async def client(start_app) -> TestClient:  # type: ignore[no-untyped-def]
-    return await start_app(channel_classes=[HotlineChannel])
+async def sms(settings: Settings) -> Any:
+    """The call centre's SMS endpoint, played locally."""
+    standin = CallCentreSmsStandIn({a.id: a.secret for a in settings.accounts_for("hotline")})
+    app = web.Application()
+    app.router.add_routes(standin.routes())
+    server = TestServer(app)
+    await server.start_server()
+    yield standin, str(server.make_url("/standin/hotline"))
+    await server.close()
+
+
+def with_centre(settings: Settings, **update: Any) -> Settings:
+    accounts = [a.model_copy(update=update) if a.platform == "hotline" else a for a in settings.accounts]
+    return settings.model_copy(update={"accounts": accounts})
+
+
+@pytest.fixture
+async def client(start_app, settings: Settings, sms) -> TestClient:  # type: ignore[no-untyped-def]
+    return await start_app(channel_classes=[HotlineChannel], settings=with_centre(settings, api_base=sms[1]))
 
 
 def centre(settings: Settings):  # type: ignore[no-untyped-def]
@@ -134,12 +156,35 @@ async def test_malformed_events_get_a_reason(client: TestClient, settings: Setti
     assert await stored(client) == []
 
 
-async def test_text_replies_are_refused_visibly(client: TestClient, settings: Settings) -> None:
+async def test_text_to_a_caller_is_an_sms_naming_their_latest_call(client: TestClient, settings: Settings,
+                                                                   sms) -> None:  # type: ignore[no-untyped-def]
+    standin, _ = sms
     await post(client, settings, RECORDED)
+    later = {**RECORDED, "call_id": "c-20261206-0002", "at": RECORDED["at"] + 3600}
+    await post(client, settings, later)
+    await post(client, settings, {**RECORDED, "event": "ended"})  # the first call's end, arriving late
+    [message, *_] = await stored(client)
+    reply = await client.app[STREAM].send(message.conversation_id, "你好，明天见", sender=SenderKind.COUNSELLOR)
+    await wait_for(lambda: client.app[STORE].messages.find_one({"_id": reply.id, "status": "sent"}))
+    [text] = standin.sent
+    assert (text["call_id"], text["text"], text["idempotency_key"]) == ("c-20261206-0002", "你好，明天见", reply.id)
+    assert "13812345678" not in json.dumps(text) and "5678" not in json.dumps(text)
+
+
+@pytest.mark.parametrize(("update", "caller", "reason"), [
+    ({"api_base": "", "webhook_url": ""}, "13812345678", "call the youth back"),
+    ({}, "", "withheld their number"),
+])
+async def test_text_without_an_sms_route_fails_visibly(start_app, settings: Settings, sms, update: dict[str, str],  # type: ignore[no-untyped-def]
+                                                       caller: str, reason: str) -> None:
+    client = await start_app(channel_classes=[HotlineChannel],
+                             settings=with_centre(settings, **{"api_base": sms[1], **update}))
+    await post(client, settings, {**RECORDED, "caller": caller})
     [message] = await stored(client)
     reply = await client.app[STREAM].send(message.conversation_id, "你好", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": reply.id, "status": "failed"}))
-    assert "call the youth back" in (await client.app[STORE].messages.find_one({"_id": reply.id}))["error"]
+    assert reason in (await client.app[STORE].messages.find_one({"_id": reply.id}))["error"]
+    assert sms[0].sent == []
 
 
 async def test_simulator_plays_a_call(settings: Settings, embedded_client, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -164,3 +209,33 @@ async def test_simulator_plays_a_call(settings: Settings, embedded_client, capsy
         await runner.cleanup()
     out = capsys.readouterr().out
     assert "ringing: gateway answered HTTP 200" in out and "ended: gateway answered HTTP 200" in out
+
+
+@pytest.mark.parametrize("triage", [False, True], ids=["triage-off", "triage-on"])
+async def test_a_call_goes_to_a_counsellor_and_onto_the_case_timeline(start_app, settings: Settings,
+                                                                      triage: bool) -> None:
+    service = settings.service.model_copy(update={"triage_enabled": triage})
+    client = await start_app(settings=settings.model_copy(update={"service": service}),
+                             channel_classes=[HotlineChannel])
+    events = call_events("c-case", "13812345678", "李老师", rng=random.Random(3))
+    async with aiohttp.ClientSession() as http:
+        await place_call(http, str(client.make_url("/")), centre(settings), events[:1])
+    [ringing] = await stored(client)
+
+    async def queued() -> bool:
+        conversation = await client.app[STREAM].get_conversation(ringing.conversation_id)
+        return conversation.state == "queued"
+    await wait_for(queued)
+    counsellor = await user(client, "li", desk=centre(settings).desk)
+    await client.app[ENGINE].claim(ringing.conversation_id, counsellor)
+    async with aiohttp.ClientSession() as http:
+        await place_call(http, str(client.make_url("/")), centre(settings), events[1:])
+    case = await get_case_for_conversation(client.app[STORE], ringing.conversation_id)
+    assert case is not None
+
+    async def whole_call_on_the_timeline() -> bool:
+        entries = await timeline(client.app[ENGINE].context, case)
+        return [entry.kind for entry in entries] == ["call"] * 3
+    await wait_for(whole_call_on_the_timeline)
+    entries = await timeline(client.app[ENGINE].context, case)
+    assert entries[0].text == "[电话] 来电 138****5678，正在振铃" and entries[-1].text.startswith("[电话] 通话结束")

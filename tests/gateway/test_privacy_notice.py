@@ -26,7 +26,7 @@ NOTICE = load_privacy_notice()
 
 def recording(platform: str, policy: ReplyPolicy | None = None, *, text: bool = True) -> type[RecordingChannel]:
     """A recording stand-in for one platform, with that platform's reply budget."""
-    attributes = {"platform": platform, "reply_policy": policy, "text_replies": text}
+    attributes = {"platform": platform, "reply_policy": policy, "privacy_notice_by_voice": not text}
     return type(f"Recording_{platform}", (RecordingChannel,), attributes)
 
 

@@ -50,6 +50,9 @@ async def test_old_data_is_purged_held_and_reported_cases_are_kept(store: Store,
                                      "at": NOW - timedelta(days=4 * 365)})
     supervisor = _user("supervisor", "gd")
     await place_legal_hold(store, settings, supervisor, held_case, "法院调取证据", NOW)
+    for case_id in (old_case, held_case):
+        await store["appointments"].insert_one({"_id": f"ap-{case_id}", "case_id": case_id, "seat_key": f"sl:{case_id}",
+                                                "note": "家长陪同来访"})
 
     result = await run_retention(store, settings, NOW, dry_run=False)
     assert (result.conversations_purged, result.cases_anonymised, result.contacts_deleted,
@@ -61,6 +64,8 @@ async def test_old_data_is_purged_held_and_reported_cases_are_kept(store: Store,
     assert case["summary"] == "" and case["contact_id"] == "" and case["classification"] == "psych.study"
     assert case["referrals"][0]["contact"] == "" and case["referrals"][0]["agency"] == "school"
     assert await store["youth_profiles"].find_one({"_id": old_case}) is None
+    assert (await store["appointments"].find_one({"case_id": old_case}))["note"] == ""
+    assert (await store["appointments"].find_one({"case_id": held_case}))["note"] == "家长陪同来访"
     assert await store.contacts.find_one({"_id": "ct" + old.removeprefix("cv")}) is None
     for kept in (held, reported, recent):
         assert (await store.messages.find_one({"conversation_id": kept}))["text"] != ""

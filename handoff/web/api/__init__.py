@@ -31,6 +31,7 @@ API_MODULES: tuple[str, ...] = (
     "handoff.web.api.alerts",
     "handoff.web.api.surge",
     "handoff.web.api.cases",
+    "handoff.web.api.appointments",
     "handoff.web.api.safety_plan",
     "handoff.web.api.tasks",
     "handoff.web.api.wellbeing",

@@ -19,6 +19,7 @@ STATIC: dict[str, str] = {
     "app.js": "text/javascript",
     "dom.js": "text/javascript",
     "charts.js": "text/javascript",
+    "appointments.js": "text/javascript",
     "queue.js": "text/javascript",
     "conversation.js": "text/javascript",
     "casepanel.js": "text/javascript",

@@ -3,6 +3,7 @@
 import { get, patch, post, put } from "./api.js";
 import { RISK, clear, clock, date, field, h, select, toast } from "./dom.js";
 import { safetyPlanSection } from "./safetyplan.js";
+import { appointmentsSection, timelineSection } from "./appointments.js";
 
 const REFERRAL_STATUS = { sent: "已发出", accepted: "已接收", resolved: "已办结", declined: "已拒绝" };
 
@@ -48,9 +49,14 @@ export function mountCasePanel(ctx, summary, reason) {
     clear(box).append(
       h("h2", {}, "工单 ", h("span", { class: "case-number" }, data.number)),
       h("p", { class: "muted" }, `状态：${data.status === "open" ? "处理中" : "已结案"} · 风险：${RISK[data.risk_level].label}`),
-      classification(data, codes), assessment(data), safetyPlanSection(base, q),
+      classification(data, codes), assessment(data), safetyPlanSection(base, q), ...callsAndAppointments(),
       referrals(data, agencies, agencyName), reports(data),
       followups(data), previous());
+  }
+
+  function callsAndAppointments() {
+    const timeline = timelineSection(base, q);
+    return [timeline, appointmentsSection(base, q, ctx.user, () => timeline.reload())];
   }
 
   function classification(data, codes) {

@@ -3,6 +3,7 @@
 // transcript goes through the conversation view, which asks for the reason the API records.
 import { alertStepText } from "./app.js";
 import { get, post } from "./api.js";
+import { slotsCard } from "./appointments.js";
 import { DEADLINE, STATE, category, channel, clear, clock, duration, h, riskBadge, since, toast } from "./dom.js";
 
 const ALERT_TYPE = { risk_level_3: "3级危急", deadline_breached: "响应超时", outreach: "待回访", window_closed: "回复窗口关闭",
@@ -20,7 +21,7 @@ export function mountSupervisor(ctx) {
         "最新消息", ""].map((t) => h("th", {}, t)))), live)),
     h("section", { class: "card" }, h("h2", {}, "提醒"), alerts),
     h("section", { class: "card" }, h("h2", {}, "超时会话"), breaches),
-    h("section", { class: "card" }, h("h2", {}, "审计日志（最近）"), audit)));
+    h("section", { class: "card" }, h("h2", {}, "审计日志（最近）"), audit), slotsCard()));
   let desks = {};
   let names = {};
   let closed = false;
