@@ -38,7 +38,10 @@ def settings(tmp_path: Path) -> Settings:
         # Tests count outbound messages; tests/gateway/test_privacy_notice.py switches the notice on.
         "privacy_notice_enabled": False,
     })
-    return loaded.model_copy(update={"service": service})
+    # Every desk open around the clock, so no test's outcome depends on the hour it runs at; tests of
+    # opening hours set them (and a clock) themselves.
+    desks = [desk.model_copy(update={"hours": "00:00-24:00"}) for desk in loaded.desks]
+    return loaded.model_copy(update={"service": service, "desks": desks})
 
 
 @pytest.fixture(scope="session")
