@@ -4,7 +4,10 @@ Without ``MONGODB_URI`` youthdesk runs on this. Queries and updates are answered
 in memory, with the same call shapes and exceptions as ``AsyncMongoClient`` (mongomock raises
 PyMongo's error classes), for exactly the subset of the API that the code uses. Every write
 then stores the documents it changed in ``store.document_file`` (SQLite, one transaction per
-operation) before the call returns; on start the whole dataset is loaded back. All operations
+operation) before the call returns; on start the whole dataset is loaded back. When that commit
+fails (disk full, I/O error) the documents in memory are put back as they were and the caller
+gets ``OperationFailure``, as from a server that could not write: memory never holds what the
+disk does not. All operations
 run synchronously on the event loop thread, which makes each of them atomic, as on a server.
 
 Why not a MongoDB-wire server such as mongoeco: measured in the README's storage section.
@@ -17,6 +20,8 @@ decides what matches, and sorts only those candidates.
 
 from __future__ import annotations
 
+import copy
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +32,7 @@ from mongomock.filtering import filter_applies
 from mongomock.helpers import patch_datetime_awareness_in_document
 from mongomock.store import CollectionStore
 from pymongo import ReturnDocument
+from pymongo.errors import OperationFailure
 
 from store.document_file import DocumentFile
 
@@ -59,11 +65,13 @@ class _IndexedCollectionStore(CollectionStore):
     It also collects the ids of documents inserted, replaced or deleted (``changed_ids``), so
     that the collection can write them to disk; in-place updates are reported by the caller,
     with the indexed values they had before (``indexed_values``), so that only their own index
-    entries change.
+    entries change. What each touched document was before the write (``originals``: the
+    document or None, and its position) lets ``roll_back`` undo a write the disk refused.
     """
 
     _eq_indexes: dict[str, dict[Hashable, set[Any]]]
     changed_ids: set[Any]
+    originals: dict[Any, tuple[dict[str, Any] | None, int | None]]
 
     def index_field(self, field: str) -> None:
         if field in self._eq_indexes or "." in field or field == "_id":
@@ -116,7 +124,38 @@ class _IndexedCollectionStore(CollectionStore):
                 if document is not None:
                     self._add_keys(field, doc_id, new)
 
+    def remember(self, doc_ids: Iterable[Any]) -> None:
+        """Copy these documents before mongomock changes them in place (or replaces them)."""
+        for doc_id in doc_ids:
+            if doc_id not in self.originals:
+                self.originals[doc_id] = (copy.deepcopy(self._documents.get(doc_id)), self._positions.get(doc_id))
+
+    def forget(self) -> None:
+        self.changed_ids.clear()
+        self.originals.clear()
+
+    def roll_back(self) -> None:
+        """Put every document touched since ``forget()`` back as it was, indexes and order included."""
+        restored_deleted = False
+        for doc_id, (document, position) in self.originals.items():
+            self._remove(doc_id)
+            if document is None:
+                self._documents.pop(doc_id, None)
+                self._positions.pop(doc_id, None)
+                continue
+            restored_deleted |= doc_id not in self._documents
+            self._documents[doc_id] = document
+            self._positions[doc_id] = position if position is not None else len(self._positions)
+            for field in self._eq_indexes:
+                self._add_keys(field, doc_id, document.get(field))
+        if restored_deleted:  # back in its place in natural order, not at the end
+            self._documents = type(self._documents)(sorted(self._documents.items(),
+                                                           key=lambda item: self._positions[item[0]]))
+        self.forget()
+
     def __setitem__(self, key: Any, val: Any) -> None:
+        # The replaced document object itself is kept: mongomock hands the store a new one.
+        self.originals.setdefault(key, (self._documents.get(key), self._positions.get(key)))
         self.changed_ids.add(key)
         self._remove(key)
         self._positions.setdefault(key, len(self._positions))
@@ -131,6 +170,7 @@ class _IndexedCollectionStore(CollectionStore):
                 self._remove_keys(field, doc_id, document.get(field))
 
     def __delitem__(self, key: Any) -> None:
+        self.originals.setdefault(key, (self._documents.get(key), self._positions.get(key)))
         self.changed_ids.add(key)
         self._remove(key)
         super().__delitem__(key)
@@ -171,6 +211,7 @@ def _indexed(collection: mongomock.Collection) -> _IndexedCollectionStore:
         store.__class__ = _IndexedCollectionStore
         store._eq_indexes = {}
         store.changed_ids = set()
+        store.originals = {}
         store._positions = {doc_id: n for n, doc_id in enumerate(store._documents)}
 
         def iter_documents(spec: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -242,19 +283,26 @@ class AsyncCollection:
         """Run a mongomock write, then store every document it touched before returning.
 
         Even a failing operation (a duplicate key halfway through ``insert_many``) may have
-        changed documents, so they are written in any case.
+        changed documents, so they are written in any case. If the disk refuses them, memory
+        goes back to what the disk holds and the caller gets ``OperationFailure``.
         """
         updated_in_place = list(updated_in_place)
         before = self._store.indexed_values(updated_in_place)
+        self._store.forget()
+        self._store.remember(updated_in_place)
         try:
             return operation()
         finally:
             self._store.reindex(before)
             changed = self._store.changed_ids.union(updated_in_place)
-            self._store.changed_ids.clear()
             if changed:
                 documents = self._store._documents
-                self._persist(self.name, {doc_id: documents.get(doc_id) for doc_id in changed})
+                try:
+                    self._persist(self.name, {doc_id: documents.get(doc_id) for doc_id in changed})
+                except sqlite3.Error as exc:
+                    self._store.roll_back()
+                    raise OperationFailure(f"the durable store could not write to disk: {exc}") from exc
+            self._store.forget()
 
     async def insert_one(self, document: Mapping[str, Any]) -> Any:
         return self._write((), lambda: self._collection.insert_one(dict(document)))
@@ -343,7 +391,7 @@ class AsyncDatabase:
         for collection, document in file.documents(database.name):
             self[collection]._store[document["_id"]] = document
         for loaded in self._collections.values():
-            loaded._store.changed_ids.clear()
+            loaded._store.forget()
 
     def _persist(self, collection: str, changed: dict[Any, Any]) -> None:
         self._file.write(self._database.name, collection, changed)

@@ -93,7 +93,10 @@ async def _push(http: aiohttp.ClientSession, port: int, settings: Settings, yout
 
 
 def _demo_passwords(output: Path) -> dict[str, str]:
-    return dict(re.findall(r"^ {4}(\S+) +(\S+)$", output.read_text(encoding="utf-8"), re.MULTILINE))
+    """The demo passwords every start printed: one per account, the same on every start."""
+    printed = re.findall(r"^ {4}(\S+) +(\S+)$", output.read_text(encoding="utf-8"), re.MULTILINE)
+    assert len(set(printed)) == len(dict(printed)), printed
+    return dict(printed)
 
 
 async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_once(tmp_path: Path) -> None:
@@ -149,7 +152,8 @@ async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_on
             await runner.cleanup()
 
     assert [item["text"] for item in sent] == [REPLY]
-    assert output.read_text(encoding="utf-8").count("Demo console accounts") == 1
+    assert output.read_text(encoding="utf-8").count("Demo console accounts") == 3  # printed on every start
+    assert _demo_passwords(output) == passwords
     store = open_store("", "youthdesk", data_dir=settings.service.data_dir)
     try:
         assert await store.conversations.count_documents({}) == YOUTHS + 10
