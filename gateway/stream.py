@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+from contract import crash_points
 from contract.channel import InboundMessage, IngestResult
 from contract.config import Settings
 from contract.crypto import DataProtector
@@ -227,6 +228,7 @@ class ConversationStream(ConversationHistory):
     async def _route_one(self, message: Message) -> bool:
         """Route one message and mark it processed; False if it could be neither routed nor handed to a human."""
         conversation = await self.get_conversation(message.conversation_id)
+        crash_points.reached("routing.started")
         try:
             await asyncio.wait_for(self.router.route(conversation, message), self.route_timeout)
         except Exception as exc:  # noqa: BLE001 - a routing failure must reach a human, not vanish
@@ -234,6 +236,7 @@ class ConversationStream(ConversationHistory):
             await messages.record_routing_error(self.store, message.id, f"routing failed: {exc!r}")
             if not await self._hand_to_human(message):
                 return False
+        crash_points.reached("routing.finished")
         await messages.mark_processed(self.store, message.id)
         return True
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from contract import crash_points
 from contract.channel import Channel, ChannelContext, ConversationAccess
 from contract.config import ServiceConfig, Settings
 from contract.crypto import DataProtector
@@ -46,6 +49,8 @@ def create_app(
     ``start_workers=False`` lets them stop between storing and delivering.
     """
     app = web.Application(client_max_size=settings.service.max_body_bytes)
+    if crash_points.arm(settings.service.env, os.environ.get(crash_points.VARIABLE, "")) == "webhook.answered":
+        app.middlewares.append(_crash_after_answering)
     app[SETTINGS] = settings
     app[BUS] = EventBus()
     app[HEALTH_CHECKS] = []
@@ -113,9 +118,6 @@ def create_app(
         stream = ConversationStream(store=app[STORE], bus=app[BUS], protector=app[STORE].protector, settings=settings,
                                     handoff=lambda: app[HANDOFF])
         app[STREAM] = stream
-        resumed = await stream.resume()
-        if resumed:
-            log.warning("resumed routing of unprocessed messages in %d conversations", resumed)
 
         async def routing_health() -> ComponentHealth:
             waiting, lag = await stream.routing_backlog()
@@ -153,9 +155,21 @@ def create_app(
     setup_handoff(app)
 
     setup_triage(app)
+    app.on_startup.append(resume_routing)  # after every cleanup context: see resume_routing
     app.router.add_get("/healthz", health_handler(app[HEALTH_CHECKS]))
     app.router.add_get("/", start_page)
     return app
+
+
+async def resume_routing(app: web.Application) -> None:
+    """Route the messages stored but not routed before a crash, once every router is wired in.
+
+    Not in the stream's own context: the handoff and triage contexts set the router after it, and
+    a resumed message routed before triage would be marked processed without a risk assessment.
+    """
+    resumed = await app[STREAM].resume()
+    if resumed:
+        log.warning("resumed routing of unprocessed messages in %d conversations", resumed)
 
 
 def server_options(service: ServiceConfig) -> dict[str, Any]:
@@ -166,6 +180,17 @@ def server_options(service: ServiceConfig) -> dict[str, Any]:
     (its default, 75 s, let a hundred silent connections sit for over a minute each).
     """
     return {"keepalive_timeout": service.http_idle_timeout_seconds}
+
+
+@web.middleware
+async def _crash_after_answering(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Crash tests only (``contract.crash_points``): a channel webhook's answer is sent, then the process dies."""
+    response = await handler(request)
+    if request.method == "POST" and request.path.startswith("/channels/") and response.status < 300:
+        await response.prepare(request)
+        await response.write_eof()
+        crash_points.reached("webhook.answered")
+    return response
 
 
 async def start_page(request: web.Request) -> web.Response:
