@@ -19,7 +19,6 @@ EXIT_CODE = 137  # what a shell reports for a process killed by SIGKILL
 
 STAGES = (
     "webhook.answered",  # a channel webhook's 2xx answer was written to the socket
-    "routing.started",  # a stored message is about to be routed (triage, bot, handoff)
     "routing.finished",  # routed, with every effect of it stored, but not yet marked processed
     "delivery.sent",  # the platform accepted a reply; its "sent" status is not stored yet
     "case.opened",  # a handed-off conversation's case is stored; the conversation is not queued yet

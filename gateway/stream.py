@@ -228,7 +228,6 @@ class ConversationStream(ConversationHistory):
     async def _route_one(self, message: Message) -> bool:
         """Route one message and mark it processed; False if it could be neither routed nor handed to a human."""
         conversation = await self.get_conversation(message.conversation_id)
-        crash_points.reached("routing.started")
         try:
             await asyncio.wait_for(self.router.route(conversation, message), self.route_timeout)
         except Exception as exc:  # noqa: BLE001 - a routing failure must reach a human, not vanish
