@@ -4,7 +4,7 @@ The files parse; every variable the compose file gives a gateway is one the sett
 override in ``contract.config`` or an ``env:`` reference of deploy/youthdesk.toml) and every
 reference is given; that file loads as production settings with the compose environment; the
 store, Redis and Rasa addresses, nginx's upstreams and Rasa's endpoints name compose services;
-every ``${VAR}`` is in deploy/env.example; the gateway image copies every package.
+every ``${VAR}`` is in deploy/env.example; the gateway image copies every package and no secret.
 """
 
 from __future__ import annotations
@@ -102,3 +102,5 @@ def test_the_gateway_image_copies_every_package() -> None:
     copied = set(re.findall(r"^COPY (\w+) ", (DEPLOY / "Dockerfile").read_text(encoding="utf-8"), re.MULTILINE))
     assert set(LAYER) <= copied
     assert Path(PROJECT_ROOT / "nlu_data").is_dir() and "nlu_data" in copied  # the risk lexicon
+    ignored = set((PROJECT_ROOT / ".dockerignore").read_text(encoding="utf-8").split())
+    assert {"deploy/.env", "deploy/secrets/", ".youthdesk/", "backups/"} <= ignored  # secrets and data stay out
