@@ -46,9 +46,10 @@ def _demo_passwords(output: Path) -> dict[str, str]:
 async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_once(tmp_path: Path) -> None:
     port, standin_port = free_port(), free_port()
     # Triage off (training the risk model would double the runtime; the store is on trial here);
-    # deliveries retry fast and for long.
+    # deliveries retry fast and for long, and a claim cut off by a kill expires within the test's wait.
     config = serve_config(tmp_path, port, f"http://127.0.0.1:{standin_port}/standin/wechat", triage_enabled=False,
-                          delivery_backoff_seconds=0.2, delivery_max_attempts=50)
+                          delivery_backoff_seconds=0.2, delivery_max_attempts=50, delivery_timeout_seconds=1.0,
+                          delivery_lease_seconds=2.0)
     settings = load_settings(config, environ={})
     output = tmp_path / "serve.log"
 
