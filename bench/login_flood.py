@@ -14,7 +14,6 @@ import uuid
 from collections import Counter
 
 import aiohttp
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
@@ -27,13 +26,8 @@ from service.app import create_app
 PASSWORD = "correct-horse-battery"
 FLOOD = 200
 REAL_SIGN_INS = 30
-PEER = "X-Bench-Peer"  # one client speaking from many addresses
-
-
-@web.middleware
-async def _peer_from_header(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    peer = request.headers.get(PEER)
-    return await handler(request.clone(remote=peer) if peer else request)
+# One client speaking from many addresses: the gateway trusts loopback as its reverse proxy.
+PEER = "X-Forwarded-For"
 
 
 async def _sign_in(http: aiohttp.ClientSession, url: URL, username: str, password: str,
@@ -85,9 +79,8 @@ async def main() -> None:
         settings = load_settings(DEMO_CONFIG_PATH, environ={})
         settings = settings.model_copy(update={"service": settings.service.model_copy(update={
             "env": "test", "data_dir": data_dir, "mongodb_database": f"bench_{uuid.uuid4().hex[:8]}",
-            "triage_enabled": False})})
+            "triage_enabled": False, "trusted_proxies": ["127.0.0.1"]})})
         app = create_app(settings)
-        app.middlewares.insert(0, _peer_from_header)
         client = TestClient(TestServer(app))
         await client.start_server()
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from bot.lexicon import CATEGORIES
 from bot.risk import RiskDetector
 from bot.risk_artifact import load_current
+from bot.risk_calibration import CALIBRATION_BINS, expected_calibration_error
 from bot.risk_data import LabelledRow, read_jsonl
 from bot.risk_model import RiskModel
 from bot.triage import IntentParser, load_risk_intents, triage_text
@@ -27,7 +28,6 @@ from contract.config import PROJECT_ROOT
 
 EVAL_DIR = PROJECT_ROOT / "nlu_data" / "eval"
 HELDOUT_PATH = EVAL_DIR / "heldout.jsonl"
-CALIBRATION_BINS = 10
 
 
 def load_heldout(path: Path = HELDOUT_PATH) -> list[LabelledRow]:
@@ -127,19 +127,6 @@ class RiskScores:
         return "\n".join(lines)
 
 
-def expected_calibration_error(pairs: Iterable[tuple[float, bool]], bins: int = CALIBRATION_BINS) -> float:
-    """Mean gap between predicted probability and observed frequency, over equal-width bins,
-    weighted by how many predictions fall in each."""
-    binned: dict[int, list[tuple[float, bool]]] = {}
-    for probability, outcome in pairs:
-        binned.setdefault(min(bins - 1, int(probability * bins)), []).append((probability, outcome))
-    total = sum(len(members) for members in binned.values())
-    if not total:
-        return 0.0
-    gaps = (abs(sum(p for p, _ in members) - sum(o for _, o in members)) for members in binned.values())
-    return sum(gaps) / total
-
-
 @dataclass(slots=True)
 class RiskReport:
     name: str
@@ -150,6 +137,7 @@ class RiskReport:
     model_name: str
     rasa_note: str
     calibration_error: float | None  # of the model's P(level >= 2), on rows whose label answers it
+    calibrated_error: float | None  # the same after the artifact's calibrator (None: it has none)
     latencies: list[float]  # seconds per message, triage without Rasa
 
     def latency_ms(self, quantile: float) -> float:
@@ -158,6 +146,8 @@ class RiskReport:
 
     def format(self, examples: bool = True) -> str:
         ece = f"{self.calibration_error:.3f}" if self.calibration_error is not None else "n/a (no model)"
+        if self.calibrated_error is not None:
+            ece += f" raw, {self.calibrated_error:.3f} calibrated"
         header = (f"risk evaluation of {self.name}: lexicon {self.lexicon_version}, model {self.model_name}\n"
                   f"model calibration: ECE {ece} ({CALIBRATION_BINS} bins, P(level>=2))\n"
                   f"triage without Rasa per message: p50 {self.latency_ms(0.5):.2f} ms, "
@@ -183,6 +173,7 @@ async def evaluate_risk(rows: Iterable[LabelledRow], rasa: IntentParser | None, 
     alone = RiskScores("detector alone")
     offline = RiskScores("detector + model (no Rasa)")
     calibration: list[tuple[float, bool]] = []
+    calibrated: list[tuple[float, bool]] = []
     latencies: list[float] = []
     for row in items:
         result = detector.assess(row.text)
@@ -192,7 +183,10 @@ async def evaluate_risk(rows: Iterable[LabelledRow], rasa: IntentParser | None, 
         latencies.append(time.perf_counter() - started)
         offline.add(row, decision.risk, decision.category)
         if model is not None and row.risky is not None:
-            calibration.append((model.scores(row.text).risk, row.risky))
+            scores = model.scores(row.text)
+            calibration.append((scores.risk, row.risky))
+            if scores.calibrated is not None:
+                calibrated.append((scores.calibrated, row.risky))
     combined: RiskScores | None = None
     note = "no Rasa client given"
     if rasa is not None:
@@ -208,6 +202,7 @@ async def evaluate_risk(rows: Iterable[LabelledRow], rasa: IntentParser | None, 
     return RiskReport(name=name, detector=alone, offline=offline, triage=combined,
                       lexicon_version=detector.lexicon.version, model_name=model_name, rasa_note=note,
                       calibration_error=expected_calibration_error(calibration) if model is not None else None,
+                      calibrated_error=expected_calibration_error(calibrated) if calibrated else None,
                       latencies=latencies)
 
 

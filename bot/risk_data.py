@@ -3,8 +3,8 @@ public sets converted into them.
 
 One row format, one JSON object a line: ``text``, ``level`` (0-3, or null when only a bound is
 known), optional ``category``, ``source`` (``set:split``), plus what the set itself says (SOS4K's
-``urgency``, COLD's ``offensive`` and ``topic``). The project's own files say ``risk`` for the level;
-both keys are read.
+``urgency``; counsellors' feedback its ``desk`` and ``day``, ``bot.feedback``). The project's own
+files say ``risk`` for the level; both keys are read.
 
 The public sets are downloaded by hand (README) and never committed:
 
@@ -45,6 +45,9 @@ class LabelledRow:
     source: str
     category: str | None = None
     urgency: int | None = None  # SOS4K's 0-10 rating
+    # Feedback rows (``bot.feedback``): the desk that saved the label and its Beijing day (YYYY-MM-DD).
+    desk: str | None = None
+    day: str | None = None
 
     @property
     def risky(self) -> bool | None:
@@ -128,7 +131,8 @@ def read_jsonl(path: Path) -> list[LabelledRow]:
                                                                                    and urgency is None):
             raise ValueError(f"{path}:{number}: needs text and a level 0-3 (or an urgency)")
         rows.append(LabelledRow(text=data["text"], level=level, category=data.get("category"),
-                                source=data.get("source") or path.stem, urgency=urgency))
+                                source=data.get("source") or path.stem, urgency=urgency, desk=data.get("desk"),
+                                day=data.get("day")))
     return rows
 
 

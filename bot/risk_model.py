@@ -41,6 +41,7 @@ from pathlib import Path
 import yaml
 
 from bot.lexicon import CATEGORIES
+from bot.risk_calibration import Calibrator
 from contract.config import PROJECT_ROOT
 
 log = logging.getLogger("youthdesk.risk_model")
@@ -73,6 +74,7 @@ class RiskScores:
     risk: float  # P(level >= 2)
     imminent: float  # P(level 3 | level >= 2)
     category: str  # the likeliest category if it is a risk
+    calibrated: float | None = None  # P(risk) mapped to observed frequency; None without a calibrator
 
 
 class _Logistic:
@@ -158,12 +160,13 @@ class _NaiveBayes:
 
 class RiskModel:
     def __init__(self, normalise: Callable[[str], str], risk: _Logistic, imminent: _Logistic,
-                 categories: _NaiveBayes, examples: int) -> None:
+                 categories: _NaiveBayes, examples: int, calibrator: Calibrator | None = None) -> None:
         self._normalise = normalise
         self._risk = risk
         self._imminent = imminent
         self._categories = categories
         self.examples = examples
+        self.calibrator = calibrator  # fitted after training, on validation data (bot.risk_calibration)
 
     @classmethod
     def train(cls, normalise: Callable[[str], str], messages: list[LabelledMessage],
@@ -182,23 +185,34 @@ class RiskModel:
         base64 float32 arrays and features as one joined string: JSON lists of 200,000 floats and
         strings take a second to parse, these a tenth of that."""
         nb = self._categories
-        return {"risk": _pack_logistic(self._risk), "imminent": _pack_logistic(self._imminent),
-                "categories": {"labels": nb.labels, "priors": nb.priors, "features": _join(nb.rows),
-                               "table": _pack([value for row in nb.rows.values() for value in row])},
-                "examples": self.examples}
+        parameters = {"risk": _pack_logistic(self._risk), "imminent": _pack_logistic(self._imminent),
+                      "categories": {"labels": nb.labels, "priors": nb.priors, "features": _join(nb.rows),
+                                     "table": _pack([value for row in nb.rows.values() for value in row])},
+                      "examples": self.examples}
+        if self.calibrator is not None:
+            parameters["calibrator"] = self.calibrator.to_json()
+        return parameters
+
+    def calibrated(self, calibrator: Calibrator | None) -> RiskModel:
+        """The same model with ``calibrator`` on P(risk)."""
+        return RiskModel(self._normalise, self._risk, self._imminent, self._categories, self.examples, calibrator)
 
     @classmethod
     def from_parameters(cls, normalise: Callable[[str], str], data: dict) -> RiskModel:  # type: ignore[type-arg]
         nb = data["categories"]
         cells = iter(_unpack(nb["table"]))
         rows = dict(zip(nb["features"].split(_SEPARATOR), zip(*[cells] * len(nb["labels"]), strict=True), strict=True))
+        # Artifacts written before calibration have no calibrator: they load, uncalibrated.
+        calibrator = Calibrator.from_json(data["calibrator"]) if data.get("calibrator") else None
         return cls(normalise, _unpack_logistic(data["risk"]), _unpack_logistic(data["imminent"]),
-                   _NaiveBayes(nb["labels"], nb["priors"], rows), data["examples"])
+                   _NaiveBayes(nb["labels"], nb["priors"], rows), data["examples"], calibrator)
 
     def scores(self, text: str) -> RiskScores:
         features = _features(self._normalise(text))
-        return RiskScores(risk=self._risk.probability(features), imminent=self._imminent.probability(features),
-                          category=self._categories.likeliest(features))
+        risk = self._risk.probability(features)
+        return RiskScores(risk=risk, imminent=self._imminent.probability(features),
+                          category=self._categories.likeliest(features),
+                          calibrated=self.calibrator.apply(risk) if self.calibrator is not None else None)
 
 
 def _join(features: Collection[str]) -> str:

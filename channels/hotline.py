@@ -10,15 +10,16 @@ partner (``channels/signed_rest.py``, its ``secret``) and sends one JSON object 
      "duration_seconds": <int> (ended, optional)}
 
 Mapping into the conversation stream: one conversation per caller, as for a chat user. The caller's
-number is never stored: the youth's id is ``tel:`` + HMAC-SHA256 of the number keyed with
-``service.data_key`` (so the same caller's calls land in the same conversation and nobody can read
-the number back), and the timeline shows it masked (``138****5678``). A withheld number gets one
-conversation per call. Each event is an ``InboundMessage`` of type ``event`` with ``event`` =
-``call_<event>``, a short Chinese line for the counsellor as text, and the details in ``tags``
-(``call_id``, ``caller_masked``, ``line``, ``counsellor``, ``transfer_to``, ``recording``,
-``duration_seconds``); it is stored once per (call, event, transfer target), so the platform's
-retries and replays are harmless. Call events do not open a text reply window (``window="keep"``):
-the youth is on the phone, not in a chat, and ``send`` refuses text replies.
+number is never stored: the youth's id is ``tel:`` + HMAC-SHA256 of the number keyed with the first data
+key (the last of ``service.previous_data_keys``, else ``service.data_key``), so the same caller's calls
+land in one conversation across key rotations and nobody can read the number back; the timeline shows it
+masked (``138****5678``). A withheld number gets one conversation per call. Each event is an
+``InboundMessage`` of type ``event`` with ``event`` = ``call_<event>``, a short Chinese line for the
+counsellor as text, and the details in ``tags`` (``call_id``, ``caller_masked``, ``line``,
+``counsellor``, ``transfer_to``, ``recording``, ``duration_seconds``); it is stored once per (call,
+event, transfer target), so the platform's retries and replays are harmless. Call events do not open a
+text reply window (``window="keep"``): the youth is on the phone, not in a chat, and ``send`` refuses
+text replies.
 """
 
 from __future__ import annotations
@@ -143,7 +144,10 @@ class HotlineChannel(Channel):
 
     def _identity_key(self, account: ChannelAccountConfig) -> str:
         # The data key (required in production) keeps callers' ids from being recomputed from a number.
-        return self.context.settings.service.data_key or f"youthdesk-hotline:{account.id}"
+        # The first key ever used, like the blind indexes: a key rotation must not split a caller's history.
+        service = self.context.settings.service
+        replaced = [key.strip() for key in service.previous_data_keys.split(",") if key.strip()]
+        return (replaced[-1] if replaced else service.data_key) or f"youthdesk-hotline:{account.id}"
 
     async def _event(self, request: web.Request) -> web.Response:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from datetime import datetime
 from typing import Any, Literal
 
@@ -42,6 +44,12 @@ class AuditEntry(BaseModel):
     target: str
     reason: str | None = None
     at: datetime
+
+    @classmethod
+    def now(cls, actor: str, action: str, target: str, reason: str | None = None) -> AuditEntry:
+        # Ids sort by creation time, so entries stored within one millisecond still list newest first.
+        return cls(id=f"au_{time.time_ns():020d}_{secrets.token_hex(4)}", actor=actor, action=action, target=target,
+                   reason=reason, at=utcnow())
 
     def public(self) -> dict[str, object]:
         return {**self.model_dump(), "at": self.at.isoformat()}

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contract.client_address import parse_networks
 from contract.data_config import DataConfig
 from contract.escalation import AlertEscalationConfig, OnCallEntry, OverflowWindows, PagerConfig
 
@@ -134,6 +135,9 @@ class ServiceConfig(_Strict):
     http_idle_timeout_seconds: float = Field(default=10.0, gt=0)
     # Open widget sockets per client address, authenticated or not (a school behind one NAT needs a few).
     widget_sockets_per_ip: int = Field(default=20, ge=1)
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; empty = none
+    # (contract/client_address.py). List only your own proxies: a listed peer can claim any address.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # New widget conversations one client address may start per window (a school NAT needs a few).
     widget_new_conversations_per_ip: int = Field(default=10, ge=1)
     widget_new_conversation_window_seconds: float = Field(default=600, gt=0)
@@ -162,6 +166,12 @@ class ServiceConfig(_Strict):
         if self.delivery_lease_seconds <= self.delivery_timeout_seconds:
             raise ValueError("delivery_lease_seconds: must be longer than delivery_timeout_seconds")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
 
 
 class DeadlineConfig(_Strict):

@@ -37,6 +37,13 @@ class EarlyWarningConfig(_Strict):
     min_count: int = Field(default=3, ge=1)
     # The smallest expected count assumed, so that a cell with no history does not alert on a pair of cases.
     baseline_floor: float = Field(default=0.5, gt=0)
+    # The gateway runs the detector itself this often (0: only ``youthdesk early-warning run`` does). Daily, as
+    # the test is designed and benchmarked (a 7-day window); on the embedded store a scan costs about 0.4 ms
+    # per case of the nine weeks it reads, in the gateway's process.
+    run_every_minutes: int = Field(default=1440, ge=0)
+    # How often the gateway pushes early-warning alerts stored but not yet published (by its own run or by
+    # the command run against the same MongoDB) to the supervisors' open consoles.
+    poll_seconds: float = Field(default=30, gt=0)
 
 
 class DataConfig(_Strict):
@@ -45,5 +52,7 @@ class DataConfig(_Strict):
     # Desk taxonomy code -> national category code (contract/export_schema.json lists the national codes).
     # Unmapped codes are exported under their nearest mapped parent, else as "99" (其他).
     national_categories: dict[str, str] = Field(default_factory=dict)
+    # Counts from 1 to this minus one are printed as "<5" in the figures that leave a desk (handoff/disclosure.py).
+    small_count_threshold: int = Field(default=5, ge=1)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     early_warning: EarlyWarningConfig = Field(default_factory=EarlyWarningConfig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -10,6 +11,15 @@ from typing import Any
 from pydantic import Field
 
 from contract.models import Document, utcnow
+
+
+def normalise_username(username: str) -> str:
+    """The one form of a username for storing, looking up and throttling.
+
+    NFKC first (a full-width letter or U+3000 becomes its ASCII twin), then strip, then casefold:
+    every spelling that signs in as an account is also counted as that account by the throttle.
+    """
+    return unicodedata.normalize("NFKC", username).strip().casefold()
 
 
 class Role(StrEnum):

@@ -13,6 +13,7 @@ class ConversationSample:
     id: str
     platform: str
     risk_level: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +23,13 @@ class StateChange:
     conversation_id: str
     to: str | None
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSample:
+    """The little of a case early warning counts: where, which 案由, when it was opened."""
+
+    id: str
+    desk: str
+    classification: str | None
+    created_at: datetime

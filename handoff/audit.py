@@ -6,11 +6,7 @@ Entries are never updated, and deleted only by retention once past ``data.retent
 
 from __future__ import annotations
 
-import secrets
-import time
-
 from contract.alerts import AuditEntry
-from contract.models import utcnow
 from store import alerts as stored
 from store.client import Store
 
@@ -19,10 +15,7 @@ MAX_LIMIT = 500
 
 async def record(store: Store, actor: str, action: str, target: str, reason: str | None = None) -> None:
     """Append one entry; ``reason`` is the viewer's stated purpose (required of supervisors reading others' work)."""
-    # Ids sort by creation time, so entries stored within one millisecond still list newest first.
-    entry_id = f"au_{time.time_ns():020d}_{secrets.token_hex(4)}"
-    await stored.insert_audit_entry(store, AuditEntry(id=entry_id, actor=actor, action=action, target=target,
-                                                      reason=reason, at=utcnow()))
+    await stored.insert_audit_entry(store, AuditEntry.now(actor, action, target, reason))
 
 
 async def list_audit(store: Store, target: str | None = None, limit: int = 100) -> list[AuditEntry]:

@@ -28,10 +28,13 @@ from contract.cases import (
 from contract.config import Settings
 from contract.models import Conversation, new_id, utcnow
 from contract.queue import Handed
+from contract.risk_labels import RiskLabel
 from handoff.desks import CHINA
 from handoff.errors import Conflict, Invalid, NotFound
 from store import cases as stored
+from store import risk_labels
 from store.client import Store
+from store.conversations import find_conversation
 from store.times import aware
 
 # sent → accepted → resolved/declined; an agency may also decline straight away.
@@ -154,7 +157,14 @@ async def update_case(store: Store, settings: Settings, case_id: str, *, classif
 async def set_assessment(store: Store, case_id: str, assessment: Assessment) -> Case:
     changed = await stored.set_case_fields(store, case_id, assessment=assessment.model_dump(),
                                            risk_level=assessment.level)
-    return await _after(store, case_id, changed)
+    case = await _after(store, case_id, changed)
+    # Each saved assessment teaches the risk model (youthdesk risk export-feedback); a later one does not
+    # replace it there, since each judged the messages up to its own moment.
+    conversation = await find_conversation(store, case.conversation_id)
+    if conversation is not None:
+        await risk_labels.insert_label(store, RiskLabel.saved(conversation, level=assessment.level, kind="assessment",
+                                                              by=assessment.assessed_by, at=assessment.assessed_at))
+    return case
 
 
 async def add_referral(store: Store, settings: Settings, case_id: str, *, agency: str, by: str, due_at: datetime,

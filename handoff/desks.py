@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from contract.config import DeskConfig, Settings
+from contract.regions import region_name
 from handoff.access import ancestors
 
 CHINA = timezone(timedelta(hours=8))
@@ -37,7 +38,8 @@ def open_now(desk: DeskConfig, now: datetime) -> bool:
 
 def desk_public(desk: DeskConfig, now: datetime) -> dict[str, Any]:
     return {"id": desk.id, "name": desk.name, "level": desk.level, "parent": desk.parent, "area": desk.area,
-            "hours": desk.hours, "open_now": open_now(desk, now), "assignment": desk.assignment}
+            "hours": desk.hours, "open_now": open_now(desk, now), "assignment": desk.assignment,
+            "region_code": desk.region_code or None, "region_name": region_name(desk.region_code)}
 
 
 def nearest_open_ancestor(settings: Settings, desk_id: str, now: datetime) -> str | None:

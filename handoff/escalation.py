@@ -15,6 +15,7 @@ from contract.handoff import HandoffRequest
 from contract.models import Conversation, ConversationState, Event
 from contract.people import Role
 from contract.queue import Deadline, HandoffInfo, MessageRisk, Transfer
+from contract.risk_labels import RiskLabel
 from handoff import audit, cases
 from handoff.alerts import raise_alert
 from handoff.assignment import Assignment
@@ -24,6 +25,7 @@ from handoff.errors import Invalid, NotFound, NotPermitted
 from handoff.queue import load
 from handoff.users import get_user
 from store import handoff as stored
+from store import risk_labels
 
 
 class Escalation:
@@ -65,6 +67,9 @@ class Escalation:
             context.store, conversation_id, level=level, category=category, now=now, deadline_due_at=shortened,
             last_youth_at=now if level >= 2 and info.last_youth_at is None else None)
         await cases.follow_risk(context.store, conversation_id, level)
+        if by is not None:  # a counsellor's judgement teaches the risk model; the detector's own does not
+            await risk_labels.insert_label(context.store, RiskLabel.saved(conversation, level=level, kind="risk_change",
+                                                                          by=by, at=now))
         await context.stream.record_event(Event(
             type="conversation.risk_changed", conversation_id=conversation_id, desk=conversation.desk,
             data={"from": item.conversation.risk_level, "to": level, "category": conversation.risk_category,

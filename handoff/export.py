@@ -27,14 +27,15 @@ import jsonschema
 
 from contract.cases import Case
 from contract.config import Settings
-from contract.models import Conversation, ConversationState
+from contract.models import Conversation
 from contract.people import User
+from contract.regions import region_name
 from contract.youth import YouthProfile
 from handoff.access import descendants, ensure_desk_access, require_role, visible_desks
 from handoff.desks import CHINA
 from handoff.errors import Invalid
+from handoff.stats import first_response_seconds
 from store import export as stored
-from store import stats as stored_stats
 from store.client import Store
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "contract" / "export_schema.json"
@@ -130,17 +131,6 @@ def build_record(settings: Settings, conversation: Conversation, *, case: Case |
     }
 
 
-async def first_response_seconds(store: Store, conversation_ids: list[str]) -> dict[str, float]:
-    """From first entering the queue to the first counsellor message, as the dashboard measures it."""
-    first_queued: dict[str, datetime] = {}
-    for change in await stored_stats.state_changes(store, conversation_ids):
-        if change.to == ConversationState.QUEUED:
-            first_queued.setdefault(change.conversation_id, change.at)
-    replies = await stored_stats.first_counsellor_replies(store, list(first_queued))
-    return {cid: max(0.0, (replies[cid] - queued).total_seconds())
-            for cid, queued in first_queued.items() if cid in replies}
-
-
 def validate(records: Iterable[dict[str, Any]]) -> None:
     validator = jsonschema.Draft202012Validator(export_schema(), format_checker=jsonschema.FormatChecker())
     for index, record in enumerate(records):
@@ -204,12 +194,18 @@ def _flatten(value: Any, prefix: str, row: dict[str, Any]) -> None:
 
 
 def to_csv(records: list[dict[str, Any]]) -> str:
-    """One row per record; nested fields become dotted columns, referrals ``agency:status;…``."""
+    """One row per record; nested fields become dotted columns, referrals ``agency:status;…``.
+
+    This is the human-readable form, so each region code has a ``…region_name`` column next to it
+    (``contract.regions``); the JSON Lines form carries codes only, as the schema defines them.
+    """
     rows = []
     for record in records:
         row: dict[str, Any] = {}
         _flatten({k: v for k, v in record.items() if k not in ("case", "identifiers")}, "", row)
         _flatten({"identifiers": record["identifiers"] or {}, "case": record["case"] or {}}, "", row)
+        for part in ("desk", "youth_profile"):
+            row[f"{part}.region_name"] = region_name(record[part]["region_code"]) or ""
         rows.append(row)
     columns = sorted({column for row in rows for column in row})
     out = io.StringIO()

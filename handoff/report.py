@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +24,9 @@ from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 
 from contract.config import Settings
+from contract.regions import region_label
 from handoff.desks import CHINA
+from handoff.disclosure import is_small, shown, suppress
 from handoff.errors import Invalid
 from handoff.export import export_records, national_categories
 from handoff.stats import percentile
@@ -80,6 +83,8 @@ class ReportFigures:
     satisfaction_mean: float | None
     satisfaction_count: int
     referrals_by_agency: dict[str, int]
+    # Counts below it are printed "<5" (handoff/disclosure.py); the figures themselves stay exact.
+    small_count_threshold: int = 5
 
 
 def _ordered(counter: Counter[str]) -> dict[str, int]:
@@ -96,13 +101,12 @@ def figures_from(settings: Settings, period: str, scope: str, records: list[dict
     """The report's numbers from the month's records and, per earlier month (YYYY-MM), that month's records."""
     cases = [record for record in records if record["case"]]
     agencies = {agency.code: agency.name for agency in settings.cases.agencies}
-    regions = {desk.region_code[:4] + "00": desk.area or desk.name for desk in settings.desks if desk.region_code}
     response = [r["first_response_seconds"] for r in records if r["first_response_seconds"] is not None]
     scores = [record["satisfaction"] for record in records if record["satisfaction"] is not None]
 
     def region(record: dict[str, Any]) -> str:
         code = record["youth_profile"]["region_code"] or record["desk"]["region_code"]
-        return f"{regions.get(code, '')}（{code}）" if code else NOT_RECORDED
+        return region_label(code) or NOT_RECORDED
 
     return ReportFigures(
         period=period, scope=scope, conversations=len(records), cases=len(cases),
@@ -119,6 +123,7 @@ def figures_from(settings: Settings, period: str, scope: str, records: list[dict
         satisfaction_mean=round(statistics.fmean(scores), 2) if scores else None, satisfaction_count=len(scores),
         referrals_by_agency=_ordered(Counter(agencies.get(referral["agency"], referral["agency"])
                                              for record in cases for referral in record["case"]["referrals"])),
+        small_count_threshold=settings.data.small_count_threshold,
     )
 
 
@@ -149,16 +154,24 @@ def _png(draw: Callable[[Any], None]) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _bars(counts: dict[str, int], title: str) -> str:
+def _bars(counts: dict[str, int], title: str, threshold: int) -> str:
+    """Horizontal bars, each labelled with its printed figure; a suppressed cell draws no bar (its length
+    would give the count away), only its ``<5``."""
+    printed = suppress(counts, threshold)
+
     def draw(axes: Any) -> None:
-        labels = list(counts) or ["（无数据）"]
-        axes.barh(labels[::-1], list(counts.values())[::-1] or [0], color="#c0392b")
+        labels = list(counts)[::-1] or ["（无数据）"]
+        lengths = [0 if printed[label].startswith(("<", "≥")) else counts[label] for label in labels] if counts else [0]
+        bars = axes.barh(labels, lengths, color="#c0392b")
+        if counts:
+            axes.bar_label(bars, labels=[printed[label] for label in labels], padding=3, fontsize=8)
         axes.set_title(title)
         axes.set_xlabel("数量")
     return _png(draw)
 
 
-def _trend(trend: dict[str, dict[str, int]]) -> str:
+def _trend(trend: dict[str, dict[str, int]], threshold: int) -> str:
+    """The five commonest categories month by month; a month with a small count is a gap in its line."""
     totals: Counter[str] = Counter()
     for counts in trend.values():
         totals.update(counts)
@@ -167,7 +180,8 @@ def _trend(trend: dict[str, dict[str, int]]) -> str:
     def draw(axes: Any) -> None:
         months = list(trend)
         for name in top:
-            axes.plot(months, [trend[month].get(name, 0) for month in months], marker="o", label=name)
+            counts = [trend[month].get(name, 0) for month in months]
+            axes.plot(months, [math.nan if is_small(n, threshold) else n for n in counts], marker="o", label=name)
         axes.set_title("主要案由近六个月趋势")
         axes.set_ylabel("工单数")
         axes.set_ylim(bottom=0)
@@ -176,10 +190,15 @@ def _trend(trend: dict[str, dict[str, int]]) -> str:
     return _png(draw)
 
 
-def _table(counts: dict[str, int], heading: str) -> str:
+def _table(counts: dict[str, int], heading: str, threshold: int) -> str:
     total = sum(counts.values()) or 1
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{count}</td><td>{100 * count / total:.1f}%</td></tr>"
-                   for name, count in counts.items()) or '<tr><td colspan="3">本期无数据</td></tr>'
+    printed = suppress(counts, threshold)
+
+    def share(name: str) -> str:
+        return "—" if printed[name] != str(counts[name]) else f"{100 * counts[name] / total:.1f}%"
+
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{html.escape(printed[name])}</td><td>{share(name)}</td></tr>"
+                   for name in counts) or '<tr><td colspan="3">本期无数据</td></tr>'
     return f"<table><tr><th>{heading}</th><th>数量</th><th>占比</th></tr>{rows}</table>"
 
 
@@ -190,28 +209,35 @@ def _seconds(value: float | None) -> str:
 def render_html(figures: ReportFigures) -> str:
     year, month = figures.period.split("-")
     title = f"12355青少年服务台数据研究报告（{year}年{int(month)}月）"
+    limit = figures.small_count_threshold
+
+    def count(value: int) -> str:
+        return html.escape(shown(value, limit))
+
+    def bars(counts: dict[str, int], chart_title: str) -> str:
+        return f'<img alt="{chart_title}" src="data:image/png;base64,{_bars(counts, chart_title, limit)}">'
+
+    def table(counts: dict[str, int], heading: str) -> str:
+        return _table(counts, heading, limit)
+
     satisfaction = ("无评价" if figures.satisfaction_mean is None
-                    else f"{figures.satisfaction_mean} 分（5 分制，{figures.satisfaction_count} 份评价）")
+                    else f"{figures.satisfaction_mean} 分（5 分制，{count(figures.satisfaction_count)} 份评价）")
     high = figures.by_risk["高风险"] + figures.by_risk["中风险"]
-
-    def image(data: str, alt: str) -> str:
-        return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
-
+    trend = f'<img alt="案由趋势" src="data:image/png;base64,{_trend(figures.category_trend, limit)}">'
     sections = [
-        ("一、总体情况", f"<p>本期共受理青少年来访会话 <b>{figures.conversations}</b> 个，转人工形成工单 "
-                      f"<b>{figures.cases}</b> 件，其中中高风险工单 <b>{high}</b> 件。</p>"),
-        ("二、案由分布与趋势", image(_bars(figures.by_category, "本期案由分布"), "案由分布")
-         + image(_trend(figures.category_trend), "案由趋势") + _table(figures.by_category, "案由（全国统一代码）")),
-        ("三、地区分布", _table(figures.by_region, "地区（GB/T 2260，地级）")),
-        ("四、年龄段分布", image(_bars(figures.by_age_band, "年龄段分布"), "年龄段")
+        ("一、总体情况", f"<p>本期共受理青少年来访会话 <b>{count(figures.conversations)}</b> 个，转人工形成工单 "
+                      f"<b>{count(figures.cases)}</b> 件，其中中高风险工单 <b>{count(high)}</b> 件。</p>"),
+        ("二、案由分布与趋势", bars(figures.by_category, "本期案由分布") + trend
+         + table(figures.by_category, "案由（全国统一代码）")),
+        ("三、地区分布", table(figures.by_region, "地区（GB/T 2260，地级）")),
+        ("四、年龄段分布", bars(figures.by_age_band, "年龄段分布")
          + "<p>年龄段由咨询员据来访者自述记录，未记录者不影响服务。</p>"),
-        ("五、来访渠道", image(_bars(figures.by_channel, "来访渠道"), "渠道") + _table(figures.by_channel, "渠道")),
+        ("五、来访渠道", bars(figures.by_channel, "来访渠道") + table(figures.by_channel, "渠道")),
         ("六、响应时效", f"<p>从进入排队到咨询员首次回复：中位数 {_seconds(figures.first_response_p50)}，"
                       f"90% 分位 {_seconds(figures.first_response_p90)}。</p>"),
-        ("七、风险构成", image(_bars(figures.by_risk, "工单最高风险等级"), "风险")
-         + _table(figures.by_risk, "风险等级")),
+        ("七、风险构成", bars(figures.by_risk, "工单最高风险等级") + table(figures.by_risk, "风险等级")),
         ("八、满意度", f"<p>来访者满意度平均 {satisfaction}。</p>"),
-        ("九、转介机构", _table(figures.referrals_by_agency, "转介机构")),
+        ("九、转介机构", table(figures.referrals_by_agency, "转介机构")),
     ]
     body = "".join(f"<h2>{heading}</h2>{content}" for heading, content in sections)
     generated = datetime.now(CHINA).strftime("%Y年%m月%d日")
@@ -230,7 +256,9 @@ td, th {{ border: 1px solid #999; padding: 2px 6px; }} img {{ width: 100%; }}
 {body}
 <h2>附注</h2>
 <p class="note">本报告依据去标识化的统一数据字段（导出格式 1.0）统计，不含任何可识别青少年身份的信息；
-时间以北京时间计；案由采用全国统一代码，各服务台扩展分类已映射至全国代码。</p>
+时间以北京时间计；案由采用全国统一代码，各服务台扩展分类已映射至全国代码。
+为防止通过少数个案识别青少年，1 至 {limit - 1} 件的数字一律显示为“&lt;{limit}”，图中不画其长度，趋势线在该月断开；
+同一表格仅有一格被隐藏时，另隐藏一格（显示为“≥{limit}”），以免由合计反推；被隐藏格不显示占比。</p>
 </body></html>
 """
 

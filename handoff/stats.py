@@ -19,6 +19,7 @@ from contract.models import ConversationState, utcnow
 from contract.people import User
 from handoff.access import descendants, ensure_desk_access, visible_desks
 from handoff.desks import CHINA
+from handoff.errors import Invalid
 from store import stats as stored
 from store.client import Store
 
@@ -28,7 +29,8 @@ MAX_CONVERSATIONS = 50_000
 
 
 def period_start(days: int, now: datetime | None = None) -> datetime:
-    """``days=1`` is today (from midnight Beijing time, the desks' day); otherwise the last ``days`` × 24 h."""
+    """``days=1`` is today (from midnight Beijing time, the desks' day); otherwise the last ``days`` × 24 h
+    (the daily series, ``handoff.daily_stats``, counts whole Beijing days instead)."""
     now = now or utcnow()
     if days == 1:
         return now.astimezone(CHINA).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
@@ -122,6 +124,17 @@ async def _times(store: Store, conversation_ids: list[str]) -> tuple[list[float]
     return waiting, first_response
 
 
+async def first_response_seconds(store: Store, conversation_ids: list[str]) -> dict[str, float]:
+    """Per conversation, from first entering the queue to the first counsellor message (as in ``_times``)."""
+    first_queued: dict[str, datetime] = {}
+    for change in await stored.state_changes(store, conversation_ids):
+        if change.to == ConversationState.QUEUED:
+            first_queued.setdefault(change.conversation_id, change.at)
+    replies = await stored.first_counsellor_replies(store, list(first_queued))
+    return {cid: max(0.0, (replies[cid] - queued).total_seconds())
+            for cid, queued in first_queued.items() if cid in replies}
+
+
 async def compute_stats(store: Store, desks: set[str], since: datetime) -> Stats:
     desk_list = sorted(desks)
     conversations = await stored.conversations_since(store, desk_list, since, MAX_CONVERSATIONS)
@@ -141,11 +154,19 @@ async def compute_stats(store: Store, desks: set[str], since: datetime) -> Stats
     )
 
 
+def desks_in_scope(settings: Settings, user: User, desk: str | None = None) -> set[str]:
+    """The desks ``user`` sees, or ``desk`` and the desks below it among those (a supervisor: their desk and
+    the desks below; an admin: any desk)."""
+    desks = visible_desks(user, settings)
+    if desk:
+        if desk not in {d.id for d in settings.desks}:
+            raise Invalid("desk: 未知的服务台")
+        ensure_desk_access(user, desk, settings)
+        desks &= descendants(settings, desk)
+    return desks
+
+
 async def stats_in_scope(store: Store, settings: Settings, user: User, since: datetime,
                          desk: str | None = None) -> Stats:
     """Statistics of the desks ``user`` sees, or of ``desk`` and the desks below it among those."""
-    desks = visible_desks(user, settings)
-    if desk:
-        ensure_desk_access(user, desk, settings)
-        desks &= descendants(settings, desk)
-    return await compute_stats(store, desks, since)
+    return await compute_stats(store, desks_in_scope(settings, user, desk), since)

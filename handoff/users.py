@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from contract.config import Settings
 from contract.models import new_id
-from contract.people import Presence, Role, User
+from contract.people import Presence, Role, User, normalise_username
 from handoff.access import OUTSIDE_YOUR_DESKS, visible_desks
 from handoff.errors import Invalid, NotPermitted
 from store import users as stored
@@ -26,15 +25,6 @@ from store.client import Store
 _hasher = PasswordHasher()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD_LENGTH = 8
-
-
-def normalise_username(username: str) -> str:
-    """The one form of a username for storing, looking up and throttling.
-
-    NFKC first (a full-width letter or U+3000 becomes its ASCII twin), then strip, then casefold:
-    every spelling that signs in as an account is also counted as that account by the throttle.
-    """
-    return unicodedata.normalize("NFKC", username).strip().casefold()
 
 
 def hash_password(password: str) -> str:

@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 
 from contract import crash_points
 from contract.channel import Channel, ChannelContext, ConversationAccess
+from contract.client_address import client_address_middleware, parse_networks
 from contract.config import ServiceConfig, Settings
 from contract.crypto import DataProtector
 from contract.keys import BUS, CHANNELS, HANDOFF, HEALTH_CHECKS, HTTP, LINKS, SETTINGS, STORE, STREAM, WORKERS
@@ -48,7 +49,10 @@ def create_app(
     durable store opens ``settings.service.data_dir``);
     ``start_workers=False`` lets them stop between storing and delivering.
     """
-    app = web.Application(client_max_size=settings.service.max_body_bytes)
+    # First of all middlewares: every handler and limit sees the client's address, not a proxy's.
+    proxies = parse_networks(settings.service.trusted_proxies)
+    app = web.Application(client_max_size=settings.service.max_body_bytes,
+                          middlewares=[client_address_middleware(proxies)])
     if crash_points.arm(settings.service.env, os.environ.get(crash_points.VARIABLE, "")) == "webhook.answered":
         app.middlewares.append(_crash_after_answering)
     app[SETTINGS] = settings
@@ -177,9 +181,11 @@ def server_options(service: ServiceConfig) -> dict[str, Any]:
 
     aiohttp's one keep-alive timer also runs from the moment a connection opens until its first
     request header is complete, so it bounds half-sent headers and idle connections alike
-    (its default, 75 s, let a hundred silent connections sit for over a minute each).
+    (its default, 75 s, let a hundred silent connections sit for over a minute each). After an answer
+    to a request whose body never came (408), the connection lingers to drain it no longer than that.
     """
-    return {"keepalive_timeout": service.http_idle_timeout_seconds}
+    return {"keepalive_timeout": service.http_idle_timeout_seconds,
+            "lingering_time": service.http_idle_timeout_seconds}
 
 
 @web.middleware

@@ -1,4 +1,4 @@
-"""Wire the handoff engine, its deadline watcher, the API and the demo accounts into the app."""
+"""Wire the handoff engine, its deadline and early-warning watchers, the API and the demo accounts into the app."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Lin
 from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
 from handoff.alerts import AlertEscalation
 from handoff.deadlines import DeadlineWatcher
+from handoff.early_warning_watch import EarlyWarningWatcher
 from handoff.engine import HandoffEngine
 from handoff.pager import pager_from
 from handoff.presence import ConsolePresence
 from handoff.tasks import TaskWatcher
 from handoff.web.api import setup_api
 from handoff.web.console import setup_console
-from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE, TASKS
+from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, EARLY_WARNINGS, ENGINE, TASKS
 from service.demo_accounts import ensure_demo_accounts
 from service.pager_http import http_transport
 from service.pager_standin import mount_pager_standin, with_own_pager
@@ -60,6 +61,7 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[DEADLINES] = watcher
     tasks = app[TASKS] = TaskWatcher(engine.context)
+    early_warnings = app[EARLY_WARNINGS] = EarlyWarningWatcher(engine.context)
     app[HANDOFF] = engine
     app[STREAM].router = HandoffOnlyRouter(engine)
     presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds)
@@ -70,7 +72,9 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.start()
     await watcher.start()
     await tasks.start()
+    await early_warnings.start()
     yield
+    await early_warnings.stop()
     await presence.close()
     await tasks.stop()
     await watcher.stop()

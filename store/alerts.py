@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from contract.alerts import Alert, AlertState, AlertType, AuditEntry
 from contract.escalation import AlertStep, Surge
@@ -16,14 +17,15 @@ from store.database import Index, Store
 from store.times import aware
 
 INDEXES = {
-    "alerts": [Index([("desk", ASCENDING), ("state", ASCENDING), ("created_at", DESCENDING)], "desk_state")],
+    "alerts": [Index([("desk", ASCENDING), ("state", ASCENDING), ("created_at", DESCENDING)], "desk_state"),
+               Index([("published", ASCENDING)], "published")],
     "audit": [Index([("target", ASCENDING), ("at", DESCENDING)], "target_at")],
     "surges": [Index([("ended_at", ASCENDING), ("desk", ASCENDING)], "active_desk")],
 }
 
 
 def _alert(doc: dict[str, Any]) -> Alert:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "step_claimed")}
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "step_claimed", "published")}
     steps = [step | {"at": aware(step["at"])} for step in doc.get("steps", [])]
     return Alert(id=doc["_id"], **fields | {"created_at": aware(doc["created_at"]),
                                             "acknowledged_at": aware(doc.get("acknowledged_at")), "steps": steps})
@@ -31,6 +33,28 @@ def _alert(doc: dict[str, Any]) -> Alert:
 
 async def insert_alert(store: Store, alert: Alert) -> None:
     await store["alerts"].insert_one({"_id": alert.id, **alert.model_dump(exclude={"id"})})
+
+
+async def insert_unpublished_alert(store: Store, alert: Alert) -> bool:
+    """Store an alert raised outside the request path (early warning), for ``claim_unpublished_alerts`` to
+    publish; False when an alert with its id is already stored (another process raised the same one)."""
+    try:
+        await store["alerts"].insert_one({"_id": alert.id, **alert.model_dump(exclude={"id"}), "published": False})
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def claim_unpublished_alerts(store: Store, limit: int = 100) -> list[Alert]:
+    """Alerts stored unpublished, each handed to exactly one caller (one gateway instance publishes it)."""
+    claimed = []
+    for _ in range(limit):
+        doc = await store["alerts"].find_one_and_update({"published": False}, {"$set": {"published": True}},
+                                                        sort=[("created_at", ASCENDING)])
+        if doc is None:
+            break
+        claimed.append(_alert(doc))
+    return claimed
 
 
 async def find_alert(store: Store, alert_id: str) -> Alert | None:

@@ -28,6 +28,7 @@ from store import (
     floods,
     messages,
     retention,
+    risk_labels,
     tasks,
     users,
 )
@@ -41,7 +42,7 @@ log = logging.getLogger("youthdesk.store")
 SCHEMA: tuple[IndexDeclarations, ...] = (
     contacts.INDEXES, conversations.INDEXES, events.INDEXES, messages.INDEXES,
     alerts.INDEXES, cases.INDEXES, users.INDEXES, tasks.INDEXES, floods.INDEXES, retention.INDEXES,
-    consent.INDEXES,
+    consent.INDEXES, risk_labels.INDEXES,
 )
 
 STORE_FILE_NAME = "store.sqlite3"

@@ -15,8 +15,16 @@ from store.times import aware
 
 async def conversations_since(store: Store, desks: list[str], since: datetime, limit: int) -> list[ConversationSample]:
     docs = await store.conversations.find({"desk": {"$in": desks}, "created_at": {"$gte": since}},
-                                          {"platform": 1, "risk_level": 1}).limit(limit).to_list(None)
-    return [ConversationSample(doc["_id"], doc["platform"], doc.get("risk_level", 0)) for doc in docs]
+                                          {"platform": 1, "risk_level": 1, "created_at": 1}).limit(limit).to_list(None)
+    return [ConversationSample(doc["_id"], doc["platform"], doc.get("risk_level", 0), aware(doc["created_at"]))
+            for doc in docs]
+
+
+async def case_open_times_since(store: Store, desks: list[str], since: datetime) -> list[datetime]:
+    """When each case opened since ``since`` was opened (the daily series counts them per Beijing day)."""
+    docs = await store["cases"].find({"desk": {"$in": desks}, "created_at": {"$gte": since}},
+                                     {"created_at": 1}).to_list(None)
+    return [aware(doc["created_at"]) for doc in docs]
 
 
 async def case_classifications_since(store: Store, desks: list[str], since: datetime) -> list[str | None]:

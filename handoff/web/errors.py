@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from contract.keys import SETTINGS
 from handoff.errors import Conflict, HandoffError, Invalid, NotFound, NotPermitted
 
 M = TypeVar("M", bound=BaseModel)
 
 _CLASSES: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-    405: web.HTTPMethodNotAllowed, 409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge,
-    415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity, 429: web.HTTPTooManyRequests,
-    503: web.HTTPServiceUnavailable,
+    405: web.HTTPMethodNotAllowed, 408: web.HTTPRequestTimeout, 409: web.HTTPConflict,
+    413: web.HTTPRequestEntityTooLarge, 415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity,
+    429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable,
 }
 _DOMAIN_STATUS: dict[type[HandoffError], int] = {NotFound: 404, NotPermitted: 403, Conflict: 409, Invalid: 400}
 
@@ -40,7 +42,12 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     if request.content_type != "application/json":
         raise http_error(415, "expected application/json")
     try:
-        raw = await request.json()
+        # The server's idle timer stops once the header is in: a body trickling in (or never coming,
+        # as on the unauthenticated sign-in) is cut off here, like the webhooks' (channels/payloads.py).
+        async with asyncio.timeout(request.app[SETTINGS].service.http_idle_timeout_seconds):
+            raw = await request.json()
+    except TimeoutError:
+        raise http_error(408, "body not received in time") from None
     except (ValueError, UnicodeDecodeError):
         raise http_error(400, "body is not valid JSON") from None
     if not isinstance(raw, dict):

@@ -52,6 +52,19 @@ def test_numbers_are_masked_and_callers_keyed_by_the_data_key() -> None:
     assert caller_id("13812345678", "k") == caller_id("+8613812345678", "k") != caller_id("13812345678", "other")
 
 
+async def test_a_caller_keeps_their_conversation_across_a_key_rotation(start_app, settings: Settings) -> None:
+    before = await start_app(channel_classes=[HotlineChannel])
+    first = await (await post(before, settings, RECORDED)).json()
+    service = settings.service
+    rotated = settings.model_copy(update={"service": service.model_copy(update={
+        "data_key": "X3DUmd8b2dNGTzvfmRtHxKVEpYqDQ6cMbXtUOL0ZAxc=",
+        "previous_data_keys": f"{service.data_key}"})})
+    after = await start_app(settings=rotated, channel_classes=[HotlineChannel])
+    ended = {**RECORDED, "event": "ended", "at": RECORDED["at"] + 60, "duration_seconds": 60}
+    second = await (await post(after, rotated, ended)).json()
+    assert second["conversation_id"] == first["conversation_id"]
+
+
 async def test_recorded_event_is_stored_once_without_the_number(client: TestClient, settings: Settings) -> None:
     first = await post(client, settings, RECORDED)
     assert first.status == 200 and (await first.json())["duplicate"] is False

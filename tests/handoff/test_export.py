@@ -59,6 +59,9 @@ async def test_export_is_valid_against_the_schema_identified_and_deidentified(st
                                                               deidentify=True))[0]["record_id"]  # stable pseudonym
     rows = list(csv.DictReader(io.StringIO(to_csv(anonymous))))
     assert rows[0]["case.category.national"] == "02" and rows[0]["youth_profile.age_band"] == "15_17"
+    # The human-readable form names the region next to its code.
+    assert (rows[0]["youth_profile.region_code"], rows[0]["youth_profile.region_name"]) == ("440300", "深圳市")
+    assert (rows[0]["desk.region_code"], rows[0]["desk.region_name"]) == ("440000", "广东省")
 
 
 def test_an_invalid_record_is_refused_before_it_leaves() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from contract.config import Settings
 from handoff import report
-from handoff.report import ReportError, collect, month_bounds, write_report
+from handoff.report import ReportError, collect, month_bounds, render_html, write_report
 from store.client import Store
 from tests.handoff.data_support import add_case, store  # noqa: F401 - the fixture
 
@@ -57,6 +58,22 @@ async def test_the_pdf_is_rendered_with_its_chinese_title(store: Store, settings
     assert "案由分布与趋势" in text and "学业与发展" in text
     html = write_report(figures, tmp_path / "report.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 5
+
+
+async def test_small_counts_are_printed_as_less_than_five(store: Store, settings: Settings, tmp_path: Path) -> None:  # noqa: F811
+    await _november(store)
+    figures = await collect(store, settings, {d.id for d in settings.desks}, "2026-11", "全国")
+    figures = replace(figures, by_region={"深圳市（440300）": 12, "广州市（440100）": 1, "广东省（440000）": 7})
+    page = render_html(figures)
+    assert "本期共受理青少年来访会话 <b>&lt;5</b> 个" in page  # three conversations
+    assert "<td>学业与发展</td><td>&lt;5</td><td>—</td>" in page  # two cases, no share printed
+    assert "<td>深圳市（440300）</td><td>12</td><td>60.0%</td>" in page
+    assert "<td>广州市（440100）</td><td>&lt;5</td><td>—</td>" in page
+    assert "<td>广东省（440000）</td><td>≥5</td><td>—</td>" in page  # else 20 - 12 - 7 gives the 1 back
+    exact = render_html(replace(figures, small_count_threshold=1))  # suppression off
+    assert "<td>学业与发展</td><td>2</td><td>66.7%</td>" in exact
+    pdf_text = "".join(page.extract_text() for page in pypdf.PdfReader(write_report(figures, tmp_path / "r.pdf")).pages)
+    assert "<5" in pdf_text
 
 
 def test_a_missing_cjk_font_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,6 +74,8 @@ def test_the_deploy_settings_load_as_production_with_the_compose_environment() -
     assert urlsplit(settings.service.redis_url).hostname in services
     assert urlsplit(settings.service.rasa_url).hostname in services
     assert settings.accounts[0].token == "value-of-wechat_token"
+    nginx = _compose()["services"]["nginx"]["networks"]["default"]["ipv4_address"]
+    assert settings.service.trusted_proxies == [nginx]  # per-address limits see the youth, not nginx
 
 
 def test_nginx_balances_the_gateways_and_upgrades_websockets() -> None:

@@ -52,6 +52,16 @@ async def test_half_sent_headers_are_cut_off_after_the_idle_timeout(server: tupl
         writer.close()
 
 
+async def test_a_sign_in_body_that_never_comes_is_cut_off(server: tuple[str, int]) -> None:
+    reader, writer = await asyncio.open_connection(*server)
+    writer.write(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{\"username\"")  # and never the rest
+    async with asyncio.timeout(2 * IDLE + 3):
+        answer = await reader.read()  # the answer, then the connection closes
+    assert answer.startswith(b"HTTP/1.1 408") and b"body not received in time" in answer
+    writer.close()
+
+
 async def test_a_widget_socket_without_hello_is_closed_and_one_address_gets_a_few(server: tuple[str, int]) -> None:
     url = f"http://{server[0]}:{server[1]}/channels/widget/ws?partner=demo-video"
     async with aiohttp.ClientSession() as http:

@@ -15,6 +15,7 @@ from types import ModuleType
 from aiohttp import web
 
 from handoff.errors import HandoffError
+from handoff.web.api.links import add_links
 from handoff.web.api.openapi import build_document
 from handoff.web.auth import csrf_middleware
 from handoff.web.errors import http_error, http_error_for
@@ -73,7 +74,9 @@ def setup_api(app: web.Application) -> None:
         for route in module.ROUTES:
             assert isinstance(route, web.RouteDef)
             app.router.add_route(route.method, PREFIX + route.path, route.handler, **route.kwargs)
-    app[OPENAPI] = build_document(modules, version="1")
+    document = build_document(modules, version="1")
+    add_links(document["paths"])
+    app[OPENAPI] = document
     app.router.add_get(PREFIX + "/openapi.json", openapi_document)
 
 

@@ -44,9 +44,11 @@ async def canned_responses(request: web.Request) -> web.Response:
 
 
 SCHEMAS = {
-    "Desk": obj(["id", "name", "level", "parent", "area", "hours", "open_now", "assignment"],
+    "Desk": obj(["id", "name", "level", "parent", "area", "hours", "open_now", "assignment", "region_code",
+                 "region_name"],
                 id=STR, name=STR, level=STR, parent=nullable(STR), area=STR, hours=STR, open_now=BOOL,
-                assignment={"type": "string", "enum": ["pull", "auto"]}, visible=BOOL),
+                assignment={"type": "string", "enum": ["pull", "auto"]}, visible=BOOL,
+                region_code=nullable(STR), region_name=nullable(STR)),
 }
 PATHS = {
     "/desks": {"get": operation("Desks of the network", ok=items_of(ref("Desk")), errors=(401,))},

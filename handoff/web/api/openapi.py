@@ -7,6 +7,7 @@ The helpers here keep those declarations short.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -85,7 +86,7 @@ def build_document(modules: list[Any], *, version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = dict(COMMON_SCHEMAS)
     for module in modules:
         for path, item in getattr(module, "PATHS", {}).items():
-            paths.setdefault(path, {}).update(item)
+            paths.setdefault(path, {}).update(copy.deepcopy(item))
         schemas.update(getattr(module, "SCHEMAS", {}))
     return {
         "openapi": "3.0.3",

@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from contract.handoff import HandoffRequest
 from contract.keys import SETTINGS, STORE, STREAM
 from contract.models import MediaRef, MessageType
 from contract.people import Role
+from handoff.desks import CHINA
 from handoff.users import create_user, get_user_by_username
 from handoff.web.keys import ENGINE
 from store.cases import find_case
@@ -193,7 +195,20 @@ async def test_widget_message_is_taken_answered_and_closed_with_a_rating_request
         await console.goto(f"{gateway.base_url}/console/#/dashboard")
         await console.locator("#dashboard svg.chart").first.wait_for(timeout=5_000)
         assert await console.locator("#stats-csv").get_attribute("href") == "/api/v1/stats.csv?days=1"
+        daily = console.locator("#daily-series .columns").first
+        await daily.locator(".column").first.wait_for(timeout=5_000)
+        assert await daily.locator(".column").count() == 30  # today and the 29 Beijing days before
+        today = datetime.now(CHINA).date().isoformat()
+        assert (await daily.locator(".column").last.get_attribute("title")).startswith(f"{today}：")
+        assert await console.locator("#daily-series tbody tr").count() == 30
         await screenshot(console, "console-dashboard.png", full_page=True)
+        await console.locator("select[name=days]").select_option("90")
+
+        async def ninety_days() -> bool:
+            return await console.locator("#daily-series .columns").first.locator(".column").count() == 90
+
+        await wait_for(ninety_days)
+        assert await console.locator("#stats-csv").get_attribute("href") == "/api/v1/stats.csv?days=90"
 
         await console.get_by_role("button", name="退出登录").click()
         await console.locator("#login-form").wait_for()

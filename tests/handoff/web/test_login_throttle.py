@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from handoff.sessions import LoginThrottle
@@ -15,18 +14,14 @@ from service.app import create_app
 from tests.fakes import RecordingChannel
 from tests.handoff_support import PASSWORD, user
 
-PEER = "X-Test-Peer"  # lets one test client speak from several addresses
-
-
-@web.middleware
-async def _peer_from_header(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    peer = request.headers.get(PEER)
-    return await handler(request.clone(remote=peer) if peer else request)
+# One test client speaks from several addresses, as clients behind the trusted (loopback) proxy.
+PEER = "X-Forwarded-For"
 
 
 async def _start(start_app, settings, embedded_client) -> TestClient:  # type: ignore[no-untyped-def]
+    service = settings.service.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    settings = settings.model_copy(update={"service": service})
     app = create_app(settings, embedded_client=embedded_client, channel_classes=[RecordingChannel])
-    app.middlewares.insert(0, _peer_from_header)
     client = await start_app(app=app)
     await user(client, "counsellor-gd", desk="gd")
     return client

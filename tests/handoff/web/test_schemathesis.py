@@ -1,18 +1,12 @@
 """schemathesis against /api/v1/openapi.json: no server errors, responses match the schema.
 
-aiohttp is not ASGI, so the app runs on a real loopback port in a thread of its own and
-schemathesis calls it over HTTP as an admin (Bearer session). A few examples per operation
-keep the run short.
+schemathesis calls the app (``serve_in_thread``, tests/handoff/web/conftest.py) as an admin
+(Bearer session), each operation on its own. A few examples per operation keep the run short.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
-
 import hypothesis
-import pytest
 import schemathesis
 from aiohttp import web
 from schemathesis.checks import not_a_server_error
@@ -21,44 +15,20 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from contract.keys import SETTINGS, STORE
 from handoff.sessions import create_session
 from handoff.users import create_user
-from service.app import create_app
-from tests.fakes import RecordingChannel
 
 # Signing out would end the session the remaining operations use; the WebSocket needs an upgrade.
 SKIPPED = {("POST", "/auth/logout"), ("GET", "/ws")}
 
 
-@pytest.fixture
-def served_app(settings) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    state: dict[str, object] = {}
-
-    async def serve() -> None:
-        app = create_app(settings, channel_classes=[RecordingChannel])
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        admin = await create_user(app[STORE], app[SETTINGS], username="admin", password="schema-admin-pass",
-                                  role="admin", desk="national")
-        token, _ = await create_session(app[STORE], admin)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        state.update(runner=runner, url=f"http://127.0.0.1:{port}", token=token)
-        ready.set()
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(serve(), loop).result(timeout=30)
-    ready.wait(30)
-    yield str(state["url"]), str(state["token"])
-    asyncio.run_coroutine_threadsafe(state["runner"].cleanup(), loop).result(timeout=30)  # type: ignore[attr-defined]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+async def _admin(app: web.Application) -> str:
+    admin = await create_user(app[STORE], app[SETTINGS], username="admin", password="schema-admin-pass",
+                              role="admin", desk="national")
+    token, _ = await create_session(app[STORE], admin)
+    return token
 
 
-def test_api_conforms_to_its_openapi_document(served_app) -> None:  # type: ignore[no-untyped-def]
-    base, token = served_app
+def test_api_conforms_to_its_openapi_document(serve_in_thread) -> None:  # type: ignore[no-untyped-def]
+    base, token = serve_in_thread(_admin)
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json")
     tested = 0

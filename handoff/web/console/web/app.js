@@ -12,6 +12,7 @@ const ALERT_TEXT = {
   deadline_breached: "响应超时：有会话超过了规定的响应时间",
   outreach: "待回访：有会话需要主动联系",
   window_closed: "回复窗口已关闭：无法再通过原渠道回复",
+  early_warning: "研判预警：某地区某类案由近期异常增多",
 };
 
 const state = { user: null, expiresAt: 0, live: null, unmount: null, lastTouch: 0, alerts: new Map() };
@@ -172,8 +173,12 @@ function showBanner(withSound) {
   clear(banner).append(
     h("strong", {}, ALERT_TEXT[urgent.type] || "新的提醒"),
     step ? h("span", { class: "alert-step" }, `（${alertStepText(step)}）`) : null,
+    urgent.data && urgent.data.summary ? h("span", { class: "alert-summary" }, ` ${urgent.data.summary}`) : null,
     open.length > 1 ? h("span", {}, `（共 ${open.length} 条未处理提醒）`) : null,
-    h("a", { href: `#/c/${encodeURIComponent(urgent.conversation_id)}`, class: "button" }, "查看会话"),
+    // An early warning concerns a region, not one conversation: it is read in the supervisor view.
+    urgent.conversation_id
+      ? h("a", { href: `#/c/${encodeURIComponent(urgent.conversation_id)}`, class: "button" }, "查看会话")
+      : h("a", { href: "#/supervisor", class: "button" }, "查看提醒"),
     h("button", { type: "button", onclick: () => acknowledge(urgent) }, "已知悉"));
   banner.hidden = false;
   if (withSound && urgent.type === "risk_level_3") beep();

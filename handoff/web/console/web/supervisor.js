@@ -5,7 +5,8 @@ import { alertStepText } from "./app.js";
 import { get, post } from "./api.js";
 import { DEADLINE, STATE, category, channel, clear, clock, duration, h, riskBadge, since, toast } from "./dom.js";
 
-const ALERT_TYPE = { risk_level_3: "3级危急", deadline_breached: "响应超时", outreach: "待回访", window_closed: "回复窗口关闭" };
+const ALERT_TYPE = { risk_level_3: "3级危急", deadline_breached: "响应超时", outreach: "待回访", window_closed: "回复窗口关闭",
+  early_warning: "研判预警", possible_flood: "疑似刷屏" };
 const ACTION = { "transcript.read": "查阅会话记录", "case.read": "查阅工单", "contact.cases.read": "查阅以往工单" };
 
 export function mountSupervisor(ctx) {
@@ -74,7 +75,8 @@ export function mountSupervisor(ctx) {
       alerts.append(h("li", { class: `alert alert-${a.type} alert-${a.state}` },
         h("strong", {}, ALERT_TYPE[a.type] || a.type), ` · ${desks[a.desk] || a.desk} · ${clock(a.created_at)} `,
         ...(a.steps || []).map((step) => h("span", { class: "alert-step muted" }, `${clock(step.at)} ${alertStepText(step)} `)),
-        h("a", { href: `#/c/${encodeURIComponent(a.conversation_id)}` }, "查看"),
+        a.data && a.data.summary ? h("span", { class: "alert-summary" }, `${a.data.summary} `) : null,
+        a.conversation_id ? h("a", { href: `#/c/${encodeURIComponent(a.conversation_id)}` }, "查看") : null,
         a.state === "open" ? h("button", { type: "button", onclick: () => ack(a.id) }, "确认") : h("span", { class: "muted" }, " 已确认")));
     }
   }

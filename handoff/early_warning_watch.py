@@ -1,0 +1,68 @@
+"""The gateway's early-warning task: run the detector on a schedule, push stored warnings to open consoles.
+
+Why the gateway runs the detector itself rather than only picking up what the command stored: on the
+embedded store (the default) ``youthdesk early-warning run`` cannot run beside the service at all
+(one process owns the store file), so a warning would wait for a restart. Why it still polls the store:
+with MongoDB the command can run from cron beside the service, and its alerts must reach the open
+consoles too. So both paths store the alert unpublished (``store.alerts.insert_unpublished_alert``)
+and one step publishes whatever is stored and unpublished as ``alert.raised``, the event every console
+already listens for; the claim is atomic, so with several gateway instances each alert is published
+once, and the alert's id (cell and Beijing day) keeps two scans from storing it twice.
+
+``run_every_minutes = 0`` leaves the detector to the command; publishing still runs every
+``poll_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from contract.alerts import Alert
+from contract.models import Event
+from handoff.context import HandoffContext
+from handoff.early_warning import raise_warnings
+from store import alerts as stored
+
+log = logging.getLogger("youthdesk.handoff.early_warning")
+
+
+class EarlyWarningWatcher:
+    def __init__(self, context: HandoffContext) -> None:
+        self.context = context
+        self._last_scan: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="handoff:early-warning")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # noqa: BLE001 - keep watching; the failure is logged loudly
+                log.exception("early-warning check failed")
+            await asyncio.sleep(self.context.settings.data.early_warning.poll_seconds)
+
+    def _scan_due(self, now: datetime) -> bool:
+        every = self.context.settings.data.early_warning.run_every_minutes
+        return every > 0 and (self._last_scan is None or now - self._last_scan >= timedelta(minutes=every))
+
+    async def tick(self) -> list[Alert]:
+        """Scan when due, then publish every stored, unpublished warning; returns the ones published."""
+        now = self.context.now()
+        if self._scan_due(now):
+            self._last_scan = now
+            await raise_warnings(self.context.store, self.context.settings, now)
+        published = await stored.claim_unpublished_alerts(self.context.store)
+        for alert in published:
+            await self.context.stream.record_event(Event(
+                type="alert.raised", conversation_id=alert.conversation_id or None, desk=alert.desk,
+                data={"alert": alert.public()}))
+        return published
