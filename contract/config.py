@@ -145,6 +145,9 @@ class ServiceConfig(_Strict):
     delivery_max_attempts: int = Field(default=5, ge=1, le=50)
     delivery_backoff_seconds: float = Field(default=1.0, gt=0)
     delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A claimed reply whose worker died (a crash mid-delivery) goes out again after this long; longer
+    # than any delivery attempt (``delivery_timeout_seconds``), or a slow send would be sent twice.
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     rasa_url: str = ""
     rasa_token: str = ""
@@ -160,6 +163,12 @@ class ServiceConfig(_Strict):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> ServiceConfig:
+        if self.delivery_lease_seconds <= self.delivery_timeout_seconds:
+            raise ValueError("delivery_lease_seconds: must be longer than delivery_timeout_seconds")
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from contract import crash_points
 from contract.channel import (
     Channel,
     DeliveryError,
@@ -28,7 +29,6 @@ from store import messages
 
 log = logging.getLogger("youthdesk.outbox")
 
-LEASE = timedelta(seconds=60)
 POLL_INTERVAL = 0.5
 
 
@@ -39,6 +39,7 @@ class DeliveryWorkers:
         self.store = stream.store
         self.channels = channels
         self.options = options
+        self.lease = timedelta(seconds=options.delivery_lease_seconds)
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: set[str] = set()  # conversation ids being delivered right now
         self._stopping = asyncio.Event()
@@ -79,12 +80,12 @@ class DeliveryWorkers:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_release = loop.time() + LEASE.total_seconds() / 4
+        next_release = loop.time() + self.lease.total_seconds() / 4
         while not self._stopping.is_set():
             message = await self._claim()
             if message is None:
                 if loop.time() >= next_release:
-                    next_release = loop.time() + LEASE.total_seconds() / 4
+                    next_release = loop.time() + self.lease.total_seconds() / 4
                     await self.release_expired_claims()
                 self.stream.outbox_ready.clear()
                 try:
@@ -114,7 +115,7 @@ class DeliveryWorkers:
             if entry.conversation_id in self._in_flight or await messages.has_earlier_undelivered(self.store, entry):
                 continue
             self._in_flight.add(entry.conversation_id)
-            message = await messages.claim(self.store, entry, lease_until=now + LEASE)
+            message = await messages.claim(self.store, entry, lease_until=now + self.lease)
             if message is not None:
                 return message
             self._in_flight.discard(entry.conversation_id)
@@ -136,6 +137,7 @@ class DeliveryWorkers:
             log.exception("channel %s raised unexpectedly", outbound.platform)
             await self._failed_attempt(message, attempt_number, TransientDeliveryError(f"adapter error: {exc!r}"))
         else:
+            crash_points.reached("delivery.sent")
             await self._finish(message, DeliveryStatus.SENT, DeliveryAttempt(at=utcnow(), ok=True),
                                channel_message_id=receipt.channel_message_id)
             await self.stream.reply_delivered(message.conversation_id)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from contract import crash_points
 from contract.channel import InboundMessage, IngestResult
 from contract.config import Settings
 from contract.crypto import DataProtector
@@ -224,6 +225,7 @@ class ConversationStream(ConversationHistory):
                 return False
         if message.sender == SenderKind.YOUTH:
             await self._privacy_notice(message.conversation_id)
+        crash_points.reached("routing.finished")
         await messages.mark_processed(self.store, message.id)
         return True
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+from contract import crash_points
 from contract.handoff import HandoffRequest
 from contract.models import Conversation, ConversationState, Event, SenderKind
 from contract.people import Presence, Role, User
@@ -59,6 +60,12 @@ class Assignment:
         info.leave_message = not is_open or request.reason == "leave_message"
         if is_open:
             info.start(Deadline.starting(now, settings.handoff.deadline(level).first_response_seconds))
+        # The case before the queue: after a crash between the two, the message is routed again and
+        # finds the conversation still in ``bot``, so it queues it (the case is idempotent). The other
+        # way round, it would find the conversation queued and never open the case.
+        await cases.open_case(context.store, settings,
+                              conversation.model_copy(update={"desk": desk.id, "risk_level": level}))
+        crash_points.reached("case.opened")
         updated = await stored.enqueue(context.store, conversation, level=level, category=category, desk=desk.id,
                                        info=info, now=now)
         if updated is None:
@@ -66,7 +73,6 @@ class Assignment:
         await context.stream.record_event(Event.about("conversation.state_changed", updated, {
             "from": conversation.state, "to": ConversationState.QUEUED, "reason": request.reason,
             "risk_level": level}))
-        await cases.open_case(context.store, settings, updated)
         if not is_open and level >= 2:
             await self.tell_nobody_on_duty(updated)
         elif not is_open:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from contract import crash_points
 from contract.handoff import HandoffRequest
 from contract.models import Conversation, ConversationState, Event
 from contract.people import Role
@@ -112,6 +113,7 @@ class Escalation:
         await raise_alert(context.stream, context.settings, type="risk_level_3", conversation_id=conversation.id,
                           desk=conversation.desk, data={"risk_level": 3, "category": conversation.risk_category,
                                                         "cues": info.cues}, now=context.now())
+        crash_points.reached("alert.raised")
         await stored.mark_level3_alerted(context.store, conversation.id)
 
     async def _escalate_waiting_message(self, conversation: Conversation, level: int, now: datetime) -> Conversation:

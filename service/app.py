@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from contract import crash_points
 from contract.channel import Channel, ChannelContext, ConversationAccess
 from contract.client_address import client_address_middleware, parse_networks
 from contract.config import ServiceConfig, Settings
@@ -54,6 +57,8 @@ def create_app(
     proxies = parse_networks(settings.service.trusted_proxies)
     app = web.Application(client_max_size=settings.service.max_body_bytes,
                           middlewares=[client_address_middleware(proxies)])
+    if crash_points.arm(settings.service.env, os.environ.get(crash_points.VARIABLE, "")) == "webhook.answered":
+        app.middlewares.append(_crash_after_answering)
     app[SETTINGS] = settings
     # Several instances share their events through Redis; one instance keeps them in process.
     app[BUS] = RedisEventBus(settings.service.redis_url) if settings.service.redis_url else EventBus()
@@ -123,9 +128,6 @@ def create_app(
                                     handoff=lambda: app[HANDOFF])
         stream.notices = first_contact_notices(app, channels)  # before resuming: resumed messages get it too
         app[STREAM] = stream
-        resumed = await stream.resume()
-        if resumed:
-            log.warning("resumed routing of unprocessed messages in %d conversations", resumed)
 
         async def routing_health() -> ComponentHealth:
             waiting, lag = await stream.routing_backlog()
@@ -171,6 +173,7 @@ def create_app(
     setup_handoff(app)
 
     setup_triage(app)
+    app.on_startup.append(resume_routing)  # after every cleanup context: see resume_routing
     app.router.add_get("/healthz", health_handler(app[HEALTH_CHECKS]))
     app.router.add_get("/", start_page)
     return app
@@ -186,6 +189,17 @@ async def _resume_periodically(stream: ConversationStream) -> None:
             log.exception("resuming unrouted messages failed")
 
 
+async def resume_routing(app: web.Application) -> None:
+    """Route the messages stored but not routed before a crash, once every router is wired in.
+
+    Not in the stream's own context: the handoff and triage contexts set the router after it, and
+    a resumed message routed before triage would be marked processed without a risk assessment.
+    """
+    resumed = await app[STREAM].resume()
+    if resumed:
+        log.warning("resumed routing of unprocessed messages in %d conversations", resumed)
+
+
 def server_options(service: ServiceConfig) -> dict[str, Any]:
     """How the HTTP server treats connections (``web.run_app``/``web.AppRunner`` keyword arguments).
 
@@ -196,6 +210,17 @@ def server_options(service: ServiceConfig) -> dict[str, Any]:
     """
     return {"keepalive_timeout": service.http_idle_timeout_seconds,
             "lingering_time": service.http_idle_timeout_seconds}
+
+
+@web.middleware
+async def _crash_after_answering(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Crash tests only (``contract.crash_points``): a channel webhook's answer is sent, then the process dies."""
+    response = await handler(request)
+    if request.method == "POST" and request.path.startswith("/channels/") and response.status < 300:
+        await response.prepare(request)
+        await response.write_eof()
+        crash_points.reached("webhook.answered")
+    return response
 
 
 async def start_page(request: web.Request) -> web.Response:

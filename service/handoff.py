@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from contract.config import Settings
 from contract.handoff import HandoffSink, phone_call_handoff
 from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Link
 from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
-from contract.people import Role
 from handoff.alerts import AlertEscalation
 from handoff.appointments import AppointmentReminders
 from handoff.deadlines import DeadlineWatcher
@@ -22,37 +19,14 @@ from handoff.engine import HandoffEngine
 from handoff.pager import pager_from
 from handoff.presence import ConsolePresence, SharedConsoleCounts
 from handoff.tasks import TaskWatcher
-from handoff.users import create_user, list_users
 from handoff.web.api import setup_api
 from handoff.web.console import setup_console
 from handoff.web.keys import APPOINTMENT_REMINDERS, CONSOLE_PRESENCE, DEADLINES, EARLY_WARNINGS, ENGINE, TASKS
+from service.demo_accounts import ensure_demo_accounts
 from service.pager_http import http_transport
 from service.pager_standin import mount_pager_standin, with_own_pager
-from store.client import Store
 
 log = logging.getLogger("youthdesk.handoff")
-
-
-# (username, role, desk, display name, skills, capacity)
-DEMO_ACCOUNTS: tuple[tuple[str, Role, str, str, list[str], int], ...] = (
-    ("counsellor-sz", Role.COUNSELLOR, "sz", "深圳·林老师", ["psychological", "legal"], 3),
-    ("counsellor-gd", Role.COUNSELLOR, "gd", "广东·陈老师", ["psychological"], 3),
-    ("supervisor-gd", Role.SUPERVISOR, "gd", "广东·督导王老师", ["psychological", "legal"], 2),
-    ("admin", Role.ADMIN, "national", "系统管理员", [], 0),
-)
-
-
-async def create_demo_accounts(store: Store, settings: Settings) -> dict[str, str]:
-    """On a fresh demo store: the demo accounts with one-time random passwords (only hashes are kept)."""
-    if await list_users(store):
-        return {}
-    passwords: dict[str, str] = {}
-    for username, role, desk, display_name, skills, capacity in DEMO_ACCOUNTS:
-        password = secrets.token_urlsafe(12)
-        await create_user(store, settings, username=username, password=password, role=role, desk=desk,
-                          display_name=display_name, skills=skills, capacity=capacity)
-        passwords[username] = password
-    return passwords
 
 
 class HandoffOnlyRouter:
@@ -101,12 +75,9 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds,
                                                        shared)
     if settings.service.env == "demo":
-        passwords = await create_demo_accounts(app[STORE], settings)
-        if passwords:
-            lines = [f"    {name:<16} {password}" for name, password in passwords.items()]
-            sys.stdout.write("\n  Demo console accounts (one-time passwords, shown only now):\n"
-                             + "\n".join(lines) + "\n\n")
-            sys.stdout.flush()
+        # Every start: an operator who restarts the demo must still be able to sign in.
+        sys.stdout.write((await ensure_demo_accounts(app[STORE], settings)).banner())
+        sys.stdout.flush()
     await engine.start()
     await watcher.start()
     await tasks.start()

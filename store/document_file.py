@@ -86,10 +86,13 @@ class DocumentFile:
         try:
             self._executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?)", upserts)
             self._executemany("DELETE FROM documents WHERE db = ? AND coll = ? AND id = ?", deletes)
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # A failed COMMIT (disk full, I/O error) can leave the transaction open: end it, or the
+            # next write's BEGIN fails too.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def _executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         rows = list(rows)

@@ -4,184 +4,34 @@ Without ``MONGODB_URI`` youthdesk runs on this. Queries and updates are answered
 in memory, with the same call shapes and exceptions as ``AsyncMongoClient`` (mongomock raises
 PyMongo's error classes), for exactly the subset of the API that the code uses. Every write
 then stores the documents it changed in ``store.document_file`` (SQLite, one transaction per
-operation) before the call returns; on start the whole dataset is loaded back. All operations
-run synchronously on the event loop thread, which makes each of them atomic, as on a server.
+operation) before the call returns; on start the whole dataset is loaded back. When that commit
+fails (disk full, I/O error) the documents in memory are put back as they were and the caller
+gets ``OperationFailure``, as from a server that could not write: memory never holds what the
+disk does not. All operations run synchronously on the event loop thread, which makes each of
+them atomic, as on a server.
 
 Why not a MongoDB-wire server such as mongoeco: measured in the README's storage section.
 
-mongomock scans every document for every query, which makes a busy store quadratic. So every
-field of each declared index (and ``_id``) gets an in-memory equality index here, used only to
-narrow the candidates (the condition with the fewest wins); mongomock's own matcher still
-decides what matches, and sorts only those candidates.
+mongomock scans every document for every query, which makes a busy store quadratic: every field
+of each declared index gets an in-memory equality index (``store.memory_index``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import mongomock
-from bson import ObjectId
-from mongomock.filtering import filter_applies
 from mongomock.helpers import patch_datetime_awareness_in_document
-from mongomock.store import CollectionStore
 from pymongo import ReturnDocument
+from pymongo.errors import OperationFailure
 
 from store.document_file import DocumentFile
+from store.memory_index import indexed
 
 T = TypeVar("T")
-
-
-def _index_keys(value: Any) -> list[Hashable]:
-    values = value if isinstance(value, list) else [value]
-    return [v for v in values if isinstance(v, str | int | float | bool | type(None))]
-
-
-def _wanted_keys(wanted: Any, plain: tuple[type, ...] = (str, int, bool)) -> list[Any] | None:
-    """The values an equality or ``$in`` condition accepts, or None when an index cannot answer it."""
-    if isinstance(wanted, dict):
-        if set(wanted) != {"$in"} or not isinstance(wanted["$in"], list | tuple):
-            return None
-        keys = list(wanted["$in"])
-    else:
-        keys = [wanted]
-    # None also matches a missing field, a list matches as a whole, a pattern as a regex: the scan decides.
-    return keys if all(isinstance(k, plain) for k in keys) else None
-
-
-_ID_TYPES = (str, int, bool, ObjectId)
-
-
-class _IndexedCollectionStore(CollectionStore):
-    """mongomock's document store, keeping equality indexes current on every insert and delete.
-
-    It also collects the ids of documents inserted, replaced or deleted (``changed_ids``), so
-    that the collection can write them to disk; in-place updates are reported by the caller,
-    with the indexed values they had before (``indexed_values``), so that only their own index
-    entries change.
-    """
-
-    _eq_indexes: dict[str, dict[Hashable, set[Any]]]
-    changed_ids: set[Any]
-
-    def index_field(self, field: str) -> None:
-        if field in self._eq_indexes or "." in field or field == "_id":
-            return
-        self._eq_indexes[field] = {}
-        for doc_id, document in self._documents.items():
-            self._add_keys(field, doc_id, document.get(field))
-
-    def _add_keys(self, field: str, doc_id: Any, value: Any) -> None:
-        index = self._eq_indexes[field]
-        for key in _index_keys(value):
-            ids = index.get(key)
-            if ids is None:
-                index[key] = {doc_id}
-            else:
-                ids.add(doc_id)
-
-    def _remove_keys(self, field: str, doc_id: Any, value: Any) -> None:
-        index = self._eq_indexes[field]
-        for key in _index_keys(value):
-            ids = index.get(key)
-            if ids is not None:
-                ids.discard(doc_id)
-                if not ids:
-                    del index[key]
-
-    def indexed_values(self, doc_ids: Iterable[Any]) -> dict[Any, dict[str, Any]]:
-        """The indexed fields of these documents as they are now (before an in-place update).
-
-        Lists are copied: an update such as ``$push`` changes them in place.
-        """
-        values: dict[Any, dict[str, Any]] = {}
-        for doc_id in doc_ids:
-            document = self._documents.get(doc_id)
-            if document is not None:
-                values[doc_id] = {field: _index_keys(document.get(field)) for field in self._eq_indexes}
-        return values
-
-    def reindex(self, before: Mapping[Any, Mapping[str, Any]]) -> None:
-        """Documents mongomock updated in place: drop their old keys and add the current ones."""
-        for doc_id, old in before.items():
-            document = self._documents.get(doc_id)
-            for field, value in old.items():
-                if field not in self._eq_indexes:
-                    continue
-                new = document.get(field) if document is not None else None
-                if document is not None and _index_keys(new) == value:
-                    continue
-                self._remove_keys(field, doc_id, value)
-                if document is not None:
-                    self._add_keys(field, doc_id, new)
-
-    def __setitem__(self, key: Any, val: Any) -> None:
-        self.changed_ids.add(key)
-        self._remove(key)
-        self._positions.setdefault(key, len(self._positions))
-        super().__setitem__(key, val)
-        for field in self._eq_indexes:
-            self._add_keys(field, key, val.get(field))
-
-    def _remove(self, doc_id: Any) -> None:
-        document = self._documents.get(doc_id)
-        if document is not None:
-            for field in self._eq_indexes:
-                self._remove_keys(field, doc_id, document.get(field))
-
-    def __delitem__(self, key: Any) -> None:
-        self.changed_ids.add(key)
-        self._remove(key)
-        super().__delitem__(key)
-        self._positions.pop(key, None)
-
-    def candidates(self, spec: Mapping[str, Any] | None) -> list[Any] | None:
-        """Ids that can match ``spec``, in insertion order, or None when no index narrows it.
-
-        Of the conditions an index can answer (equality or ``$in`` on ``_id`` or an indexed field),
-        the one with the fewest candidates wins, as a query planner would pick; mongomock's own
-        matcher still decides what matches.
-        """
-        if not spec:
-            return None
-        best: set[Any] | None = None
-        id_keys = _wanted_keys(spec["_id"], _ID_TYPES) if "_id" in spec else None
-        if id_keys is not None:
-            best = {key for key in id_keys if key in self._documents}
-        else:
-            for field, index in self._eq_indexes.items():
-                if field not in spec or (keys := _wanted_keys(spec[field])) is None:
-                    continue
-                found = [index[key] for key in keys if key in index]
-                size = sum(map(len, found))
-                if best is None or size < len(best):
-                    best = set().union(*found)
-                    if not best:
-                        break
-        if best is None:
-            return None
-        # Keep insertion ("natural") order, as mongomock's full scan does.
-        return sorted(best, key=self._positions.__getitem__)
-
-
-def _indexed(collection: mongomock.Collection) -> _IndexedCollectionStore:
-    store = collection._store
-    if not isinstance(store, _IndexedCollectionStore):
-        store.__class__ = _IndexedCollectionStore
-        store._eq_indexes = {}
-        store.changed_ids = set()
-        store._positions = {doc_id: n for n, doc_id in enumerate(store._documents)}
-
-        def iter_documents(spec: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-            ids = store.candidates(spec)
-            if ids is None:
-                ids = list(store._documents)
-            documents = [store._documents[i] for i in ids if i in store._documents]
-            return (document for document in documents if filter_applies(spec, document))
-
-        collection._iter_documents = iter_documents
-    return store
 
 
 class AsyncCursor:
@@ -224,7 +74,7 @@ class AsyncCursor:
 class AsyncCollection:
     def __init__(self, collection: mongomock.Collection, persist: Callable[[str, dict[Any, Any]], None]) -> None:
         self._collection = collection
-        self._store = _indexed(collection)
+        self._store = indexed(collection)
         self._persist = persist
         self.name = collection.name
 
@@ -242,19 +92,26 @@ class AsyncCollection:
         """Run a mongomock write, then store every document it touched before returning.
 
         Even a failing operation (a duplicate key halfway through ``insert_many``) may have
-        changed documents, so they are written in any case.
+        changed documents, so they are written in any case. If the disk refuses them, memory
+        goes back to what the disk holds and the caller gets ``OperationFailure``.
         """
         updated_in_place = list(updated_in_place)
         before = self._store.indexed_values(updated_in_place)
+        self._store.forget()
+        self._store.remember(updated_in_place)
         try:
             return operation()
         finally:
             self._store.reindex(before)
             changed = self._store.changed_ids.union(updated_in_place)
-            self._store.changed_ids.clear()
             if changed:
                 documents = self._store._documents
-                self._persist(self.name, {doc_id: documents.get(doc_id) for doc_id in changed})
+                try:
+                    self._persist(self.name, {doc_id: documents.get(doc_id) for doc_id in changed})
+                except sqlite3.Error as exc:
+                    self._store.roll_back()
+                    raise OperationFailure(f"the durable store could not write to disk: {exc}") from exc
+            self._store.forget()
 
     async def insert_one(self, document: Mapping[str, Any]) -> Any:
         return self._write((), lambda: self._collection.insert_one(dict(document)))
@@ -343,7 +200,7 @@ class AsyncDatabase:
         for collection, document in file.documents(database.name):
             self[collection]._store[document["_id"]] = document
         for loaded in self._collections.values():
-            loaded._store.changed_ids.clear()
+            loaded._store.forget()
 
     def _persist(self, collection: str, changed: dict[Any, Any]) -> None:
         self._file.write(self._database.name, collection, changed)

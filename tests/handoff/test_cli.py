@@ -9,7 +9,6 @@ import pytest
 from handoff import cli as handoff_cli
 from handoff.users import authenticate, get_user_by_username
 from service.cli import main
-from service.handoff import DEMO_ACCOUNTS, create_demo_accounts
 from store.client import open_store
 
 
@@ -36,14 +35,3 @@ def test_createuser_refuses_the_embedded_store(monkeypatch, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["createuser", "--username", "x1", "--role", "counsellor", "--desk", "sz"])
     assert "MONGODB_URI" in str(exit_info.value)
-
-
-async def test_demo_accounts_get_one_time_passwords(settings, embedded_client) -> None:
-    store = open_store("", settings.service.mongodb_database, embedded_client=embedded_client)
-    await store.ensure_indexes()
-    passwords = await create_demo_accounts(store, settings)
-    assert sorted(passwords) == sorted(name for name, *_ in DEMO_ACCOUNTS)
-    assert len(set(passwords.values())) == len(passwords)
-    for name, password in passwords.items():
-        assert await authenticate(store, name, password) is not None
-    assert await create_demo_accounts(store, settings) == {}  # only on first run

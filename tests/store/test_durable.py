@@ -1,0 +1,114 @@
+"""The durable store when the disk refuses a write: memory goes back to what the disk holds.
+
+A failed commit must not leave the change in memory while the caller hears of an error (later
+reads would see data that a restart loses). SQLite's own ``max_page_count`` gives a real
+"database or disk is full"; an I/O error is injected for the write kinds that need no new page.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import OperationFailure
+
+from store.durable import AsyncCollection, DurableMongoClient
+
+BIG = "满" * 20_000  # needs new pages: refused once the file may not grow
+
+
+@pytest.fixture
+async def durable(tmp_path: Path):
+    client = DurableMongoClient(tmp_path / "store.sqlite3")
+    collection = client["db"]["cases"]
+    await collection.create_index([("conversation_id", ASCENDING)], unique=True)
+    await collection.create_index([("status", ASCENDING)])
+    await collection.insert_many([{"_id": f"k{n}", "conversation_id": f"c{n}", "status": "open", "notes": []}
+                                  for n in range(10)])
+    yield client, collection
+    await client.close()
+
+
+async def _everything(collection: AsyncCollection) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """The documents, and what the in-memory indexes answer (a stale index entry shows here)."""
+    documents = await collection.find({}).to_list(None)
+    opened = [d["_id"] for d in await collection.find({"status": "open"}).to_list(None)]
+    by_conversation = [d["_id"] for n in range(12)
+                       for d in await collection.find({"conversation_id": f"c{n}"}).to_list(None)]
+    return documents, opened, by_conversation
+
+
+WRITES: dict[str, Callable[[AsyncCollection], Awaitable[Any]]] = {
+    "insert_one": lambda c: c.insert_one({"_id": "new", "conversation_id": "c11", "status": "open", "notes": [BIG]}),
+    "insert_many": lambda c: c.insert_many([{"_id": "n1", "conversation_id": "c10", "status": "open"},
+                                            {"_id": "n2", "conversation_id": "c11", "status": "x", "big": BIG}]),
+    "update_one $push": lambda c: c.update_one({"_id": "k1"}, {"$push": {"notes": BIG}, "$set": {"status": "closed"}}),
+    "update_many": lambda c: c.update_many({"status": "open"}, {"$set": {"status": "closed", "big": BIG}}),
+    "find_one_and_update upsert": lambda c: c.find_one_and_update(
+        {"conversation_id": "c10"}, {"$set": {"status": "open", "big": BIG}}, upsert=True,
+        return_document=ReturnDocument.AFTER),
+    "replace_one": lambda c: c.replace_one({"_id": "k2"}, {"conversation_id": "c2", "status": "gone", "big": BIG}),
+}
+
+
+@pytest.mark.parametrize("write", WRITES)
+async def test_a_full_disk_leaves_memory_as_the_disk_has_it(durable, write: str) -> None:
+    client, collection = durable
+    before = await _everything(collection)
+    pages = client._file._db.execute("PRAGMA page_count").fetchone()[0]
+    client._file._db.execute(f"PRAGMA max_page_count = {pages}")
+
+    with pytest.raises(OperationFailure, match="disk is full"):
+        await WRITES[write](collection)
+    assert await _everything(collection) == before
+
+    client._file._db.execute("PRAGMA max_page_count = 1073741823")
+    await WRITES[write](collection)  # the same write succeeds once there is room
+    assert await _everything(collection) != before
+
+
+@pytest.mark.parametrize("write", ["delete_one", "delete_many", "insert_many with a duplicate"])
+async def test_an_io_error_leaves_memory_as_the_disk_has_it(durable, monkeypatch, write: str) -> None:
+    client, collection = durable
+    before = await _everything(collection)
+
+    def refuse(*args: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(client._file, "write", refuse)
+    with pytest.raises(OperationFailure, match="disk I/O error"):
+        if write == "delete_one":
+            await collection.delete_one({"conversation_id": "c3"})
+        elif write == "delete_many":
+            await collection.delete_many({"status": "open"})
+        else:  # the first document goes in before the duplicate stops the batch: it must leave too
+            await collection.insert_many([{"_id": "n1", "conversation_id": "c10", "status": "open"},
+                                          {"_id": "n2", "conversation_id": "c1", "status": "open"}])
+    assert await _everything(collection) == before
+
+
+async def test_after_a_refused_write_memory_and_disk_agree_across_a_restart(durable, tmp_path: Path) -> None:
+    client, collection = durable
+    client._file._db.execute("PRAGMA max_page_count = 1")
+    for write in WRITES.values():
+        with pytest.raises(OperationFailure):
+            await write(collection)
+    client._file._db.execute("PRAGMA max_page_count = 1073741823")
+    await collection.update_one({"_id": "k4"}, {"$set": {"status": "closed"}})
+    in_memory = await _everything(collection)
+    await client.close()
+
+    reopened = DurableMongoClient(tmp_path / "store.sqlite3")
+    try:
+        again = reopened["db"]["cases"]
+        await again.create_index([("conversation_id", ASCENDING)], unique=True)
+        await again.create_index([("status", ASCENDING)])
+        documents, opened, by_conversation = await _everything(again)
+        assert sorted(documents, key=lambda d: d["_id"]) == sorted(in_memory[0], key=lambda d: d["_id"])
+        assert sorted(opened) == sorted(in_memory[1]) and sorted(by_conversation) == sorted(in_memory[2])
+    finally:
+        await reopened.close()
