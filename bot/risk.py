@@ -387,7 +387,13 @@ class RiskDetector:
         taken_back = retraction(self.lexicon, text, hits)
         if taken_back:
             return f"retracted:{taken_back.group(0)}"
-        question = self.lexicon.generic_question.search(text)
+        question = next((match for match in self.lexicon.generic_question.finditer(text)
+                         if not any(_inside(match, hit) for hit in hits if hit.level >= 2)), None)
         if question and not _FIRST_PERSON.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
             return f"topic_question:{question.group(0)}"
         return None
+
+
+def _inside(match: re.Match[str], hit: Hit) -> bool:
+    """Whether a guard's words are part of a risk cue's own words: "活着还有什么意思" asks nothing."""
+    return hit.start <= match.start() and match.end() <= hit.start + len(hit.text)

@@ -111,3 +111,15 @@ def test_burden_words_without_burdensomeness_are_not_risk(detector: RiskDetector
 def test_pinyin_and_initials_are_read(detector: RiskDetector, text: str, category: str) -> None:
     result = detector.assess(text)
     assert result.level >= 2 and result.category == category, result
+
+
+@pytest.mark.parametrize("text", ["活着就是受罪，早点死了算了", "每天都在想活着还有什么意思，想过去死"])
+def test_a_guard_word_inside_the_risk_phrase_takes_nothing_back(detector: RiskDetector, text: str) -> None:
+    # "受罪" is no crime frame and "活着还有什么意思" asks nothing: the guards once read them so.
+    assert detector.assess(text).level >= 2, detector.assess(text)
+    assert detector.told_about(text) is None
+
+
+@pytest.mark.parametrize("text", ["故意伤害罪判几年", "自杀是什么意思", "网暴别人算什么罪名"])
+def test_a_real_topic_question_or_crime_frame_still_holds(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
