@@ -71,6 +71,9 @@ class RiskAssessment:
     category: str | None
     cues: list[str] = field(default_factory=list)
     lexicon_version: str = ""
+    # A suicide or self-harm method or topic in the writer's own unframed words, short of level 2 ("上吊",
+    # "烧炭 就买烧烤用的那种"): not a risk by itself, but a second voice for the model (bot.triage).
+    mentions_means: bool = False
 
 
 class RiskDetector:
@@ -319,6 +322,9 @@ class RiskDetector:
         ranked = [h for h in hits if levels[id(h)] > 0]
         if not ranked:
             return RiskAssessment(0, None, [], self.lexicon.version)
+        mentions_means = caveat is None and any(
+            h.kind in ("method", "topic") and h.category in ("suicide", "self_harm") and not h.third_person
+            and not self._framed_clause(text, h.start) for h in ranked)
         level = max(levels[id(h)] for h in ranked)
         top = [h for h in ranked if levels[id(h)] == level]
         category = category_of(text, top, ranked)
@@ -327,7 +333,7 @@ class RiskDetector:
             label = f"{'friend:' if hit.third_person else ''}{hit.id}:{hit.text}"
             if label not in cues:
                 cues.append(label)
-        return RiskAssessment(level, category, cues[:12], self.lexicon.version)
+        return RiskAssessment(level, category, cues[:12], self.lexicon.version, mentions_means)
 
     def _escalate(self, text: str, hits: list[Hit], levels: dict[int, int]) -> list[str]:
         """Any level-2 hit near a generic immediacy sign (正在, 今晚, 救命, 出不去, 遗言 ...) is level 3.
@@ -387,7 +393,13 @@ class RiskDetector:
         taken_back = retraction(self.lexicon, text, hits)
         if taken_back:
             return f"retracted:{taken_back.group(0)}"
-        question = self.lexicon.generic_question.search(text)
+        question = next((match for match in self.lexicon.generic_question.finditer(text)
+                         if not any(_inside(match, hit) for hit in hits if hit.level >= 2)), None)
         if question and not _FIRST_PERSON.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
             return f"topic_question:{question.group(0)}"
         return None
+
+
+def _inside(match: re.Match[str], hit: Hit) -> bool:
+    """Whether a guard's words are part of a risk cue's own words: "活着还有什么意思" asks nothing."""
+    return hit.start <= match.start() and match.end() <= hit.start + len(hit.text)

@@ -24,7 +24,9 @@ third voice, and like the detector it needs no Rasa. It gives P(risk) (level >= 
    the 6,431 COLD dev comments);
 2. a lexicon level 2 the model is near certain about (``MODEL_DOUBT``: a story, a part in a play,
    bullying long over) stays a concern, handed off at normal priority;
-3. the model alone finds a risk at ``MODEL_ALONE``, or at risk x imminence ``MODEL_ALONE_NOW``;
+3. the model alone finds a risk at ``MODEL_ALONE``, or at risk x imminence ``MODEL_ALONE_NOW``, or at
+   ``MODEL_WITH_MEANS`` when the lexicon read a suicide or self-harm method or topic in the writer's own
+   unframed words (``RiskAssessment.mentions_means``: a second voice, too weak alone);
 4. level 3 takes two voices: a level 2 the lexicon or Rasa found plus the model's imminence at
    ``MODEL_IMMINENT``, or the model sure of both the risk and the now (risk x imminence at
    ``MODEL_ALONE_NOW``). No single ambiguous cue makes level 3: not the imminence head on a risk only
@@ -72,6 +74,11 @@ MODEL_VETO_NOW = 0.25  # no veto when the model reads a danger now: "猫粮在�
 MODEL_DOUBT = 0.005
 MODEL_ALONE = 0.85
 MODEL_ALONE_NOW = 0.6  # "血滴到地板上了 压了十几分钟还在流": not sure it is a risk, sure it is now
+# A method or risk topic the lexicon read in the writer's own unframed words ("上吊", "烧炭 买烧烤用的那种")
+# plus the model leaning to risk: two voices. On nlu_data/eval and COLD dev every threshold from 0.05 to 0.55
+# costs the same one false alarm (a cat jumping off a balcony, P 0.57) and finds nothing new there; 0.1 is
+# low on purpose, like MODEL_IMMINENT, since a missed risk costs more than a handoff (bot/risk_models/README.md).
+MODEL_WITH_MEANS = 0.1
 # Low on purpose: a level 3 read as level 2 costs far more than a crisis reply sent to a level 2
 # (on the evaluation splits 6-12% of level-2 messages become level 3, all signs together).
 MODEL_IMMINENT = 0.1
@@ -182,7 +189,8 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         cues.insert(0, f"model:doubt:{scores.risk:.3f}")
     model_alone = False
     if (scores is not None and risk < 2 and not capped and told_about is None
-            and (scores.risk >= MODEL_ALONE or scores.risk * scores.imminent >= MODEL_ALONE_NOW)):
+            and (scores.risk >= MODEL_ALONE or scores.risk * scores.imminent >= MODEL_ALONE_NOW
+                 or (assessment.mentions_means and scores.risk >= MODEL_WITH_MEANS))):
         risk, model_alone = 2, True
         cues.append(f"model:risk:{scores.risk:.2f}")
     # Level 3 takes two voices: a level 2 the lexicon or Rasa found plus the model's imminence, or the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 from pathlib import Path
 
@@ -55,8 +57,12 @@ def test_calibration_needs_both_outcomes() -> None:
         fit_calibrator([(0.9, True)] * 10, [str(i) for i in range(10)])
 
 
-def test_an_artifact_written_before_calibration_still_loads(detector: RiskDetector) -> None:
-    model, _ = read_artifact(current_path(ARTIFACT_DIR), detector.normalise)
+def test_an_artifact_written_before_calibration_still_loads(detector: RiskDetector, tmp_path: Path) -> None:
+    body = json.loads(gzip.decompress(current_path(ARTIFACT_DIR).read_bytes()))
+    body["parameters"].pop("calibrator", None)  # as written before calibrators existed
+    older = tmp_path / "older.json.gz"
+    older.write_bytes(gzip.compress(json.dumps(body).encode("utf-8")))
+    model, _ = read_artifact(older, detector.normalise)
     assert model.calibrator is None and model.scores("不想活了").calibrated is None
 
 

@@ -111,3 +111,34 @@ def test_burden_words_without_burdensomeness_are_not_risk(detector: RiskDetector
 def test_pinyin_and_initials_are_read(detector: RiskDetector, text: str, category: str) -> None:
     result = detector.assess(text)
     assert result.level >= 2 and result.category == category, result
+
+
+@pytest.mark.parametrize("text", ["活着就是受罪，早点死了算了", "每天都在想活着还有什么意思，想过去死"])
+def test_a_guard_word_inside_the_risk_phrase_takes_nothing_back(detector: RiskDetector, text: str) -> None:
+    # "受罪" is no crime frame and "活着还有什么意思" asks nothing: the guards once read them so.
+    assert detector.assess(text).level >= 2, detector.assess(text)
+    assert detector.told_about(text) is None
+
+
+@pytest.mark.parametrize("text", ["故意伤害罪判几年", "自杀是什么意思", "网暴别人算什么罪名"])
+def test_a_real_topic_question_or_crime_frame_still_holds(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level < 2, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", ["他们把我堵在厕所里扒我裤子，还说是开玩笑，我好恶心",
+                                  "男同学总是按住我乱摸，老师说那是开玩笑，让我别计较",
+                                  "我爸用皮带抽我，他说只是开玩笑吓唬我"])
+def test_someone_else_calling_it_a_joke_takes_nothing_back(detector: RiskDetector, text: str) -> None:
+    # The writer's own "开玩笑的" retracts; the perpetrator's or a bystander's minimising does not.
+    assert detector.assess(text).level >= 2, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("告别的话我设了定时 明天早上发出去", 3),  # a farewell scheduled for a near time
+    ("零花钱都转给我妹了 你们以后帮我照顾她", 2),  # savings handed over, someone's care handed over
+    ("外婆去世了 我没能回去见她最后一面 好难过", 0),  # grief: "去见…最后一面" is no joining the dead
+    ("朋友圈设置了定时发布 明早八点 是给我妈的生日祝福", 0),
+    ("零花钱都转给我妹了 她生日快到了", 0),
+])
+def test_farewell_arrangements_and_their_everyday_twins(detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.risk import RiskAssessment
+from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_model import RiskScores
-from bot.triage import MODEL_ALONE, MODEL_ALONE_NOW, MODEL_IMMINENT, decide, load_risk_intents
+from bot.triage import MODEL_ALONE, MODEL_ALONE_NOW, MODEL_IMMINENT, MODEL_WITH_MEANS, decide, load_risk_intents
 
 INTENTS = load_risk_intents()
 NOTHING = RiskAssessment(0, None, [])
@@ -37,3 +37,19 @@ def test_the_lexicons_level_2_and_the_models_imminence_make_level_3() -> None:
 def test_a_lexicon_level_3_stands_whatever_the_model_says() -> None:
     plan = RiskAssessment(3, "suicide", ["suicide.plan:今晚"])
     assert decide(plan, None, intents=INTENTS, scores=RiskScores(0.0, 0.0, "suicide")).risk == 3
+
+
+def test_a_method_in_the_writers_own_words_and_the_models_lean_make_a_risk() -> None:
+    mention = RiskAssessment(1, "suicide", ["suicide.method:上吊"], mentions_means=True)
+    leaning = RiskScores(risk=MODEL_WITH_MEANS, imminent=0.0, category="suicide")
+    assert decide(mention, None, intents=INTENTS, bot_available=False, scores=leaning).risk == 2
+    doubting = RiskScores(risk=MODEL_WITH_MEANS / 2, imminent=0.0, category="suicide")
+    assert decide(mention, None, intents=INTENTS, bot_available=False, scores=doubting).risk == 1
+    # The lean alone, without the lexicon's mention, is not enough.
+    assert decide(NOTHING, None, intents=INTENTS, bot_available=False, scores=leaning).risk == 0
+
+
+def test_a_method_told_about_or_someone_elses_is_no_mention(detector: RiskDetector) -> None:
+    assert detector.assess("烧炭的话 就买烧烤用的那种吧").mentions_means
+    for told in ("新闻里说有人跳楼了", "我同学说她想上吊", "电影里主角最后割腕了"):
+        assert not detector.assess(told).mentions_means, told
