@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote.add_argument("--replace-stale", action="store_true",
                          help="the current model was trained through another lexicon or feature version: replace it "
                               "with a candidate for the running one if it loses no recall (false alarms may rise)")
+    promote.add_argument("--first", action="store_true",
+                         help="the candidate's directory has no current model yet: make it the first, ungated")
     promote.set_defaults(handler=_promote)
 
     export = commands.add_parser("export-feedback", help="counsellors' saved risk assessments and changes as "
@@ -187,7 +189,7 @@ def _promote(args: argparse.Namespace) -> None:
     from bot.risk_gate import PromotionRefused, promote
 
     try:
-        promotion = promote(args.candidate, RiskDetector(), replace_stale=args.replace_stale)
+        promotion = promote(args.candidate, RiskDetector(), replace_stale=args.replace_stale, first=args.first)
     except PromotionRefused as exc:
         sys.exit(f"youthdesk risk promote: {exc}")
     if promotion.candidate is not None and promotion.current is not None:

@@ -95,9 +95,13 @@ def gate_figures(detector: RiskDetector, model: RiskModel, splits: Sequence[Path
     return GateFigures.of(report.offline)
 
 
-def promote(candidate_path: Path, detector: RiskDetector, *, replace_stale: bool = False,
+def promote(candidate_path: Path, detector: RiskDetector, *, replace_stale: bool = False, first: bool = False,
             splits: Sequence[Path] | None = None) -> Promotion:
-    """Make the candidate current in its own directory unless the gate refuses it."""
+    """Make the candidate current in its own directory unless the gate refuses it.
+
+    A directory without a current model has nothing to compare with, so only an explicit ``first``
+    promotes there: a candidate trained into a scratch directory would otherwise pass ungated.
+    """
     directory = candidate_path.parent
     try:
         candidate, provenance = read_artifact(candidate_path, detector.normalise)
@@ -106,6 +110,10 @@ def promote(candidate_path: Path, detector: RiskDetector, *, replace_stale: bool
     try:
         current, current_provenance = read_artifact(current_path(directory), detector.normalise)
     except FileNotFoundError:
+        if not first:
+            raise PromotionRefused(f"no current model in {directory} to compare {provenance.name} with: train into "
+                                   "the directory the gateway loads, or pass --first for a new directory's "
+                                   "first model") from None
         point_to(candidate_path, directory)
         return Promotion(provenance.name, None, None, None)
     # Both scored now, with this lexicon: a card's figures may be from another lexicon version.

@@ -72,3 +72,16 @@ def test_an_unreadable_candidate_is_refused(directory: Path, detector: RiskDetec
     broken.write_bytes(b"not gzip")
     with pytest.raises(PromotionRefused, match="cannot read"):
         promote(broken, detector, splits=[BLIND9])
+
+
+def test_a_directory_without_a_current_model_promotes_only_an_explicit_first(directory: Path, tmp_path: Path,
+                                                                             detector: RiskDetector) -> None:
+    current, _ = read_artifact(current_path(directory), detector.normalise)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    candidate = write_artifact(current, _provenance("risk-scratch", detector), scratch)
+    with pytest.raises(PromotionRefused, match="no current model"):
+        promote(candidate, detector, splits=[BLIND9])
+    assert not (scratch / POINTER_NAME).exists()
+    assert promote(candidate, detector, first=True, splits=[BLIND9]).replaced is None
+    assert current_path(scratch) == candidate
