@@ -40,6 +40,7 @@ from contract.channel import (
     InboundMessage,
     OutboundMessage,
     PermanentDeliveryError,
+    QueueNotice,
     WebhookRejected,
 )
 from contract.config import ChannelAccountConfig
@@ -133,6 +134,7 @@ def parse_call_event(account: ChannelAccountConfig, payload: dict[str, Any], ide
 
 class HotlineChannel(Channel):
     platform: ClassVar[str] = "hotline"
+    queue_notice: ClassVar[QueueNotice] = "none"  # a caller cannot be sent text
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)

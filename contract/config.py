@@ -18,7 +18,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from contract.data_config import DataConfig
-from contract.escalation import AlertEscalationConfig, OnCallEntry, OverflowWindows, PagerConfig
+from contract.escalation import (
+    AlertEscalationConfig,
+    LeaveMessageWindows,
+    OnCallEntry,
+    OverflowWindows,
+    PagerConfig,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG_PATH = PROJECT_ROOT / "config" / "demo.toml"
@@ -51,6 +57,7 @@ class DeskConfig(_Strict):
         "现在不是值班时间。你可以留言，值班老师上班后会第一时间回复你。如遇紧急危险，请立即拨打110或120。"
     )
     overflow: OverflowWindows = Field(default_factory=OverflowWindows)  # unclaimed risk goes to the desk above
+    leave_message: LeaveMessageWindows = Field(default_factory=LeaveMessageWindows)  # nobody free: 留言
     on_call: list[OnCallEntry] = Field(default_factory=list)  # paged when a level-3 alert stays unacknowledged
 
 

@@ -64,7 +64,7 @@ class HandoffOnlyRouter:
     async def route(self, conversation: Conversation, message: Message) -> None:
         if (message.direction == Direction.INBOUND and message.sender == SenderKind.YOUTH
                 and conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED)):
-            await self.sink.youth_wrote(conversation)
+            await self.sink.youth_wrote(conversation, message)
 
 
 def setup_handoff(app: web.Application) -> None:
@@ -79,10 +79,12 @@ def setup_handoff(app: web.Application) -> None:
 async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     policies = {platform: channel.reply_policy for platform, channel in app[CHANNELS].items()}
-    engine = HandoffEngine(stream=app[STREAM], settings=settings, reply_policies=policies)
+    by_text = frozenset(platform for platform, channel in app[CHANNELS].items() if channel.queue_notice == "text")
+    engine = HandoffEngine(stream=app[STREAM], settings=settings, reply_policies=policies,
+                           text_notice_platforms=by_text)
     alert_escalation = AlertEscalation(engine.context, pager_from(with_own_pager(settings), http_transport))
     watcher = DeadlineWatcher(engine.context, engine.assignment, overflow=engine.overflow,
-                              alert_escalation=alert_escalation)
+                              alert_escalation=alert_escalation, leave_messages=engine.leave_messages)
     app[ENGINE] = engine
     app[DEADLINES] = watcher
     tasks = app[TASKS] = TaskWatcher(engine.context)
