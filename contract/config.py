@@ -25,6 +25,7 @@ from contract.escalation import (
     OverflowWindows,
     PagerConfig,
 )
+from contract.work_orders import WorkOrdersConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG_PATH = PROJECT_ROOT / "config" / "demo.toml"
@@ -259,6 +260,7 @@ class Settings(_Strict):
     partners: list[PartnerConfig] = Field(default_factory=list)
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     data: DataConfig = Field(default_factory=DataConfig)
+    work_orders: WorkOrdersConfig = Field(default_factory=WorkOrdersConfig)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:
@@ -279,6 +281,9 @@ class Settings(_Strict):
         for index, partner in enumerate(self.partners):
             if partner.desk not in desk_ids:
                 raise ValueError(f"partners.{index}.desk: unknown desk {partner.desk!r}")
+        for index, endpoint in enumerate(self.work_orders.endpoints):
+            if endpoint.agency not in self.cases.agency_codes():
+                raise ValueError(f"work_orders.endpoints.{index}.agency: unknown agency {endpoint.agency!r}")
         return self
 
     def desk(self, desk_id: str) -> DeskConfig:
@@ -379,9 +384,10 @@ def _demo_secrets() -> set[str]:
         return set()
     demo = tomllib.loads(DEMO_CONFIG_PATH.read_text(encoding="utf-8"))
     values = {demo.get("service", {}).get("data_key", "")}
-    for section in ("accounts", "partners"):
-        for entry in demo.get(section, []):
-            values.update(entry.get(field, "") for field in ("token", "encoding_aes_key", "secret"))
+    entries = [*demo.get("accounts", []), *demo.get("partners", []),
+               *demo.get("work_orders", {}).get("endpoints", [])]
+    for entry in entries:
+        values.update(entry.get(field, "") for field in ("token", "encoding_aes_key", "secret"))
     return {value for value in values if value}
 
 
@@ -405,6 +411,9 @@ def check_production_ready(settings: Settings) -> None:
     for index, partner in enumerate(settings.partners):
         if partner.secret in demo:
             raise ConfigError(f"partners.{index}.secret: demo secret refused in production")
+    for index, endpoint in enumerate(settings.work_orders.endpoints):
+        if endpoint.url == "standin" or endpoint.secret in demo:
+            raise ConfigError(f"work_orders.endpoints.{index}: stand-in or demo secret refused in production")
     if settings.handoff.pager.provider != "none" and "standin" in (settings.handoff.pager.provider,
                                                                      settings.handoff.pager.endpoint):
         raise ConfigError("handoff.pager: the stand-in pager is refused in production (provider = \"aliyun\")")

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from contract.config import Settings
 from contract.handoff import HandoffSink
-from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Link
+from contract.keys import CHANNELS, HANDOFF, HTTP, LINKS, SETTINGS, STORE, STREAM, Link
 from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
 from contract.people import Role
 from handoff.alerts import AlertEscalation
@@ -23,9 +23,12 @@ from handoff.tasks import TaskWatcher
 from handoff.users import create_user, list_users
 from handoff.web.api import setup_api
 from handoff.web.console import setup_console
-from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE, TASKS
+from handoff.web.keys import CONSOLE_PRESENCE, DEADLINES, ENGINE, TASKS, WORK_ORDERS
+from handoff.web.work_orders import setup_work_order_callbacks
+from handoff.work_orders import WorkOrderSender
 from service.pager_http import http_transport
 from service.pager_standin import mount_pager_standin, with_own_pager
+from service.work_order_http import session_transport
 from store.client import Store
 
 log = logging.getLogger("youthdesk.handoff")
@@ -72,6 +75,7 @@ def setup_handoff(app: web.Application) -> None:
     setup_api(app)
     setup_console(app)
     mount_pager_standin(app, app[SETTINGS])
+    setup_work_order_callbacks(app)
     app[LINKS].append(Link("咨询师工作台", "/console/", "接待转人工的会话、处理工单（需登录）"))
     app.cleanup_ctx.append(_handoff_ctx)
 
@@ -88,6 +92,7 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[DEADLINES] = watcher
     tasks = app[TASKS] = TaskWatcher(engine.context)
+    orders = app[WORK_ORDERS] = WorkOrderSender(engine.context, session_transport(lambda: app[HTTP]))
     app[HANDOFF] = engine
     app[STREAM].router = HandoffOnlyRouter(engine)
     presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds)
@@ -101,8 +106,10 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.start()
     await watcher.start()
     await tasks.start()
+    await orders.start()
     yield
     await presence.close()
+    await orders.stop()
     await tasks.stop()
     await watcher.stop()
     await engine.stop()

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from contract.channel import constant_time_equals
 from contract.config import Settings
-from service import douyin_standin, partner_api_standin, qq_standin
+from service import douyin_standin, partner_api_standin, qq_standin, work_order_standin
 from service.wechat_standin import WeChatStandIn
 from service.weibo_standin import WeiboStandIn
 
@@ -51,7 +51,8 @@ def with_own_standins(settings: Settings, host: str, port: int) -> Settings:
         reachable = f"[{reachable}]"
     accounts = [account.model_copy(update={"api_base": f"http://{reachable}:{port}/standin/{account.platform}"})
                 if account.api_base == OWN_STANDIN else account for account in settings.accounts]
-    return settings.model_copy(update={"accounts": accounts})
+    return work_order_standin.with_own_orders_standin(settings.model_copy(update={"accounts": accounts}),
+                                                      f"http://{reachable}:{port}")
 
 
 def _inspection(handler: Handler, token: str) -> Handler:
@@ -83,7 +84,7 @@ def standin_routes(settings: Settings) -> list[web.AbstractRouteDef]:
         weibo = WeiboStandIn({a.token for a in settings.accounts_for("weibo") if a.token})
         routes += weibo.routes() + _guarded(weibo.inspection_routes(), token)
     for newer in (qq_standin.mounted(settings), douyin_standin.mounted(settings),
-                  partner_api_standin.mounted(settings)):
+                  partner_api_standin.mounted(settings), work_order_standin.mounted(settings)):
         if newer is not None:
             routes += newer.routes() + _guarded(newer.inspection_routes(), token)
     return routes

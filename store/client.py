@@ -30,6 +30,7 @@ from store import (
     retention,
     tasks,
     users,
+    work_orders,
 )
 from store.database import IndexDeclarations, Store
 from store.durable import DurableMongoClient
@@ -41,7 +42,7 @@ log = logging.getLogger("youthdesk.store")
 SCHEMA: tuple[IndexDeclarations, ...] = (
     contacts.INDEXES, conversations.INDEXES, events.INDEXES, messages.INDEXES,
     alerts.INDEXES, cases.INDEXES, users.INDEXES, tasks.INDEXES, floods.INDEXES, retention.INDEXES,
-    consent.INDEXES,
+    consent.INDEXES, work_orders.INDEXES,
 )
 
 STORE_FILE_NAME = "store.sqlite3"
