@@ -34,12 +34,15 @@ class Refused(Exception):
 
 
 async def _body(request: web.Request, limit: int) -> bytes:
+    """The whole body, never more than ``limit`` bytes read (a chunked body has no length to check first)."""
     if request.content_length is not None and request.content_length > limit:
         raise Refused(413, "body too large")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise Refused(413, "body too large")
-    return body
+    body = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            raise Refused(413, "body too large")
+    return bytes(body)
 
 
 def _callback(body: bytes) -> StatusCallback:

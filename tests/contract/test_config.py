@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract.config import DEMO_CONFIG_PATH, ConfigError, load_settings
+from contract.config import DEMO_CONFIG_PATH, ConfigError, check_production_ready, load_settings
 
 
 def write(tmp_path, text: str):
@@ -57,3 +57,23 @@ def test_production_refuses_demo_secrets():
     environ["YOUTHDESK_DATA_KEY"] = "bm90LWEtZGVtby1rZXktYnV0LTMyLWJ5dGVzLWxvbmc="
     with pytest.raises(ConfigError, match=r"accounts\.0\.token: demo secret refused"):
         load_settings(DEMO_CONFIG_PATH, environ=environ)
+
+
+def test_production_refuses_the_work_order_standin_and_its_demo_secrets():
+    settings = load_settings(DEMO_CONFIG_PATH, environ={})
+    real_url = [e.model_copy(update={"url": "https://hotline.invalid/orders"}) for e in settings.work_orders.endpoints]
+    with pytest.raises(ConfigError, match=r"work_orders\.endpoints\.0: stand-in or demo secret refused"):
+        check_production_ready(_production_ready_but_orders(settings, settings.work_orders.endpoints))
+    with pytest.raises(ConfigError, match=r"work_orders\.endpoints\.0: stand-in or demo secret refused"):
+        check_production_ready(_production_ready_but_orders(settings, real_url))
+    own = [e.model_copy(update={"secret": f"a-real-secret-for-{e.agency}"}) for e in real_url]
+    check_production_ready(_production_ready_but_orders(settings, own))
+
+
+def _production_ready_but_orders(settings, endpoints):  # type: ignore[no-untyped-def]
+    service = settings.service.model_copy(update={"data_key": "bm90LWEtZGVtby1rZXktYnV0LTMyLWJ5dGVzLWxvbmc=",
+                                                  "mongodb_uri": "mongodb://db.invalid"})
+    orders = settings.work_orders.model_copy(update={"endpoints": endpoints})
+    handoff = settings.handoff.model_copy(update={"pager": settings.handoff.pager.model_copy(update={"provider": "none"})})
+    return settings.model_copy(update={"service": service, "accounts": [], "partners": [], "work_orders": orders,
+                                       "handoff": handoff})
