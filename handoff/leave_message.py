@@ -120,11 +120,10 @@ class LeaveMessages:
         number = callback_number(message.text)
         if number is None:
             return
-        task = await stored_tasks.set_callback_contact(self.context.store, item.info.message_task, number)
+        task = await stored_tasks.set_callback_contact(self.context.store, item.info.message_task, number,
+                                                       CALLBACK_TITLE)
         if task is None:
             return  # answered already: the counsellor has the conversation itself
-        if task.title != CALLBACK_TITLE:
-            task = await stored_tasks.update(self.context.store, task.id, {"title": CALLBACK_TITLE}) or task
         await self.context.stream.bus.publish(Event(type="task.updated", conversation_id=conversation.id,
                                                     desk=task.desk, data={"task": task.public()}))
         await self.context.stream.send(conversation.id, CALLBACK_NOTED.format(number=mask_phone(number)),

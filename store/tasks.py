@@ -91,10 +91,10 @@ async def update(store: Store, task_id: str, changes: dict[str, Any]) -> Task | 
     return _task(store, doc) if doc else None
 
 
-async def set_callback_contact(store: Store, task_id: str, contact: str) -> Task | None:
-    """Keep the number a youth left with their 留言, while its task is open; None once it is done."""
+async def set_callback_contact(store: Store, task_id: str, contact: str, title: str) -> Task | None:
+    """Keep the number a youth left with their 留言 (and retitle the task), while it is open; None once done."""
     doc = await store["tasks"].find_one_and_update(
-        {"_id": task_id, "state": "open"}, {"$set": {"callback_contact": seal(store, contact)}},
+        {"_id": task_id, "state": "open"}, {"$set": {"callback_contact": seal(store, contact), "title": title}},
         return_document=ReturnDocument.AFTER)
     return _task(store, doc) if doc else None
 

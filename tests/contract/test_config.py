@@ -74,6 +74,7 @@ def _production_ready_but_orders(settings, endpoints):  # type: ignore[no-untype
     service = settings.service.model_copy(update={"data_key": "bm90LWEtZGVtby1rZXktYnV0LTMyLWJ5dGVzLWxvbmc=",
                                                   "mongodb_uri": "mongodb://db.invalid"})
     orders = settings.work_orders.model_copy(update={"endpoints": endpoints})
-    handoff = settings.handoff.model_copy(update={"pager": settings.handoff.pager.model_copy(update={"provider": "none"})})
+    pager = settings.handoff.pager.model_copy(update={"provider": "none"})
+    handoff = settings.handoff.model_copy(update={"pager": pager})
     return settings.model_copy(update={"service": service, "accounts": [], "partners": [], "work_orders": orders,
                                        "handoff": handoff})
