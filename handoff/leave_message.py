@@ -39,6 +39,7 @@ OFFER_NOTE = "留言：值班老师都在忙，已请青少年留言（见我的
 # Mainland mobile numbers and landlines with an area code, after spaces and dashes are taken out.
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}\d{7,8})(?!\d)")
 _SEPARATORS = re.compile(r"(?<=\d)[\s\-－—]+(?=\d)")
+_DIGIT_RUN = re.compile(r"\d(?:[\d\s\-－—]*\d)?")  # \d is Unicode: full-width digits too
 
 
 def callback_number(text: str) -> str | None:
@@ -46,6 +47,20 @@ def callback_number(text: str) -> str | None:
     plain = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
     found = _PHONE.search(plain)
     return found.group(1) if found else None
+
+
+def mask_numbers(text: str) -> str:
+    """``text`` with every phone number masked (``138****5678``), the rest as written: for previews."""
+
+    def masked(run: re.Match[str]) -> str:
+        number = callback_number(run.group(0))
+        return mask_phone(number) if number is not None and len(number) == len(_digits(run.group(0))) else run.group(0)
+
+    return _DIGIT_RUN.sub(masked, text)
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if ch.isdigit())
 
 
 def due_words(due: datetime, now: datetime) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from contract.handoff import HandoffRequest
 from contract.keys import SETTINGS, STORE, STREAM
-from handoff.leave_message import callback_number, due_words
+from handoff.leave_message import callback_number, due_words, mask_numbers
 from handoff.replies import AT_RISK_ACKNOWLEDGED, CALLBACK_INVITE
 from handoff.web.keys import DEADLINES
 from store.fields import SEALED_PREFIX
@@ -73,6 +73,8 @@ async def test_a_callback_number_is_sealed_masked_in_the_worklist_and_read_whole
     headers = await login(client, "busy-gd")
     [item] = (await (await client.get("/api/v1/tasks", headers=headers)).json())["items"]
     assert item["callback_contact"] == "138****5678"
+    [queued] = (await (await client.get("/api/v1/queue", headers=headers)).json())["items"]
+    assert "5678" in queued["last_message_preview"] and "1234" not in queued["last_message_preview"]
     whole = await client.get(f"/api/v1/tasks/{item['id']}/callback-contact", headers=headers)
     assert (await whole.json())["callback_contact"] == "13812345678"
     assert await client.app[STORE]["audit"].count_documents({"action": "task.callback_contact"}) == 1
@@ -128,6 +130,12 @@ async def test_after_hours_messages_get_the_callback_invitation_and_a_task_due_a
 ])
 def test_callback_numbers_are_found_in_what_youths_write(text: str, number: str | None) -> None:
     assert callback_number(text) == number
+
+
+def test_numbers_in_previews_are_masked() -> None:
+    assert mask_numbers("打我电话 138 1234 5678，晚上都在") == "打我电话 138****5678，晚上都在"
+    assert mask_numbers("座机020-87654321") == "座机020****4321"
+    assert mask_numbers("考了135分") == "考了135分"
 
 
 def test_due_times_read_as_a_youth_would_read_them() -> None:
