@@ -194,5 +194,9 @@ export function mountCasePanel(ctx, summary, reason) {
   }
 
   load();
-  return () => { closed = true; };
+  // A hotline reporting on one of this case's work orders: show it without a reload.
+  const stop = ctx.live.on((event) => {
+    if (event.type === "case.work_order" && event.data.case_id === summary.case_id) load();
+  });
+  return () => { closed = true; stop(); };
 }
