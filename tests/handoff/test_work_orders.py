@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from contract.config import Settings
-from contract.keys import STORE
+from contract.keys import STORE, STREAM
 from contract.signing import signed_headers
 from handoff.web.keys import WORK_ORDERS
 from service.work_order_standin import HotlineOrdersStandIn, create_standin_app
@@ -87,6 +87,7 @@ async def test_status_callbacks_update_the_order_the_referral_and_the_case_panel
     client = await start(start_app, to_standin(settings, base))
     case_id, order_id = await referred(client)
     await delivered(client, recorder, order_id)
+    heard = client.app[STREAM].bus.subscribe(lambda e: e.type == "case.work_order")
     for status, note in (("received", ""), ("accepted", "已受理，转区人社局"), ("in_progress", "已联系用人单位"),
                          ("resolved", "工资已结清")):
         response = await post_callback(client, *recorder.signed_callback(order_id, status, note))
@@ -99,6 +100,10 @@ async def test_status_callbacks_update_the_order_the_referral_and_the_case_panel
         ("resolved", "工资已结清")]
     [referral] = shown["referrals"]
     assert referral["status"] == "resolved" and referral["history"][-1]["by"] == "hotline:12345"
+    heard.close()
+    events = [event async for event in heard]
+    assert [e.data["work_order"]["status"] for e in events] == ["received", "accepted", "in_progress", "resolved"]
+    assert {(e.desk, e.data["case_id"]) for e in events} == {("gd", case_id)}  # the console's case panel reloads
 
 
 async def test_a_rejection_declines_the_referral(start_app, settings, standin) -> None:  # type: ignore[no-untyped-def]
