@@ -72,7 +72,7 @@ class TriageRouter:
         if message.direction != Direction.INBOUND or message.sender != SenderKind.YOUTH:
             return
         if conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
-            await self.handoff.youth_wrote(conversation)
+            await self.handoff.youth_wrote(conversation, message)
             await self._watch(conversation, message)
             return
         if conversation.state != ConversationState.BOT:

@@ -49,6 +49,7 @@ from contract.channel import (
     InboundMessage,
     OutboundMessage,
     PermanentDeliveryError,
+    QueueNotice,
     TransientDeliveryError,
     WebhookRejected,
 )
@@ -147,6 +148,7 @@ def parse_call_event(account: ChannelAccountConfig, payload: dict[str, Any], ide
 class HotlineChannel(Channel):
     platform: ClassVar[str] = "hotline"
     privacy_notice_by_voice: ClassVar[bool] = True  # the call centre's IVR greeting; SMS is for replies only
+    queue_notice: ClassVar[QueueNotice] = "none"  # a caller is on the phone: no SMS about a queue
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)

@@ -1,4 +1,5 @@
-"""Our own signing scheme for server-to-server traffic (the partner API, call-centre events).
+"""Our own signing scheme for server-to-server traffic (the partner API, call-centre events); the
+primitives live in ``contract/signing.py``, shared with the work orders to other hotlines.
 
 A request carries ``X-Youthdesk-Timestamp`` (unix seconds) and ``X-Youthdesk-Signature``: the hex
 HMAC-SHA256, keyed with the sender's secret, of ``<timestamp>.`` followed by the raw body. The
@@ -10,8 +11,6 @@ same secret, so the partner verifies them with the code it already has.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Mapping
 
@@ -21,18 +20,9 @@ from channels.payloads import timestamp_seconds
 from channels.shared_limits import SharedWindow, shared_window_ctx
 from channels.widget_session import TokenBucket
 from contract.channel import WebhookRejected, constant_time_equals
+from contract.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
 
-TIMESTAMP_HEADER = "X-Youthdesk-Timestamp"
-SIGNATURE_HEADER = "X-Youthdesk-Signature"
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
-    timestamp = str(int(time.time() if now is None else now))
-    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(secret, timestamp, body)}
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "RateLimits", "check_signature", "sign", "signed_headers"]
 
 
 def check_signature(secret: str, headers: Mapping[str, str], body: bytes, window_seconds: int) -> None:

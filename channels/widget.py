@@ -34,7 +34,14 @@ from channels.widget_identity import IdentityRejected, IdentityVerifier, WidgetI
 from channels.widget_limits import NewConversationLimits
 from channels.widget_media import MAX_IMAGE_BYTES, MediaStore
 from channels.widget_session import SessionDeps, WidgetSession
-from contract.channel import Channel, ChannelContext, DeliveryReceipt, OutboundMessage, WebhookRejected
+from contract.channel import (
+    Channel,
+    ChannelContext,
+    DeliveryReceipt,
+    OutboundMessage,
+    QueueNotice,
+    WebhookRejected,
+)
 from contract.config import PartnerConfig
 from contract.keys import LINKS, Link
 
@@ -79,6 +86,7 @@ def frame_ancestors(partner: PartnerConfig) -> str:
 
 class WidgetChannel(Channel):
     platform: ClassVar[str] = "widget"
+    queue_notice: ClassVar[QueueNotice] = "live"  # the iframe shows queue.position as it changes
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)

@@ -59,6 +59,12 @@ class ReplyPolicy:
     max_messages: int
 
 
+# How a youth waiting for a counsellor hears about the wait: a text message ("text"), live
+# ``queue.position`` events the channel shows itself ("live": the widget), or not at all ("none":
+# a phone call, which takes no text).
+QueueNotice = Literal["text", "live", "none"]
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     message_id: str
@@ -183,6 +189,7 @@ class Channel(ABC):
     reply_policy: ClassVar[ReplyPolicy | None] = None
     # True for a voice line: the caller hears the call centre's recorded notice, so no written one is sent.
     privacy_notice_by_voice: ClassVar[bool] = False
+    queue_notice: ClassVar[QueueNotice] = "text"
 
     def __init__(self, context: ChannelContext) -> None:
         self.context = context

@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from contract.client_address import parse_networks
 from contract.data_config import DataConfig
-from contract.escalation import AlertEscalationConfig, OnCallEntry, OverflowWindows, PagerConfig
+from contract.escalation import (
+    LeaveMessageWindows,
+    OnCallEntry,
+    OverflowWindows,
+)
+from contract.handoff_config import HandoffConfig
+from contract.work_orders import WorkOrdersConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG_PATH = PROJECT_ROOT / "config" / "demo.toml"
@@ -52,6 +58,7 @@ class DeskConfig(_Strict):
         "现在不是值班时间。你可以留言，值班老师上班后会第一时间回复你。如遇紧急危险，请立即拨打110或120。"
     )
     overflow: OverflowWindows = Field(default_factory=OverflowWindows)  # unclaimed risk goes to the desk above
+    leave_message: LeaveMessageWindows = Field(default_factory=LeaveMessageWindows)  # nobody free: 留言
     on_call: list[OnCallEntry] = Field(default_factory=list)  # paged when a level-3 alert stays unacknowledged
 
 
@@ -177,64 +184,6 @@ class ServiceConfig(_Strict):
         return value
 
 
-class DeadlineConfig(_Strict):
-    """Response-time rules (回复时效) for one risk level, in seconds."""
-
-    first_response_seconds: int = Field(gt=0)  # from queueing to the first counsellor message
-    reply_seconds: int = Field(gt=0)  # from a youth message to the owner's answer
-    requeue_after_seconds: int = Field(gt=0)  # after a breach: offer the conversation back to the queue
-
-
-def _default_deadlines() -> dict[str, DeadlineConfig]:
-    return {
-        "0": DeadlineConfig(first_response_seconds=1800, reply_seconds=900, requeue_after_seconds=900),
-        "1": DeadlineConfig(first_response_seconds=900, reply_seconds=600, requeue_after_seconds=600),
-        "2": DeadlineConfig(first_response_seconds=300, reply_seconds=180, requeue_after_seconds=300),
-        "3": DeadlineConfig(first_response_seconds=60, reply_seconds=60, requeue_after_seconds=120),
-    }
-
-
-class CannedResponse(_Strict):
-    id: str
-    title: str
-    text: str  # placeholders: {name} {counsellor} {desk}
-
-
-class HandoffConfig(_Strict):
-    """The handoff engine: sessions, deadlines per risk level ("0".."3"), routing by skill."""
-
-    session_idle_minutes: int = Field(default=30, gt=0)
-    session_max_hours: int = Field(default=12, gt=0)
-    # A user whose last console WebSocket closed goes "away" after this long (a reload stays online).
-    console_away_after_seconds: float = Field(default=60, gt=0)
-    deadlines: dict[str, DeadlineConfig] = Field(default_factory=_default_deadlines)
-    warn_fraction: float = Field(default=0.8, gt=0, lt=1)
-    # A youth at risk level >= 2 silent this long while waiting/assigned creates an outreach task.
-    outreach_after_minutes: float = Field(default=10, gt=0)
-    # Conversation topic / risk category -> the counsellor skill it needs.
-    topic_skills: dict[str, str] = Field(default_factory=dict)
-    # Rough time one conversation takes a counsellor; used for the youth's expected wait.
-    expected_handle_seconds: int = Field(default=600, gt=0)
-    tick_seconds: float = Field(default=1.0, gt=0)
-    canned_responses: list[CannedResponse] = Field(default_factory=list)
-    # Anonymous widget conversations at risk level >= 2 from one source: more than ``flood_threshold``
-    # within ``flood_window_seconds`` are grouped into one "possible flood" item for a supervisor.
-    flood_threshold: int = Field(default=3, ge=1)
-    flood_window_seconds: float = Field(default=600, gt=0)
-    # Outreach tasks (a silent youth at risk) are due this long after they are created.
-    outreach_task_due_minutes: float = Field(default=30, gt=0)
-    # A task's assignee is reminded this long before it is due.
-    task_reminder_minutes: float = Field(default=60, ge=0)
-    # Counsellor wellbeing: after this many level-3 conversations in a row, auto-assignment and
-    # "take next" give the next level 3 to a colleague who can take it.
-    consecutive_level3_cap: int = Field(default=3, ge=1)
-    alert_escalation: AlertEscalationConfig = Field(default_factory=AlertEscalationConfig)
-    pager: PagerConfig = Field(default_factory=PagerConfig)
-
-    def deadline(self, risk_level: int) -> DeadlineConfig:
-        return self.deadlines.get(str(risk_level)) or _default_deadlines()[str(risk_level)]
-
-
 class TaxonomyNode(_Strict):
     """One 案由 (case classification) node; leaves are what a case is classified as."""
 
@@ -274,6 +223,7 @@ class Settings(_Strict):
     partners: list[PartnerConfig] = Field(default_factory=list)
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     data: DataConfig = Field(default_factory=DataConfig)
+    work_orders: WorkOrdersConfig = Field(default_factory=WorkOrdersConfig)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:
@@ -294,6 +244,9 @@ class Settings(_Strict):
         for index, partner in enumerate(self.partners):
             if partner.desk not in desk_ids:
                 raise ValueError(f"partners.{index}.desk: unknown desk {partner.desk!r}")
+        for index, endpoint in enumerate(self.work_orders.endpoints):
+            if endpoint.agency not in self.cases.agency_codes():
+                raise ValueError(f"work_orders.endpoints.{index}.agency: unknown agency {endpoint.agency!r}")
         return self
 
     def desk(self, desk_id: str) -> DeskConfig:
@@ -394,9 +347,10 @@ def _demo_secrets() -> set[str]:
         return set()
     demo = tomllib.loads(DEMO_CONFIG_PATH.read_text(encoding="utf-8"))
     values = {demo.get("service", {}).get("data_key", "")}
-    for section in ("accounts", "partners"):
-        for entry in demo.get(section, []):
-            values.update(entry.get(field, "") for field in ("token", "encoding_aes_key", "secret"))
+    entries = [*demo.get("accounts", []), *demo.get("partners", []),
+               *demo.get("work_orders", {}).get("endpoints", [])]
+    for entry in entries:
+        values.update(entry.get(field, "") for field in ("token", "encoding_aes_key", "secret"))
     return {value for value in values if value}
 
 
@@ -422,6 +376,9 @@ def check_production_ready(settings: Settings) -> None:
     for index, partner in enumerate(settings.partners):
         if partner.secret in demo:
             raise ConfigError(f"partners.{index}.secret: demo secret refused in production")
+    for index, endpoint in enumerate(settings.work_orders.endpoints):
+        if endpoint.url == "standin" or endpoint.secret in demo:
+            raise ConfigError(f"work_orders.endpoints.{index}: stand-in or demo secret refused in production")
     if settings.handoff.pager.provider != "none" and "standin" in (settings.handoff.pager.provider,
                                                                      settings.handoff.pager.endpoint):
         raise ConfigError("handoff.pager: the stand-in pager is refused in production (provider = \"aliyun\")")

@@ -30,6 +30,15 @@ class OverflowWindows(_Config):
         return self.level_3_seconds if level >= 3 else self.level_2_seconds
 
 
+class LeaveMessageWindows(_Config):
+    """留言 while the desk is open: a conversation below risk level 2 that nobody has taken within
+    ``offer_after_seconds`` is offered to leave a message (and a callback number); the desk's worklist
+    gets a task due ``reply_within_minutes`` later (after hours: after the desk opens)."""
+
+    offer_after_seconds: int = Field(default=300, gt=0)
+    reply_within_minutes: int = Field(default=240, gt=0)
+
+
 class OnCallEntry(_Config):
     """A person the pager reaches when a level-3 alert of the desk stays unacknowledged."""
 

@@ -3,7 +3,8 @@
 Triage (``bot/``, the stream's router for every youth message) raises a ``HandoffRequest`` and tells
 the engine when a youth writes in a conversation that is with a human; the stream raises one
 (``routing_failed``) when routing a message fails. The handoff engine implements ``HandoffSink``.
-Triage never decides who takes the conversation, and the engine never reads message text.
+Triage never decides who takes the conversation, and the engine reads message text only for a
+rating's score and a 留言's callback number.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class HandoffSink(Protocol):
     async def request_handoff(self, request: HandoffRequest) -> None:
         """Queue the conversation for a human, or raise its risk if it is already with one."""
 
-    async def youth_wrote(self, conversation: Conversation) -> None:
+    async def youth_wrote(self, conversation: Conversation, message: Message | None = None) -> None:
         """The youth wrote in a conversation that is queued or assigned: their silence ends, and a
-        reply deadline starts if a counsellor has answered before."""
+        reply deadline starts if a counsellor has answered before. ``message`` is read only while the
+        conversation waits as a 留言, for a callback number."""
 
     async def take_rating(self, conversation: Conversation, message: Message) -> bool:
         """If this youth message answers a satisfaction request (a ``satisfaction`` event from the

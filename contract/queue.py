@@ -48,7 +48,11 @@ class HandoffInfo(BaseModel):
     reason: str = "ask_human"
     waiting_since: datetime | None = None
     skill: str | None = None
-    leave_message: bool = False  # 留言: arrived out of hours, waits for the next shift
+    # 留言: waits as a message for a counsellor to answer later — it arrived out of hours, or nobody
+    # took it within the desk's window (``message_offered_at``); ``message_task`` is its worklist task.
+    leave_message: bool = False
+    message_offered_at: datetime | None = None
+    message_task: str | None = None
     queue_notice_sent: bool = False
     at_risk_notice_sent: bool = False  # "a person is coming", once per handoff even after a queue notice
     assigned_at: datetime | None = None

@@ -20,7 +20,7 @@ from handoff.context import HandoffContext
 from handoff.desks import nearest_open_ancestor, open_now
 from handoff.errors import Conflict, NotFound
 from handoff.queue import load, positions, queued
-from handoff.replies import AT_RISK_NOBODY_ON_DUTY, QUEUE_NOTICE, at_risk_notice
+from handoff.replies import AT_RISK_NOBODY_ON_DUTY, CALLBACK_INVITE, QUEUE_NOTICE, at_risk_notice
 from handoff.sessions import has_live_session
 from handoff.users import active_count, list_users
 from store import handoff as stored
@@ -58,6 +58,8 @@ class Assignment:
                 desk = settings.desk(staffed)
         is_open = open_now(desk, now)
         info.leave_message = not is_open or request.reason == "leave_message"
+        if info.leave_message and level < 2:
+            info.message_task = tasks.message_task_id(conversation.id, now)
         if is_open:
             info.start(Deadline.starting(now, settings.handoff.deadline(level).first_response_seconds))
         # The case before the queue: after a crash between the two, the message is routed again and
@@ -76,7 +78,10 @@ class Assignment:
         if not is_open and level >= 2:
             await self.tell_nobody_on_duty(updated)
         elif not is_open:
-            await context.stream.send(conversation.id, desk.after_hours_message, sender=SenderKind.SYSTEM)
+            await context.stream.send(conversation.id, f"{desk.after_hours_message}{CALLBACK_INVITE}",
+                                      sender=SenderKind.SYSTEM)
+        if info.message_task is not None:
+            await tasks.open_message_task(context, updated, now)
         if not is_open:
             await context.stream.send(conversation.id, LEAVE_MESSAGE_NOTE, sender=SenderKind.SYSTEM, private=True)
         if level >= 2 and await floods.group_if_flood(context, updated):
@@ -138,7 +143,8 @@ class Assignment:
     async def tell_youth(self, conversation_id: str) -> None:
         """At risk, on every platform, at once and once per handoff: a person is coming (never a wait) —
         also to a youth who got a queue notice before the risk showed. Otherwise one queue notice per
-        handoff, only on budgeted platforms and only when the youth will really wait."""
+        handoff, only where the channel does not show the wait live (the widget does) and only when the
+        youth will really wait."""
         context = self.context
         item = await load(context.store, conversation_id)
         if item is None or item.info.leave_message:
@@ -150,7 +156,7 @@ class Assignment:
             return
         if item.conversation.state != ConversationState.QUEUED or item.info.queue_notice_sent:
             return
-        if context.reply_policies.get(item.conversation.platform) is None:
+        if item.conversation.platform not in context.text_notice_platforms:
             return
         items = await queued(context.store, {item.conversation.desk})
         position = positions(items).get(conversation_id, 1)

@@ -19,6 +19,8 @@ class HandoffContext:
     settings: Settings
     # Per platform: its reply window and budget, or None where counsellors may always write.
     reply_policies: dict[str, ReplyPolicy | None]
+    # Platforms whose waiting youth hear of the wait by a text message (``Channel.queue_notice``).
+    text_notice_platforms: frozenset[str] = frozenset()
     # Shared by every part so that a test moving the engine's clock moves it for all of them.
     now: Callable[[], datetime] = field(default=utcnow)
 

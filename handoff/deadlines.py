@@ -6,7 +6,8 @@ is warned; at the deadline the supervisors get an alert; ``requeue_after_seconds
 assigned conversation is offered back to the queue. Out-of-hours messages (留言) get their
 first-response deadline when the desk opens. A youth at risk level >= 2 silent for
 ``outreach_after_minutes`` creates an outreach task. The same tick moves waiting risk conversations
-up the hierarchy (``handoff.overflow``) and escalates unacknowledged level-3 alerts (``handoff.alerts``).
+up the hierarchy (``handoff.overflow``), offers 留言 where nobody answered in time (``handoff.leave_message``)
+and escalates unacknowledged level-3 alerts (``handoff.alerts``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from handoff.alerts import AlertEscalation, raise_alert
 from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.desks import open_now
+from handoff.leave_message import LeaveMessages
 from handoff.overflow import Overflow
 from store import handoff as stored
 from store import leases
@@ -30,10 +32,11 @@ log = logging.getLogger("youthdesk.handoff.deadlines")
 
 class DeadlineWatcher:
     def __init__(self, context: HandoffContext, assignment: Assignment, *, overflow: Overflow,
-                 alert_escalation: AlertEscalation) -> None:
+                 alert_escalation: AlertEscalation, leave_messages: LeaveMessages) -> None:
         self.context = context
         self.assignment = assignment
         self.overflow = overflow
+        self.leave_messages = leave_messages
         self.alert_escalation = alert_escalation
         self._task: asyncio.Task[None] | None = None
 
@@ -61,6 +64,7 @@ class DeadlineWatcher:
         for item in items:
             await self._check(item)
         await self.overflow.check_all(items)  # conditional moves: a conversation claimed meanwhile stays put
+        await self.leave_messages.check_all(items)  # below risk 2, unanswered too long: 留言 (also conditional)
         await self.alert_escalation.tick()
 
     async def _check(self, item: Handed) -> None:
@@ -69,7 +73,8 @@ class DeadlineWatcher:
         store, cid = context.store, conversation.id
         rule = settings.handoff.deadline(conversation.risk_level)
 
-        if info.leave_message and info.deadline_due_at is None and info.first_responded_at is None:
+        if (info.leave_message and info.message_offered_at is None and info.deadline_due_at is None
+                and info.first_responded_at is None):  # out of hours: the clock starts when the desk opens
             if open_now(settings.desk(conversation.desk), now):
                 await stored.start_deadline(store, cid, Deadline.starting(now, rule.first_response_seconds))
                 await self.assignment.auto_assign(conversation.desk)

@@ -25,6 +25,7 @@ from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.errors import NotFound
 from handoff.escalation import Escalation
+from handoff.leave_message import LeaveMessages
 from handoff.overflow import Overflow
 from handoff.queue import load
 from handoff.transfer import TransferTarget, transfer
@@ -36,14 +37,17 @@ log = logging.getLogger("youthdesk.handoff")
 class HandoffEngine:
     def __init__(self, *, stream: ConversationStream, settings: Settings,
                  reply_policies: dict[str, ReplyPolicy | None],
+                 text_notice_platforms: frozenset[str] = frozenset(),
                  clock: Callable[[], datetime] | None = None) -> None:
-        self.context = HandoffContext(stream=stream, settings=settings, reply_policies=reply_policies)
+        self.context = HandoffContext(stream=stream, settings=settings, reply_policies=reply_policies,
+                                      text_notice_platforms=text_notice_platforms)
         if clock is not None:
             self.context.now = clock
         self.assignment = Assignment(self.context)
         self.overflow = Overflow(self.context, self.assignment)
         self.escalation = Escalation(self.context, self.assignment, self.overflow)
         self.actions = ConversationActions(self.context, self.assignment)
+        self.leave_messages = LeaveMessages(self.context, self.assignment, self.overflow)
         self._listener: asyncio.Task[None] | None = None
 
     @property
@@ -104,6 +108,7 @@ class HandoffEngine:
         conversation = item.conversation
         if conversation.state in WITH_A_HUMAN:
             await self.escalation.raise_to(conversation, request)
+            await self.leave_messages.back_to_risk_path(conversation.id)
             if conversation.state == ConversationState.QUEUED:  # still waiting: now they hear a person is coming
                 await self.assignment.tell_youth(conversation.id)
             return
@@ -119,8 +124,10 @@ class HandoffEngine:
         await self.assignment.announce(queued.conversation)
         await self.overflow.check(queued)  # nobody here can take a risk: the desk above sees it at once
 
-    async def youth_wrote(self, conversation: Conversation) -> None:
+    async def youth_wrote(self, conversation: Conversation, message: Message | None = None) -> None:
         await self.actions.youth_wrote(conversation.id)
+        if message is not None:
+            await self.leave_messages.take_callback_number(conversation, message)
 
     async def take_rating(self, conversation: Conversation, message: Message) -> bool:
         return await ratings.record_rating_if_answer(self.store, self.stream, conversation, message)
@@ -138,7 +145,9 @@ class HandoffEngine:
 
     async def set_risk(self, conversation_id: str, level: int, category: str | None, *, by: str | None,
                        reason: str) -> Conversation:
-        return await self.escalation.set_risk(conversation_id, level, category, by=by, reason=reason)
+        changed = await self.escalation.set_risk(conversation_id, level, category, by=by, reason=reason)
+        await self.leave_messages.back_to_risk_path(conversation_id)
+        return changed
 
     async def reply(self, conversation_id: str, user: User, text: str) -> Message:
         return await self.actions.reply(conversation_id, user, text)

@@ -33,3 +33,14 @@ AT_RISK_NOBODY_ON_DUTY = (
 def at_risk_notice(level: int) -> str:
     """Level 3 hears that a person is joining now; level 2 that one is on the way."""
     return CONNECTING_NOW if level >= 3 else AT_RISK_ACKNOWLEDGED
+
+
+# Written to a youth who has waited and may be discouraged: sorry, what to do now, when, and the
+# emergency numbers every message about waiting carries (a crisis never gets this text: level < 2).
+MESSAGE_OFFER = (
+    "不好意思，值班老师现在都在忙，暂时没办法马上回复你。你可以直接在这里留言，把想说的话写下来，"
+    "老师会在{due}前回复你。如果你希望老师打电话给你，也可以留下手机号码，只有负责的老师能看到。"
+    "如果你现在遇到危险，请马上拨打110或120。"
+)
+CALLBACK_INVITE = "如果你希望老师打电话给你，也可以在这里留下手机号码，只有负责的老师能看到。"
+CALLBACK_NOTED = "收到，老师会打{number}联系你。如果号码写错了，直接再发一次正确的就好。"

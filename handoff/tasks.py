@@ -1,5 +1,5 @@
 """Tasks, not just alerts: outreach to a silent youth at risk, referral and follow-up dates coming due,
-reminders, and each counsellor's worklist (我的待办).
+留言 to answer, reminders, and each counsellor's worklist (我的待办).
 
 An alert tells a supervisor something happened; a task says who does what by when, and keeps the
 outcome. The watcher turns outreach alerts and due case dates into tasks (idempotently: a task made
@@ -16,6 +16,7 @@ from contract.cases import Followup, Referral
 from contract.models import Conversation, Event
 from contract.people import Role, User
 from contract.tasks import Task, TaskKind
+from handoff import audit
 from handoff.access import ensure_desk_access, visible_desks
 from handoff.context import HandoffContext
 from handoff.desks import open_now
@@ -30,6 +31,7 @@ OUTREACH_TITLE = "主动联系：高危青少年已沉默"
 MORNING_OUTREACH_TITLE = "主动联系：值班时间外的高危求助（无值班台接入）"
 REFERRAL_TITLE = "转介跟进：{agency}"
 FOLLOW_UP_TITLE = "随访：{title}"
+MESSAGE_TITLE = "回复留言"
 # The opening of a desk is searched in steps this small, up to a week ahead.
 OPENING_STEP = timedelta(minutes=5)
 OPENING_HORIZON = timedelta(days=7)
@@ -69,6 +71,19 @@ async def outreach_for_the_morning(context: HandoffContext, conversation: Conver
     return await open_task(context, kind="outreach", title=MORNING_OUTREACH_TITLE, desk=conversation.desk,
                            due_at=due, conversation_id=conversation.id,
                            task_id=f"tk-night-{conversation.id}")
+
+
+async def open_message_task(context: HandoffContext, conversation: Conversation, left_at: datetime) -> Task | None:
+    """The worklist task that answers a 留言, due ``reply_within_minutes`` after the desk is (next) open;
+    one per 留言, its id derived from when it was left."""
+    windows = context.settings.desk(conversation.desk).leave_message
+    due = next_opening(context, conversation.desk, left_at) + timedelta(minutes=windows.reply_within_minutes)
+    return await open_task(context, kind="leave_message", title=MESSAGE_TITLE, desk=conversation.desk, due_at=due,
+                           conversation_id=conversation.id, task_id=message_task_id(conversation.id, left_at))
+
+
+def message_task_id(conversation_id: str, left_at: datetime) -> str:
+    return f"tk-msg-{conversation_id}-{int(left_at.timestamp())}"
 
 
 async def outreach_for_silence(context: HandoffContext, event: Event) -> Task | None:
@@ -112,6 +127,17 @@ async def complete(context: HandoffContext, user: User, task_id: str, outcome: s
     if done is None:
         raise Conflict("already done")
     return done
+
+
+async def callback_contact(context: HandoffContext, user: User, task_id: str) -> str:
+    """The whole callback number of a 留言, for whoever may answer it (audited: it identifies a minor)."""
+    task = await _task_for(context, user, task_id)
+    if user.role == Role.COUNSELLOR and task.assignee not in (None, user.id):
+        raise NotPermitted("only the assignee (or a supervisor) may read this number")
+    if not task.callback_contact:
+        raise NotFound("no callback number on this task")
+    await audit.record(context.store, user.id, "task.callback_contact", task_id)
+    return task.callback_contact
 
 
 async def assign(context: HandoffContext, user: User, task_id: str, assignee: User) -> Task:

@@ -11,6 +11,7 @@ from contract.people import User
 from contract.queue import Handed, MessageRisk
 from handoff import cases
 from handoff.engine import HandoffEngine
+from handoff.leave_message import mask_numbers
 from handoff.overflow import arrival
 from handoff.users import get_user
 from store import handoff as stored
@@ -74,7 +75,7 @@ async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position
         "topic": conversation.topic, "owner": await _owner(engine, conversation.owner),
         "waiting_since": _iso(info.waiting_since), "first_response_due_at": _iso(info.first_response_due_at),
         "reply_due_at": _iso(info.reply_due_at), "deadline_state": info.deadline_state,
-        "last_message_preview": last_text[:80],
+        "last_message_preview": mask_numbers(last_text)[:80],  # a callback number is not for the whole desk
         "contact": {"id": conversation.contact_id, "label": await _contact_label(engine, item, viewer)},
         "case_id": case_id, "case_number": case_number, "window": _window(engine, item),
         "queue_position": position, "leave_message": info.leave_message, "overflow": arrival(info),

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from contract.handoff import HandoffSink, phone_call_handoff
-from contract.keys import CHANNELS, HANDOFF, LINKS, SETTINGS, STORE, STREAM, Link
+from contract.keys import CHANNELS, HANDOFF, HTTP, LINKS, SETTINGS, STORE, STREAM, Link
 from contract.models import Conversation, ConversationState, Direction, Message, SenderKind
 from handoff.alerts import AlertEscalation
 from handoff.appointments import AppointmentReminders
@@ -21,10 +21,21 @@ from handoff.presence import ConsolePresence, SharedConsoleCounts
 from handoff.tasks import TaskWatcher
 from handoff.web.api import setup_api
 from handoff.web.console import setup_console
-from handoff.web.keys import APPOINTMENT_REMINDERS, CONSOLE_PRESENCE, DEADLINES, EARLY_WARNINGS, ENGINE, TASKS
+from handoff.web.keys import (
+    APPOINTMENT_REMINDERS,
+    CONSOLE_PRESENCE,
+    DEADLINES,
+    EARLY_WARNINGS,
+    ENGINE,
+    TASKS,
+    WORK_ORDERS,
+)
+from handoff.web.work_orders import setup_work_order_callbacks
+from handoff.work_orders import WorkOrderSender
 from service.demo_accounts import ensure_demo_accounts
 from service.pager_http import http_transport
 from service.pager_standin import mount_pager_standin, with_own_pager
+from service.work_order_http import session_transport
 
 log = logging.getLogger("youthdesk.handoff")
 
@@ -41,7 +52,7 @@ class HandoffOnlyRouter:
         if message.direction != Direction.INBOUND or message.sender != SenderKind.YOUTH:
             return
         if conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
-            await self.sink.youth_wrote(conversation)
+            await self.sink.youth_wrote(conversation, message)
         elif conversation.state == ConversationState.BOT and (call := phone_call_handoff(message)) is not None:
             await self.sink.request_handoff(call)
 
@@ -51,6 +62,7 @@ def setup_handoff(app: web.Application) -> None:
     setup_api(app)
     setup_console(app)
     mount_pager_standin(app, app[SETTINGS])
+    setup_work_order_callbacks(app)
     app[LINKS].append(Link("咨询师工作台", "/console/", "接待转人工的会话、处理工单（需登录）"))
     app.cleanup_ctx.append(_handoff_ctx)
 
@@ -58,15 +70,18 @@ def setup_handoff(app: web.Application) -> None:
 async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     policies = {platform: channel.reply_policy for platform, channel in app[CHANNELS].items()}
-    engine = HandoffEngine(stream=app[STREAM], settings=settings, reply_policies=policies)
+    by_text = frozenset(platform for platform, channel in app[CHANNELS].items() if channel.queue_notice == "text")
+    engine = HandoffEngine(stream=app[STREAM], settings=settings, reply_policies=policies,
+                           text_notice_platforms=by_text)
     alert_escalation = AlertEscalation(engine.context, pager_from(with_own_pager(settings), http_transport))
     watcher = DeadlineWatcher(engine.context, engine.assignment, overflow=engine.overflow,
-                              alert_escalation=alert_escalation)
+                              alert_escalation=alert_escalation, leave_messages=engine.leave_messages)
     app[ENGINE] = engine
     app[DEADLINES] = watcher
     tasks = app[TASKS] = TaskWatcher(engine.context)
     early_warnings = app[EARLY_WARNINGS] = EarlyWarningWatcher(engine.context)
     reminders = app[APPOINTMENT_REMINDERS] = AppointmentReminders(engine.context)
+    orders = app[WORK_ORDERS] = WorkOrderSender(engine.context, session_transport(lambda: app[HTTP]))
     app[HANDOFF] = engine
     app[STREAM].router = HandoffOnlyRouter(engine)
     shared = SharedConsoleCounts(settings.service.redis_url) if settings.service.redis_url else None
@@ -83,10 +98,12 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     await tasks.start()
     await early_warnings.start()
     await reminders.start()
+    await orders.start()
     yield
     await early_warnings.stop()
     await presence.close()
     await reminders.stop()
+    await orders.stop()
     await tasks.stop()
     await watcher.stop()
     await engine.stop()

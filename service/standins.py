@@ -20,7 +20,7 @@ from aiohttp import web
 
 from contract.channel import constant_time_equals
 from contract.config import Settings
-from service import douyin_standin, hotline_standin, partner_api_standin, qq_standin
+from service import douyin_standin, hotline_standin, partner_api_standin, qq_standin, work_order_standin
 from service.pager_standin import pager_served_at
 from service.wechat_standin import WeChatStandIn
 from service.weibo_standin import WeiboStandIn
@@ -55,7 +55,8 @@ def with_own_standins(settings: Settings, host: str, port: int) -> Settings:
     base = f"http://{reachable}:{port}"
     accounts = [account.model_copy(update={"api_base": f"{base}/standin/{account.platform}"})
                 if account.api_base == OWN_STANDIN else account for account in settings.accounts]
-    return pager_served_at(settings.model_copy(update={"accounts": accounts}), base)
+    with_orders = work_order_standin.with_own_orders_standin(settings.model_copy(update={"accounts": accounts}), base)
+    return pager_served_at(with_orders, base)
 
 
 def _inspection(handler: Handler, token: str) -> Handler:
@@ -87,7 +88,8 @@ def standin_routes(settings: Settings) -> list[web.AbstractRouteDef]:
         weibo = WeiboStandIn({a.token for a in settings.accounts_for("weibo") if a.token})
         routes += weibo.routes() + _guarded(weibo.inspection_routes(), token)
     for newer in (qq_standin.mounted(settings), douyin_standin.mounted(settings),
-                  partner_api_standin.mounted(settings), hotline_standin.mounted(settings)):
+                  partner_api_standin.mounted(settings), hotline_standin.mounted(settings),
+                  work_order_standin.mounted(settings)):
         if newer is not None:
             routes += newer.routes() + _guarded(newer.inspection_routes(), token)
     return routes

@@ -32,6 +32,7 @@ from store import (
     risk_labels,
     tasks,
     users,
+    work_orders,
 )
 from store.database import IndexDeclarations, Store
 from store.durable import DurableMongoClient
@@ -43,7 +44,7 @@ log = logging.getLogger("youthdesk.store")
 SCHEMA: tuple[IndexDeclarations, ...] = (
     contacts.INDEXES, conversations.INDEXES, events.INDEXES, messages.INDEXES,
     alerts.INDEXES, cases.INDEXES, users.INDEXES, tasks.INDEXES, floods.INDEXES, retention.INDEXES,
-    consent.INDEXES, risk_labels.INDEXES, appointments.INDEXES,
+    consent.INDEXES, risk_labels.INDEXES, appointments.INDEXES, work_orders.INDEXES,
 )
 
 STORE_FILE_NAME = "store.sqlite3"

@@ -7,8 +7,9 @@ writes text as given and refuses to read a sealed value rather than show ciphert
 
 Sealed fields (``SEALED``): message text (counsellor notes and transfer notes are private messages),
 case summaries, assessment notes and plans, referral contacts and notes (and the notes of their status
-changes), follow-up notes, mandatory-report notes. Contacts' platform identifiers are sealed by
-``store.contacts`` the same way (without the prefix: they have always been encrypted).
+changes), follow-up notes, mandatory-report notes, a 留言 task's callback number, work orders' notes,
+contacts and status notes. Contacts' platform identifiers are sealed by ``store.contacts`` the same way
+(without the prefix: they have always been encrypted).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ SEALED: dict[str, tuple[str, ...]] = {
     "cases": ("summary", "assessment.notes", "assessment.plan", "referrals.*.contact", "referrals.*.note",
               "referrals.*.history.*.note", "followups.*.note"),
     "mandatory_reports": ("note",),
+    "tasks": ("callback_contact",),
+    "work_orders": ("note", "contact", "history.*.note"),
 }
 # Inside one referral, follow-up or assessment: what ``seal_paths`` needs for a sub-document.
 REFERRAL_FIELDS = ("contact", "note", "history.*.note")

@@ -262,6 +262,28 @@ async def move_waiting_message(store: Store, conversation: Conversation, *, to_d
     return _conversation(doc) if doc else None
 
 
+async def offer_leave_message(store: Store, conversation_id: str, *, now: datetime, task_id: str) -> bool:
+    """Nobody took a queued conversation below risk 2 in time: it waits as a 留言, with no clock running
+    (its task carries the due time). False if it was taken, raised to a risk or offered meanwhile."""
+    result = await store.conversations.update_one(
+        {"_id": conversation_id, "state": ConversationState.QUEUED, "owner": None, "risk_level": {"$lt": 2},
+         "handoff.leave_message": False, "handoff.message_offered_at": None},
+        {"$set": {"handoff.leave_message": True, "handoff.message_offered_at": now,
+                  "handoff.message_task": task_id, **_deadline(Deadline.stopped())}})
+    return bool(result.modified_count)
+
+
+async def end_offered_message(store: Store, conversation_id: str, deadline: Deadline) -> Conversation | None:
+    """A 留言 offered while its desk was open turned out to be a risk: it is on the clock again (and
+    overflow applies). ``None`` if it is no such 留言 any more."""
+    doc = await store.conversations.find_one_and_update(
+        {"_id": conversation_id, "state": ConversationState.QUEUED, "handoff.leave_message": True,
+         "handoff.message_offered_at": {"$ne": None}},
+        {"$set": {"handoff.leave_message": False, **_deadline(deadline)}},
+        return_document=ReturnDocument.AFTER)
+    return _conversation(doc) if doc else None
+
+
 async def record_message_risk(store: Store, message_id: str, risk: MessageRisk) -> None:
     """Keep what the detector found next to the message, for the transcript."""
     await store.messages.update_one({"_id": message_id}, {"$set": {"risk": risk.model_dump()}})

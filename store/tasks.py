@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contract.tasks import Task
 from store.database import Index, Store
+from store.fields import seal, unseal
 from store.times import aware
 
 INDEXES = {
@@ -25,22 +26,24 @@ INDEXES = {
 }
 
 
-def _task(doc: dict[str, Any]) -> Task:
-    task = Task.model_validate({**doc, "id": doc["_id"]})
+def _task(store: Store, doc: dict[str, Any]) -> Task:
+    task = Task.model_validate({**doc, "id": doc["_id"],
+                                "callback_contact": unseal(store, doc.get("callback_contact", ""))})
     return task.model_copy(update={"due_at": aware(task.due_at), "created_at": aware(task.created_at),
                                    "reminded_at": aware(task.reminded_at), "done_at": aware(task.done_at)})
 
 
-def _doc(task: Task) -> dict[str, Any]:
+def _doc(store: Store, task: Task) -> dict[str, Any]:
     doc = task.model_dump()
     doc["_id"] = doc.pop("id")
+    doc["callback_contact"] = seal(store, task.callback_contact)
     return doc
 
 
 async def insert_once(store: Store, task: Task) -> bool:
     """Store ``task``; False if a task with its id exists already."""
     try:
-        await store["tasks"].insert_one(_doc(task))
+        await store["tasks"].insert_one(_doc(store, task))
     except DuplicateKeyError:
         return False
     return True
@@ -54,7 +57,7 @@ async def existing_ids(store: Store, task_ids: list[str]) -> set[str]:
 
 async def find(store: Store, task_id: str) -> Task | None:
     doc = await store["tasks"].find_one({"_id": task_id})
-    return _task(doc) if doc else None
+    return _task(store, doc) if doc else None
 
 
 async def open_tasks(store: Store, *, desks: set[str] | None = None, assignee: str | None = None,
@@ -66,14 +69,14 @@ async def open_tasks(store: Store, *, desks: set[str] | None = None, assignee: s
     if assignee is not None:
         query["assignee"] = assignee
     docs = await store["tasks"].find(query).sort("due_at", 1).limit(limit).to_list(None)
-    return [_task(doc) for doc in docs]
+    return [_task(store, doc) for doc in docs]
 
 
 async def due_for_reminder(store: Store, before: datetime) -> list[Task]:
     """Open tasks due before ``before`` whose assignee has not been reminded yet."""
     docs = await store["tasks"].find({"state": "open", "reminded_at": None, "due_at": {"$lte": before}}
                                      ).to_list(None)
-    return [_task(doc) for doc in docs]
+    return [_task(store, doc) for doc in docs]
 
 
 async def mark_reminded(store: Store, task_id: str, now: datetime) -> bool:
@@ -85,7 +88,15 @@ async def mark_reminded(store: Store, task_id: str, now: datetime) -> bool:
 async def update(store: Store, task_id: str, changes: dict[str, Any]) -> Task | None:
     doc = await store["tasks"].find_one_and_update({"_id": task_id}, {"$set": changes},
                                                    return_document=ReturnDocument.AFTER)
-    return _task(doc) if doc else None
+    return _task(store, doc) if doc else None
+
+
+async def set_callback_contact(store: Store, task_id: str, contact: str, title: str) -> Task | None:
+    """Keep the number a youth left with their 留言 (and retitle the task), while it is open; None once done."""
+    doc = await store["tasks"].find_one_and_update(
+        {"_id": task_id, "state": "open"}, {"$set": {"callback_contact": seal(store, contact), "title": title}},
+        return_document=ReturnDocument.AFTER)
+    return _task(store, doc) if doc else None
 
 
 async def complete(store: Store, task_id: str, *, outcome: str, by: str, now: datetime) -> Task | None:
@@ -94,7 +105,7 @@ async def complete(store: Store, task_id: str, *, outcome: str, by: str, now: da
         {"_id": task_id, "state": "open"},
         {"$set": {"state": "done", "outcome": outcome, "done_by": by, "done_at": now}},
         return_document=ReturnDocument.AFTER)
-    return _task(doc) if doc else None
+    return _task(store, doc) if doc else None
 
 
 async def open_referral_follow_ups(store: Store, before: datetime) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from contract.channel import (
     DeliveryReceipt,
     InboundMessage,
     OutboundMessage,
+    QueueNotice,
 )
 from contract.config import Settings
 from contract.keys import STORE, STREAM
@@ -29,6 +30,8 @@ class RecordingChannel(Channel):
     """Stands in for a platform adapter. Uses the demo "wechat" accounts."""
 
     platform: ClassVar[str] = "wechat"
+    # Tests read the wait from ``queue.position`` events; BudgetedChannel (test_hours) takes text notices.
+    queue_notice: ClassVar[QueueNotice] = "live"
     instances: ClassVar[list[RecordingChannel]] = []
 
     def __init__(self, context) -> None:  # type: ignore[no-untyped-def]

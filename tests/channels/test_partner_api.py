@@ -12,8 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.partner_api import PartnerApiChannel
 from channels.signed_rest import sign, signed_headers
 from contract.config import Settings
+from contract.handoff import HandoffRequest
 from contract.keys import STORE, STREAM
 from contract.models import Message, SenderKind
+from handoff.web.keys import ENGINE
 from service.partner_api_simulate import signed_request
 from service.partner_api_standin import PartnerReceiverStandIn, create_standin_app
 from tests.fakes import simulate_through_standin, stored_messages, wait_for
@@ -142,6 +144,22 @@ async def test_replies_are_signed_retried_and_deduplicated_by_the_partner(client
     gone = await client.app[STREAM].send(message.conversation_id, "再见", sender=SenderKind.COUNSELLOR)
     await wait_for(lambda: client.app[STORE].messages.find_one({"_id": gone.id, "status": "failed"}))
     assert "HTTP 410" in (await client.app[STORE].messages.find_one({"_id": gone.id}))["error"]
+
+
+async def test_a_youth_waiting_for_a_human_gets_the_queue_notice_on_the_partner_webhook(
+        client: TestClient, settings: Settings, standin) -> None:  # type: ignore[no-untyped-def]
+    """Like a WeChat youth: no live queue events reach a partner's user, so the wait comes as a reply."""
+    recorder: PartnerReceiverStandIn = standin[0]
+    await post(client, settings, RECORDED)
+    [message] = await stored(client)
+    await client.app[ENGINE].request_handoff(HandoffRequest(
+        conversation_id=message.conversation_id, reason="ask_human", message_id=message.id))
+    await wait_for(lambda: recorder.sent)
+    [notice] = recorder.sent
+    assert notice["user"] == "stu-20260001" and "预计等待" in notice["text"]
+    await client.app[ENGINE].assignment.tell_youth(message.conversation_id)  # once per handoff
+    await wait_for(lambda: client.app[STORE].messages.find_one({"text": {"$exists": True}, "status": "sent"}))
+    assert len(recorder.sent) == 1
 
 
 async def test_openapi_document_describes_the_call_and_the_callback(client: TestClient) -> None:

@@ -65,3 +65,24 @@ def test_production_refuses_to_switch_the_privacy_notice_off():
                                                   "data_key": "bm90LWEtZGVtby1rZXktYnV0LTMyLWJ5dGVzLWxvbmc="})
     with pytest.raises(ConfigError, match=r"service\.privacy_notice_enabled"):
         check_production_ready(settings.model_copy(update={"service": service}))
+
+
+def test_production_refuses_the_work_order_standin_and_its_demo_secrets():
+    settings = load_settings(DEMO_CONFIG_PATH, environ={})
+    real_url = [e.model_copy(update={"url": "https://hotline.invalid/orders"}) for e in settings.work_orders.endpoints]
+    with pytest.raises(ConfigError, match=r"work_orders\.endpoints\.0: stand-in or demo secret refused"):
+        check_production_ready(_production_ready_but_orders(settings, settings.work_orders.endpoints))
+    with pytest.raises(ConfigError, match=r"work_orders\.endpoints\.0: stand-in or demo secret refused"):
+        check_production_ready(_production_ready_but_orders(settings, real_url))
+    own = [e.model_copy(update={"secret": f"a-real-secret-for-{e.agency}"}) for e in real_url]
+    check_production_ready(_production_ready_but_orders(settings, own))
+
+
+def _production_ready_but_orders(settings, endpoints):  # type: ignore[no-untyped-def]
+    service = settings.service.model_copy(update={"data_key": "bm90LWEtZGVtby1rZXktYnV0LTMyLWJ5dGVzLWxvbmc=",
+                                                  "mongodb_uri": "mongodb://db.invalid"})
+    orders = settings.work_orders.model_copy(update={"endpoints": endpoints})
+    pager = settings.handoff.pager.model_copy(update={"provider": "none"})
+    handoff = settings.handoff.model_copy(update={"pager": pager})
+    return settings.model_copy(update={"service": service, "accounts": [], "partners": [], "work_orders": orders,
+                                       "handoff": handoff})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from contract.config import DeadlineConfig, HandoffConfig
+from contract.handoff_config import DeadlineConfig, HandoffConfig
 from contract.keys import STORE, STREAM
 from handoff.web.keys import DEADLINES
 from tests.fakes import inbound, wait_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from contract.channel import ReplyPolicy
+from contract.channel import QueueNotice, ReplyPolicy
 from contract.keys import STORE, STREAM
 from contract.models import Event
 from handoff.replies import AT_RISK_ACKNOWLEDGED
@@ -16,6 +16,7 @@ from tests.handoff_support import conversation, engine, start, user
 
 class BudgetedChannel(RecordingChannel):
     reply_policy: ClassVar[ReplyPolicy | None] = ReplyPolicy(window=timedelta(hours=48), max_messages=5)
+    queue_notice: ClassVar[QueueNotice] = "text"
 
 
 def _office_hours(settings):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from bot.replies import CRISIS_REPLIES, GENERAL, RUNAWAY, SEXUAL_ASSAULT, SUICID
 from contract.handoff import HandoffRequest
 from contract.keys import STORE, STREAM
 from contract.models import SenderKind
+from handoff.leave_message import RAISED_OUTCOME
 from handoff.queue import load
 from handoff.replies import AT_RISK_ACKNOWLEDGED, AT_RISK_NOBODY_ON_DUTY, CONNECTING_NOW
 from handoff.views import summary
@@ -79,7 +80,9 @@ async def test_level_1_after_hours_still_gets_the_desk_message(start_app, settin
     engine(client).now = lambda: NIGHT
     cid = await conversation(client, risk=1)
     assert any("现在不是值班时间" in text for text in await _texts_to(client, cid))
-    assert await client.app[STORE]["tasks"].count_documents({"conversation_id": cid}) == 0
+    # An ordinary 留言: the shift answers it from the worklist; no outreach as for a youth at risk.
+    kinds = [task["kind"] async for task in client.app[STORE]["tasks"].find({"conversation_id": cid})]
+    assert kinds == ["leave_message"]
 
 
 def test_crisis_replies_by_category_follow_crisis_line_practice() -> None:
@@ -145,4 +148,7 @@ async def test_a_waiting_message_raised_to_level_2_with_nobody_on_duty_gets_guid
     assert doc["desk"] == "gd" and doc["handoff"]["leave_message"]
     assert await _texts_to(client, cid) == [*before, AT_RISK_NOBODY_ON_DUTY]  # once, not again at level 3
     tasks = await client.app[STORE]["tasks"].find({"conversation_id": cid}).to_list(None)
-    assert [(t["kind"], t["due_at"].replace(tzinfo=UTC)) for t in tasks] == [("outreach", MORNING)]
+    open_tasks = [(t["kind"], t["due_at"].replace(tzinfo=UTC)) for t in tasks if t["state"] == "open"]
+    assert open_tasks == [("outreach", MORNING)]
+    # The 留言 left at level 1 is not answered as an ordinary message any more: the outreach task is the one.
+    assert [t["outcome"] for t in tasks if t["kind"] == "leave_message"] == [RAISED_OUTCOME]

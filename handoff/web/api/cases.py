@@ -17,7 +17,7 @@ from contract.crypto import mask
 from contract.keys import SETTINGS
 from contract.people import Role, User
 from contract.queue import Handed
-from handoff import audit, cases
+from handoff import audit, cases, work_orders
 from handoff.access import require_role, visible_desks
 from handoff.queue import load
 from handoff.web.api.common import engine_of, may_view
@@ -130,9 +130,10 @@ def _reason(request: web.Request) -> str | None:
 
 
 async def _respond(request: web.Request, user: User, case: Case, action: str, status: int = 200) -> web.Response:
-    await audit.record(engine_of(request).store, actor=user.id, action=action, target=case.id,
-                       reason=_reason(request))
-    return web.json_response(case.public(), status=status)
+    store = engine_of(request).store
+    await audit.record(store, actor=user.id, action=action, target=case.id, reason=_reason(request))
+    orders = [order.public() for order in await work_orders.for_case(store, case.id)]
+    return web.json_response(case.public() | {"work_orders": orders}, status=status)
 
 
 async def _change(request: web.Request, action: str, model: type[B],
@@ -188,12 +189,17 @@ async def put_assessment(request: web.Request) -> web.Response:
 
 @ROUTES.post("/cases/{id}/referrals")
 async def add_referral(request: web.Request) -> web.Response:
+    """A referral to a hotline with a work-order endpoint (12345, 12348, …) is also sent as a work order."""
     settings = request.app[SETTINGS]
-    store = engine_of(request).store
-    return await _change(request, "case.referral.add", ReferralBody,
-                         lambda user, case, body: cases.add_referral(
-        store, settings, case.id, agency=body.agency, by=user.id, due_at=body.due_at, note=body.note,
-        contact=body.contact), status=201)
+    engine = engine_of(request)
+
+    async def refer(user: User, case: Case, body: ReferralBody) -> Case:
+        referred = await cases.add_referral(engine.store, settings, case.id, agency=body.agency, by=user.id,
+                                            due_at=body.due_at, note=body.note, contact=body.contact)
+        await work_orders.open_for_case(engine.store, settings, referred, by=user.id, now=engine.now())
+        return referred
+
+    return await _change(request, "case.referral.add", ReferralBody, refer, status=201)
 
 
 @ROUTES.patch("/cases/{id}/referrals/{rid}")
@@ -313,7 +319,13 @@ SCHEMAS = {
                 followups={"type": "array", "items": ref("Followup")},
                 mandatory_reports={"type": "array", "items": ref("MandatoryReport")},
                 outcome=nullable(STR), no_referral_reason=nullable(STR), closed_by=nullable(STR),
-                closed_at=nullable(TIME), created_at=TIME, updated_at=TIME),
+                closed_at=nullable(TIME), created_at=TIME, updated_at=TIME,
+                work_orders={"type": "array", "items": ref("WorkOrder")}),
+    "WorkOrder": obj(["id", "agency", "referral_id", "delivery", "history"], id=STR, agency=STR, case_id=STR,
+                     case_number=STR, referral_id=STR, desk=STR, risk_level=INT, classification=nullable(STR),
+                     created_by=STR, created_at=TIME,
+                     status=nullable(STR),  # None until the hotline reports; then one of WorkOrderStatus
+                     delivery={"type": "object"}, history={"type": "array", "items": {"type": "object"}}),
     "CaseSummary": obj(["id", "number", "desk", "status", "masked"], id=STR, number=STR, desk=STR, status=STR,
                        classification=nullable(STR), risk_level=INT, summary=STR, outcome=nullable(STR),
                        created_at=TIME, closed_at=nullable(TIME), masked=BOOL),

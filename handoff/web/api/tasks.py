@@ -47,6 +47,14 @@ async def complete(request: web.Request) -> web.Response:
     return web.json_response(done.public())
 
 
+@ROUTES.get("/tasks/{id}/callback-contact")
+async def callback_contact(request: web.Request) -> web.Response:
+    """The worklist shows a 留言's callback number masked; the one who calls back reads it here (audited)."""
+    user = await current_user(request)
+    number = await tasks.callback_contact(engine_of(request).context, user, request.match_info["id"])
+    return web.json_response({"callback_contact": number})
+
+
 @ROUTES.post("/tasks/{id}/assign")
 async def assign(request: web.Request) -> web.Response:
     user = await current_user(request)
@@ -61,10 +69,12 @@ async def assign(request: web.Request) -> web.Response:
 
 SCHEMAS = {"Task": obj(
     ["id", "kind", "title", "desk", "due_at", "state"],
-    id=STR, kind={"type": "string", "enum": ["outreach", "referral_follow_up", "case_follow_up", "debrief"]},
+    id=STR, kind={"type": "string", "enum": ["outreach", "referral_follow_up", "case_follow_up", "debrief",
+                                             "leave_message"]},
     title=STR, desk=STR, conversation_id=nullable(STR), case_id=nullable(STR), assignee=nullable(STR),
     due_at=TIME, state={"type": "string", "enum": ["open", "done"]}, outcome=STR, created_at=TIME,
-    reminded_at=nullable(TIME), done_by=nullable(STR), done_at=nullable(TIME))}
+    reminded_at=nullable(TIME), done_by=nullable(STR), done_at=nullable(TIME),
+    callback_contact=nullable(STR))}
 PATHS = {
     "/tasks": {"get": operation("Your worklist (or, for supervisors, ?scope=desk)", ok=items_of(ref("Task")),
                                 params=[query_param("scope", {"type": "string", "enum": ["mine", "desk"]})],
@@ -72,6 +82,9 @@ PATHS = {
     "/tasks/{id}/complete": {"post": operation(
         "Record a task's outcome", ok=ref("Task"), params=[path_param("id")],
         body=obj(["outcome"], outcome=STR), errors=(400, 401, 403, 404, 409, 415))},
+    "/tasks/{id}/callback-contact": {"get": operation(
+        "A 留言's whole callback number (audited)", ok=obj(["callback_contact"], callback_contact=STR),
+        params=[path_param("id")], errors=(401, 403, 404))},
     "/tasks/{id}/assign": {"post": operation(
         "Assign a task", ok=ref("Task"), params=[path_param("id")],
         body=obj(["user_id"], user_id=STR), errors=(400, 401, 403, 404, 415))},

@@ -38,7 +38,8 @@ ROUTES = web.RouteTableDef()
 FORWARDED = frozenset({
     "queue.changed", "message.created", "message.status", "conversation.assigned", "conversation.state_changed",
     "conversation.risk_changed", "conversation.joined", "alert.raised", "deadline.warning", "deadline.breached",
-    "conversation.window_closed", "task.created", "task.reminder", "wellbeing.debrief",
+    "conversation.window_closed", "task.created", "task.updated", "task.reminder", "wellbeing.debrief",
+    "case.work_order",
 })
 _PER_CONVERSATION = frozenset({"message.created", "message.status", "conversation.joined"})
 HEARTBEAT_SECONDS = 20.0

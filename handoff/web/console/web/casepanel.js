@@ -1,11 +1,26 @@
-// The case (工单) beside a conversation: classification and summary, risk assessment, referrals,
-// safety plan, mandatory reports (append-only), follow-up tasks, and the youth's previous cases (masked).
+// The case (工单) beside a conversation: classification and summary, risk assessment, referrals (and the
+// work orders sent to other hotlines for them, with every status the hotline reported), safety plan,
+// mandatory reports (append-only), follow-up tasks, and the youth's previous cases (masked).
 import { get, patch, post, put } from "./api.js";
 import { RISK, clear, clock, date, field, h, select, toast } from "./dom.js";
 import { safetyPlanSection } from "./safetyplan.js";
 import { appointmentsSection, timelineSection } from "./appointments.js";
 
 const REFERRAL_STATUS = { sent: "已发出", accepted: "已接收", resolved: "已办结", declined: "已拒绝" };
+const ORDER_STATUS = { received: "对方已签收", accepted: "对方已受理", in_progress: "对方处理中", resolved: "对方已办结",
+  rejected: "对方已退回" };
+
+// One work order under its referral: delivery first (a failed one needs a phone call), then the hotline's word.
+function workOrder(order) {
+  const delivery = order.delivery.state === "sent" ? "已送达"
+    : order.delivery.state === "failed" ? `发送失败（${order.delivery.last_error}），请电话联系对方`
+      : `发送中${order.delivery.attempts ? `（已重试${order.delivery.attempts}次：${order.delivery.last_error}）` : ""}`;
+  const state = order.status ? ORDER_STATUS[order.status] || order.status : "等待对方回复";
+  const steps = order.history.map((step) => h("li", {}, `${clock(step.at)} ${ORDER_STATUS[step.status] || step.status}`,
+    step.note ? `：${step.note}` : ""));
+  return h("div", { class: order.delivery.state === "failed" ? "work-order error" : "work-order muted" },
+    `转办工单 ${order.id} · ${delivery} · ${state}`, steps.length ? h("ul", { class: "work-order-steps" }, ...steps) : null);
+}
 
 export function mountCasePanel(ctx, summary, reason) {
   const box = ctx.container;
@@ -103,13 +118,15 @@ export function mountCasePanel(ctx, summary, reason) {
   }
 
   function referrals(data, agencies, agencyName) {
+    const orders = Object.fromEntries((data.work_orders || []).map((o) => [o.referral_id, o]));
     const items = h("ul", { class: "case-list" }, ...data.referrals.map((r) => {
       const next = select("status", [["", "更新状态…"], ["accepted", "已接收"], ["resolved", "已办结"], ["declined", "已拒绝"]], "");
       next.addEventListener("change", () => next.value && change(patch, `/referrals/${encodeURIComponent(r.id)}`,
         { status: next.value }, "已更新转介状态"));
       return h("li", {}, h("strong", {}, agencyName[r.agency] || r.agency), r.contact ? `（${r.contact}）` : "",
         ` · ${REFERRAL_STATUS[r.status] || r.status}`,
-        ` · 跟进日期 ${date(r.due_at)}`, r.note ? h("div", { class: "muted" }, r.note) : null, next);
+        ` · 跟进日期 ${date(r.due_at)}`, r.note ? h("div", { class: "muted" }, r.note) : null,
+        orders[r.id] ? workOrder(orders[r.id]) : null, next);
     }));
     if (!data.referrals.length) items.append(h("li", { class: "muted" }, "暂无转介"));
     const agency = select("agency", [["", "（请选择）"], ...agencies.items.map((a) => [a.code, a.name])], "");
@@ -183,5 +200,9 @@ export function mountCasePanel(ctx, summary, reason) {
   }
 
   load();
-  return () => { closed = true; };
+  // A hotline reporting on one of this case's work orders: show it without a reload.
+  const stop = ctx.live.on((event) => {
+    if (event.type === "case.work_order" && event.data.case_id === summary.case_id) load();
+  });
+  return () => { closed = true; stop(); };
 }

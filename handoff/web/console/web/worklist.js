@@ -1,9 +1,27 @@
-// 我的待办: outreach, referral and follow-up dates, debriefs — each with a due time and an outcome.
+// 我的待办: outreach, referral and follow-up dates, debriefs, 留言 — each with a due time and an outcome.
+// A 留言's callback number is shown masked; 查看号码 reads the whole number (audited by the API).
 // Supervisors can switch to every open task of their desks and see today's high-risk load per counsellor.
 import { get, post } from "./api.js";
 import { clear, clock, h, toast } from "./dom.js";
 
-const KIND = { outreach: "主动联系", referral_follow_up: "转介跟进", case_follow_up: "随访", debrief: "复盘" };
+const KIND = { outreach: "主动联系", referral_follow_up: "转介跟进", case_follow_up: "随访", debrief: "复盘",
+  leave_message: "留言" };
+
+function callback(item) {
+  if (!item.callback_contact) return null;
+  const shown = h("span", { class: "callback" }, ` · 回拨电话 ${item.callback_contact} `);
+  const reveal = h("button", { type: "button" }, "查看号码");
+  reveal.addEventListener("click", async () => {
+    try {
+      const { callback_contact: number } = await get(`/tasks/${encodeURIComponent(item.id)}/callback-contact`);
+      shown.textContent = ` · 回拨电话 ${number} `;
+      reveal.remove();
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  });
+  return h("span", {}, shown, reveal);
+}
 
 export function mountWorklist(ctx) {
   const box = ctx.container;
@@ -38,7 +56,7 @@ export function mountWorklist(ctx) {
     return h("li", { class: overdue ? "task overdue" : "task" },
       h("strong", {}, `${KIND[item.kind] || item.kind} · ${item.title}`),
       h("span", { class: overdue ? "error" : "muted" }, ` · 截止 ${clock(item.due_at)}${overdue ? "（已逾期）" : ""}`),
-      item.assignee ? null : h("span", { class: "todo-tag" }, " 未分配"), " ", link, form);
+      callback(item), item.assignee ? null : h("span", { class: "todo-tag" }, " 未分配"), " ", link, form);
   }
 
   function render(items) {
@@ -72,7 +90,7 @@ export function mountWorklist(ctx) {
   load();
   const stop = ctx.live.on((event) => {
     if (event.type === "wellbeing.debrief" && event.data.user_id === ctx.user.id) toast(event.data.prompt);
-    if (["task.created", "task.reminder"].includes(event.type)) load();
+    if (["task.created", "task.updated", "task.reminder"].includes(event.type)) load();
   });
   return () => { closed = true; stop(); };
 }
