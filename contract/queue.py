@@ -7,6 +7,7 @@ reads and writes it; the handoff domain decides what goes in.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -96,6 +97,28 @@ class Handed(BaseModel):
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Handed:
         return cls(conversation=Conversation.from_doc(doc), info=HandoffInfo.model_validate(doc.get("handoff") or {}))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueEntry:
+    """What a queue position needs of a queued conversation: a few fields, read without the whole document."""
+
+    conversation_id: str
+    desk: str
+    also_visible_to: tuple[str, ...]
+    home_desk: str  # the desk the youth wrote to (overflow moves it up; its place stays counted there)
+    risk_level: int
+    in_flood: bool
+    waiting_since: datetime  # or, for a document without it, when the conversation began
+
+    @classmethod
+    def of(cls, item: Handed) -> QueueEntry:
+        conversation, info = item.conversation, item.info
+        return cls(conversation_id=conversation.id, desk=conversation.desk,
+                   also_visible_to=tuple(conversation.also_visible_to),
+                   home_desk=info.offers[0].from_desk if info.offers else conversation.desk,
+                   risk_level=conversation.risk_level, in_flood=info.flood_group is not None,
+                   waiting_since=info.waiting_since or conversation.created_at)
 
 
 class MessageRisk(BaseModel):

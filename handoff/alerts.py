@@ -95,7 +95,9 @@ class AlertEscalation:
         rules, now = self.context.settings.handoff.alert_escalation, self.context.now()
         reescalate_at = timedelta(seconds=rules.reescalate_after_seconds)
         page_at = reescalate_at + timedelta(seconds=rules.page_after_seconds)
-        for alert in await stored.open_alerts_of_type(self.context.store, "risk_level_3"):
+        # Only those old enough for their first step: the tick runs every second.
+        for alert in await stored.open_alerts_of_type(self.context.store, "risk_level_3",
+                                                      created_by=now - reescalate_at):
             age = now - alert.created_at
             due = (not alert.steps and age >= reescalate_at) or (len(alert.steps) == 1 and age >= page_at)
             if not due or not await stored.claim_alert_step(self.context.store, alert):

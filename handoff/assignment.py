@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
 
 from contract import crash_points
 from contract.handoff import HandoffRequest
@@ -19,11 +21,26 @@ from handoff.access import ensure_desk_access, ensure_may_take, visible_desks
 from handoff.context import HandoffContext
 from handoff.desks import nearest_open_ancestor, open_now
 from handoff.errors import Conflict, NotFound
-from handoff.queue import load, positions, queued
+from handoff.queue import load, places, queue_entries, queued
 from handoff.replies import AT_RISK_NOBODY_ON_DUTY, CALLBACK_INVITE, QUEUE_NOTICE, at_risk_notice
 from handoff.sessions import has_live_session
 from handoff.users import active_count, list_users
 from store import handoff as stored
+
+
+@dataclass(frozen=True, slots=True)
+class PositionNotice:
+    """What a waiting youth's widget is told about their place (``queue.position``)."""
+
+    position: int | None
+    expected_wait_seconds: int | None
+    urgent: bool = False
+
+    def data(self) -> dict[str, Any]:
+        if self.urgent:
+            return {"position": None, "expected_wait_seconds": None, "urgent": True}
+        return {"position": self.position, "expected_wait_seconds": self.expected_wait_seconds}
+
 
 LEAVE_MESSAGE_NOTE = "留言：值班时间外收到，等待下一班处理"
 AT_CAPACITY = "at capacity"
@@ -34,6 +51,11 @@ class Assignment:
         self.context = context
         # One auto-assignment pass per desk at a time, so one pass never hands out a conversation twice.
         self._desk_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Position notices: desks being worked out now, those changed again meanwhile, and what each
+        # waiting youth of a desk was last told (this instance's view: another instance may tell again).
+        self._positions_running: set[str] = set()
+        self._positions_again: set[str] = set()
+        self._told: dict[str, dict[str, PositionNotice]] = {}
 
     # ------------------------------------------------------------- queueing
 
@@ -109,19 +131,42 @@ class Assignment:
             await self.queue_changed(desk)
 
     async def publish_positions(self, desk: str) -> None:
-        """Tell every waiting youth of ``desk`` their place and expected wait (the widget shows it).
-        A youth at risk is never told they are behind others: they hear that a counsellor is coming."""
-        items = await queued(self.context.store, {desk})
-        places = positions(items)
+        """Tell the waiting youths of ``desk`` their place and expected wait (the widget shows it) when it
+        changed. A youth at risk is never told they are behind others: they hear that a counsellor is coming.
+
+        Changes arriving while the desk's positions are being worked out fold into one more pass after
+        it, so a burst of queue changes costs two reads of the desk's queue, not one per change."""
+        if desk in self._positions_running:
+            self._positions_again.add(desk)
+            return
+        self._positions_running.add(desk)
+        try:
+            while True:
+                self._positions_again.discard(desk)
+                await self._publish_changed_positions(desk)
+                if desk not in self._positions_again:
+                    return
+        finally:
+            self._positions_running.discard(desk)
+
+    async def _publish_changed_positions(self, desk: str) -> None:
+        entries = await queue_entries(self.context.store, {desk})
+        places_now = places(entries)
         staff = await self._online_staff(desk)
-        for item in items:
-            if item.conversation.risk_level >= 2:
-                await self.context.stream.publish("queue.position", item.conversation, position=None,
-                                                  expected_wait_seconds=None, urgent=True)
-                continue
-            position = places[item.conversation.id]
-            await self.context.stream.publish("queue.position", item.conversation, position=position,
-                                              expected_wait_seconds=self._expected_wait(position, staff))
+        told_before = self._told.get(desk, {})
+        told: dict[str, PositionNotice] = {}
+        for entry in entries:
+            if entry.risk_level >= 2:
+                notice = PositionNotice(position=None, expected_wait_seconds=None, urgent=True)
+            else:
+                position = places_now[entry.conversation_id]
+                notice = PositionNotice(position=position, expected_wait_seconds=self._expected_wait(position, staff))
+            told[entry.conversation_id] = notice
+            if told_before.get(entry.conversation_id) != notice:
+                await self.context.stream.bus.publish(Event(
+                    type="queue.position", conversation_id=entry.conversation_id, desk=entry.desk,
+                    also_desks=list(entry.also_visible_to), data=notice.data()))
+        self._told[desk] = told  # who left the queue is forgotten
 
     def _expected_wait(self, position: int, online_staff: int) -> int:
         return int(position * self.context.settings.handoff.expected_handle_seconds / max(1, online_staff))
@@ -158,8 +203,8 @@ class Assignment:
             return
         if item.conversation.platform not in context.text_notice_platforms:
             return
-        items = await queued(context.store, {item.conversation.desk})
-        position = positions(items).get(conversation_id, 1)
+        entries = await queue_entries(context.store, {item.conversation.desk})
+        position = places(entries).get(conversation_id, 1)
         wait = self._expected_wait(position, await self._online_staff(item.conversation.desk))
         if wait < 60:
             return

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from contract.models import ConversationState, Event
 from contract.queue import Deadline, Handed, Transfer
@@ -23,7 +23,7 @@ from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.desks import open_now
 from handoff.leave_message import LeaveMessages
-from handoff.overflow import Overflow
+from handoff.overflow import OVERFLOW_FROM_LEVEL, Overflow
 from store import handoff as stored
 from store import leases
 
@@ -60,12 +60,27 @@ class DeadlineWatcher:
             await asyncio.sleep(self.context.settings.handoff.tick_seconds)
 
     async def tick(self) -> None:
-        items = await stored.with_a_human(self.context.store)
-        for item in items:
+        """Reads only what may be due now, so a tick costs the same with 20 or 2,000 conversations waiting."""
+        store, now = self.context.store, self.context.now()
+        for item in await stored.due_for_check(store, **self._due_bounds(now)):
             await self._check(item)
-        await self.overflow.check_all(items)  # conditional moves: a conversation claimed meanwhile stays put
-        await self.leave_messages.check_all(items)  # below risk 2, unanswered too long: 留言 (also conditional)
+        # Conditional moves: a conversation claimed meanwhile stays put.
+        await self.overflow.check_all(await stored.waiting_at_risk(store, OVERFLOW_FROM_LEVEL))
+        # Below risk 2 and unanswered for the shortest desk window: 留言 (each desk's own window decides).
+        shortest = min(desk.leave_message.offer_after_seconds for desk in self.context.settings.desks)
+        await self.leave_messages.check_all(
+            await stored.unanswered_below_risk(store, OVERFLOW_FROM_LEVEL, now - timedelta(seconds=shortest)))
         await self.alert_escalation.tick()
+
+    def _due_bounds(self, now: datetime) -> dict[str, datetime]:
+        """The bounds of ``stored.due_for_check``, generous enough for every risk level's rule: a warning
+        comes ``1 - warn_fraction`` of the deadline before it, at most that of the longest deadline."""
+        rules = self.context.settings.handoff
+        levels = [rules.deadline(level) for level in range(4)]
+        longest = max(max(rule.first_response_seconds, rule.reply_seconds) for rule in levels)
+        return {"deadline_due_by": now + timedelta(seconds=longest * (1 - rules.warn_fraction)),
+                "requeue_due_before": now - timedelta(seconds=min(rule.requeue_after_seconds for rule in levels)),
+                "silent_since": now - timedelta(minutes=rules.outreach_after_minutes)}
 
     async def _check(self, item: Handed) -> None:
         context, settings = self.context, self.context.settings

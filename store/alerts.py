@@ -80,9 +80,14 @@ async def acknowledge_open_alert(store: Store, alert_id: str, by: str, at: datet
     return _alert(doc) if doc else None
 
 
-async def open_alerts_of_type(store: Store, type: AlertType) -> list[Alert]:  # noqa: A002
-    """Every open alert of ``type``, oldest first: what the alert escalation looks at."""
-    docs = await store["alerts"].find({"state": "open", "type": type}).sort("created_at", 1).to_list(None)
+async def open_alerts_of_type(store: Store, type: AlertType, *,  # noqa: A002
+                              created_by: datetime | None = None) -> list[Alert]:
+    """Every open alert of ``type`` (raised by ``created_by``, if given), oldest first: what the alert
+    escalation looks at."""
+    query: dict[str, Any] = {"state": "open", "type": type}
+    if created_by is not None:
+        query["created_at"] = {"$lte": created_by}
+    docs = await store["alerts"].find(query).sort("created_at", 1).to_list(None)
     return [_alert(doc) for doc in docs]
 
 

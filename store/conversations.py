@@ -29,6 +29,8 @@ INDEXES = {
         # The handoff queue's reads: waiting conversations of a desk by risk, and a counsellor's load.
         Index([("desk", ASCENDING), ("state", ASCENDING), ("risk_level", DESCENDING)], "desk_state_risk"),
         Index([("owner", ASCENDING), ("state", ASCENDING)], "owner_state"),
+        # The deadline watcher reads only what is due.
+        Index([("state", ASCENDING), ("handoff.deadline_due_at", ASCENDING)], "state_deadline_due"),
     ],
 }
 

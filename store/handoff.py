@@ -16,7 +16,7 @@ from pymongo import ReturnDocument
 
 from contract.escalation import Offer
 from contract.models import Conversation, ConversationState, Message, SenderKind
-from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, Transfer
+from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, QueueEntry, Transfer
 from store.database import Store
 from store.fields import unseal
 from store.messages import opened_message
@@ -66,14 +66,63 @@ async def queued(store: Store, desks: set[str] | None = None) -> list[Handed]:
     return [_handed(doc) for doc in await store.conversations.find(query).to_list(None)]
 
 
+# Just what a queue position needs (``QueueEntry``): position notices are recomputed on every queue change.
+_QUEUE_ENTRY_FIELDS = {"desk": 1, "also_visible_to": 1, "risk_level": 1, "created_at": 1,
+                       "handoff.waiting_since": 1, "handoff.flood_group": 1, "handoff.offers.from_desk": 1}
+
+
+async def queue_entries(store: Store, desks: set[str]) -> list[QueueEntry]:
+    """The queued conversations ``desks`` see, each as the few fields of its queue position."""
+    docs = await store.conversations.find({"state": ConversationState.QUEUED, "$or": _seen_by(desks)},
+                                          _QUEUE_ENTRY_FIELDS).to_list(None)
+    entries = []
+    for doc in docs:
+        info = doc.get("handoff") or {}
+        offers = info.get("offers") or []
+        entries.append(QueueEntry(
+            conversation_id=doc["_id"], desk=doc["desk"], also_visible_to=tuple(doc.get("also_visible_to") or ()),
+            home_desk=offers[0]["from_desk"] if offers else doc["desk"], risk_level=doc.get("risk_level", 0),
+            in_flood=info.get("flood_group") is not None,
+            waiting_since=aware(info.get("waiting_since") or doc["created_at"])))
+    return entries
+
+
 def _seen_by(desks: set[str]) -> list[dict[str, Any]]:
     """At one of ``desks``, or moved up from one of them by overflow or surge."""
     return [{"desk": {"$in": sorted(desks)}}, {"also_visible_to": {"$in": sorted(desks)}}]
 
 
-async def with_a_human(store: Store) -> list[Handed]:
-    """Every queued or assigned conversation: what the deadline watcher looks at."""
-    docs = await store.conversations.find({"state": {"$in": WITH_A_HUMAN}}).to_list(None)
+async def due_for_check(store: Store, *, deadline_due_by: datetime, requeue_due_before: datetime,
+                        silent_since: datetime) -> list[Handed]:
+    """The conversations with a human the deadline watcher may have to act on now, not all of them:
+    a 留言 whose clock has not started, a deadline due by ``deadline_due_by`` (the caller's horizon
+    covers the warning), a breached assigned one due before ``requeue_due_before``, a youth at risk
+    silent since ``silent_since``. A superset: the watcher decides exactly, so a bound may be generous."""
+    docs = await store.conversations.find({"state": {"$in": WITH_A_HUMAN}, "$or": [
+        {"handoff.leave_message": True, "handoff.deadline_due_at": None, "handoff.first_responded_at": None},
+        {"handoff.deadline_state": {"$in": ["ok", "warning"]}, "handoff.deadline_due_at": {"$lte": deadline_due_by}},
+        {"state": ConversationState.ASSIGNED, "handoff.deadline_state": "breached",
+         "handoff.deadline_due_at": {"$lte": requeue_due_before}},
+        {"risk_level": {"$gte": 2}, "handoff.last_youth_at": {"$lte": silent_since}},
+    ]}).to_list(None)
+    return [_handed(doc) for doc in docs]
+
+
+async def waiting_at_risk(store: Store, from_level: int) -> list[Handed]:
+    """Queued, unowned conversations at ``from_level`` or above, outside 留言: what overflow may move."""
+    docs = await store.conversations.find({"state": ConversationState.QUEUED, "owner": None,
+                                           "risk_level": {"$gte": from_level},
+                                           "handoff.leave_message": {"$ne": True}}).to_list(None)
+    return [_handed(doc) for doc in docs]
+
+
+async def unanswered_below_risk(store: Store, below_level: int, waiting_since_before: datetime) -> list[Handed]:
+    """Queued, unowned conversations below ``below_level``, not yet a 留言, waiting since before the
+    bound: what the 留言 offer may apply to (the caller checks each desk's own window)."""
+    docs = await store.conversations.find({"state": ConversationState.QUEUED, "owner": None,
+                                           "risk_level": {"$lt": below_level},
+                                           "handoff.leave_message": {"$ne": True},
+                                           "handoff.waiting_since": {"$lte": waiting_since_before}}).to_list(None)
     return [_handed(doc) for doc in docs]
 
 

@@ -81,3 +81,51 @@ async def test_background_tick_with_tiny_deadlines(start_app, settings) -> None:
     await wait_for(requeued, timeout=6)
     assert await client.app[STORE]["alerts"].count_documents({"conversation_id": cid,
                                                               "type": "deadline_breached"}) == 1
+
+
+class CountingReads:
+    """Wraps the conversations collection's ``find``: how many documents the reads returned."""
+
+    def __init__(self, collection) -> None:  # type: ignore[no-untyped-def]
+        self.find_documents = 0
+        self._find = collection.find
+        collection.find = self.find
+
+    def find(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        cursor = self._find(*args, **kwargs)
+        to_list = cursor.to_list
+
+        async def counted(length=None):  # type: ignore[no-untyped-def]
+            docs = await to_list(length)
+            self.find_documents += len(docs)
+            return docs
+
+        cursor.to_list = counted
+        return cursor
+
+
+async def test_a_tick_with_500_conversations_with_a_human_reads_only_the_due_ones(start_app) -> None:
+    client = await start(start_app)
+    eng, store = engine(client), client.app[STORE]
+    await user(client, "sup-gd", "supervisor", "gd")
+    counsellor = await user(client, "c-gd", desk="gd")
+    template = await store.conversations.find_one({"_id": await conversation(client, risk=1)})
+    now = eng.now()
+    later, past = now + timedelta(hours=2), now - timedelta(seconds=5)
+    clones = []
+    for n in range(500):
+        due = past if n % 100 == 0 else later  # 5 of 500 are past their deadline
+        clones.append({**template, "_id": f"cv-bulk-{n}", "state": "assigned", "owner": counsellor.id,
+                       "handoff": {**template["handoff"], "deadline_started_at": now - timedelta(minutes=10),
+                                   "deadline_due_at": due, "deadline_state": "ok", "last_youth_at": now}})
+    await store.conversations.insert_many(clones)
+    await store.conversations.delete_one({"_id": template["_id"]})
+    reads = CountingReads(store.conversations)
+
+    await client.app[DEADLINES].tick()
+
+    assert reads.find_documents == 5  # the five due ones, not the 500 with a human
+    breached = await store.conversations.count_documents({"handoff.deadline_state": "breached"})
+    assert breached == 5
+    alerts = await store["alerts"].count_documents({"type": "deadline_breached"})
+    assert alerts == 5
