@@ -10,8 +10,6 @@ checks before it writes: a refused booking leaves no seat taken and no message q
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -25,11 +23,10 @@ from handoff.access import ensure_desk_access, require_role, visible_desks
 from handoff.context import HandoffContext
 from handoff.desks import CHINA
 from handoff.errors import Conflict, Invalid, NotFound, NotPermitted
+from handoff.ticker import Ticker
 from handoff.users import get_user_by_username
 from store import appointments as stored
 from store import messages
-
-log = logging.getLogger("youthdesk.handoff.appointments")
 
 REMINDER_LEAD = timedelta(hours=24)  # a day ahead: time to rearrange school or work, or to cancel
 SHORTEST, LONGEST = timedelta(minutes=15), timedelta(hours=8)
@@ -198,28 +195,10 @@ async def timeline(context: HandoffContext, case: Case) -> list[TimelineEntry]:
 # ------------------------------------------------------------------ reminders
 
 
-class AppointmentReminders:
+class AppointmentReminders(Ticker):
     """Sends each due reminder once, on the handoff tick."""
 
-    def __init__(self, context: HandoffContext) -> None:
-        self.context = context
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="handoff:appointment-reminders")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # noqa: BLE001 - keep reminding; the failure is logged loudly
-                log.exception("appointment reminders failed")
-            await asyncio.sleep(self.context.settings.handoff.tick_seconds)
+    name = "appointment-reminders"
 
     async def tick(self) -> int:
         """Send the reminders due now; how many went out."""

@@ -12,7 +12,6 @@ and escalates unacknowledged level-3 alerts (``handoff.alerts``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -24,40 +23,23 @@ from handoff.context import HandoffContext
 from handoff.desks import open_now
 from handoff.leave_message import LeaveMessages
 from handoff.overflow import OVERFLOW_FROM_LEVEL, Overflow
+from handoff.ticker import Ticker
 from store import handoff as stored
-from store import leases
 
 log = logging.getLogger("youthdesk.handoff.deadlines")
 
 
-class DeadlineWatcher:
+class DeadlineWatcher(Ticker):
+    name = "deadlines"
+    lease = "worker:deadlines"  # one instance at a time checks: no double alerts
+
     def __init__(self, context: HandoffContext, assignment: Assignment, *, overflow: Overflow,
                  alert_escalation: AlertEscalation, leave_messages: LeaveMessages) -> None:
-        self.context = context
+        super().__init__(context)
         self.assignment = assignment
         self.overflow = overflow
         self.leave_messages = leave_messages
         self.alert_escalation = alert_escalation
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="handoff:deadlines")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                # One instance at a time checks (no double alerts); another takes over when it stops.
-                tick_seconds = self.context.settings.handoff.tick_seconds
-                if await leases.take_for_worker(self.context.store, "worker:deadlines", tick_seconds):
-                    await self.tick()
-            except Exception:  # noqa: BLE001 - keep watching; the failure is logged loudly
-                log.exception("deadline check failed")
-            await asyncio.sleep(self.context.settings.handoff.tick_seconds)
 
     async def tick(self) -> None:
         """Reads only what may be due now, so a tick costs the same with 20 or 2,000 conversations waiting."""

@@ -15,40 +15,25 @@ once, and the alert's id (cell and Beijing day) keeps two scans from storing it 
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime, timedelta
 
 from contract.alerts import Alert
 from contract.models import Event
 from handoff.context import HandoffContext
 from handoff.early_warning import raise_warnings
+from handoff.ticker import Ticker
 from store import alerts as stored
 
-log = logging.getLogger("youthdesk.handoff.early_warning")
 
+class EarlyWarningWatcher(Ticker):
+    name = "early-warning"
 
-class EarlyWarningWatcher:
     def __init__(self, context: HandoffContext) -> None:
-        self.context = context
+        super().__init__(context)
         self._last_scan: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="handoff:early-warning")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # noqa: BLE001 - keep watching; the failure is logged loudly
-                log.exception("early-warning check failed")
-            await asyncio.sleep(self.context.settings.data.early_warning.poll_seconds)
+    def interval(self) -> float:
+        return self.context.settings.data.early_warning.poll_seconds
 
     def _scan_due(self, now: datetime) -> bool:
         every = self.context.settings.data.early_warning.run_every_minutes

@@ -17,7 +17,6 @@ The domain knows no HTTP: the sender speaks through a ``Transport`` (``service/w
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -40,6 +39,7 @@ from contract.work_orders import (
 from handoff import cases
 from handoff.context import HandoffContext
 from handoff.errors import Conflict, Invalid, NotFound
+from handoff.ticker import Ticker
 from store import work_orders as stored
 from store.client import Store
 
@@ -107,29 +107,14 @@ def encoded(order: WorkOrder, settings: Settings) -> bytes:
     return json.dumps(document(order, settings), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-class WorkOrderSender:
+class WorkOrderSender(Ticker):
     """The outbox worker: sends due orders, one at a time, on the engine's tick."""
 
+    name = "work-orders"
+
     def __init__(self, context: HandoffContext, transport: Transport) -> None:
-        self.context = context
+        super().__init__(context)
         self.transport = transport
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="handoff:work-orders")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # noqa: BLE001 - keep sending; the failure is logged loudly
-                log.exception("work-order delivery pass failed")
-            await asyncio.sleep(self.context.settings.handoff.tick_seconds)
 
     async def tick(self) -> int:
         """Send every order due now; how many were tried."""
