@@ -5,8 +5,6 @@ The engine's clock is moved by hand; the pager talks HTTP to the stand-in mounte
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from contract.config import Settings
 from contract.escalation import OnCallEntry, PagerConfig
 from contract.keys import STORE
@@ -14,7 +12,7 @@ from handoff.pager import AliyunSmsPager, StandInPager
 from handoff.web.keys import DEADLINES
 from service.pager_http import http_transport
 from service.pager_standin import PAGER_STANDIN
-from tests.handoff_support import conversation, engine, login, start, user
+from tests.handoff_support import Clock, conversation, login, start, user
 
 ON_CALL = OnCallEntry(name="深圳值班·赵老师", phone="+8613800000000", via="sms")
 ALIYUN = PagerConfig(provider="aliyun", access_key_id="demo-key-id", access_key_secret="demo-only-aliyun-secret",
@@ -27,16 +25,6 @@ def shenzhen_with_on_call(settings: Settings) -> Settings:
                                   "on_call": [ON_CALL] if d.id == "sz" else []}) for d in settings.desks]
     handoff = settings.handoff.model_copy(update={"pager": ALIYUN})  # the stand-in's Aliyun door checks this secret
     return settings.model_copy(update={"accounts": accounts, "desks": desks, "handoff": handoff})
-
-
-class Clock:
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
-        self.client = client
-        self.base = engine(client).now()
-
-    async def at(self, seconds: float) -> None:
-        engine(self.client).now = lambda: self.base + timedelta(seconds=seconds)
-        await self.client.app[DEADLINES].tick()
 
 
 async def the_alert(client) -> dict:  # type: ignore[no-untyped-def]
