@@ -12,7 +12,7 @@ from contract.models import ConversationState, SenderKind
 from contract.people import Role
 from handoff import audit
 from handoff.access import visible_desks
-from handoff.queue import load, positions, queued
+from handoff.queue import load, places, queue_entries
 from handoff.views import message_public, summary
 from handoff.web.api.common import engine_of, load_visible, may_view
 from handoff.web.api.openapi import (
@@ -81,8 +81,8 @@ async def list_conversations(request: web.Request) -> web.Response:
         desks=visible_desks(user, request.app[SETTINGS]) if scope == "desk" else None,
         state=ConversationState(state) if state is not None else None, open_only=scope == "mine")
     items = [item for item in found if may_view(user, item, request)]
-    places = positions(await queued(engine.store, {i.conversation.desk for i in items}))
-    return web.json_response({"items": [await summary(engine, item, user, position=places.get(item.conversation.id))
+    positions = places(await queue_entries(engine.store, {i.conversation.desk for i in items}))
+    return web.json_response({"items": [await summary(engine, item, user, position=positions.get(item.conversation.id))
                                         for item in items]})
 
 
@@ -91,8 +91,8 @@ async def get_conversation(request: web.Request) -> web.Response:
     user = await current_user(request)
     item = await load_visible(request, user)
     engine = engine_of(request)
-    places = positions(await queued(engine.store, {item.conversation.desk}))
-    return web.json_response(await summary(engine, item, user, position=places.get(item.conversation.id),
+    positions = places(await queue_entries(engine.store, {item.conversation.desk}))
+    return web.json_response(await summary(engine, item, user, position=positions.get(item.conversation.id),
                                            detail=True))
 
 
