@@ -37,6 +37,26 @@ def http_error_for(exc: HandoffError) -> web.HTTPException:
     return http_error(status, "not found" if status == 404 else str(exc))
 
 
+class BadBody(ValueError):
+    """A JSON body that is not the object a model expects; the message says what is wrong."""
+
+
+def parse_body(body: bytes | str, model: type[M]) -> M:
+    """``body`` as ``model``, or BadBody naming the first bad field."""
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadBody("body is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise BadBody("body must be a JSON object")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise BadBody(f"{where}: {first['msg']}") from None
+
+
 async def read_body(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON body; a 400 naming the first bad field otherwise."""
     if request.content_type != "application/json":
@@ -45,16 +65,12 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         # The server's idle timer stops once the header is in: a body trickling in (or never coming,
         # as on the unauthenticated sign-in) is cut off here, like the webhooks' (channels/payloads.py).
         async with asyncio.timeout(request.app[SETTINGS].service.http_idle_timeout_seconds):
-            raw = await request.json()
+            body = await request.text()
     except TimeoutError:
         raise http_error(408, "body not received in time") from None
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise http_error(400, "body is not valid JSON") from None
-    if not isinstance(raw, dict):
-        raise http_error(400, "body must be a JSON object")
     try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise http_error(400, f"{where}: {first['msg']}") from None
+        return parse_body(body, model)
+    except BadBody as exc:
+        raise http_error(400, str(exc)) from None

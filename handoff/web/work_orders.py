@@ -9,11 +9,9 @@ an unknown order (404), a replayed ``event_id`` and an impossible status (409).
 
 from __future__ import annotations
 
-import json
 import logging
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from contract.keys import SETTINGS
 from contract.logs import escape_control
@@ -21,6 +19,7 @@ from contract.signing import signature_problem
 from contract.work_orders import StatusCallback
 from handoff import work_orders
 from handoff.errors import Conflict, HandoffError, NotFound
+from handoff.web.errors import BadBody, parse_body
 from handoff.web.keys import ENGINE
 
 log = logging.getLogger("youthdesk.handoff.work_orders")
@@ -45,21 +44,6 @@ async def _body(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _callback(body: bytes) -> StatusCallback:
-    try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "body is not valid JSON") from None
-    if not isinstance(raw, dict):
-        raise Refused(400, "body must be a JSON object")
-    try:
-        return StatusCallback.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise Refused(400, f"{where}: {first['msg']}") from None
-
-
 async def status_callback(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     agency = request.match_info["agency"]
@@ -71,7 +55,10 @@ async def status_callback(request: web.Request) -> web.Response:
         problem = signature_problem(endpoint.secret, request.headers, body, settings.service.timestamp_window_seconds)
         if problem is not None:
             raise Refused(403, problem)
-        callback = _callback(body)
+        try:
+            callback = parse_body(body, StatusCallback)
+        except BadBody as exc:
+            raise Refused(400, str(exc)) from None
         try:
             order = await work_orders.record_status(request.app[ENGINE].context, agency, callback)
         except NotFound:
