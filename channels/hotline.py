@@ -37,11 +37,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import aiohttp
 from aiohttp import web
 
 from channels.payloads import MAX_UNIX_SECONDS, load_json_object, read_body
-from channels.signed_rest import RateLimits, check_signature, signed_headers
+from channels.signed_rest import RateLimits, check_signature, post_signed
 from contract.channel import (
     Channel,
     ChannelContext,
@@ -50,7 +49,6 @@ from contract.channel import (
     OutboundMessage,
     PermanentDeliveryError,
     QueueNotice,
-    TransientDeliveryError,
     WebhookRejected,
 )
 from contract.config import ChannelAccountConfig
@@ -59,7 +57,6 @@ from contract.models import MessageType
 from gateway.stream import StreamClosed
 
 CALL_EVENTS = tuple(name.removeprefix("call_") for name in PHONE_CALL_EVENTS)  # ringing … ended
-RETRYABLE_STATUSES = {408, 425, 429}
 NO_SMS = "this call centre sends no SMS: call the youth back"
 PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 MAX_FIELD_CHARS = 128
@@ -212,16 +209,5 @@ class HotlineChannel(Channel):
             raise PermanentDeliveryError("no call of this caller to send an SMS to: call the youth back")
         body = json.dumps({"call_id": call["call_id"], "message_id": message.message_id, "text": message.text},
                           ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": message.message_id,
-                   **signed_headers(account.secret, body)}
-        try:
-            async with self.context.http().post(self._sms_url(account), data=body, headers=headers) as response:
-                status, text = response.status, (await response.text())[:200]
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientDeliveryError(f"call centre SMS unreachable: {exc!r}"[:200]) from None
-        if status < 300:
-            return DeliveryReceipt(channel_message_id=message.message_id)
-        reason = f"call centre SMS answered HTTP {status}: {text}"
-        if status >= 500 or status in RETRYABLE_STATUSES:
-            raise TransientDeliveryError(reason)
-        raise PermanentDeliveryError(reason)
+        return await post_signed(self.context.http(), self._sms_url(account), account.secret, body,
+                                 message_id=message.message_id, peer="call centre SMS")

@@ -20,13 +20,12 @@ import logging
 import time
 from typing import Any, ClassVar
 
-import aiohttp
 from aiohttp import web
 
 from channels import partner_api_openapi
 from channels.payloads import load_json_object, read_body
 from channels.replay import MemoryReplayCache, ReplayCache, redis_replay_ctx
-from channels.signed_rest import RateLimits, check_signature, signed_headers
+from channels.signed_rest import RateLimits, check_signature, post_signed
 from contract.channel import (
     Channel,
     ChannelContext,
@@ -34,7 +33,6 @@ from contract.channel import (
     InboundMessage,
     OutboundMessage,
     PermanentDeliveryError,
-    TransientDeliveryError,
     WebhookRejected,
 )
 from contract.config import ChannelAccountConfig
@@ -48,7 +46,6 @@ MAX_TAGS = 10
 MAX_ID_CHARS = 128
 # How long a key's body is remembered for the 409 check; the store deduplicates the key forever.
 IDEMPOTENCY_MEMORY_SECONDS = 24 * 3600
-RETRYABLE_STATUSES = {408, 425, 429}
 
 
 def _short_id(value: Any, name: str) -> str:
@@ -140,17 +137,5 @@ class PartnerApiChannel(Channel):
             "user": message.external_user_id, "type": str(message.type), "text": message.text,
             "media_url": message.media.url if message.media else None,
         }, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": message.message_id,
-                   **signed_headers(account.secret, body)}
-        try:
-            async with self.context.http().post(self._reply_url(account), data=body, headers=headers) as response:
-                status = response.status
-                text = (await response.text())[:200]
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientDeliveryError(f"partner webhook unreachable: {exc!r}"[:200]) from None
-        if status < 300:
-            return DeliveryReceipt(channel_message_id=message.message_id)
-        reason = f"partner webhook answered HTTP {status}: {text}"
-        if status >= 500 or status in RETRYABLE_STATUSES:
-            raise TransientDeliveryError(reason)
-        raise PermanentDeliveryError(reason)
+        return await post_signed(self.context.http(), self._reply_url(account), account.secret, body,
+                                 message_id=message.message_id, peer="partner webhook")

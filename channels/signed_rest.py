@@ -14,15 +14,23 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+import aiohttp
 from aiohttp import web
 
 from channels.payloads import timestamp_seconds
 from channels.shared_limits import SharedWindow, shared_window_ctx
 from channels.widget_session import TokenBucket
-from contract.channel import WebhookRejected, constant_time_equals
-from contract.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
+from contract.channel import (
+    DeliveryReceipt,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    WebhookRejected,
+    constant_time_equals,
+)
+from contract.signing import RETRYABLE_STATUSES, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
 
-__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "RateLimits", "check_signature", "sign", "signed_headers"]
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "RateLimits", "check_signature", "post_signed", "sign",
+           "signed_headers"]
 
 
 def check_signature(secret: str, headers: Mapping[str, str], body: bytes, window_seconds: int) -> None:
@@ -35,6 +43,24 @@ def check_signature(secret: str, headers: Mapping[str, str], body: bytes, window
         raise WebhookRejected(403, "signature mismatch")
     if abs(time.time() - seconds) > window_seconds:
         raise WebhookRejected(403, "timestamp outside the allowed window")
+
+
+async def post_signed(http: aiohttp.ClientSession, url: str, secret: str, body: bytes, *, message_id: str,
+                      peer: str) -> DeliveryReceipt:
+    """Deliver one of our messages as a signed JSON POST, ``Idempotency-Key`` = its id; ``peer`` names the
+    receiver in the failure reason. 408/425/429/5xx and network errors are worth a retry, the rest not."""
+    headers = {"Content-Type": "application/json", "Idempotency-Key": message_id, **signed_headers(secret, body)}
+    try:
+        async with http.post(url, data=body, headers=headers) as response:
+            status, text = response.status, (await response.text())[:200]
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransientDeliveryError(f"{peer} unreachable: {exc!r}"[:200]) from None
+    if status < 300:
+        return DeliveryReceipt(channel_message_id=message_id)
+    reason = f"{peer} answered HTTP {status}: {text}"
+    if status >= 500 or status in RETRYABLE_STATUSES:
+        raise TransientDeliveryError(reason)
+    raise PermanentDeliveryError(reason)
 
 
 class RateLimits:

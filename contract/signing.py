@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 TIMESTAMP_HEADER = "X-Youthdesk-Timestamp"
 SIGNATURE_HEADER = "X-Youthdesk-Signature"
+# Answers to an outbound signed request worth another try (with 5xx and network errors); others are final.
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 

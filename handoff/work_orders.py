@@ -26,7 +26,7 @@ from typing import Any
 from contract.cases import Case, ReferralStatus
 from contract.config import Settings
 from contract.models import Event, new_id
-from contract.signing import signed_headers
+from contract.signing import RETRYABLE_STATUSES, signed_headers
 from contract.work_orders import (
     SCHEMA_NAME,
     SCHEMA_VERSION,
@@ -46,7 +46,6 @@ from store.client import Store
 log = logging.getLogger("youthdesk.handoff.work_orders")
 
 LEASE = timedelta(seconds=60)
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # What a hotline's status means for the referral in the case, and the steps to get there.
 REFERRAL_STEPS: dict[str, tuple[ReferralStatus, ...]] = {
     "accepted": ("accepted",), "in_progress": ("accepted",), "resolved": ("accepted", "resolved"),
