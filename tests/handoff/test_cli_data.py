@@ -30,12 +30,14 @@ async def _stored(config: Path) -> str:
     try:
         await store.ensure_indexes()
         now = datetime.now(UTC)
-        await add_case(store, now - timedelta(hours=1), category="legal.bullying", closed=now,
-                       profile={"age_band": "12_14"})
+        opened = now - timedelta(hours=1)
+        await add_case(store, opened, category="legal.bullying", closed=now, profile={"age_band": "12_14"})
         await add_case(store, now - timedelta(days=4 * 365), closed=now - timedelta(days=4 * 365))
     finally:
         await store.close()
-    return datetime.now(CHINA).strftime("%Y-%m-%d")
+    # The export selects by the desk's (China) calendar day of opening; between 00:00 and 01:00
+    # China time that day is yesterday's, so the test asks for the day the case really opened.
+    return opened.astimezone(CHINA).strftime("%Y-%m-%d")
 
 
 def test_export_retention_and_early_warning_commands(config: Path, tmp_path: Path,
