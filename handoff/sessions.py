@@ -84,7 +84,7 @@ class LoginThrottle:
     """Slows password guessing without handing strangers a way to lock counsellors out.
 
     Two budgets, both counted in-process (they only have to make guessing slow; a restart resetting
-    them is harmless):
+    them is harmless) and, with several gateways, also in Redis (``handoff.sign_in_limits``):
 
     - per (account, address): ``free_failures`` wrong passwords, then each further attempt must wait
       ``base_delay`` seconds, doubling per failure up to ``max_delay``. Only that address is slowed, so
@@ -132,7 +132,7 @@ class LoginThrottle:
             del self._pairs[(account, address)]  # quiet for the longest delay: forgiven
             pair = None
         if pair is not None and pair.count >= self.free_failures:
-            wait = pair.last + self._delay(pair.count) - now
+            wait = pair.last + self.delay_after(pair.count) - now
             if wait > 0:
                 return wait
         recent.append(now)
@@ -183,7 +183,8 @@ class LoginThrottle:
         if recent:
             recent.pop()
 
-    def _delay(self, count: int) -> float:
+    def delay_after(self, count: int) -> float:
+        """The wait before the next attempt of a pair with ``count`` failures past the free ones."""
         return min(self.base_delay * 2 ** (count - self.free_failures), self.max_delay)
 
     def _forget_old(self, now: float) -> None:

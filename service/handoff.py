@@ -18,8 +18,10 @@ from handoff.early_warning_watch import EarlyWarningWatcher
 from handoff.engine import HandoffEngine
 from handoff.pager import pager_from
 from handoff.presence import ConsolePresence, SharedConsoleCounts
+from handoff.sign_in_limits import SharedSignInFailures
 from handoff.tasks import TaskWatcher
 from handoff.web.api import setup_api
+from handoff.web.api.session import SHARED_FAILURES, THROTTLE
 from handoff.web.console import setup_console
 from handoff.web.keys import (
     APPOINTMENT_REMINDERS,
@@ -89,6 +91,9 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
         await shared.start()
     presence = app[CONSOLE_PRESENCE] = ConsolePresence(engine.assignment, settings.handoff.console_away_after_seconds,
                                                        shared)
+    sign_in_failures = None
+    if settings.service.redis_url:
+        sign_in_failures = app[SHARED_FAILURES] = SharedSignInFailures(settings.service.redis_url, app[THROTTLE])
     if settings.service.env == "demo":
         # Every start: an operator who restarts the demo must still be able to sign in.
         sys.stdout.write((await ensure_demo_accounts(app[STORE], settings)).banner())
@@ -102,6 +107,8 @@ async def _handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await early_warnings.stop()
     await presence.close()
+    if sign_in_failures is not None:
+        await sign_in_failures.close()
     await reminders.stop()
     await orders.stop()
     await tasks.stop()

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from contract.keys import SETTINGS, STORE
 from contract.people import Presence, Role
 from handoff.sessions import LoginThrottle, create_session, end_session, expires_at
+from handoff.sign_in_limits import SharedSignInFailures
 from handoff.users import SignInBusy, authenticate, normalise_username, public_user, set_presence
 from handoff.web.api.common import engine_of
 from handoff.web.api.openapi import INT, STR, TIME, obj, operation, ref
@@ -21,6 +22,8 @@ from handoff.web.errors import http_error, read_body
 log = logging.getLogger("youthdesk.api.session")
 ROUTES = web.RouteTableDef()
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+# With several gateways (``service.redis_url``): wrong passwords counted across instances too.
+SHARED_FAILURES = web.AppKey("shared_sign_in_failures", SharedSignInFailures)
 
 
 def setup(app: web.Application) -> None:
@@ -41,10 +44,13 @@ async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginBody)
     store, settings = request.app[STORE], request.app[SETTINGS]
     throttle, account, address = request.app[THROTTLE], normalise_username(body.username), request.remote or ""
+    shared = request.app.get(SHARED_FAILURES)
     wait = throttle.admit(account, address)
     if wait:
         raise _retry_later(429, "too many sign-in attempts; try again later", wait)
     try:
+        if shared is not None and (wait := await shared.wait(account, address)):
+            raise _retry_later(429, "too many sign-in attempts; try again later", wait)  # abandoned below
         user = await authenticate(store, account, body.password, trusted=throttle.known(account, address))
     except SignInBusy:
         throttle.abandoned(account, address)
@@ -54,9 +60,13 @@ async def login(request: web.Request) -> web.Response:
         raise
     if user is None:
         throttle.failed(account, address)
+        if shared is not None:
+            await shared.failed(account, address)
         log.warning("failed sign-in for %r from %s", account[:40], address)
         raise http_error(401, "wrong username or password")
     throttle.succeeded(account, address)
+    if shared is not None:
+        await shared.succeeded(account, address)
     token, session = await create_session(store, user)
     response = web.json_response({"user": await public_user(store, user), "csrf_token": session.csrf_token,
                                   "token": token})
