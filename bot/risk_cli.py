@@ -4,7 +4,8 @@
 * ``train [--cold COLD_TRAIN.jsonl] [--with-feedback FILE.jsonl] [--seed N]``: writes a candidate
   artifact and its card under ``bot/risk_models/``; the gateway keeps loading the current one.
 * ``promote CANDIDATE``: makes it current, unless it is worse than the current model on the
-  committed evaluation splits (the gate: ``bot.risk_gate``); a running gateway loads it on SIGHUP.
+  committed evaluation splits (the gate: ``bot.risk_gate``); running gateways load it on ``reload``.
+* ``reload --username ADMIN [--url URL]``: every running gateway loads the promoted model (``bot.risk_reload_cli``).
 * ``noise [--cold FILE] [--seeds N...]``: the training noise the gate's tolerance is made of.
 * ``export-feedback --by USER [--since DATE] [--desk ID] --out FILE.jsonl``: counsellors' saved risk
   labels as de-identified rows (``bot.feedback``), audited.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.risk_data import FORMATS, SplitRefused
+from bot.risk_reload_cli import add_reload
 
 if TYPE_CHECKING:
     from bot.risk import RiskDetector
@@ -55,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote.add_argument("--first", action="store_true",
                          help="the candidate's directory has no current model yet: make it the first, ungated")
     promote.set_defaults(handler=_promote)
+    add_reload(commands)
 
     export = commands.add_parser("export-feedback", help="counsellors' saved risk assessments and changes as "
                                                          "de-identified training rows (audited)")
@@ -197,8 +200,8 @@ def _promote(args: argparse.Namespace) -> None:
         print(f"{promotion.name} against {promotion.replaced}: recall {mine.recall:.4f} / {theirs.recall:.4f}, "
               f"level 3 {mine.level3_recall:.4f} / {theirs.level3_recall:.4f}, false alarms "
               f"{mine.false_alarms:.4f} / {theirs.false_alarms:.4f}")
-    print(f"current risk model: {promotion.name}; a running gateway loads it on SIGHUP (kill -HUP <pid>) or at "
-          "its next start")
+    print(f"current risk model: {promotion.name}; running gateways load it on `youthdesk risk reload --username "
+          "ADMIN` (all instances), SIGHUP (kill -HUP <pid>, that process) or at their next start")
 
 
 def _noise(args: argparse.Namespace) -> None:

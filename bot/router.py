@@ -72,7 +72,6 @@ class TriageRouter:
         if message.direction != Direction.INBOUND or message.sender != SenderKind.YOUTH:
             return
         if conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
-            await self.handoff.youth_wrote(conversation, message)
             await self._watch(conversation, message)
             return
         if conversation.state != ConversationState.BOT:
@@ -95,16 +94,19 @@ class TriageRouter:
     # ------------------------------------------------------------ states
 
     async def _watch(self, conversation: Conversation, message: Message) -> None:
-        """With a counsellor: no bot reply, only a raised risk is reported."""
+        """With a counsellor: no bot reply; the engine hears the youth wrote (with the model's estimate for
+        the counsellor's view), and of a raised risk."""
         if message.type != MessageType.TEXT or not message.text.strip():
+            await self.handoff.youth_wrote(conversation, message)
             return
         # Triage without the bot: the detector and the model, never Rasa (it is paused here).
         result = await triage_text(message.text, detector=self.detector, model=self.model, rasa=None,
                                    intents=self.intents, threshold=self.threshold)
+        await self.handoff.youth_wrote(conversation, message, risk_probability=result.risk_probability)
         if result.risk >= 2 and result.risk > conversation.risk_level:
             await self.handoff.request_handoff(HandoffRequest(
-                conversation_id=conversation.id, reason="risk", risk_level=result.risk,
-                category=result.category, cues=result.cues, message_id=message.id))
+                conversation_id=conversation.id, reason="risk", risk_level=result.risk, category=result.category,
+                cues=result.cues, message_id=message.id, risk_probability=result.risk_probability))
 
     async def _event(self, conversation: Conversation, message: Message) -> None:
         event = message.event or ""
@@ -129,31 +131,31 @@ class TriageRouter:
                 # Before the handoff: the youth reads what to do now while a person is found.
                 await self._send(conversation, [crisis_reply(decision.category)])
             await self._hand_off(conversation, message, decision.reason, decision.risk, decision.category,
-                                 decision.cues)
+                                 decision.cues, decision.risk_probability)
             return
         if self.rasa is None:
             await self._hand_off(conversation, message, "bot_unavailable", decision.risk, decision.category,
-                                 decision.cues)
+                                 decision.cues, decision.risk_probability)
             return
         try:
             reply = await self.rasa.respond(conversation.id, rasa_text)
         except Exception as exc:  # noqa: BLE001 - a failing bot must never swallow a youth's message
             log.warning("rasa respond failed for %s (%r); handing off", conversation.id, exc)
             await self._hand_off(conversation, message, "bot_unavailable", decision.risk, decision.category,
-                                 decision.cues)
+                                 decision.cues, decision.risk_probability)
             return
         texts = [text for text in reply.texts if text and text.strip()]
         if not texts:
             await self._hand_off(conversation, message, "low_confidence", decision.risk, decision.category,
-                                 decision.cues)
+                                 decision.cues, decision.risk_probability)
             return
         await self._send(conversation, texts)
 
     async def _hand_off(self, conversation: Conversation, message: Message, reason: HandoffReason, risk: int,
-                        category: str | None, cues: list[str]) -> None:
+                        category: str | None, cues: list[str], risk_probability: float | None = None) -> None:
         await self.handoff.request_handoff(HandoffRequest(
             conversation_id=conversation.id, reason=reason, risk_level=risk, category=category, cues=list(cues),
-            message_id=message.id))
+            message_id=message.id, risk_probability=risk_probability))
         await bot_sessions.mark_paused(self.stream.store, conversation.id)
         if self.rasa is not None:
             try:

@@ -113,6 +113,9 @@ class TriageDecision:
     reason: HandoffReason | None
     cues: list[str] = field(default_factory=list)
     confidence: float | None = None
+    # The model's calibrated P(level >= 2), shown to counsellors; None without a calibrated model. No
+    # decision reads it: the thresholds above stay on the raw scale (bot.risk_calibration).
+    risk_probability: float | None = None
 
     @property
     def crisis_reply(self) -> bool:
@@ -220,7 +223,8 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
     elif intent == "ask_human":
         reason = "ask_human"
     return TriageDecision(risk=risk, category=category if risk else None, intent=intent, handoff=reason is not None,
-                          reason=reason, cues=cues, confidence=confidence)
+                          reason=reason, cues=cues, confidence=confidence,
+                          risk_probability=scores.calibrated if scores is not None else None)
 
 
 async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel | None, rasa: IntentParser | None,

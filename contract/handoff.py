@@ -26,6 +26,8 @@ class HandoffRequest:
     category: str | None = None  # e.g. "suicide", "self_harm", "abuse_home", "bullying" (see nlu_data)
     cues: list[str] = field(default_factory=list)  # what fired, shown to the counsellor
     message_id: str | None = None
+    # The risk model's calibrated P(level >= 2) for message_id; None without a calibrated model.
+    risk_probability: float | None = None
 
 
 # The events of a phone call as the hotline adapter (``channels/hotline.py``) stores them.
@@ -45,10 +47,12 @@ class HandoffSink(Protocol):
     async def request_handoff(self, request: HandoffRequest) -> None:
         """Queue the conversation for a human, or raise its risk if it is already with one."""
 
-    async def youth_wrote(self, conversation: Conversation, message: Message | None = None) -> None:
+    async def youth_wrote(self, conversation: Conversation, message: Message | None = None, *,
+                          risk_probability: float | None = None) -> None:
         """The youth wrote in a conversation that is queued or assigned: their silence ends, and a
         reply deadline starts if a counsellor has answered before. ``message`` is read only while the
-        conversation waits as a 留言, for a callback number."""
+        conversation waits as a 留言, for a callback number; ``risk_probability`` is the risk model's
+        calibrated P(level >= 2) for it, kept for the counsellor's view."""
 
     async def take_rating(self, conversation: Conversation, message: Message) -> bool:
         """If this youth message answers a satisfaction request (a ``satisfaction`` event from the

@@ -26,3 +26,4 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 HEALTH_CHECKS = web.AppKey("health_checks", "list[HealthCheck]")
 LINKS = web.AppKey("links", "list[Link]")
 HANDOFF = web.AppKey("handoff", "HandoffSink")
+RISK_MODEL = web.AppKey("risk_model", "RiskModelReloader")  # set while triage runs

@@ -127,3 +127,12 @@ class MessageRisk(BaseModel):
     level: int
     category: str | None = None
     cues: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class YouthWords:
+    """The youth's own latest words in a conversation, and the risk model's calibrated P(level >= 2) for
+    them (None: not scored by a calibrated model)."""
+
+    text: str
+    risk_probability: float | None

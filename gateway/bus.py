@@ -145,6 +145,10 @@ class EventBus:
         self.published += 1
         self._deliver(event, local=True)
 
+    async def instances_listening(self) -> int:
+        """How many gateway instances hear what this one publishes, itself included."""
+        return 1
+
     def _deliver(self, event: Event, *, local: bool) -> None:
         """Hand ``event`` to its subscribers; ``local``: it was published by this instance."""
         for subscription in self._interested(event):

@@ -57,6 +57,15 @@ class RedisEventBus(EventBus):
             log.exception("event bus: Redis unreachable; %s reaches this instance only", event.type)
             self._deliver(event, local=True)
 
+    async def instances_listening(self) -> int:
+        """The channel's subscribers: one per running instance (1, this one, when Redis cannot say)."""
+        try:
+            counts = await self._client.pubsub_numsub(self.channel)
+        except RedisError:
+            log.exception("event bus: Redis unreachable; counting this instance only")
+            return 1
+        return max(1, int(counts[0][1])) if counts else 1
+
     async def _listen(self) -> None:
         while True:
             try:

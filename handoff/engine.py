@@ -124,9 +124,12 @@ class HandoffEngine:
         await self.assignment.announce(queued.conversation)
         await self.overflow.check(queued)  # nobody here can take a risk: the desk above sees it at once
 
-    async def youth_wrote(self, conversation: Conversation, message: Message | None = None) -> None:
+    async def youth_wrote(self, conversation: Conversation, message: Message | None = None, *,
+                          risk_probability: float | None = None) -> None:
         await self.actions.youth_wrote(conversation.id)
         if message is not None:
+            if risk_probability is not None:
+                await self.escalation.note_probability(message.id, risk_probability)
             await self.leave_messages.take_callback_number(conversation, message)
 
     async def take_rating(self, conversation: Conversation, message: Message) -> bool:

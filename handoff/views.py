@@ -65,7 +65,7 @@ async def _owner(engine: HandoffEngine, user_id: str | None) -> dict[str, str] |
 async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position: int | None = None,
                   detail: bool = False) -> dict[str, Any]:
     conversation, info = item.conversation, item.info
-    last_text = await stored.last_youth_text(engine.store, conversation.id)
+    words = await stored.last_youth_words(engine.store, conversation.id)
     case = await cases.get_case_for_conversation(engine.store, conversation.id)
     case_id, case_number = (case.id, case.number) if case is not None else (None, None)
     result: dict[str, Any] = {
@@ -75,7 +75,9 @@ async def summary(engine: HandoffEngine, item: Handed, viewer: User, *, position
         "topic": conversation.topic, "owner": await _owner(engine, conversation.owner),
         "waiting_since": _iso(info.waiting_since), "first_response_due_at": _iso(info.first_response_due_at),
         "reply_due_at": _iso(info.reply_due_at), "deadline_state": info.deadline_state,
-        "last_message_preview": mask_numbers(last_text)[:80],  # a callback number is not for the whole desk
+        "last_message_preview": mask_numbers(words.text)[:80],  # a callback number is not for the whole desk
+        # The model's estimate for the youth's latest words, shown next to the level as an estimate, not a judgement.
+        "risk_probability": words.risk_probability,
         "contact": {"id": conversation.contact_id, "label": await _contact_label(engine, item, viewer)},
         "case_id": case_id, "case_number": case_number, "window": _window(engine, item),
         "queue_position": position, "leave_message": info.leave_message, "overflow": arrival(info),

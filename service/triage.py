@@ -1,9 +1,10 @@
 """Wire triage into the app: the detector (loaded once), the Rasa client, the router, ``/healthz``.
 
-The risk model is loaded at start and again on SIGHUP (``kill -HUP <pid>`` after ``youthdesk risk
-promote``): the new artifact is read off the event loop and swapped into the router in one assignment,
-so a message is scored by the old model or the new one, never by half of each. A reload that cannot
-read the promoted artifact keeps the running model (it says so loudly and ``/healthz`` shows it).
+The risk model is loaded at start and again on a reload (``bot.risk_reload``) after ``youthdesk risk
+promote``: asked by an admin through the console API (``POST /api/v1/risk-model/reload``, or
+``youthdesk risk reload``), which reaches every gateway sharing the event bus, or by SIGHUP
+(``kill -HUP <pid>``), which reloads this process only. A reload that cannot read the promoted
+artifact keeps the running model (it says so loudly and ``/healthz`` shows it).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from bot.rasa_client import RasaUnavailable, make_rasa_client
 from bot.risk import RiskDetector
-from bot.risk_artifact import LoadedModel, load_current
+from bot.risk_artifact import load_current
+from bot.risk_reload import RiskModelReloads
 from bot.router import TriageRouter
 from bot.triage import load_risk_intents
-from contract.keys import CHANNELS, HANDOFF, HEALTH_CHECKS, HTTP, SETTINGS, STREAM
+from contract.keys import BUS, CHANNELS, HANDOFF, HEALTH_CHECKS, HTTP, RISK_MODEL, SETTINGS, STREAM
 from service.health import ComponentHealth, HealthCheck
 
 log = logging.getLogger("youthdesk.bot")
@@ -45,38 +46,29 @@ async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STREAM].router = router
     log.info("triage ready: lexicon %s, %s, Rasa %s", detector.lexicon.version, loaded.detail,
              settings.service.rasa_url or "not set")
-    state = _RiskModelState(loaded, "")
-
-    async def reload() -> None:
-        fresh = await asyncio.to_thread(load_current, detector.normalise, detector.lexicon.version)
-        if fresh.model is None and state.loaded.model is not None:
-            state.note = f"; the last reload failed, still running the earlier model: {fresh.detail}"
-            log.error("!!! risk model reload failed, triage keeps %s: %s", state.loaded.detail, fresh.detail)
-            return
-        router.model, state.loaded, state.note = fresh.model, fresh, ""
-        log.warning("risk model reloaded: %s", fresh.detail)
-
-    reloads: set[asyncio.Task[None]] = set()
+    reloads = RiskModelReloads(router=router, loaded=loaded, normalise=detector.normalise,
+                               lexicon_version=detector.lexicon.version, bus=app[BUS])
+    app[RISK_MODEL] = reloads
+    tasks: set[asyncio.Task[object]] = {asyncio.create_task(reloads.answer_requests(), name="risk_model:reloads")}
 
     def on_sighup() -> None:
-        task = asyncio.get_running_loop().create_task(reload())
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        task = asyncio.get_running_loop().create_task(reloads.reload_here())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         listening = True
     except (NotImplementedError, RuntimeError, ValueError) as exc:  # no signals here (not the main thread)
-        log.warning("risk model reload on SIGHUP unavailable (%r): restart to load a promoted model", exc)
+        log.warning("risk model reload on SIGHUP unavailable (%r): use youthdesk risk reload", exc)
         listening = False
 
     async def risk_model_health() -> ComponentHealth:
-        healthy = state.loaded.healthy and not state.note
-        return ComponentHealth("ok" if healthy else "degraded", state.loaded.detail + state.note)
+        return ComponentHealth("ok" if reloads.healthy else "degraded", reloads.detail)
 
     async def bot_health() -> ComponentHealth:
-        lexicon = f"risk detector active (lexicon {detector.lexicon.version}, {state.loaded.detail})"
+        lexicon = f"risk detector active (lexicon {detector.lexicon.version}, {reloads.loaded.detail})"
         if rasa is None:
             return ComponentHealth("degraded", f"Rasa not configured; {lexicon}")
         try:
@@ -92,11 +84,6 @@ async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     if listening:
         loop.remove_signal_handler(signal.SIGHUP)
-    for task in list(reloads):
+    for task in list(tasks):
         task.cancel()
-
-
-@dataclass(slots=True)
-class _RiskModelState:
-    loaded: LoadedModel
-    note: str  # why the running model is not the promoted one, when a reload failed
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -16,7 +16,7 @@ from pymongo import ReturnDocument
 
 from contract.escalation import Offer
 from contract.models import Conversation, ConversationState, Message, SenderKind
-from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, QueueEntry, Transfer
+from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, QueueEntry, Transfer, YouthWords
 from store.database import Store
 from store.fields import unseal
 from store.messages import opened_message
@@ -151,11 +151,13 @@ async def previous_owner(store: Store, conversation: Conversation) -> str | None
     return doc["owner"] if doc else None
 
 
-async def last_youth_text(store: Store, conversation_id: str) -> str:
+async def last_youth_words(store: Store, conversation_id: str) -> YouthWords:
     """The youth's own latest words (the queue preview: not the bot's crisis text or a notice)."""
     doc = await store.messages.find_one({"conversation_id": conversation_id, "sender": SenderKind.YOUTH,
-                                         "text": {"$ne": ""}}, {"text": 1}, sort=[("seq", -1)])
-    return unseal(store, doc["text"]) if doc else ""
+                                         "text": {"$ne": ""}}, {"text": 1, "risk_probability": 1}, sort=[("seq", -1)])
+    if doc is None:
+        return YouthWords("", None)
+    return YouthWords(unseal(store, doc["text"]), doc.get("risk_probability"))
 
 
 async def risk_conversations_from_source(store: Store, source: str, since: datetime) -> list[str]:
@@ -336,6 +338,11 @@ async def end_offered_message(store: Store, conversation_id: str, deadline: Dead
 async def record_message_risk(store: Store, message_id: str, risk: MessageRisk) -> None:
     """Keep what the detector found next to the message, for the transcript."""
     await store.messages.update_one({"_id": message_id}, {"$set": {"risk": risk.model_dump()}})
+
+
+async def record_risk_probability(store: Store, message_id: str, probability: float) -> None:
+    """Keep the risk model's calibrated P(level >= 2) next to the youth message it scored."""
+    await store.messages.update_one({"_id": message_id}, {"$set": {"risk_probability": probability}})
 
 
 # ------------------------------------------------------------- with a counsellor

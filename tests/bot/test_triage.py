@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import ClassVar
 
@@ -206,6 +206,15 @@ def test_risk_intent_mapping_covers_every_risk_intent() -> None:
                             "risk_runaway", "risk_exploitation", "risk_friend_concern"}
 
 
+def test_the_decision_carries_the_model_s_calibrated_probability_and_nothing_decides_on_it() -> None:
+    scores = RiskScores(risk=0.9, imminent=0.01, category="suicide", calibrated=0.83)
+    calibrated = decide(assessment(2, "suicide"), None, intents=INTENTS, scores=scores)
+    uncalibrated = decide(assessment(2, "suicide"), None, intents=INTENTS, scores=replace(scores, calibrated=None))
+    assert (calibrated.risk_probability, uncalibrated.risk_probability) == (0.83, None)
+    assert replace(calibrated, risk_probability=None) == uncalibrated
+    assert decide(assessment(2, "suicide"), None, intents=INTENTS).risk_probability is None  # no model
+
+
 # ------------------------------------------------------------------ the router
 
 
@@ -267,6 +276,22 @@ async def test_risk_while_with_a_counsellor_raises_the_level_without_a_bot_reply
     assert [m for m in await messages(client, conversation.id) if m.sender == "bot"] == []
     stored = await client.app[STORE].messages.find_one({"_id": second.message_id})
     assert stored["risk"]["level"] == 2 and stored["risk"]["cues"]
+
+
+async def test_the_model_s_estimate_is_kept_on_each_youth_message_it_scored(start_app,
+                                                                            triage_settings: Settings) -> None:
+    client = await started(start_app, triage_settings, None)
+    model = client.app[STREAM].router.model
+    assert model is not None and model.calibrator is not None  # the shipped artifact is calibrated
+    said = ["其实我不想活了", "谢谢你们", "在吗"]
+    results = []
+    for n, text in enumerate(said):  # the first is handed off; the others reach the engine while it waits
+        results.append(await client.app[STREAM].ingest(inbound(text, msg_id=f"p{n}")))
+        await wait_for(lambda: processed(client, results[-1].message_id))
+    assert len({result.conversation_id for result in results}) == 1
+    for text, result in zip(said, results, strict=True):
+        stored = await client.app[STORE].messages.find_one({"_id": result.message_id})
+        assert stored["risk_probability"] == pytest.approx(model.scores(text).calibrated)
 
 
 async def test_level_3_sends_the_crisis_reply_before_handing_off(start_app, triage_settings: Settings) -> None:

@@ -37,6 +37,7 @@ API_MODULES: tuple[str, ...] = (
     "handoff.web.api.wellbeing",
     "handoff.web.api.stats",
     "handoff.web.api.data",
+    "handoff.web.api.risk_model",
     "handoff.web.api.ws",
 )
 OPENAPI = web.AppKey("openapi", dict)

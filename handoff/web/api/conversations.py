@@ -195,6 +195,7 @@ SCHEMAS = {
         ["id", "desk", "platform", "account", "state", "risk_level", "owner", "deadline_state", "contact", "window"],
         id=STR, desk=STR, platform=STR, account=STR, state={"type": "string", "enum": sorted(_STATES)},
         risk_level={"type": "integer", "minimum": 0, "maximum": 3}, risk_category=nullable(STR), topic=nullable(STR),
+        risk_probability=nullable({"type": "number", "minimum": 0, "maximum": 1}),
         owner=_PERSON, waiting_since=nullable(TIME), first_response_due_at=nullable(TIME),
         reply_due_at=nullable(TIME), deadline_state={"type": "string", "enum": ["ok", "warning", "breached"]},
         last_message_preview=STR, contact=obj(["id", "label"], id=STR, label=STR), case_id=nullable(STR),

@@ -1,8 +1,10 @@
-"""Replies, notes, whispers, joining, and the conversation lists."""
+"""Replies, notes, whispers, joining, the conversation lists, and the model's estimate they show."""
 
 from __future__ import annotations
 
-from tests.fakes import RecordingChannel, wait_for
+from contract.handoff import HandoffRequest
+from contract.keys import STREAM
+from tests.fakes import RecordingChannel, inbound, wait_for
 from tests.handoff_support import conversation, engine, login, start, user
 
 
@@ -64,3 +66,34 @@ async def test_conversation_lists_by_scope(start_app) -> None:
     assert {d["id"] for d in sup_desks["items"] if d["visible"]} == {"gd", "sz"}
     canned = await (await client.get("/api/v1/canned-responses?q=安全", headers=owner_h)).json()
     assert [c["id"] for c in canned["items"]] == ["safety"]
+
+
+async def test_the_summary_shows_the_model_s_estimate_for_the_youth_s_latest_words(start_app) -> None:
+    client = await start(start_app)
+    await user(client, "sup-gd", "supervisor", "gd")
+    headers = await login(client, "sup-gd")
+    youth = "openid-estimate"
+    first = await client.app[STREAM].ingest(inbound("最近很难受", user=youth, msg_id="est-1"))
+    await engine(client).request_handoff(HandoffRequest(
+        conversation_id=first.conversation_id, reason="risk", risk_level=2, category="suicide", cues=["测试"],
+        message_id=first.message_id, risk_probability=0.83))
+
+    async def summary() -> dict:  # type: ignore[type-arg]
+        response = await client.get(f"/api/v1/conversations/{first.conversation_id}", headers=headers)
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    assert (await summary())["risk_probability"] == 0.83
+    queue = await (await client.get("/api/v1/queue?desk=gd", headers=headers)).json()
+    assert [item["risk_probability"] for item in queue["items"]] == [0.83]
+
+    # The youth writes again while waiting: the estimate follows the latest words, the level does not fall.
+    second = await client.app[STREAM].ingest(inbound("谢谢你们", user=youth, msg_id="est-2"))
+    waiting = await client.app[STREAM].get_conversation(first.conversation_id)
+    message = next(m for m in await client.app[STREAM].history(waiting.id) if m.id == second.message_id)
+    await engine(client).youth_wrote(waiting, message, risk_probability=0.04)
+    assert ((await summary())["risk_probability"], (await summary())["risk_level"]) == (0.04, 2)
+
+    # Words no calibrated model scored (triage off, no model): no estimate, never an older one.
+    await client.app[STREAM].ingest(inbound("在吗", user=youth, msg_id="est-3"))
+    assert (await summary())["risk_probability"] is None

@@ -3,7 +3,8 @@
 // Supervisors who do not own it read it only after giving a reason (the API audits every read).
 import { ApiError, get, post, put } from "./api.js";
 import {
-  DEADLINE, RISK, SENDER, STATE, STATUS, category, channel, clear, clock, duration, field, h, riskBadge, select, toast,
+  DEADLINE, RISK, SENDER, STATE, STATUS, category, channel, clear, clock, duration, field, h, riskBadge, riskProbability,
+  select, toast,
 } from "./dom.js";
 import { mountCasePanel } from "./casepanel.js";
 
@@ -104,7 +105,7 @@ export function mountConversation(ctx, id, options = {}) {
         h("button", { type: "button", class: "danger", onclick: close, id: "close" }, "结束会话"));
     }
     clear(header).append(
-      h("div", { class: "title" }, riskBadge(s.risk_level), " ",
+      h("div", { class: "title" }, riskBadge(s.risk_level), riskProbability(s.risk_probability), " ",
         h("strong", {}, s.contact.label), " ",
         h("span", { class: "muted" }, `${channel(s.platform)} · ${category(s.risk_category || s.topic)}`)),
       h("div", { class: "meta" },

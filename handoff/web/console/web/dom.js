@@ -40,6 +40,15 @@ export function riskBadge(level) {
   return h("span", { class: `risk risk-${level}`, title: `风险等级：${risk.label}` }, risk.label);
 }
 
+// The risk model's calibrated probability that the youth's latest words are level 2 or above, next to
+// the level; nothing when no calibrated model scored them. An estimate for the counsellor, not a verdict.
+export function riskProbability(probability) {
+  if (typeof probability !== "number") return null;
+  return h("span", { class: "risk-probability muted",
+    title: "这是风险模型根据青少年最新一条消息给出的估计（达到2级及以上的概率），不是判断；风险等级以咨询师的评估为准。" },
+  `模型估计风险概率 ${Math.round(probability * 100)}%`);
+}
+
 export const CATEGORY = {
   suicide: "自杀风险", self_harm: "自伤", abuse_home: "家庭暴力/虐待", sexual_abuse: "性侵害", bullying: "校园欺凌",
   runaway: "离家出走", exploitation: "剥削/诱骗", friend_concern: "为朋友求助", mental_health: "心理健康",

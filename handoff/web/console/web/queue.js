@@ -2,7 +2,9 @@
 // open conversation and its case panel on the right. Queue rows are keyed and updated in place,
 // so a change to one conversation does not rebuild 200 rows.
 import { ApiError, get, post } from "./api.js";
-import { DEADLINE, category, channel, clear, duration, h, riskBadge, since, toast } from "./dom.js";
+import {
+  DEADLINE, append, category, channel, clear, duration, h, riskBadge, riskProbability, since, toast,
+} from "./dom.js";
 import { mountConversation } from "./conversation.js";
 
 const QUEUE_EVENTS = new Set(["queue.changed", "conversation.assigned", "conversation.state_changed",
@@ -70,13 +72,13 @@ export function mountWorkspace(ctx, conversationId) {
 
   function fill(el, item) {
     // Only touch rows whose visible data changed.
-    const key = [item.risk_level, item.risk_category, item.platform, item.last_message_preview,
+    const key = [item.risk_level, item.risk_probability, item.risk_category, item.platform, item.last_message_preview,
       item.deadline_state, item.waiting_since, item.contact.label, item.leave_message,
       item.overflow ? item.overflow.label : ""].join("\u0001");
     if (el.key === key) return;
     el.key = key;
     el.className = `queue-item risk-row-${item.risk_level} deadline-${item.deadline_state}`;
-    el.querySelector(".slot-risk").replaceChildren(riskBadge(item.risk_level));
+    append(clear(el.querySelector(".slot-risk")), [riskBadge(item.risk_level), riskProbability(item.risk_probability)]);
     el.querySelector(".slot-cat").textContent = category(item.risk_category || item.topic);
     el.querySelector(".slot-channel").textContent = channel(item.platform);
     el.querySelector(".slot-preview").textContent = item.last_message_preview || "（无文字内容）";
@@ -161,7 +163,8 @@ export function mountWorkspace(ctx, conversationId) {
     for (const item of mine) {
       mineList.append(h("li", { class: `mine-item risk-row-${item.risk_level}` },
         h("a", { href: `#/c/${encodeURIComponent(item.id)}`, "aria-current": item.id === conversationId || null },
-          riskBadge(item.risk_level), " ", channel(item.platform), " · ", item.contact.label,
+          riskBadge(item.risk_level), riskProbability(item.risk_probability), " ", channel(item.platform), " · ",
+          item.contact.label,
           item.deadline_state !== "ok" ? h("span", { class: `deadline deadline-${item.deadline_state}` },
             ` ${DEADLINE[item.deadline_state]}`) : null),
         h("div", { class: "preview muted" }, item.last_message_preview || "")));
