@@ -17,7 +17,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from store import handoff as stored
 from store import messages as stored_messages
-from store import tasks
+from store import queue_places, tasks
 from store.client import open_store
 from store.durable import DurableMongoClient
 from tests.fakes import ExaminedDocuments
@@ -157,7 +157,7 @@ async def test_queue_and_due_reads_examine_only_what_they_return(store) -> None:
     await store.conversations.insert_many(docs)
     examined = ExaminedDocuments(store.conversations)
 
-    entries = await stored.queue_entries(store, {"sz"})
+    entries = await queue_places.queue_entries(store, {"sz"})
     assert sorted(e.conversation_id for e in entries) == ["cv-600", "cv-601", "cv-602", "cv-700", "cv-701", "cv-800"]
     assert examined.count == 6  # not the 400 closed ones of the desk, nor the other desk's queue
 
