@@ -56,15 +56,6 @@ class PositionNotice(BaseModel):
     urgent: bool = False
 
 
-class PositionTold(BaseModel):
-    """What a waiting youth was last told, and when the queue it came from was read. Kept on the
-    conversation, so that gateways sharing the store tell each change once, and a notice from an
-    older reading of the queue never follows one from a newer reading."""
-
-    notice: PositionNotice
-    read_at: datetime
-
-
 class HandoffInfo(BaseModel):
     reason: str = "ask_human"
     waiting_since: datetime | None = None
@@ -75,7 +66,6 @@ class HandoffInfo(BaseModel):
     message_offered_at: datetime | None = None
     message_task: str | None = None
     queue_notice_sent: bool = False
-    told: PositionTold | None = None  # the last live place notice (the widget shows it); cleared on (re)queueing
     at_risk_notice_sent: bool = False  # "a person is coming", once per handoff even after a queue notice
     assigned_at: datetime | None = None
     first_responded_at: datetime | None = None
@@ -131,7 +121,6 @@ class QueueEntry:
     risk_level: int
     in_flood: bool
     waiting_since: datetime  # or, for a document without it, when the conversation began
-    told: PositionNotice | None = None  # what the youth was last told of their place
 
     @classmethod
     def of(cls, item: Handed) -> QueueEntry:
@@ -140,8 +129,7 @@ class QueueEntry:
                    also_visible_to=tuple(conversation.also_visible_to),
                    home_desk=info.offers[0].from_desk if info.offers else conversation.desk,
                    risk_level=conversation.risk_level, in_flood=info.flood_group is not None,
-                   waiting_since=info.waiting_since or conversation.created_at,
-                   told=info.told.notice if info.told else None)
+                   waiting_since=info.waiting_since or conversation.created_at)
 
 
 class MessageRisk(BaseModel):

@@ -137,15 +137,21 @@ class Assignment:
         entries = await queue_entries(self.context.store, {desk})
         places_now = places(entries)
         staff = await self._online_staff(desk)
+        told: dict[str, PositionNotice] = {}
         for entry in entries:
             if entry.risk_level >= 2:
-                notice = PositionNotice(urgent=True)
+                told[entry.conversation_id] = PositionNotice(urgent=True)
             else:
                 position = places_now[entry.conversation_id]
-                notice = PositionNotice(position=position, expected_wait_seconds=self._expected_wait(position, staff))
-            # Recorded first, told by whoever records it: another instance may have told it already.
-            if entry.told != notice and await queue_places.record_position_told(
-                    self.context.store, entry.conversation_id, notice, read_at):
+                told[entry.conversation_id] = PositionNotice(
+                    position=position, expected_wait_seconds=self._expected_wait(position, staff))
+        # Recorded first, then told what changed since the record before, by whichever instance records it.
+        told_before = await queue_places.record_told(self.context.store, desk, told, read_at)
+        if told_before is None:
+            return  # another instance read the queue later and tells that
+        for entry in entries:
+            notice = told[entry.conversation_id]
+            if told_before.get(entry.conversation_id) != notice:
                 await self.context.stream.bus.publish(Event(
                     type="queue.position", conversation_id=entry.conversation_id, desk=entry.desk,
                     also_desks=list(entry.also_visible_to), data=notice.model_dump()))

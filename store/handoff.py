@@ -1,10 +1,10 @@
 """A conversation's handoff state: state, owner, desk, risk and the engine's ``handoff`` bookkeeping.
 
 Besides the stream creating a conversation (and its ``set_state``, the low-level call the engine
-closes with), this module and ``store.queue_places`` (what a waiting youth was told of their place)
-are the only writers of those fields, and only the handoff engine calls their writes. Each change
-that must not race (queueing, claiming, transfers, deadline states) is one conditional update on
-what the caller read, so two counsellors or two gateway instances never both win.
+closes with), this module is the only writer of those fields, and only the handoff engine calls
+its writes. Each change that must not race (queueing, claiming, transfers, deadline states) is
+one conditional update on what the caller read, so two counsellors or two gateway instances
+never both win.
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ from pymongo import ReturnDocument
 
 from contract.escalation import Offer
 from contract.models import Conversation, ConversationState, Message, SenderKind
-from contract.queue import (
-    Deadline,
-    DeadlineState,
-    Handed,
-    HandoffInfo,
-    MessageRisk,
-    Transfer,
-)
+from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, Transfer
 from store.database import Store
 from store.fields import unseal
 from store.messages import opened_message
@@ -211,7 +204,7 @@ async def offer_back(store: Store, conversation: Conversation, *, waiting_since:
     result = await store.conversations.update_one(
         {"_id": conversation.id, "state": ConversationState.ASSIGNED, "owner": conversation.owner},
         {"$set": {"state": ConversationState.QUEUED, "owner": None, "updated_at": now,
-                  "handoff.waiting_since": waiting_since, "handoff.told": None, **_deadline(deadline)},
+                  "handoff.waiting_since": waiting_since, **_deadline(deadline)},
          "$push": {"handoff.transfers": record.model_dump()}})
     return bool(result.modified_count)
 
@@ -228,8 +221,6 @@ async def transfer(store: Store, conversation: Conversation, record: Transfer, *
         changes["handoff.assigned_at"] = now
     if waiting_since is not None:
         changes["handoff.waiting_since"] = waiting_since
-    if state == ConversationState.QUEUED:
-        changes["handoff.told"] = None  # back in a queue: the place told before is no longer known to the youth
     if deadline is not None:
         changes.update(_deadline(deadline))
     doc = await store.conversations.find_one_and_update(
