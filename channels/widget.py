@@ -349,3 +349,5 @@ class WidgetChannel(Channel):
             await session.send_json({"type": "state", "conversation_id": conversation.id,
                                      "state": conversation.state})
         await session.send_json({"type": "synced", "conversation_id": session.current})
+        for conversation in recent:
+            await session.tell_place(conversation)

@@ -25,7 +25,7 @@ from channels.payloads import load_json_object
 from channels.widget_identity import WidgetIdentity
 from channels.widget_media import MediaRejected, MediaStore, decode_image
 from contract.channel import ConversationAccess, InboundMessage, IngestResult, WebhookRejected
-from contract.models import Event, Message, MessageType, SenderKind
+from contract.models import Conversation, ConversationState, Event, Message, MessageType, SenderKind
 from gateway.stream import StreamClosed
 
 log = logging.getLogger("youthdesk.channels.widget")
@@ -92,6 +92,7 @@ class WidgetSession:
         self.current: str | None = None  # the newest conversation: typing goes there
         self.states: dict[str, str] = {}  # conversation id -> its last known state
         self._sent: set[str] = set()
+        self._live_places: set[str] = set()  # conversations whose place this connection heard live
         self._last_seq: dict[str, int] = {}
         self._send_lock = asyncio.Lock()
         self._bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
@@ -146,15 +147,31 @@ class WidgetSession:
                 self.states[conversation_id or ""] = str(data.get("to"))
                 await self.send_json({"type": "state", "conversation_id": conversation_id, "state": data.get("to")})
             elif event.type == "queue.position":
-                await self.send_json({"type": "queue", "conversation_id": conversation_id,
-                                      "position": data.get("position"),
-                                      "expected_wait_seconds": data.get("expected_wait_seconds"),
-                                      "urgent": bool(data.get("urgent"))})
+                self._live_places.add(conversation_id or "")
+                await self.send_json(_queue_frame(conversation_id, data.get("position"),
+                                                  data.get("expected_wait_seconds"), bool(data.get("urgent"))))
             elif event.type == "typing" and data.get("sender") != SenderKind.YOUTH:
                 await self.send_json({"type": "typing", "conversation_id": conversation_id,
                                       "sender": data.get("sender")})
         if self.subscription.lagged and not self.ws.closed:
             await self.ws.close(code=CLOSE_LAGGED, message=b"fell behind; reconnect to resume")
+
+    async def tell_place(self, conversation: Conversation) -> None:
+        """On (re)connecting, a waiting youth sees where they are without waiting for the queue to move:
+        the place they were last told, never a wait in minutes; a youth at risk is never told a place,
+        only that a person is coming. A live notice that arrived meanwhile is newer, and wins."""
+        if conversation.state != ConversationState.QUEUED:
+            return
+        if conversation.risk_level >= 2:
+            frame = _queue_frame(conversation.id, None, None, urgent=True)
+        else:
+            place = await self.deps.conversations.queue_place(conversation.id)
+            if place is None:
+                return
+            frame = _queue_frame(conversation.id, place, None, urgent=False)
+        async with self._send_lock:
+            if conversation.id not in self._live_places and not self.ws.closed:
+                await self.ws.send_json(frame)
 
     # ----------------------------------------------------------------- incoming
 
@@ -252,6 +269,12 @@ class WidgetSession:
         self._last_typing = now
         await self.deps.conversations.publish(Event(type="typing", conversation_id=self.current,
                                                     desk=self.deps.desk, data={"sender": SenderKind.YOUTH}))
+
+
+def _queue_frame(conversation_id: str | None, position: int | None, expected_wait_seconds: int | None,
+                 urgent: bool) -> dict[str, Any]:
+    return {"type": "queue", "conversation_id": conversation_id, "position": position,
+            "expected_wait_seconds": expected_wait_seconds, "urgent": urgent}
 
 
 def _string(frame: dict[str, Any], key: str, limit: int, *, required: bool = True) -> str:

@@ -148,7 +148,8 @@ class ConversationAccess:
     ``recent`` returns the newest conversations of one platform identity (newest first);
     ``history`` the non-private messages of one conversation after a ``seq``; ``mark_read`` marks
     outbound messages up to a ``seq`` as read; ``subscribe``/``publish`` reach the event bus
-    (a subscription receives only the events of the conversations it ``follow``s, then its filter decides).
+    (a subscription receives only the events of the conversations it ``follow``s, then its filter decides);
+    ``queue_place`` is the place in the queue a waiting youth below risk 2 was last told, or None.
     """
 
     recent: Callable[[str, str, str, int], Awaitable[list[Conversation]]]
@@ -156,6 +157,7 @@ class ConversationAccess:
     mark_read: Callable[[str, int], Awaitable[int]]
     subscribe: Callable[[Callable[[Event], bool]], EventSubscription]
     publish: Callable[[Event], Awaitable[None]]
+    queue_place: Callable[[str], Awaitable[int | None]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

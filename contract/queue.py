@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contract.escalation import Offer
 from contract.models import Conversation
@@ -43,6 +43,17 @@ class Deadline(BaseModel):
     @classmethod
     def stopped(cls) -> Deadline:
         return cls(started_at=None, due_at=None)
+
+
+class PositionNotice(BaseModel):
+    """What a waiting youth's widget is told about their place (``queue.position``). A youth at risk is
+    never told a place or a wait, only that a person is coming (``urgent``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    position: int | None = None
+    expected_wait_seconds: int | None = None
+    urgent: bool = False
 
 
 class HandoffInfo(BaseModel):

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
 
 from contract import crash_points
 from contract.handoff import HandoffRequest
-from contract.models import Conversation, ConversationState, Event, SenderKind
+from contract.models import Conversation, ConversationState, Event, SenderKind, utcnow
 from contract.people import Presence, Role, User
-from contract.queue import Deadline, Handed, HandoffInfo, Transfer
+from contract.queue import Deadline, Handed, HandoffInfo, PositionNotice, Transfer
 from handoff import cases, floods, tasks, wellbeing
 from handoff.access import ensure_desk_access, ensure_may_take, visible_desks
 from handoff.context import HandoffContext
@@ -26,21 +24,7 @@ from handoff.replies import AT_RISK_NOBODY_ON_DUTY, CALLBACK_INVITE, QUEUE_NOTIC
 from handoff.sessions import has_live_session
 from handoff.users import active_count, list_users
 from store import handoff as stored
-
-
-@dataclass(frozen=True, slots=True)
-class PositionNotice:
-    """What a waiting youth's widget is told about their place (``queue.position``)."""
-
-    position: int | None
-    expected_wait_seconds: int | None
-    urgent: bool = False
-
-    def data(self) -> dict[str, Any]:
-        if self.urgent:
-            return {"position": None, "expected_wait_seconds": None, "urgent": True}
-        return {"position": self.position, "expected_wait_seconds": self.expected_wait_seconds}
-
+from store import queue_places
 
 LEAVE_MESSAGE_NOTE = "留言：值班时间外收到，等待下一班处理"
 AT_CAPACITY = "at capacity"
@@ -51,11 +35,10 @@ class Assignment:
         self.context = context
         # One auto-assignment pass per desk at a time, so one pass never hands out a conversation twice.
         self._desk_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # Position notices: desks being worked out now, those changed again meanwhile, and what each
-        # waiting youth of a desk was last told (this instance's view: another instance may tell again).
+        # Position notices: desks being worked out now, and those changed again meanwhile. What each
+        # waiting youth was last told is kept in the store (``store.queue_places``), for every instance.
         self._positions_running: set[str] = set()
         self._positions_again: set[str] = set()
-        self._told: dict[str, dict[str, PositionNotice]] = {}
 
     # ------------------------------------------------------------- queueing
 
@@ -150,23 +133,28 @@ class Assignment:
             self._positions_running.discard(desk)
 
     async def _publish_changed_positions(self, desk: str) -> None:
+        read_at = utcnow()  # orders this reading among every instance's: real time, not the engine's clock
         entries = await queue_entries(self.context.store, {desk})
         places_now = places(entries)
         staff = await self._online_staff(desk)
-        told_before = self._told.get(desk, {})
         told: dict[str, PositionNotice] = {}
         for entry in entries:
             if entry.risk_level >= 2:
-                notice = PositionNotice(position=None, expected_wait_seconds=None, urgent=True)
+                told[entry.conversation_id] = PositionNotice(urgent=True)
             else:
                 position = places_now[entry.conversation_id]
-                notice = PositionNotice(position=position, expected_wait_seconds=self._expected_wait(position, staff))
-            told[entry.conversation_id] = notice
+                told[entry.conversation_id] = PositionNotice(
+                    position=position, expected_wait_seconds=self._expected_wait(position, staff))
+        # Recorded first, then told what changed since the record before, by whichever instance records it.
+        told_before = await queue_places.record_told(self.context.store, desk, told, read_at)
+        if told_before is None:
+            return  # another instance read the queue later and tells that
+        for entry in entries:
+            notice = told[entry.conversation_id]
             if told_before.get(entry.conversation_id) != notice:
                 await self.context.stream.bus.publish(Event(
                     type="queue.position", conversation_id=entry.conversation_id, desk=entry.desk,
-                    also_desks=list(entry.also_visible_to), data=notice.data()))
-        self._told[desk] = told  # who left the queue is forgotten
+                    also_desks=list(entry.also_visible_to), data=notice.model_dump()))
 
     def _expected_wait(self, position: int, online_staff: int) -> int:
         return int(position * self.context.settings.handoff.expected_handle_seconds / max(1, online_staff))

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from contract.queue import Handed, QueueEntry
 from store import handoff as stored
+from store import queue_places
 from store.client import Store
 
 
@@ -22,7 +23,7 @@ async def queued(store: Store, desks: set[str] | None = None) -> list[Handed]:
 
 async def queue_entries(store: Store, desks: set[str]) -> list[QueueEntry]:
     """The queue of ``desks`` in engine order, each conversation as just what its position needs."""
-    return sorted(await stored.queue_entries(store, desks), key=queue_key)
+    return sorted(await queue_places.queue_entries(store, desks), key=queue_key)
 
 
 async def load(store: Store, conversation_id: str) -> Handed | None:

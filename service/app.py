@@ -33,6 +33,7 @@ from service.triage import setup_triage
 from store.channel_state import channel_state
 from store.client import open_store
 from store.durable import DurableMongoClient
+from store.queue_places import told_place
 
 log = logging.getLogger("youthdesk.app")
 
@@ -83,10 +84,14 @@ def create_app(
     async def mark_read_via_stream(conversation_id: str, up_to_seq: int) -> int:
         return await app[STREAM].mark_read(conversation_id, up_to_seq)
 
+    async def told_queue_place(conversation_id: str) -> int | None:
+        return await told_place(app[STORE], conversation_id)
+
     conversations = ConversationAccess(
         recent=recent_via_stream, history=history_via_stream, mark_read=mark_read_via_stream,
         # Keyed by conversation: an event reaches only the sockets following its conversation.
         subscribe=lambda accept: app[BUS].subscribe(accept, conversations=()), publish=app[BUS].publish,
+        queue_place=told_queue_place,
     )
     context = ChannelContext(settings=settings, ingest=ingest_via_stream, http=http, conversations=conversations,
                              state=channel_state(lambda: app[STORE]))

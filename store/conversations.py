@@ -29,8 +29,12 @@ INDEXES = {
         # The handoff queue's reads: waiting conversations of a desk by risk, and a counsellor's load.
         Index([("desk", ASCENDING), ("state", ASCENDING), ("risk_level", DESCENDING)], "desk_state_risk"),
         Index([("owner", ASCENDING), ("state", ASCENDING)], "owner_state"),
-        # The deadline watcher reads only what is due.
+        # A queue is its desk's and those of the desks below that overflowed to it (``also_visible_to``).
+        Index([("also_visible_to", ASCENDING), ("state", ASCENDING)], "also_visible_state"),
+        # The deadline watcher reads only what is due: deadlines, 留言 not yet on the clock, who waits how long.
         Index([("state", ASCENDING), ("handoff.deadline_due_at", ASCENDING)], "state_deadline_due"),
+        Index([("handoff.leave_message", ASCENDING), ("state", ASCENDING)], "leave_message_state"),
+        Index([("state", ASCENDING), ("handoff.waiting_since", ASCENDING)], "state_waiting_since"),
     ],
 }
 

@@ -13,7 +13,7 @@ them atomic, as on a server.
 Why not a MongoDB-wire server such as mongoeco: measured in the README's storage section.
 
 mongomock scans every document for every query, which makes a busy store quadratic: every field
-of each declared index gets an in-memory equality index (``store.memory_index``).
+of each declared index gets an in-memory index, for equality and ranges (``store.memory_index``).
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ class AsyncCollection:
 
     async def create_index(self, keys: Any, **kwargs: Any) -> str:
         # Indexes are not stored: every start declares them again (Store.ensure_indexes). Each field
-        # of a compound index gets its own equality index, so any prefix (and a later field alone) is
+        # of a compound index gets its own index (equality and range), so any prefix (and a later field alone) is
         # narrowed: {"direction": "in", "processed": False} looks at the unprocessed few, not every
         # inbound message.
         for field in [keys] if isinstance(keys, str) else [field for field, _ in keys]:

@@ -16,10 +16,11 @@ from pymongo import ReturnDocument
 
 from contract.escalation import Offer
 from contract.models import Conversation, ConversationState, Message, SenderKind
-from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, QueueEntry, Transfer, YouthWords
+from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, MessageRisk, Transfer, YouthWords
 from store.database import Store
 from store.fields import unseal
 from store.messages import opened_message
+from store.queue_places import seen_by
 from store.times import aware
 
 WITH_A_HUMAN = [ConversationState.QUEUED, ConversationState.ASSIGNED]
@@ -62,34 +63,8 @@ async def queued(store: Store, desks: set[str] | None = None) -> list[Handed]:
     query: dict[str, Any] = {"state": ConversationState.QUEUED}
     if desks is not None:
         # A conversation moved up by overflow or surge stays in the queues of the desks it came from.
-        query["$or"] = _seen_by(desks)
+        query["$or"] = seen_by(desks)
     return [_handed(doc) for doc in await store.conversations.find(query).to_list(None)]
-
-
-# Just what a queue position needs (``QueueEntry``): position notices are recomputed on every queue change.
-_QUEUE_ENTRY_FIELDS = {"desk": 1, "also_visible_to": 1, "risk_level": 1, "created_at": 1,
-                       "handoff.waiting_since": 1, "handoff.flood_group": 1, "handoff.offers.from_desk": 1}
-
-
-async def queue_entries(store: Store, desks: set[str]) -> list[QueueEntry]:
-    """The queued conversations ``desks`` see, each as the few fields of its queue position."""
-    docs = await store.conversations.find({"state": ConversationState.QUEUED, "$or": _seen_by(desks)},
-                                          _QUEUE_ENTRY_FIELDS).to_list(None)
-    entries = []
-    for doc in docs:
-        info = doc.get("handoff") or {}
-        offers = info.get("offers") or []
-        entries.append(QueueEntry(
-            conversation_id=doc["_id"], desk=doc["desk"], also_visible_to=tuple(doc.get("also_visible_to") or ()),
-            home_desk=offers[0]["from_desk"] if offers else doc["desk"], risk_level=doc.get("risk_level", 0),
-            in_flood=info.get("flood_group") is not None,
-            waiting_since=aware(info.get("waiting_since") or doc["created_at"])))
-    return entries
-
-
-def _seen_by(desks: set[str]) -> list[dict[str, Any]]:
-    """At one of ``desks``, or moved up from one of them by overflow or surge."""
-    return [{"desk": {"$in": sorted(desks)}}, {"also_visible_to": {"$in": sorted(desks)}}]
 
 
 async def due_for_check(store: Store, *, deadline_due_by: datetime, requeue_due_before: datetime,
@@ -133,7 +108,7 @@ async def latest(store: Store, *, owner: str | None = None, desks: set[str] | No
     if owner is not None:
         query["owner"] = owner
     if desks is not None:
-        query["$or"] = _seen_by(desks)
+        query["$or"] = seen_by(desks)
     if state is not None:
         query["state"] = state
     elif open_only:

@@ -1,16 +1,18 @@
 """The durable store's in-memory indexes and undo record, kept inside mongomock's document store.
 
 mongomock scans every document for every query, which makes a busy store quadratic. So every
-field of each declared index (and ``_id``) gets an in-memory equality index here, used only to
-narrow the candidates (the condition with the fewest wins); mongomock's own matcher still
-decides what matches, and sorts only those candidates. The same store records what each write
-touched, so that ``store.durable`` can write it to disk, or undo it when the disk refuses.
+field of each declared index gets an in-memory index here (``store.field_index``: by value, and
+in order for ranges), used only to narrow the candidates: the conditions the indexes can answer
+are intersected, smallest first, and an ``$or`` is the union of its branches, each narrowed with
+the conditions around it. mongomock's own matcher still decides what matches, and sorts only those
+candidates. The same store records what each write touched, so that ``store.durable`` can write it
+to disk, or undo it when the disk refuses.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set
 from typing import Any
 
 import mongomock
@@ -18,91 +20,83 @@ from bson import ObjectId
 from mongomock.filtering import filter_applies
 from mongomock.store import CollectionStore
 
-
-def _index_keys(value: Any) -> list[Hashable]:
-    values = value if isinstance(value, list) else [value]
-    return [v for v in values if isinstance(v, str | int | float | bool | type(None))]
-
-
-def _wanted_keys(wanted: Any, plain: tuple[type, ...] = (str, int, bool)) -> list[Any] | None:
-    """The values an equality or ``$in`` condition accepts, or None when an index cannot answer it."""
-    if isinstance(wanted, dict):
-        if set(wanted) != {"$in"} or not isinstance(wanted["$in"], list | tuple):
-            return None
-        keys = list(wanted["$in"])
-    else:
-        keys = [wanted]
-    # None also matches a missing field, a list matches as a whole, a pattern as a regex: the scan decides.
-    return keys if all(isinstance(k, plain) for k in keys) else None
-
+from store.field_index import Candidates, Entry, FieldIndex
 
 _ID_TYPES = (str, int, bool, ObjectId)
 
 
+def _wanted_ids(wanted: Any) -> list[Any] | None:
+    """The ids an ``_id`` equality or ``$in`` accepts, or None when it is another kind of condition."""
+    if isinstance(wanted, dict):
+        if set(wanted) != {"$in"} or not isinstance(wanted["$in"], list | tuple):
+            return None
+        ids = list(wanted["$in"])
+    else:
+        ids = [wanted]
+    return ids if all(isinstance(i, _ID_TYPES) for i in ids) else None
+
+
+def _intersection(conditions: list[Candidates]) -> Set[Any]:
+    """The ids in every one of ``conditions``: the smallest is walked, the others only asked."""
+    conditions = sorted(conditions, key=lambda union: sum(map(len, union)))
+    smallest, others = conditions[0], conditions[1:]
+    if not others and len(smallest) == 1:
+        return smallest[0]  # the index's own set: callers only read it
+    return {doc_id for ids in smallest for doc_id in ids
+            if all(any(doc_id in other_ids for other_ids in union) for union in others)}
+
+
 class IndexedCollectionStore(CollectionStore):
-    """mongomock's document store, keeping equality indexes current on every insert and delete.
+    """mongomock's document store, keeping its field indexes current on every insert and delete.
 
     It also collects the ids of documents inserted, replaced or deleted (``changed_ids``), so
     that the collection can write them to disk; in-place updates are reported by the caller,
-    with the indexed values they had before (``indexed_values``), so that only their own index
+    with the index entries they had before (``indexed_values``), so that only their own index
     entries change. What each touched document was before the write (``originals``: the
     document or None, and its position) lets ``roll_back`` undo a write the disk refused.
     """
 
-    _eq_indexes: dict[str, dict[Hashable, set[Any]]]
+    _indexes: dict[str, FieldIndex]
     changed_ids: set[Any]
     originals: dict[Any, tuple[dict[str, Any] | None, int | None]]
 
     def index_field(self, field: str) -> None:
-        if field in self._eq_indexes or "." in field or field == "_id":
+        if field in self._indexes or field == "_id":
             return
-        self._eq_indexes[field] = {}
+        index = self._indexes[field] = FieldIndex(field)
         for doc_id, document in self._documents.items():
-            self._add_keys(field, doc_id, document.get(field))
+            index.add(doc_id, index.entry(document))
 
-    def _add_keys(self, field: str, doc_id: Any, value: Any) -> None:
-        index = self._eq_indexes[field]
-        for key in _index_keys(value):
-            ids = index.get(key)
-            if ids is None:
-                index[key] = {doc_id}
-            else:
-                ids.add(doc_id)
+    def _add(self, doc_id: Any, document: Mapping[str, Any]) -> None:
+        for index in self._indexes.values():
+            index.add(doc_id, index.entry(document))
 
-    def _remove_keys(self, field: str, doc_id: Any, value: Any) -> None:
-        index = self._eq_indexes[field]
-        for key in _index_keys(value):
-            ids = index.get(key)
-            if ids is not None:
-                ids.discard(doc_id)
-                if not ids:
-                    del index[key]
+    def indexed_values(self, doc_ids: Iterable[Any]) -> dict[Any, dict[str, Entry]]:
+        """The index entries of these documents as they are now (before an in-place update).
 
-    def indexed_values(self, doc_ids: Iterable[Any]) -> dict[Any, dict[str, Any]]:
-        """The indexed fields of these documents as they are now (before an in-place update).
-
-        Lists are copied: an update such as ``$push`` changes them in place.
+        Entries hold copies: an update such as ``$push`` changes a list in place.
         """
-        values: dict[Any, dict[str, Any]] = {}
+        values: dict[Any, dict[str, Entry]] = {}
         for doc_id in doc_ids:
             document = self._documents.get(doc_id)
             if document is not None:
-                values[doc_id] = {field: _index_keys(document.get(field)) for field in self._eq_indexes}
+                values[doc_id] = {field: index.entry(document) for field, index in self._indexes.items()}
         return values
 
-    def reindex(self, before: Mapping[Any, Mapping[str, Any]]) -> None:
-        """Documents mongomock updated in place: drop their old keys and add the current ones."""
+    def reindex(self, before: Mapping[Any, Mapping[str, Entry]]) -> None:
+        """Documents mongomock updated in place: drop their old entries and add the current ones."""
         for doc_id, old in before.items():
             document = self._documents.get(doc_id)
-            for field, value in old.items():
-                if field not in self._eq_indexes:
+            for field, entry in old.items():
+                index = self._indexes.get(field)
+                if index is None:
                     continue
-                new = document.get(field) if document is not None else None
-                if document is not None and _index_keys(new) == value:
+                new = index.entry(document) if document is not None else None
+                if new == entry:
                     continue
-                self._remove_keys(field, doc_id, value)
-                if document is not None:
-                    self._add_keys(field, doc_id, new)
+                index.remove(doc_id, entry)
+                if new is not None:
+                    index.add(doc_id, new)
 
     def remember(self, doc_ids: Iterable[Any]) -> None:
         """Copy these documents before mongomock changes them in place (or replaces them)."""
@@ -126,8 +120,7 @@ class IndexedCollectionStore(CollectionStore):
             restored_deleted |= doc_id not in self._documents
             self._documents[doc_id] = document
             self._positions[doc_id] = position if position is not None else len(self._positions)
-            for field in self._eq_indexes:
-                self._add_keys(field, doc_id, document.get(field))
+            self._add(doc_id, document)
         if restored_deleted:  # back in its place in natural order, not at the end
             self._documents = type(self._documents)(sorted(self._documents.items(),
                                                            key=lambda item: self._positions[item[0]]))
@@ -140,14 +133,13 @@ class IndexedCollectionStore(CollectionStore):
         self._remove(key)
         self._positions.setdefault(key, len(self._positions))
         super().__setitem__(key, val)
-        for field in self._eq_indexes:
-            self._add_keys(field, key, val.get(field))
+        self._add(key, val)
 
     def _remove(self, doc_id: Any) -> None:
         document = self._documents.get(doc_id)
         if document is not None:
-            for field in self._eq_indexes:
-                self._remove_keys(field, doc_id, document.get(field))
+            for index in self._indexes.values():
+                index.remove(doc_id, index.entry(document))
 
     def __delitem__(self, key: Any) -> None:
         self.originals.setdefault(key, (self._documents.get(key), self._positions.get(key)))
@@ -157,39 +149,60 @@ class IndexedCollectionStore(CollectionStore):
         self._positions.pop(key, None)
 
     def candidates(self, spec: Mapping[str, Any] | None) -> list[Any] | None:
-        """Ids that can match ``spec``, in insertion order, or None when no index narrows it.
-
-        Of the conditions an index can answer (equality or ``$in`` on ``_id`` or an indexed field),
-        the one with the fewest candidates wins, as a query planner would pick; mongomock's own
-        matcher still decides what matches.
-        """
+        """Ids that can match ``spec``, in insertion order, or None when no index narrows it."""
         if not spec:
             return None
-        best: set[Any] | None = None
-        id_keys = _wanted_keys(spec["_id"], _ID_TYPES) if "_id" in spec else None
-        if id_keys is not None:
-            best = {key for key in id_keys if key in self._documents}
-        else:
-            for field, index in self._eq_indexes.items():
-                if field not in spec or (keys := _wanted_keys(spec[field])) is None:
-                    continue
-                found = [index[key] for key in keys if key in index]
-                size = sum(map(len, found))
-                if best is None or size < len(best):
-                    best = set().union(*found)
-                    if not best:
-                        break
-        if best is None:
+        found = self._narrow(spec, [])
+        if found is None:
             return None
         # Keep insertion ("natural") order, as mongomock's full scan does.
-        return sorted(best, key=self._positions.__getitem__)
+        return sorted(found, key=self._positions.__getitem__)
+
+    def _narrow(self, spec: Mapping[str, Any], around: list[Candidates]) -> Set[Any] | None:
+        """Ids that can match ``spec`` and every condition ``around`` it, or None when nothing narrows them.
+
+        Each ``$or`` becomes the union of its branches, every branch narrowed together with the rest
+        of the query: in ``{state: queued, $or: [{desk: d}, {also_visible_to: d}]}`` a branch is
+        "queued at d", not every conversation d ever had. A branch no index answers leaves its
+        ``$or`` to the matcher.
+        """
+        conditions = [*around, *self._lookups(spec)]
+        for branches in _alternatives(spec):
+            narrowed = [self._narrow(branch, conditions) for branch in branches]
+            if all(ids is not None for ids in narrowed):
+                conditions.append([set().union(*narrowed)])
+        return _intersection(conditions) if conditions else None
+
+    def _lookups(self, spec: Mapping[str, Any]) -> Iterator[Candidates]:
+        for field, condition in spec.items():
+            if field == "$and" and isinstance(condition, list):
+                for part in condition:
+                    if isinstance(part, Mapping):
+                        yield from self._lookups(part)
+            elif field == "_id":
+                if (ids := _wanted_ids(condition)) is not None:
+                    yield [{doc_id for doc_id in ids if doc_id in self._documents}]
+            elif field in self._indexes:
+                yield from self._indexes[field].lookup(condition) or ()
+
+
+def _alternatives(spec: Mapping[str, Any]) -> Iterator[list[Mapping[str, Any]]]:
+    """The branches of each ``$or`` of ``spec``, those inside an ``$and`` included."""
+    for field, condition in spec.items():
+        if field == "$or" and isinstance(condition, list) and condition and \
+                all(isinstance(branch, Mapping) for branch in condition):
+            yield condition
+        elif field == "$and" and isinstance(condition, list):
+            for part in condition:
+                if isinstance(part, Mapping):
+                    yield from _alternatives(part)
 
 
 def indexed(collection: mongomock.Collection) -> IndexedCollectionStore:
     store = collection._store
     if not isinstance(store, IndexedCollectionStore):
         store.__class__ = IndexedCollectionStore
-        store._eq_indexes = {}
+        store._indexes = {}
         store.changed_ids = set()
         store.originals = {}
         store._positions = {doc_id: n for n, doc_id in enumerate(store._documents)}

@@ -1,4 +1,5 @@
-"""Test doubles: a channel that records what it was asked to send and can be told to fail; a scripted Rasa."""
+"""Test doubles: a channel that records what it was asked to send and can be told to fail; a scripted Rasa;
+a count of the documents the durable store's queries examine."""
 
 from __future__ import annotations
 
@@ -176,3 +177,20 @@ async def simulate_through_standin(settings_for: Callable[[str], Settings], embe
         await asyncio.to_thread(main, ["simulate", "--url", base, *argv])
     finally:
         await runner.cleanup()
+
+
+class ExaminedDocuments:
+    """How many documents a durable-store collection's queries hand to mongomock's matcher: the
+    candidates its indexes leave (``store.memory_index``), or every document when they cannot narrow."""
+
+    def __init__(self, collection: Any) -> None:
+        self.count = 0
+        store = collection._store
+        candidates = store.candidates
+
+        def counted(spec: Any) -> list[Any] | None:
+            ids = candidates(spec)
+            self.count += len(store._documents) if ids is None else len(ids)
+            return ids
+
+        store.candidates = counted

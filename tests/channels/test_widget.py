@@ -13,9 +13,12 @@ from aiohttp.test_utils import TestClient
 from channels.widget import WidgetChannel, desk_open
 from channels.widget_identity import sign_partner_token
 from contract.config import Settings
+from contract.handoff import HandoffRequest
 from contract.keys import BUS, STORE, STREAM
 from contract.models import Event, MessageType, SenderKind
+from service.handoff import HandoffOnlyRouter
 from tests.fakes import stored_messages, wait_for
+from tests.handoff_support import at_shenzhen, engine, user
 
 WS = "/channels/widget/ws?partner=demo-video"
 
@@ -434,3 +437,44 @@ async def test_socket_opened_by_another_site_is_refused(client: TestClient) -> N
     await ws.send_json({"type": "hello"})
     assert (await receive(ws, "welcome"))["anonymous"] is True
     await ws.close()
+
+
+async def test_a_reconnecting_youth_is_told_their_current_place_and_never_a_wait(start_app,  # type: ignore[no-untyped-def]
+                                                                                  settings: Settings) -> None:
+    client = await start_app(settings=at_shenzhen(settings), channel_classes=[WidgetChannel])
+    client.app[STREAM].router = HandoffOnlyRouter(engine(client))
+    queued: list[tuple[str, str]] = []  # (conversation, the socket session to reconnect with)
+    for n, risk in enumerate([0, 0, 0, 2]):
+        ws, frames = await connect(client, token=token_for(settings, sub=f"youth-q{n}"))
+        await ws.send_json({"type": "text", "client_id": "c1", "text": "想找老师聊聊"})
+        ack = await receive(ws, "ack")
+        await engine(client).request_handoff(HandoffRequest(
+            conversation_id=ack["conversation_id"], reason="risk" if risk else "ask_human", risk_level=risk,
+            message_id=ack["message_id"]))
+        queued.append((ack["conversation_id"], frames[0]["session"]))
+        await ws.close()
+    # The youth at risk goes ahead of all three; then, while the third youth is away, the first is taken:
+    # the third's place moves from 4 to 3 unseen.
+    await engine(client).claim(queued[0][0], await user(client, "c-sz", desk="sz"))
+
+    async def on_reconnect(session: str) -> list[dict[str, Any]]:
+        ws, _ = await connect(client, session=session)
+        await ws.send_json({"type": "ping"})
+        frames = []
+        while (frame := await receive_any(ws))["type"] != "pong":
+            frames.append(frame)
+        await ws.close()
+        return [frame for frame in frames if frame["type"] == "queue"]
+
+    third, at_risk = queued[2], queued[3]
+    assert await on_reconnect(third[1]) == [{"type": "queue", "conversation_id": third[0], "position": 3,
+                                             "expected_wait_seconds": None, "urgent": False}]
+    # Ahead of everyone, a youth at risk still hears only that a person is coming, never a place.
+    assert await on_reconnect(at_risk[1]) == [{"type": "queue", "conversation_id": at_risk[0], "position": None,
+                                               "expected_wait_seconds": None, "urgent": True}]
+    assert await on_reconnect(queued[0][1]) == []  # with a counsellor now: no place to tell
+
+
+async def receive_any(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    async with asyncio.timeout(3):
+        return json.loads((await ws.receive()).data)

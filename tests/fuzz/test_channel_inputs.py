@@ -186,7 +186,7 @@ def widget_session(data_dir: Path) -> WidgetSession:
     from channels.widget_identity import WidgetIdentity
 
     conversations = ConversationAccess(recent=_nothing, history=_nothing, mark_read=_nothing,
-                                       subscribe=lambda _: NoSubscription(), publish=_nothing)  # type: ignore[arg-type]
+                                       subscribe=lambda _: NoSubscription(), publish=_nothing, queue_place=_nothing)  # type: ignore[arg-type]
     session = WidgetSession(FakeSocket(), WidgetIdentity("demo-video", "anon:x", True),  # type: ignore[arg-type]
                             SessionDeps(ingest=_ingested, conversations=conversations,
                                         media=MediaStore(data_dir, [SETTINGS.service.data_key]), desk="sz",
@@ -226,7 +226,7 @@ def test_widget_hello_identity(hello: dict[str, Any]) -> None:
         context = ChannelContext(settings=SETTINGS.model_copy(update={"service": service}), ingest=_never,
                                  http=_never, conversations=ConversationAccess(
                                      recent=_nothing, history=_nothing, mark_read=_nothing,
-                                     subscribe=lambda _: NoSubscription(), publish=_nothing))  # type: ignore[arg-type]
+                                     subscribe=lambda _: NoSubscription(), publish=_nothing, queue_place=_nothing))  # type: ignore[arg-type]
         try:
             asyncio.run(WidgetChannel(context)._identify(PARTNER, hello))
         except IdentityRejected as rejection:

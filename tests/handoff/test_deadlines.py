@@ -7,7 +7,7 @@ from datetime import timedelta
 from contract.handoff_config import DeadlineConfig, HandoffConfig
 from contract.keys import STORE, STREAM
 from handoff.web.keys import DEADLINES
-from tests.fakes import inbound, wait_for
+from tests.fakes import ExaminedDocuments, inbound, wait_for
 from tests.handoff_support import conversation, engine, login, start, user
 
 
@@ -121,10 +121,14 @@ async def test_a_tick_with_500_conversations_with_a_human_reads_only_the_due_one
     await store.conversations.insert_many(clones)
     await store.conversations.delete_one({"_id": template["_id"]})
     reads = CountingReads(store.conversations)
+    examined = ExaminedDocuments(store.conversations)
 
     await client.app[DEADLINES].tick()
 
     assert reads.find_documents == 5  # the five due ones, not the 500 with a human
+    # Nor did the store look at the others: its indexes answer the due read's ranges and branches. Each
+    # breach then moves the deadline state by id (the store picks the document, then mongomock writes it).
+    assert examined.count == 5 + 5 * 2
     breached = await store.conversations.count_documents({"handoff.deadline_state": "breached"})
     assert breached == 5
     alerts = await store["alerts"].count_documents({"type": "deadline_breached"})

@@ -1,4 +1,5 @@
-"""The durable store's in-memory indexes: queries narrowed by them answer exactly as a full scan would.
+"""The durable store's in-memory indexes: queries narrowed by them answer exactly as a full scan would,
+and the store's own range, ``$in`` and ``$or`` reads examine only the documents they return.
 
 Every query is checked against mongomock's own answer on an unindexed copy of the same
 documents, after inserts, in-place updates (``$set``, ``$inc``, ``$push``), replacements and
@@ -7,13 +8,19 @@ deletes, so that a stale index entry shows up as a wrong answer. No timings are 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import mongomock
 import pytest
 from pymongo import ASCENDING, ReturnDocument
 
+from store import handoff as stored
+from store import messages as stored_messages
+from store import queue_places, tasks
+from store.client import open_store
 from store.durable import DurableMongoClient
+from tests.fakes import ExaminedDocuments
 
 QUERIES = [
     {"direction": "in", "processed": False},
@@ -109,6 +116,92 @@ async def test_indexes_and_answers_survive_a_restart(collections, tmp_path: Path
 async def test_index_entries_of_deleted_documents_are_dropped(collections) -> None:
     durable, _, _ = collections
     await durable.delete_many({})
-    assert durable._store._eq_indexes["conversation_id"] == {}
-    assert durable._store._eq_indexes["processed"] == {}
+    for field in ("conversation_id", "seq", "processed", "tags"):
+        index = durable._store._indexes[field]
+        assert index._ids == {} and not any(index._ordered.values()) and not index._lists, field
     assert await durable.count_documents({}) == 0
+
+
+# ------------------------------------------------- the store's own reads, answered from the declared indexes
+
+NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    client = DurableMongoClient(tmp_path / "indexed.sqlite3")
+    store = open_store("", "youthdesk", embedded_client=client)
+    await store.ensure_indexes()
+    yield store
+    await client.close()
+
+
+def _conversation(number: int, *, state: str, desk: str = "sz", also: tuple[str, ...] = (), risk: int = 0,
+                  **handoff: object) -> dict:
+    return {"_id": f"cv-{number}", "contact_id": f"ct-{number}", "platform": "widget", "account": "demo",
+            "desk": desk, "state": state, "risk_level": risk, "also_visible_to": list(also),
+            "created_at": NOW - timedelta(hours=1), "updated_at": NOW,
+            "handoff": {"waiting_since": NOW - timedelta(minutes=5), "deadline_due_at": None,
+                        "deadline_state": "ok", "leave_message": False, **handoff}}
+
+
+async def test_queue_and_due_reads_examine_only_what_they_return(store) -> None:
+    later, past = NOW + timedelta(hours=2), NOW - timedelta(seconds=5)
+    docs = [_conversation(n, state="closed") for n in range(400)]  # history of the desk
+    docs += [_conversation(400 + n, state="queued", desk="gz") for n in range(40)]  # another desk's queue
+    docs += [_conversation(500 + n, state="assigned", deadline_due_at=past if n < 4 else later,
+                           owner="u1") for n in range(100)]
+    docs += [_conversation(600 + n, state="queued") for n in range(3)]
+    docs += [_conversation(700 + n, state="queued", desk="gd", also=("sz",), risk=2) for n in range(2)]
+    docs.append(_conversation(800, state="queued", leave_message=True, first_responded_at=None))
+    await store.conversations.insert_many(docs)
+    examined = ExaminedDocuments(store.conversations)
+
+    entries = await queue_places.queue_entries(store, {"sz"})
+    assert sorted(e.conversation_id for e in entries) == ["cv-600", "cv-601", "cv-602", "cv-700", "cv-701", "cv-800"]
+    assert examined.count == 6  # not the 400 closed ones of the desk, nor the other desk's queue
+
+    examined.count = 0
+    due = await stored.due_for_check(store, deadline_due_by=NOW, requeue_due_before=NOW,
+                                     silent_since=NOW - timedelta(minutes=10))
+    assert sorted(item.conversation.id for item in due) == ["cv-500", "cv-501", "cv-502", "cv-503", "cv-800"]
+    # The four past their deadline and the 留言 off the clock; the two at risk are examined for silence.
+    assert examined.count == 7
+
+    examined.count = 0
+    assert [item.conversation.id for item in await stored.waiting_at_risk(store, 2)] == ["cv-700", "cv-701"]
+    assert examined.count == 2
+
+
+async def test_outbox_reminder_and_work_order_reads_examine_only_what_is_due(store) -> None:
+    messages = [{"_id": f"m{n}", "conversation_id": f"cv-{n % 7}", "seq": n, "direction": "out",
+                 "status": "pending" if n % 2 else "sent",
+                 "next_attempt_at": NOW - timedelta(seconds=1) if n < 6 else NOW + timedelta(minutes=n)}
+                for n in range(300)]
+    await store.messages.insert_many(messages)
+    examined = ExaminedDocuments(store.messages)
+    due = await stored_messages.due_entries(store, NOW, skip_conversations={"cv-1"})
+    assert [entry.message_id for entry in due] == ["m3", "m5"]
+    assert examined.count == 3  # pending and due by now: m1 too, which is in a conversation skipped
+
+    await store["tasks"].insert_many([
+        {"_id": f"t{n}", "state": "open" if n % 3 else "done", "reminded_at": None, "kind": "outreach",
+         "desk": "sz", "title": "回访", "created_at": NOW, "due_at": NOW + timedelta(minutes=n - 3)}
+        for n in range(200)])
+    examined = ExaminedDocuments(store["tasks"])
+    assert sorted(task.id for task in await tasks.due_for_reminder(store, NOW)) == ["t1", "t2"]
+    assert examined.count == 2  # open and due by now (t0 and t3 are due but done)
+
+    await store["work_orders"].insert_many([
+        {"_id": f"w{n}", "case_id": f"case-{n}", "referral_id": f"r{n}",
+         "delivery": {"state": "pending", "next_attempt_at": NOW + timedelta(minutes=n - 1), "lease_until": None}}
+        for n in range(200)])
+    examined = ExaminedDocuments(store["work_orders"])
+    claimed = await store["work_orders"].find_one_and_update(
+        {"delivery.state": "pending", "delivery.next_attempt_at": {"$lte": NOW},
+         "$or": [{"delivery.lease_until": None}, {"delivery.lease_until": {"$lte": NOW}}]},
+        {"$set": {"delivery.lease_until": NOW + timedelta(minutes=1)}}, sort=[("delivery.next_attempt_at", 1)])
+    assert claimed["_id"] == "w0"
+    # w0 and w1 (the due ones) each time the write looks: the durable store's pick, then mongomock's
+    # find and update. A scan would examine the 200 orders each time.
+    assert examined.count <= 3 * 2
