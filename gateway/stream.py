@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from contract import crash_points
@@ -257,13 +258,17 @@ class ConversationStream(ConversationHistory):
         send a level-3 message to the back of the queue.
         """
         ids = await messages.conversations_with_unprocessed(self.store)
+        found: list[tuple[datetime, str, int]] = []  # (oldest waiting message, conversation, urgency)
         for conversation_id in ids:
             if conversation_id in self.backlog:
                 continue
             conversation = await self.get_conversation(conversation_id)
             waiting = await messages.unprocessed_messages(self.store, conversation_id)
-            self._schedule(conversation_id, max([conversation.risk_level,
-                                                 *(self.risk_hint(message.text) for message in waiting)]))
+            if waiting:
+                found.append((min(message.created_at for message in waiting), conversation_id,
+                              max([conversation.risk_level, *(self.risk_hint(message.text) for message in waiting)])))
+        for _, conversation_id, urgency in sorted(found):  # first come, first served among the equally urgent
+            self._schedule(conversation_id, urgency)
         return len(ids)
 
     async def drain(self, timeout: float) -> bool:
