@@ -156,6 +156,9 @@ class ServiceConfig(_Strict):
     # than any delivery attempt (``delivery_timeout_seconds``), or a slow send would be sent twice.
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Conversations routed (triaged, handed off) at once; the rest wait in the stored backlog, the most
+    # urgent first, so a burst of messages cannot crowd the webhooks off the event loop.
+    routing_workers: int = Field(default=8, ge=1, le=256)
     rasa_url: str = ""
     rasa_token: str = ""
     rasa_timeout_seconds: float = Field(default=2.0, gt=0)

@@ -1,13 +1,15 @@
-"""The conversation stream: ingest → dedupe → store → route, and send → outbox.
+"""The conversation stream: ingest → dedupe → store, route from the stored backlog, and send → outbox.
 
-Every inbound message is stored before anyone acknowledges it to the platform, then routed
-(bot or human) by a per-conversation processor that handles messages strictly in stored order
-and marks each one processed, so a crash between storing and routing loses nothing: ``resume``
-picks the unprocessed ones up again. When routing fails the conversation goes to a human
-through the handoff seam. After a youth's message is routed, a contact not yet shown the current
-privacy notice gets it (``gateway.privacy_notice``). Outbound messages are stored as ``pending``
-and delivered by ``gateway.outbox``. The stream is the one gateway place that moves a conversation's reply window
-(see ``store.conversations``); its read side (history, read receipts) is ``gateway.history``.
+Every inbound message is stored before anyone acknowledges it to the platform; that is all the
+platform waits for. Routing (bot or human) happens afterwards, from the backlog of stored unrouted
+messages (``gateway.routing``: a bounded pool of workers, urgent conversations first), one
+conversation at a time in stored order, marking each message processed, so a crash between storing
+and routing loses nothing: ``resume`` fills the backlog again from the store. When routing fails
+the conversation goes to a human through the handoff seam. After a youth's message is routed, a
+contact not yet shown the current privacy notice gets it (``gateway.privacy_notice``). Outbound
+messages are stored as ``pending`` and delivered by ``gateway.outbox``. The stream is the one
+gateway place that moves a conversation's reply window (see ``store.conversations``); its read side
+(history, read receipts) is ``gateway.history``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from contract import crash_points
@@ -41,6 +44,7 @@ from gateway.bus import EventBus
 from gateway.history import ConversationHistory, UnknownConversation
 from gateway.leases import ConversationLeases, KeyedLocks
 from gateway.privacy_notice import PrivacyNotices
+from gateway.routing import RoutingBacklog
 from store import contacts, conversations, events, messages
 from store.conversations import ReplyWindowChange
 from store.database import Store
@@ -78,6 +82,10 @@ def _no_handoff() -> HandoffSink:
     raise LookupError("no handoff is wired into the stream")
 
 
+def _no_risk_hint(text: str) -> int:
+    return 0
+
+
 class ConversationStream(ConversationHistory):
     def __init__(
         self,
@@ -95,13 +103,14 @@ class ConversationStream(ConversationHistory):
         self.router: MessageRouter = router or PassThroughRouter()
         self.handoff = handoff
         self.notices: PrivacyNotices | None = None  # the privacy notice on first contact, when wired in
+        # How urgent a new message's text looks (0-3) before it is routed: triage wires in bot.risk_hint.
+        self.risk_hint: Callable[[str], int] = _no_risk_hint
         self.outbox_ready = asyncio.Event()
         self.accepting = True
         self.route_timeout = 30.0
         self._conversations = ConversationLeases(store)
         self._contact_locks = KeyedLocks()
-        self._processors: dict[str, asyncio.Task[None]] = {}
-        self._rerun: set[str] = set()
+        self.backlog = RoutingBacklog(self._process, workers=settings.service.routing_workers)
 
     # ----------------------------------------------------------------- ingest
 
@@ -140,7 +149,7 @@ class ConversationStream(ConversationHistory):
                 return IngestResult(message_id, conversation.id, duplicate=True)
             # Published while numbering is still held, so every instance sees the events in seq order.
             await self.publish("message.created", conversation, message=_public_message(message))
-        self._schedule(conversation.id)
+        self._schedule(conversation.id, max(conversation.risk_level, self.risk_hint(inbound.text)))
         return IngestResult(message_id, conversation.id, duplicate=False)
 
     async def _contact_for(self, inbound: InboundMessage) -> Contact:
@@ -184,34 +193,25 @@ class ConversationStream(ConversationHistory):
 
     # ------------------------------------------------------------ processing
 
-    def _schedule(self, conversation_id: str) -> None:
-        task = self._processors.get(conversation_id)
-        if task is not None and not task.done():
-            self._rerun.add(conversation_id)
-            return
-        self._processors[conversation_id] = asyncio.create_task(
-            self._process(conversation_id), name=f"process:{conversation_id}"
-        )
+    def _schedule(self, conversation_id: str, urgency: int) -> None:
+        self.backlog.add(conversation_id, urgency)
 
     async def _process(self, conversation_id: str) -> None:
-        """Route the conversation's unprocessed messages in order, in one place at a time.
+        """Route the conversation's unprocessed messages in order, in one place at a time (a backlog worker).
 
         Another instance may be routing it: then wait for it, unless that instance routes
-        everything meanwhile (including the message that made this one start).
+        everything meanwhile (including the message that made this one start). Messages stored
+        while this runs bring the conversation back into the backlog (``RoutingBacklog.add``).
         """
         async def all_routed() -> bool:
             return not await messages.has_unprocessed(self.store, conversation_id)
 
-        try:
-            async with self._conversations.hold(f"route:{conversation_id}", unless=all_routed) as held:
-                while held:
-                    self._rerun.discard(conversation_id)
-                    for message in await messages.unprocessed_messages(self.store, conversation_id):
-                        if not await self._route_one(message):
-                            return  # this and later messages stay unprocessed, in order, for a retry
-                    held = conversation_id in self._rerun
-        finally:
-            self._processors.pop(conversation_id, None)
+        async with self._conversations.hold(f"route:{conversation_id}", unless=all_routed) as held:
+            if not held:
+                return
+            for message in await messages.unprocessed_messages(self.store, conversation_id):
+                if not await self._route_one(message):
+                    return  # this and later messages stay unprocessed, in order, for a retry
 
     async def _route_one(self, message: Message) -> bool:
         """Route one message and mark it processed; False if it could be neither routed nor handed to a human."""
@@ -252,26 +252,34 @@ class ConversationStream(ConversationHistory):
         return True
 
     async def resume(self) -> int:
-        """Schedule every conversation that has stored but unprocessed messages (after a restart)."""
+        """Put every conversation with stored but unprocessed messages into the backlog (after a restart).
+
+        Each as urgent as it was known to be, or as its unrouted texts look: a crash must not
+        send a level-3 message to the back of the queue.
+        """
         ids = await messages.conversations_with_unprocessed(self.store)
+        found: list[tuple[datetime, str, int]] = []  # (oldest waiting message, conversation, urgency)
         for conversation_id in ids:
-            self._schedule(conversation_id)
+            if conversation_id in self.backlog:
+                continue
+            conversation = await self.get_conversation(conversation_id)
+            waiting = await messages.unprocessed_messages(self.store, conversation_id)
+            if waiting:
+                found.append((min(message.created_at for message in waiting), conversation_id,
+                              max([conversation.risk_level, *(self.risk_hint(message.text) for message in waiting)])))
+        for _, conversation_id, urgency in sorted(found):  # first come, first served among the equally urgent
+            self._schedule(conversation_id, urgency)
         return len(ids)
 
     async def drain(self, timeout: float) -> bool:
-        """Stop intake and wait for in-flight routing; True when everything finished in time."""
+        """Stop intake and wait for the routing backlog to empty; True when it did in time."""
         self.accepting = False
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._processors:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return False
-            await asyncio.wait(list(self._processors.values()), timeout=remaining)
-        return True
+        return await self.backlog.idle(timeout)
 
     @property
     def in_flight(self) -> int:
-        return len(self._processors)
+        """Conversations in this process waiting for routing or being routed."""
+        return len(self.backlog)
 
     async def unprocessed_count(self) -> int:
         return await messages.count_unprocessed(self.store)

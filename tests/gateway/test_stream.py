@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from contract.config import Settings
 from contract.handoff import HandoffRequest
 from contract.keys import STORE, STREAM
 from contract.models import Conversation, ConversationState, Message
@@ -153,7 +154,7 @@ async def test_unprocessed_messages_are_routed_after_restart(start_app, embedded
 async def test_resume_routes_messages_stored_but_never_routed(start_app, embedded_client):
     first = await start_app(channel_classes=[RecordingChannel])
     stream = first.app[STREAM]
-    stream._schedule = lambda conversation_id: None  # crash right after storing
+    stream._schedule = lambda conversation_id, urgency: None  # crash right after storing
     result = await stream.ingest(inbound("有人吗"))
     await first.close()
 
@@ -185,3 +186,86 @@ async def test_closed_conversation_starts_a_new_one(start_app):
     assert second.conversation_id != first.conversation_id
     events = await client.app[STORE].events.find({"conversation_id": first.conversation_id}).to_list(None)
     assert [e["type"] for e in events] == ["conversation.created", "conversation.state_changed"]
+
+
+# ------------------------------------------------------------------ routing from the stored backlog
+
+
+class GatedRouter:
+    """Routes nothing until the test opens the gate; records the order in which messages were routed."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.waiting: list[Message] = []
+        self.seen: list[Message] = []
+
+    async def route(self, conversation: Conversation, message: Message) -> None:
+        self.waiting.append(message)
+        await self.gate.wait()
+        self.seen.append(message)
+
+
+def _one_worker(settings: Settings) -> Settings:
+    return settings.model_copy(update={"service": settings.service.model_copy(update={"routing_workers": 1})})
+
+
+def _looks_risky(text: str) -> int:
+    return 2 if "想死" in text else 0
+
+
+async def test_the_platform_is_answered_before_the_message_is_routed(start_app):
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    router = stream.router = GatedRouter()
+
+    result = await asyncio.wait_for(stream.ingest(inbound("在吗")), 5)  # routing is stuck, the answer is not
+
+    assert not result.duplicate and router.seen == []
+    assert (await stream.routing_backlog())[0] == 1
+    router.gate.set()
+    await wait_for(lambda: stream.in_flight == 0 and router.seen)
+    assert (await stream.routing_backlog())[0] == 0
+
+
+async def test_urgent_conversations_are_routed_before_the_ordinary_backlog(start_app, settings):
+    client = await start_app(settings=_one_worker(settings), channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    stream.risk_hint = _looks_risky
+    known = await stream.ingest(inbound("你好", user="known-risk", msg_id="k0"))
+    await wait_for(lambda: stream.in_flight == 0)
+    await client.app[STORE].conversations.update_one({"_id": known.conversation_id}, {"$set": {"risk_level": 2}})
+    router = stream.router = GatedRouter()
+
+    await stream.ingest(inbound("第一个", user="first", msg_id="f"))  # takes the one worker, held at the gate
+    await wait_for(lambda: router.waiting)
+    for user in ["a", "b", "c"]:
+        await stream.ingest(inbound("作业好多", user=user, msg_id=user))
+    await stream.ingest(inbound("我真的想死", user="risky", msg_id="r"))
+    await stream.ingest(inbound("还在吗", user="known-risk", msg_id="k1"))
+    await stream.ingest(inbound("考完了", user="d", msg_id="d"))
+    router.gate.set()
+    await wait_for(lambda: stream.in_flight == 0 and len(router.seen) == 7)
+
+    # The risky text and the conversation known to be at risk (in the order they came), then the rest in order.
+    assert [m.text for m in router.seen] == ["第一个", "我真的想死", "还在吗", *["作业好多"] * 3, "考完了"]
+    assert router.seen[2].conversation_id == known.conversation_id
+    assert [m.conversation_id for m in router.seen[3:6]] == [
+        (await stream.recent_conversations("wechat", "wxdemo0000000001", user, 1))[0].id for user in "abc"]
+
+
+async def test_after_a_restart_the_backlog_is_rebuilt_urgent_first_and_in_order(start_app, settings):
+    client = await start_app(settings=_one_worker(settings), channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    stream._schedule = lambda conversation_id, urgency: None  # the process dies right after each store
+    for user, texts in [("a", ["一", "二"]), ("risky", ["在吗", "我想死"]), ("b", ["三"])]:
+        for n, text in enumerate(texts):
+            await stream.ingest(inbound(text, user=user, msg_id=f"{user}{n}"))
+    del stream._schedule
+    stream.risk_hint = _looks_risky
+    router = stream.router = CountingRouter()
+
+    assert await stream.resume() == 3  # what a restart runs
+    await wait_for(lambda: stream.in_flight == 0 and len(router.seen) == 5)
+
+    assert [m.text for m in router.seen] == ["在吗", "我想死", "一", "二", "三"]
+    assert await stream.unprocessed_count() == 0

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import mongomock
 import pytest
+from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import OperationFailure
 
@@ -112,3 +115,58 @@ async def test_after_a_refused_write_memory_and_disk_agree_across_a_restart(dura
         assert sorted(opened) == sorted(in_memory[1]) and sorted(by_conversation) == sorted(in_memory[2])
     finally:
         await reopened.close()
+
+
+# ------------------------------------------------------------------ reads and updates by _id
+
+_NESTED = {"conversation_id": "c1", "status": "open", "at": datetime(2026, 5, 1, 8, 30, tzinfo=UTC),
+           "window": {"opened_at": datetime(2026, 5, 1, 8, 0, tzinfo=UTC), "count": 2},
+           "notes": [{"by": "u1", "at": datetime(2026, 5, 2, tzinfo=UTC)}, "plain"], "ref": ObjectId()}
+_PROJECTIONS = [None, {}, {"status": 1}, {"status": 1, "_id": 0}, {"notes": 0, "window": 0}, {"_id": 1},
+                {"_id": 0}, {"window.count": 1}, ["status"]]
+
+
+async def test_a_read_by_id_returns_what_mongomock_returns(tmp_path: Path) -> None:
+    client = DurableMongoClient(tmp_path / "store.sqlite3")
+    durable = client["db"]["things"]
+    reference = mongomock.MongoClient(tz_aware=True)["db"]["things"]
+    await durable.insert_one({"_id": "t1", **_NESTED})
+    reference.insert_one({"_id": "t1", **_NESTED})
+
+    for projection in _PROJECTIONS:
+        for doc_id in ("t1", "missing"):
+            expected = reference.find_one({"_id": doc_id}, projection)
+            assert await durable.find_one({"_id": doc_id}, projection) == expected, projection
+    read = await durable.find_one({"_id": "t1"})
+    assert read["at"].tzinfo is not None and read["at"] == _NESTED["at"]
+    read["window"]["count"] = 99  # the caller's copy, not the stored document
+    read["notes"][0]["by"] = "someone else"
+    assert await durable.find_one({"_id": "t1"}) == reference.find_one({"_id": "t1"})
+    await client.close()
+
+
+@pytest.mark.parametrize("after", [ReturnDocument.BEFORE, ReturnDocument.AFTER])
+@pytest.mark.parametrize("upsert", [False, True])
+async def test_find_one_and_update_by_id_returns_and_stores_what_mongomock_does(tmp_path: Path, after: bool,
+                                                                                upsert: bool) -> None:
+    client = DurableMongoClient(tmp_path / "store.sqlite3")
+    durable = client["db"]["things"]
+    reference = mongomock.MongoClient(tz_aware=True)["db"]["things"]
+    await durable.insert_one({"_id": "t1", **_NESTED})
+    reference.insert_one({"_id": "t1", **_NESTED})
+    update = {"$inc": {"window.count": 1}, "$set": {"status": "queued"}, "$push": {"notes": "more"}}
+
+    for doc_id in ("t1", "new"):
+        for projection in (None, {"window": 1}):
+            mine = await durable.find_one_and_update({"_id": doc_id}, update, upsert=upsert, return_document=after,
+                                                     projection=projection)
+            theirs = reference.find_one_and_update({"_id": doc_id}, update, upsert=upsert, return_document=after,
+                                                   projection=projection)
+            assert mine == theirs
+    expected = list(reference.find({}).sort("_id", 1))
+    assert await durable.find({}).sort("_id", 1).to_list(None) == expected
+    await client.close()
+
+    reopened = DurableMongoClient(tmp_path / "store.sqlite3")  # and the disk has it
+    assert await reopened["db"]["things"].find({}).sort("_id", 1).to_list(None) == expected
+    await reopened.close()

@@ -1,0 +1,145 @@
+"""The routing backlog: bounded workers, urgent conversations first, one worker per conversation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.routing import RoutingBacklog
+from tests.fakes import wait_for
+
+
+class GatedRoute:
+    """Records which conversation is routed when; each routing waits until the test opens its gate."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.running: set[str] = set()
+        self.most_at_once = 0
+        self.gates: dict[str, asyncio.Event] = {}
+
+    def open(self, conversation_id: str) -> None:
+        self.gates.setdefault(conversation_id, asyncio.Event()).set()
+
+    def open_all(self) -> None:
+        for conversation_id in [*self.gates, *self.running]:
+            self.open(conversation_id)
+
+    async def release_until(self, backlog: RoutingBacklog, routings: int) -> None:
+        """Let every routing finish as it comes, until ``routings`` have started and the backlog is empty."""
+        while len(self.started) < routings or len(backlog):
+            self.open_all()
+            await asyncio.sleep(0.001)
+
+    async def __call__(self, conversation_id: str) -> None:
+        assert conversation_id not in self.running, f"{conversation_id} routed by two workers at once"
+        self.started.append(conversation_id)
+        self.running.add(conversation_id)
+        self.most_at_once = max(self.most_at_once, len(self.running))
+        try:
+            await self.gates.setdefault(conversation_id, asyncio.Event()).wait()
+        finally:
+            self.running.discard(conversation_id)
+            self.gates.pop(conversation_id, None)
+
+
+async def test_urgent_conversations_get_the_next_worker_then_first_come_first_served() -> None:
+    route = GatedRoute()
+    backlog = RoutingBacklog(route, workers=1)
+    backlog.add("busy")
+    await wait_for(lambda: route.started == ["busy"])  # the one worker is taken
+
+    for conversation_id, urgency in [("a", 0), ("b", 0), ("c", 2), ("d", 0), ("e", 3), ("f", 2)]:
+        backlog.add(conversation_id, urgency)
+    await route.release_until(backlog, 7)
+
+    assert route.started == ["busy", "e", "c", "f", "a", "b", "d"]
+
+
+async def test_a_waiting_conversation_that_becomes_urgent_moves_ahead_of_ordinary_ones_only() -> None:
+    route = GatedRoute()
+    backlog = RoutingBacklog(route, workers=1)
+    backlog.add("busy")
+    await wait_for(lambda: route.started == ["busy"])
+    for conversation_id, urgency in [("urgent-early", 2), ("ordinary", 0), ("urgent-late", 2)]:
+        backlog.add(conversation_id, urgency)
+
+    backlog.add("ordinary", 2)  # a risky new message in a conversation that was already waiting
+    backlog.add("urgent-early", 0)  # an ordinary one does not lower its place
+    await route.release_until(backlog, 4)
+
+    # "ordinary" waited before "urgent-late" and is now as urgent: ahead of it, behind "urgent-early".
+    assert route.started == ["busy", "urgent-early", "ordinary", "urgent-late"]
+
+
+async def test_no_more_than_the_worker_limit_route_at_once_and_every_conversation_is_routed() -> None:
+    route = GatedRoute()
+    backlog = RoutingBacklog(route, workers=3)
+    for n in range(10):
+        backlog.add(f"c{n}")
+
+    await wait_for(lambda: len(route.running) == 3)
+    await asyncio.sleep(0.02)  # give a fourth worker every chance to start, if it could
+    assert (len(route.running), backlog.workers, len(backlog)) == (3, 3, 10)
+
+    await route.release_until(backlog, 10)
+    assert sorted(route.started) == sorted(f"c{n}" for n in range(10))
+    assert route.most_at_once == 3
+    assert (backlog.workers, len(backlog)) == (0, 0)
+
+
+async def test_a_conversation_is_never_routed_twice_at_once_and_new_messages_bring_it_back() -> None:
+    route = GatedRoute()
+    backlog = RoutingBacklog(route, workers=4)
+    backlog.add("c1")
+    await wait_for(lambda: route.running == {"c1"})
+
+    backlog.add("c1")  # a new message arrives while c1 is being routed: no second worker takes it
+    backlog.add("c1", 3)
+    await asyncio.sleep(0.02)
+    assert route.started == ["c1"]
+    assert "c1" in backlog
+
+    route.open("c1")
+    await wait_for(lambda: route.started == ["c1", "c1"])  # once more, for the messages stored meanwhile
+    route.open("c1")
+    assert await backlog.idle(1)
+    assert route.started == ["c1", "c1"] and "c1" not in backlog
+
+
+async def test_a_failing_route_leaves_the_workers_running() -> None:
+    routed: list[str] = []
+
+    async def route(conversation_id: str) -> None:
+        if conversation_id == "broken":
+            raise RuntimeError("store unreachable")
+        routed.append(conversation_id)
+
+    backlog = RoutingBacklog(route, workers=1)
+    for conversation_id in ["broken", "c1", "c2"]:
+        backlog.add(conversation_id)
+    assert await backlog.idle(1)
+    assert routed == ["c1", "c2"]
+
+    backlog.add("broken")  # added again (a new message, or resume): tried again
+    backlog.add("c3")
+    assert await backlog.idle(1)
+    assert routed == ["c1", "c2", "c3"]
+
+
+async def test_idle_says_when_routing_did_not_finish_in_time() -> None:
+    route = GatedRoute()
+    backlog = RoutingBacklog(route, workers=2)
+    backlog.add("slow")
+    assert not await backlog.idle(0.05)
+    route.open("slow")
+    assert await backlog.idle(1)
+
+
+def test_a_backlog_without_workers_is_refused() -> None:
+    async def route(conversation_id: str) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="at least one worker"):
+        RoutingBacklog(route, workers=0)
