@@ -21,7 +21,8 @@ seeds and the weights averaged, in pure Python, identical on every machine. It h
 (``youthdesk risk train``, which may add COLD's comments as hard negatives and reviewed feedback);
 the gateway loads the promoted artifact (``bot.risk_artifact``) in a fraction of a second. Scoring one
 message takes about 0.03 ms. A semantic encoder (multilingual-e5-small, 4-bit, with a linear head)
-was measured against this model and lost on our evaluation splits and on latency (bot/risk_models/README.md).
+was measured against and next to this model and lost on our evaluation splits and on latency
+(``bench/risk_encoder.py``, bot/risk_models/README.md).
 """
 
 from __future__ import annotations
