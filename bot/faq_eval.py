@@ -1,9 +1,9 @@
 """FAQ answer selection over several trainings: is the bot's choice of answer stable, not lucky?
 
-``python -m bot.faq_eval FILE --trainings 3 --keep-models DIR`` trains the current data three times
+``python -m bot.faq_eval FILE... --trainings 3 --keep-models DIR`` trains the current data three times
 with three seeds (the config's own seed first, then the next ones: the same data, another draw of
 DIET's and the ResponseSelector's initial weights and batches) into ``DIR/<data hash>-seed<N>.tar.gz``
-and scores each model on the FAQ examples of ``FILE`` (Rasa NLU YAML, ``faq/<topic>`` intents).
+and scores each model on the FAQ examples of each ``FILE`` (Rasa NLU YAML, ``faq/<topic>`` intents).
 A model already in ``DIR`` under its name is reused, so a run that stopped resumes, and
 ``python -m bot.faq_eval FILE --models DIR`` scores the kept models again, on a new split, without
 training. The config-seed model is what ``youthdesk bot train`` would make: copied to
@@ -180,30 +180,36 @@ def train_seeds(keep: Path, seeds: Sequence[int]) -> list[Path]:
     return models
 
 
-async def score_model(model: Path, rows: Sequence[LabelledText], triage: Triage) -> FaqScores:
+async def score_model(model: Path, splits: dict[Path, list[LabelledText]], triage: Triage) -> dict[Path, FaqScores]:
+    """One server for the model, every split scored on it."""
     server = lifecycle.start_server(model, log_path=model.with_name(model.name.removesuffix(".tar.gz") + ".serve.log"))
     try:
         await asyncio.to_thread(server.wait_ready)
         async with aiohttp.ClientSession() as session:
             rasa = RasaClient(base_url=server.url, token=server.token, timeout=30.0, http=lambda: session)
-            return await score_faq(rows, rasa, triage, model.name)
+            return {path: await score_faq(rows, rasa, triage, model.name) for path, rows in splits.items()}
     finally:
         server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bot.faq_eval", description=__doc__.split("\n")[0])
-    parser.add_argument("split", type=Path, help="Rasa NLU YAML with faq/<topic> examples")
+    parser.add_argument("splits", type=Path, nargs="+", help="Rasa NLU YAML with faq/<topic> examples")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--models", type=Path, help="score every *.tar.gz in this folder; no training")
     source.add_argument("--trainings", type=int, help="train this many seeds (the config's, then the next ones)")
     parser.add_argument("--keep-models", type=Path, help="with --trainings: where the models go and stay")
-    parser.add_argument("--label", help='printed next to the split\'s name, e.g. "seen, error analysis"')
+    parser.add_argument("--label", action="append", default=[],
+                        help='printed next to the split of the same position, e.g. "seen, error analysis"')
     args = parser.parse_args(argv)
-    try:
-        rows = faq_rows(args.split)
-    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
-        parser.exit(2, f"faq_eval: cannot read {args.split}: {exc}\n")
+    if len(args.label) > len(args.splits):
+        parser.error("more --label than splits")
+    splits: dict[Path, list[LabelledText]] = {}
+    for path in args.splits:
+        try:
+            splits[path] = faq_rows(path)
+        except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+            parser.exit(2, f"faq_eval: cannot read {path}: {exc}\n")
     if args.trainings is not None:
         if args.keep_models is None or args.trainings < 1:
             parser.error("--trainings N needs N >= 1 and --keep-models DIR")
@@ -217,13 +223,16 @@ def main(argv: list[str] | None = None) -> None:
         if not models:
             parser.exit(2, f"faq_eval: no *.tar.gz models in {args.models}\n")
     triage = load_triage()
-    results = []
+    results: dict[Path, list[FaqScores]] = {path: [] for path in splits}
     for model in models:
         try:
-            results.append(asyncio.run(score_model(model, rows, triage)))
+            for path, scores in asyncio.run(score_model(model, splits, triage)).items():
+                results[path].append(scores)
         except (lifecycle.RasaSetupError, RasaUnavailable) as exc:
             parser.exit(1, f"faq_eval: {model.name}: {exc}\n")
-    print(format_report(str(args.split), results, args.label))
+    labels = [*args.label, *[None] * (len(splits) - len(args.label))]
+    print("\n\n".join(format_report(str(path), results[path], label)
+                      for path, label in zip(splits, labels, strict=True)))
 
 
 if __name__ == "__main__":

@@ -114,11 +114,12 @@ def test_bad_input_stops_with_a_short_reason(tmp_path: Path, capsys: pytest.Capt
     assert message in error and "Traceback" not in error
 
 
-def test_trainings_need_a_folder_to_keep_the_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_trainings_need_a_folder_and_labels_a_split_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     split = tmp_path / "split.yml"
     split.write_text("nlu:\n- intent: faq/sleep\n  examples: |\n    - 睡不着\n", encoding="utf-8")
     for args in (["--trainings", "3"], ["--trainings", "0", "--keep-models", str(tmp_path)],
-                 ["--trainings", "3", "--models", str(tmp_path)]):
+                 ["--trainings", "3", "--models", str(tmp_path)],
+                 ["--models", str(tmp_path), "--label", "seen", "--label", "one too many"]):
         with pytest.raises(SystemExit) as stopped:
             faq_eval.main([str(split), *args])
         assert stopped.value.code == 2
