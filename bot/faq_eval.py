@@ -143,7 +143,7 @@ def format_report(name: str, results: Sequence[FaqScores], label: str | None = N
                      f"max {max(answers):.3f}")
     misses: Counter[Miss] = Counter(m for r in results for m in r.misses)
     if misses:
-        lines.append(f"misses ({len(misses)} distinct over {topics} topics; [models that made it]):")
+        lines.append(f"misses ({len(misses)} message/prediction pairs over {topics} topics; [models that made it]):")
         for kind in ("risk intent", "other intent", "other answer"):
             chosen = sorted((m for m in misses if m.kind == kind), key=lambda m: (-misses[m], m.expected, m.text))
             if chosen:
