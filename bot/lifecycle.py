@@ -151,19 +151,34 @@ def train(*, force: bool = False, echo: Echo = _stdout) -> TrainResult:
         target = model_path()
         if target.is_file() and not force:
             return TrainResult(model=target, trained=False, seconds=0.0)
-        echo(f"==> training the Rasa model {target.name} (about a minute)")
-        started = time.monotonic()
-        with tempfile.TemporaryDirectory(dir=MODELS_DIR, prefix=".train-") as out:
-            name = target.name.removesuffix(".tar.gz")
-            _run_logged([str(venv_bin("rasa")), "train", "--config", "bot/config.yml", "--domain", "bot/domain.yml",
-                         "--data", "bot/rules.yml", "nlu_data/nlu", "--out", out, "--fixed-model-name", name],
-                        MODELS_DIR / "train.log", "rasa train", echo)
-            # A half-written model must never look cached: it appears under its final name only now.
-            os.replace(Path(out) / target.name, target)
-        seconds = time.monotonic() - started
+        echo(f"==> training the Rasa model {target.name} (about ten minutes)")
+        seconds = _train_into(BOT_DIR / "config.yml", target, MODELS_DIR / "train.log", echo)
         _prune_models(keep=target)
         echo(f"==> model trained in {seconds:.0f} s: {_rel(target)}")
         return TrainResult(model=target, trained=True, seconds=seconds)
+
+
+def train_with_config(config: Path, target: Path, *, echo: Echo = _stdout) -> float:
+    """Train the current data with another pipeline config (a different seed) into ``target``; the
+    seconds it took. Nothing is cached or pruned: the caller names and keeps its models."""
+    if not is_installed():
+        raise RasaSetupError(f"Rasa is not installed in {_rel(VENV_DIR)}: run `youthdesk bot install`")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _lock("train"):  # one training at a time on this machine's checkout, like train()
+        return _train_into(config, target, target.with_name(target.name.removesuffix(".tar.gz") + ".train.log"),
+                           echo)
+
+
+def _train_into(config: Path, target: Path, log_path: Path, echo: Echo) -> float:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".train-") as out:
+        name = target.name.removesuffix(".tar.gz")
+        _run_logged([str(venv_bin("rasa")), "train", "--config", str(config), "--domain", "bot/domain.yml",
+                     "--data", "bot/rules.yml", "nlu_data/nlu", "--out", out, "--fixed-model-name", name],
+                    log_path, "rasa train", echo)
+        # A half-written model must never look cached: it appears under its final name only now.
+        os.replace(Path(out) / target.name, target)
+    return time.monotonic() - started
 
 
 def _prune_models(keep: Path) -> None:
