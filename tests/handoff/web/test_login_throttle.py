@@ -76,7 +76,9 @@ async def test_a_flood_of_bad_sign_ins_does_not_queue_real_ones(start_app, setti
     statuses = await asyncio.gather(*flood)
     assert real == 200
     # Before the fix the sign-in queued behind every bad attempt's argon2 run (about 100 times ``alone``).
-    assert elapsed < 3 * alone + 1, f"a real sign-in took {elapsed:.1f} s behind the flood ({alone:.1f} s alone)"
+    # The margin covers the loop answering the flood's 200 requests first on a busy machine (1.8 s seen
+    # in a full suite run with 0.2 s alone).
+    assert elapsed < 10 * alone + 2, f"a real sign-in took {elapsed:.1f} s behind the flood ({alone:.1f} s alone)"
     assert statuses.count(401) <= 5 and set(statuses) <= {401, 429, 503}
 
 
