@@ -40,11 +40,15 @@ class Ticker:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 if self.lease is None or await leases.take_for_worker(self.context.store, self.lease,
                                                                       self.interval()):
                     await self.tick()
             except Exception:  # noqa: BLE001 - keep ticking; the failure is logged loudly
                 log.exception("%s failed", self.name)
-            await asyncio.sleep(self.interval())
+            # Ticks start every interval, not an interval after the last one ended: under load a slow
+            # tick would otherwise stretch the period, and with it how late a level-3 overflow can be.
+            await asyncio.sleep(max(0.0, started + self.interval() - loop.time()))
