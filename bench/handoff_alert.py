@@ -297,7 +297,10 @@ async def _run(settings: Settings) -> None:
 
             async def level3() -> tuple[float, float]:
                 """One crisis message on Weibo: (→ the supervisor's alert, → the parent desk's queue), seconds."""
-                started, opened_after = time.perf_counter(), datetime.now(UTC)
+                started, now = time.perf_counter(), datetime.now(UTC)
+                # The store keeps times to the millisecond: a conversation opened within this very
+                # millisecond reads as slightly earlier than ``now`` (this made a quick sample wait forever).
+                opened_after = now.replace(microsecond=now.microsecond // 1000 * 1000)
                 await push(next(users), URGENT_TEXT)
                 while True:  # the flood's alerts, and a late one of a sample given up on, are not this youth's
                     conversation_id, alerted = await watching.alerts.get()
