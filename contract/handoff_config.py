@@ -50,7 +50,9 @@ class HandoffConfig(_Settings):
     topic_skills: dict[str, str] = Field(default_factory=dict)
     # Rough time one conversation takes a counsellor; used for the youth's expected wait.
     expected_handle_seconds: int = Field(default=600, gt=0)
-    tick_seconds: float = Field(default=1.0, gt=0)
+    # How often the deadline watchers look: the slack on every window, so a level-3 overflow comes at most
+    # this long after its window (the tick reads only what is due, so half a second costs little).
+    tick_seconds: float = Field(default=0.5, gt=0)
     canned_responses: list[CannedResponse] = Field(default_factory=list)
     # Anonymous widget conversations at risk level >= 2 from one source: more than ``flood_threshold``
     # within ``flood_window_seconds`` are grouped into one "possible flood" item for a supervisor.
