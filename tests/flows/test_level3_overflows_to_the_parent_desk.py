@@ -64,6 +64,9 @@ async def test_a_level3_at_an_unstaffed_city_desk_reaches_the_parent_desk_counse
         await console.locator("#composer").fill(ANSWER)
         await console.locator("#send").click()
         await youth.locator("li.message.out", has_text="我在这里陪着你").wait_for(timeout=5_000)
+        # A youth in danger is told a person is coming, never a place in the queue or a wait in minutes.
+        seen_by_youth = await youth.locator("body").inner_text()
+        assert "分钟" not in seen_by_youth and "前面还有" not in seen_by_youth, seen_by_youth
 
         doc = await gateway.app[STORE].conversations.find_one({"platform": "widget"})
         assert (doc["desk"], doc["also_visible_to"], doc["risk_level"]) == ("gd", ["sz"], 3)
