@@ -243,7 +243,8 @@ def start_server(model: Path, *, port: int | None = None, token: str | None = No
     log_path = log_path or MODELS_DIR / "serve.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w", encoding="utf-8")
-    command = [str(venv_bin("rasa")), "run", "--enable-api", "--auth-token", token, "--interface", "127.0.0.1",
+    # "--auth-token=" form: a generated token may begin with "-", which argparse would read as an option.
+    command = [str(venv_bin("rasa")), "run", "--enable-api", f"--auth-token={token}", "--interface", "127.0.0.1",
                "--port", str(port), "--model", str(model), "--endpoints", "bot/endpoints.yml", "--connector", "rest"]
     # Own session: a Ctrl-C in the terminal reaches the gateway, which then stops Rasa in order.
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=rasa_env(), stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
