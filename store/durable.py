@@ -21,6 +21,7 @@ the gateway's time per webhook when profiled at 300 messages/s.
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -41,6 +42,12 @@ T = TypeVar("T")
 
 _ID_TYPES = (str, int, ObjectId)
 _NOT_BY_ID = object()
+
+
+def _holds_containers(update: Mapping[str, Any]) -> bool:
+    """Whether an update writes a list or a subdocument (which mongomock would share between documents)."""
+    return any(isinstance(value, list | dict) for fields in update.values() if isinstance(fields, Mapping)
+               for value in fields.values())
 
 
 def _id_of(filter: Mapping[str, Any] | None) -> Any:  # noqa: A002
@@ -213,8 +220,21 @@ class AsyncCollection:
         return self._write(self._first_id(filter), lambda: self._collection.update_one(filter, update, upsert=upsert))
 
     async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        return self._write(self._matching_ids(filter),
-                           lambda: self._collection.update_many(filter, update, upsert=upsert))
+        ids = self._matching_ids(filter)
+
+        def update_each() -> Any:
+            result = self._collection.update_many(filter, update, upsert=upsert)
+            if len(ids) > 1 and _holds_containers(update):
+                # mongomock gives every document it updates the same list or subdocument object: a
+                # later update of one would change them all in memory (not on disk) and behind the
+                # indexes' back. Each keeps its own copy, as each has in MongoDB.
+                documents = self._store._documents
+                for doc_id in ids[1:]:
+                    if doc_id in documents:
+                        documents[doc_id] = copy.deepcopy(documents[doc_id])
+            return result
+
+        return self._write(ids, update_each)
 
     async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
         # mongomock replaces the stored document's content in place.

@@ -117,6 +117,27 @@ async def test_after_a_refused_write_memory_and_disk_agree_across_a_restart(dura
         await reopened.close()
 
 
+async def test_documents_updated_together_do_not_share_a_subdocument(durable, tmp_path: Path) -> None:
+    """update_many writes one subdocument into many documents; a later update of one leaves the others,
+    their index entries and the disk alone."""
+    client, collection = durable
+    await collection.create_index([("review.by", ASCENDING)])
+    await collection.update_many({"status": "open"}, {"$set": {"review": {"by": "u1"}}})
+    await collection.update_one({"_id": "k3"}, {"$set": {"review.by": "u2"}})
+
+    assert [d["_id"] for d in await collection.find({"review.by": "u2"}).to_list(None)] == ["k3"]
+    assert len(await collection.find({"review.by": "u1"}).to_list(None)) == 9
+    await collection.delete_many({"review.by": "u1"})
+    assert [d["_id"] for d in await collection.find({}).to_list(None)] == ["k3"]
+    await client.close()
+    reopened = DurableMongoClient(tmp_path / "store.sqlite3")
+    try:
+        stored = await reopened["db"]["cases"].find({}, {"review": 1}).to_list(None)
+        assert stored == [{"_id": "k3", "review": {"by": "u2"}}]
+    finally:
+        await reopened.close()
+
+
 # ------------------------------------------------------------------ reads and updates by _id
 
 _NESTED = {"conversation_id": "c1", "status": "open", "at": datetime(2026, 5, 1, 8, 30, tzinfo=UTC),
