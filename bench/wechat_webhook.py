@@ -20,6 +20,7 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -91,9 +92,10 @@ class Server:
         self.process.join(10)
 
 
-async def _start(kind: str, data_dir: str) -> Server:
+async def _start(kind: str, data_dir: str, serve: Callable[[str, int, str], None] = _serve) -> Server:
+    """``serve(kind, port, data_dir)`` in a spawned process; returns once it answers HTTP."""
     port = _free_port()
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(kind, port, data_dir), daemon=True)
+    process = multiprocessing.get_context("spawn").Process(target=serve, args=(kind, port, data_dir), daemon=True)
     process.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_SECONDS

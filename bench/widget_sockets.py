@@ -1,0 +1,247 @@
+"""Widget sockets at 10,000 per process: message round trip p50/p99 steady and while sockets join, vs a bare relay.
+
+The gateway (widget channel only, durable store in a temporary directory, triage and delivery workers
+on, as ``youthdesk serve`` runs) and, in the same run, a bare aiohttp WebSocket relay that hands each
+frame to the sender's other socket, each serve in a process of their own; this process is the client.
+``PROBES`` youths hold two sockets each (a partner token, so both are the same youth) and send a
+message every ``PROBE_PACE_SECONDS``; the round trip is from sending on one socket to reading it on
+the other (stored, published, forwarded). Around them, anonymous sockets (hello, welcome, synced,
+then idle and read) are opened in steps up to ``BENCH_WIDGET_SOCKETS`` (default 10,000): at each
+step the round trip is measured while the step's sockets join (``JOIN_CONCURRENCY`` handshakes at a
+time), then for ``STEADY_SECONDS`` with all of them open. All sockets come from 127.0.0.1, so the
+per-address socket and new-conversation limits are raised for the run (in production they come from
+many addresses). The file limit (``ulimit -n``) caps the count: each side holds one descriptor per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+from bench._stats import describe_ms, percentile
+from bench.wechat_webhook import _start
+from channels.widget_identity import sign_partner_token
+from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
+
+SOCKETS = int(os.environ.get("BENCH_WIDGET_SOCKETS", "10000"))
+STEPS = sorted({s for s in (1_000, 5_000, SOCKETS) if s <= SOCKETS})
+PROBES = 20  # youths × 2 sockets, measuring
+PROBE_PACE_SECONDS = 0.5  # 2 messages/s per youth, under the per-socket limit of 5/s
+STEADY_SECONDS = 8.0
+JOIN_CONCURRENCY = 100
+RECEIVE_TIMEOUT = 10.0
+
+
+def _settings(data_dir: str) -> Settings:
+    loaded = load_settings(DEMO_CONFIG_PATH, environ={})
+    service = loaded.service.model_copy(update={
+        "env": "test", "data_dir": data_dir, "widget_sockets_per_ip": 4 * SOCKETS,
+        "widget_new_conversations_per_ip": 10 * PROBES})
+    return loaded.model_copy(update={"service": service})
+
+
+# ------------------------------------------------------------------- servers (child processes)
+
+def _serve(kind: str, port: int, data_dir: str) -> None:
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("youthdesk").setLevel(logging.CRITICAL)
+    if kind == "gateway":
+        from channels.widget import WidgetChannel
+        from service.app import create_app
+
+        app = create_app(_settings(data_dir), channel_classes=[WidgetChannel])
+    else:
+        app = _bare_relay()
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+
+
+def _bare_relay() -> web.Application:
+    """hello → welcome + synced; a text frame → ``ack`` to the sender and ``message`` to every socket of the
+    same youth: the least any relay must do, a dict from youth to sockets in place of the store, stream and bus."""
+    sockets: dict[str, set[web.WebSocketResponse]] = {}
+
+    async def relay(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        hello = json.loads((await ws.receive()).data)
+        youth = hello.get("youth") or uuid.uuid4().hex
+        sockets.setdefault(youth, set()).add(ws)
+        await ws.send_json({"type": "welcome"})
+        await ws.send_json({"type": "synced"})
+        try:
+            async for frame in ws:
+                data = json.loads(frame.data)
+                await ws.send_json({"type": "ack", "client_id": data["client_id"]})
+                for peer in list(sockets[youth]):
+                    await peer.send_json({"type": "message", "message": {"text": data["text"]}})
+        finally:
+            sockets[youth].discard(ws)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/channels/widget/ws", relay)
+    return app
+
+
+# ------------------------------------------------------------------------------- client
+
+@dataclass
+class Probes:
+    """Round trips as (sent at, seconds); a message not read within RECEIVE_TIMEOUT counts as lost."""
+    samples: list[tuple[float, float]] = field(default_factory=list)
+    lost: list[float] = field(default_factory=list)
+
+    def between(self, start: float, end: float) -> tuple[list[float], int]:
+        return ([rtt for at, rtt in self.samples if start <= at < end],
+                sum(1 for at in self.lost if start <= at < end))
+
+
+@dataclass
+class Phase:
+    label: str
+    latencies: list[float]
+    lost: int
+    detail: str = ""
+
+
+async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str, text: str | None = None) -> None:
+    while True:
+        message = await ws.receive()
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"socket closed ({ws.close_code})")
+        frame = json.loads(message.data)
+        if frame["type"] == kind and (text is None or frame.get("message", {}).get("text") == text):
+            return
+
+
+async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """An idle youth's page: reads what it is sent (and answers the server's heartbeat)."""
+    async for _ in ws:
+        pass
+
+
+async def _measure(kind: str, settings: Settings) -> tuple[list[Phase], int, int]:
+    """(phases, sockets open at the end, sockets that failed to open)."""
+    with tempfile.TemporaryDirectory(prefix="youthdesk-bench-widget-") as data_dir:
+        server = await _start(kind, data_dir, _serve)
+        try:
+            return await _client(f"{server.base.replace('http', 'ws')}/channels/widget/ws", settings)
+        finally:
+            server.stop()
+
+
+async def _client(url: str, settings: Settings) -> tuple[list[Phase], int, int]:
+    partner = settings.partners[0]
+    url = f"{url}?partner={partner.id}"
+    probes = Probes()
+    idle: list[aiohttp.ClientWebSocketResponse] = []
+    readers: list[asyncio.Task[None]] = []
+    failed = 0
+    phases: list[Phase] = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def connect(hello: dict[str, str]) -> aiohttp.ClientWebSocketResponse:
+            ws = await http.ws_connect(url, max_msg_size=0, autoping=True)
+            await ws.send_json({"type": "hello", **hello})
+            await _until(ws, "synced")
+            return ws
+
+        async def youth(number: int, stop: asyncio.Event) -> None:
+            # A partner token is good for one hello (a reused one is a replay): one per socket. ``youth`` is
+            # for the bare relay, which has no tokens; the gateway ignores it.
+            sub = f"bench-probe-{uuid.uuid4().hex[:8]}-{number}"
+            sender = await connect({"token": sign_partner_token(partner, sub), "youth": sub})
+            await sender.send_json({"type": "text", "client_id": "warm-up", "text": "你好"})
+            await _until(sender, "ack")  # the conversation exists: the second tab opens on it
+            receiver = await connect({"token": sign_partner_token(partner, sub), "youth": sub})
+            readers.append(asyncio.create_task(_drain(sender)))
+            n = 0
+            while not stop.is_set():
+                text, sent_at = f"第{n}条：最近压力有点大", time.perf_counter()
+                await sender.send_json({"type": "text", "client_id": f"m{n}", "text": text})
+                try:
+                    await asyncio.wait_for(_until(receiver, "message", text), RECEIVE_TIMEOUT)
+                    probes.samples.append((sent_at, time.perf_counter() - sent_at))
+                except TimeoutError:
+                    probes.lost.append(sent_at)
+                n += 1
+                await asyncio.sleep(max(0.0, PROBE_PACE_SECONDS - (time.perf_counter() - sent_at)))
+
+        async def join(count: int) -> None:
+            nonlocal failed
+            gate = asyncio.Semaphore(JOIN_CONCURRENCY)
+
+            async def one() -> None:
+                nonlocal failed
+                async with gate:
+                    try:
+                        ws = await asyncio.wait_for(connect({}), 60)
+                    except (aiohttp.ClientError, ConnectionError, TimeoutError, OSError):
+                        failed += 1
+                        return
+                idle.append(ws)
+                readers.append(asyncio.create_task(_drain(ws)))
+
+            await asyncio.gather(*(one() for _ in range(count)))
+
+        stop = asyncio.Event()
+        youths = [asyncio.create_task(youth(n, stop)) for n in range(PROBES)]
+        await asyncio.sleep(3)  # every probe youth connected and sending
+        for step in STEPS:
+            before, started = len(idle), time.perf_counter()
+            await join(step - before)
+            ended = time.perf_counter()
+            latencies, lost = probes.between(started, ended)
+            joined = len(idle) - before
+            phases.append(Phase(f"{before:>6,} → {len(idle):,} joining", latencies, lost,
+                                f"{joined:,} joined in {ended - started:.1f} s = {joined / (ended - started):,.0f}/s"))
+            await asyncio.sleep(STEADY_SECONDS)
+            latencies, lost = probes.between(ended, time.perf_counter())
+            phases.append(Phase(f"{len(idle):>6,} open, steady", latencies, lost))
+        stop.set()
+        for outcome in await asyncio.gather(*youths, return_exceptions=True):
+            if outcome is not None:
+                print(f"   a measuring youth stopped: {outcome!r}")
+        open_at_end = sum(1 for ws in idle if not ws.closed)
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws in idle), return_exceptions=True)
+    return phases, open_at_end, failed
+
+
+def _described(phase: Phase) -> str:
+    text = describe_ms(phase.latencies) if phase.latencies else "no sample"
+    return text + (f" · lost {phase.lost}" if phase.lost else "")
+
+
+async def main() -> None:
+    logging.getLogger("youthdesk").setLevel(logging.ERROR)
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    settings = _settings("")
+    print(f"   load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 shared cores); "
+          f"open-file limit {limit:,} per process")
+    results = {kind: await _measure(kind, settings) for kind in ("gateway", "bare")}
+    print(f"   {PROBES} youths × 2 sockets measuring (a message every {PROBE_PACE_SECONDS:g} s each), anonymous idle "
+          f"sockets opened in steps to {SOCKETS:,}, {JOIN_CONCURRENCY} handshakes at a time; server in its own process")
+    for (gateway, bare) in zip(results["gateway"][0], results["bare"][0], strict=True):
+        print(f"   {gateway.label}{'  (' + gateway.detail + ')' if gateway.detail else ''}")
+        print(f"     gateway: {_described(gateway)}")
+        print(f"     bare   : {_described(bare)}{'  (' + bare.detail + ')' if bare.detail else ''}")
+        if gateway.latencies and bare.latencies:
+            full, base = percentile(gateway.latencies, 99), percentile(bare.latencies, 99)
+            print(f"     ratio gateway/bare p99: {full / base:.1f}×  [target: gateway p99 < 100 ms]")
+    for kind, (_, open_at_end, failed) in results.items():
+        print(f"   {kind}: {open_at_end:,} idle sockets still open at the end, {failed} failed to open")
+    print(f"   load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
