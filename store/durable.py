@@ -22,6 +22,7 @@ the gateway's time per webhook when profiled at 300 messages/s.
 from __future__ import annotations
 
 import copy
+import itertools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -111,9 +112,24 @@ class AsyncCursor:
         self._cursor.limit(count)
         return self
 
+    def _bounded(self, length: int | None = None) -> mongomock.collection.Cursor:
+        """The cursor, made to copy only the documents it can return.
+
+        mongomock copies (projects) every matching document before it applies ``skip`` and ``limit``,
+        so reading the first 20 of a thousand pending replies copied the thousand: a limited query
+        cost as much as its whole match. Only the first ``skip + limit`` of the sorted match are
+        taken here; matching and sorting stay mongomock's.
+        """
+        cursor = self._cursor
+        wanted = [n for n in (cursor._limit and abs(cursor._limit), length) if n]
+        if wanted:
+            everything, first = cursor._factory, cursor._skip + min(wanted)
+            cursor._factory = lambda: itertools.islice(everything(), first)
+        return cursor
+
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         items = []
-        for doc in self._cursor:
+        for doc in self._bounded(length):
             items.append(doc)
             if length is not None and len(items) >= length:
                 break
@@ -123,7 +139,7 @@ class AsyncCursor:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
-        for doc in self._cursor:
+        for doc in self._bounded():
             yield doc
 
 

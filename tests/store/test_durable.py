@@ -191,3 +191,45 @@ async def test_find_one_and_update_by_id_returns_and_stores_what_mongomock_does(
     reopened = DurableMongoClient(tmp_path / "store.sqlite3")  # and the disk has it
     assert await reopened["db"]["things"].find({}).sort("_id", 1).to_list(None) == expected
     await reopened.close()
+
+
+async def test_a_limited_query_copies_only_the_documents_it_returns(tmp_path: Path, monkeypatch) -> None:
+    # The outbox claims the first 20 of its pending replies: with a thousand waiting, copying all of
+    # them for every claim made each claim as costly as the whole backlog.
+    client = DurableMongoClient(tmp_path / "store.sqlite3")
+    things = client["db"]["things"]
+    await things.insert_many([{"_id": f"t{n:04d}", "status": "pending", "due": n % 97} for n in range(1_000)])
+    copied: list[object] = []
+    copy_only_fields = mongomock.Collection._copy_only_fields
+
+    def counting(self, document, *args):  # type: ignore[no-untyped-def]
+        copied.append(document["_id"])
+        return copy_only_fields(self, document, *args)
+
+    monkeypatch.setattr(mongomock.Collection, "_copy_only_fields", counting)
+    first = await things.find({"status": "pending"}, {"_id": 1}).sort("due", 1).skip(5).limit(20).to_list(None)
+    assert len(first) == 20 and len(copied) == 25
+    copied.clear()
+    assert len(await things.find({"status": "pending"}).sort("due", -1).to_list(3)) == 3 and len(copied) == 3
+    copied.clear()
+    assert len([doc async for doc in things.find({}).limit(7)]) == 7 and len(copied) == 7
+    await client.close()
+
+
+@pytest.mark.parametrize(("skip", "limit", "length"), [(0, 0, None), (0, 20, None), (5, 20, None), (990, 20, None),
+                                                       (0, 20, 3), (3, 0, 10), (0, -4, None), (2000, 5, None)])
+async def test_a_limited_query_answers_as_mongomock_does(tmp_path: Path, skip: int, limit: int,
+                                                         length: int | None) -> None:
+    client = DurableMongoClient(tmp_path / "store.sqlite3")
+    durable = client["db"]["things"]
+    reference = mongomock.MongoClient(tz_aware=True)["db"]["things"]
+    documents = [{"_id": f"t{n:04d}", "status": "pending" if n % 3 else "sent", "due": n % 97,
+                  "window": {"count": n % 5}} for n in range(1_000)]
+    await durable.insert_many([dict(d) for d in documents])
+    reference.insert_many([dict(d) for d in documents])
+    for sort in ([("due", 1), ("_id", 1)], [("window.count", -1), ("_id", 1)]):
+        mine = durable.find({"status": "pending"}, {"due": 1, "window.count": 1}).sort(sort).skip(skip).limit(limit)
+        theirs = list(reference.find({"status": "pending"}, {"due": 1, "window.count": 1}).sort(sort)
+                      .skip(skip).limit(limit))
+        assert await mine.to_list(length) == (theirs if length is None else theirs[:length])
+    await client.close()
