@@ -42,7 +42,7 @@ SECONDS = float(os.environ.get("BENCH_PRODUCTION_SECONDS", "10"))
 QUIET_ALERTS = 20
 ALERT_PACE_SECONDS = 0.5  # one level-3 message in flight at a time, then this pause
 ALERT_TIMEOUT = 10.0
-DRAIN_BUDGET_SECONDS = 120.0
+DRAIN_BUDGET_SECONDS = 60.0
 TOKEN_FILE = "bench-supervisor-token"
 BACKLOG = re.compile(r"(\d+) messages waiting for routing, oldest ([\d.]+) s")
 
