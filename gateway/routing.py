@@ -102,6 +102,18 @@ class RoutingBacklog:
     def workers(self) -> int:
         return self._working
 
+    async def stop(self) -> None:
+        """Forget what waits and cancel the routing in progress (at shutdown, once the grace period is
+        over): the store still holds those messages as unrouted, and ``resume`` routes them after the
+        restart, so nothing routes on against a store that is closing."""
+        self._heap.clear()
+        self._waiting.clear()
+        self._again.clear()
+        workers = list(self._workers)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
     async def idle(self, timeout: float) -> bool:
         """Wait until nothing waits or is being routed; False if that took longer than ``timeout``."""
         loop = asyncio.get_running_loop()

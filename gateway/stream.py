@@ -272,9 +272,13 @@ class ConversationStream(ConversationHistory):
         return len(ids)
 
     async def drain(self, timeout: float) -> bool:
-        """Stop intake and wait for the routing backlog to empty; True when it did in time."""
+        """Stop intake and wait for the routing backlog to empty; True when it did in time, else the
+        routing still in progress is cancelled (its messages resume after the restart)."""
         self.accepting = False
-        return await self.backlog.idle(timeout)
+        if await self.backlog.idle(timeout):
+            return True
+        await self.backlog.stop()
+        return False
 
     @property
     def in_flight(self) -> int:

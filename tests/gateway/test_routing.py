@@ -137,6 +137,20 @@ async def test_idle_says_when_routing_did_not_finish_in_time() -> None:
     assert await backlog.idle(1)
 
 
+async def test_stop_cancels_the_routing_in_progress_and_forgets_what_waits() -> None:
+    route = GatedRoute()
+    backlog = RoutingBacklog(route, workers=1)
+    backlog.add("stuck")
+    backlog.add("waiting")
+    await wait_for(lambda: route.started == ["stuck"])
+    backlog.add("stuck", urgency=3)  # a new message while it is being routed: would bring it back
+    await backlog.stop()
+    assert backlog.workers == 0 and len(backlog) == 0
+    assert all(task.done() for task in asyncio.all_tasks() if task.get_name() == "routing-worker")
+    await asyncio.sleep(0.01)
+    assert route.started == ["stuck"]
+
+
 def test_a_backlog_without_workers_is_refused() -> None:
     async def route(conversation_id: str) -> None:
         return None

@@ -151,6 +151,33 @@ async def test_unprocessed_messages_are_routed_after_restart(start_app, embedded
     assert conversation.state == ConversationState.QUEUED
 
 
+async def test_routing_still_running_after_the_grace_period_is_cancelled_and_resumed_after_restart(
+        start_app, embedded_client):
+    first = await start_app(channel_classes=[RecordingChannel])
+    stream = first.app[STREAM]
+
+    class StuckRouter:
+        async def route(self, conversation, message):
+            await asyncio.Event().wait()
+
+    stream.router = StuckRouter()
+    result = await stream.ingest(inbound("在吗"))
+    await wait_for(lambda: stream.backlog.workers == 1)
+    assert not await stream.drain(0.05)  # shutdown: nothing routes on against a store that is closing
+    assert stream.backlog.workers == 0
+    stored = await first.app[STORE].messages.find_one({"_id": result.message_id})
+    assert stored["processed"] is False
+    await first.close()
+
+    second = await start_app(channel_classes=[RecordingChannel])
+
+    async def routed() -> bool:
+        doc = await second.app[STORE].messages.find_one({"_id": result.message_id})
+        return doc["processed"]
+
+    await wait_for(routed)
+
+
 async def test_resume_routes_messages_stored_but_never_routed(start_app, embedded_client):
     first = await start_app(channel_classes=[RecordingChannel])
     stream = first.app[STREAM]
