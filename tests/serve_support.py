@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -19,10 +19,15 @@ from contract.config import DEMO_CONFIG_PATH, Settings
 STARTUP_SECONDS = 120  # a loaded 2-core machine can take that long to load triage
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports for servers started later. Every probe stays bound until all
+    are chosen: a probe closed at once frees its port for the very next bind, and two of the test's own
+    servers would then race for one port."""
+    with ExitStack() as probes:
+        chosen = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for probe in chosen:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in chosen]
 
 
 def serve_config(tmp_path: Path, port: int, wechat_api: str, **service: str | float | bool) -> Path:

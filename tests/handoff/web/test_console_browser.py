@@ -24,7 +24,7 @@ from handoff.users import create_user, get_user_by_username
 from handoff.web.keys import ENGINE
 from store.cases import find_case
 from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, running_gateway
-from tests.fakes import wait_for
+from tests.fakes import loopback_socket, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -405,16 +405,14 @@ async def test_queue_of_two_hundred_renders_and_updates_quickly(settings: Settin
 
 
 async def test_wechat_reply_budget_warns_before_the_last_message_and_explains_the_closed_window(
-        settings: Settings, embedded_client, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from tests.browser import harness
-
+        settings: Settings, embedded_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     require_chromium()
-    port = harness.free_port()
-    monkeypatch.setattr(harness, "free_port", lambda: port)  # the WeChat stand-in runs inside the gateway
+    sock = loopback_socket()
+    port = sock.getsockname()[1]  # the WeChat stand-in runs inside the gateway
     accounts = [a.model_copy(update={"api_base": f"http://127.0.0.1:{port}/standin/wechat"})
                 if a.platform == "wechat" else a for a in settings.accounts]
     configured = console_settings(settings.model_copy(update={"accounts": accounts}), triage=False)
-    async with running_gateway(configured, embedded_client, tmp_path) as gateway, browser() as chromium:
+    async with running_gateway(configured, embedded_client, tmp_path, sock) as gateway, browser() as chromium:
         await account(gateway, "c-gd", Role.COUNSELLOR, "gd")
         counsellor = await get_user_by_username(gateway.app[STORE], "c-gd")
         assert counsellor is not None
