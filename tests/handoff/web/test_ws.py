@@ -62,7 +62,10 @@ async def test_lagging_client_is_disconnected(start_app) -> None:
 
 
 async def test_closing_the_last_console_sets_away_but_a_reload_stays_online(start_app, settings) -> None:  # type: ignore[no-untyped-def]
-    handoff = settings.handoff.model_copy(update={"console_away_after_seconds": 0.3})
+    # The reload has to reconnect (sign-in lookup, socket, presence write) within the grace period: 2 s,
+    # not a few tenths, leaves room for a loaded 2-core machine; the default is 60 s.
+    grace = 2.0
+    handoff = settings.handoff.model_copy(update={"console_away_after_seconds": grace})
     client = await start(start_app, settings.model_copy(update={"handoff": handoff}), auto=True)
     counsellor = await user(client, "c-gd", desk="gd")
     headers = await login(client, "c-gd")
@@ -70,10 +73,10 @@ async def test_closing_the_last_console_sets_away_but_a_reload_stays_online(star
     first = await client.ws_connect("/api/v1/ws", headers=headers)
     await first.close()
     reloaded = await client.ws_connect("/api/v1/ws", headers=headers)  # a page reload, within the grace period
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(grace + 0.5)
     assert await presence_is(client, counsellor.id, "online")
     await reloaded.close()
-    await wait_for(lambda: presence_is(client, counsellor.id, "away"))
+    await wait_for(lambda: presence_is(client, counsellor.id, "away"), timeout=grace + 8)
     # Nobody is assigned a youth they cannot see: the conversation waits in the queue for a present colleague.
     waiting = await conversation(client)
     assert (await client.app[STORE].conversations.find_one({"_id": waiting}))["state"] == "queued"
