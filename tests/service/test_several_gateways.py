@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
@@ -35,7 +34,7 @@ from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
 from contract.crypto import DataProtector
 from store import contacts, messages
 from store.client import open_store
-from tests.serve_support import free_ports
+from tests.serve_support import free_ports, own_environment
 from tests.wire_store import mongoeco_server
 
 pytestmark = pytest.mark.redis
@@ -65,7 +64,7 @@ def _serving(config: Path, output: Path, environ: dict[str, str]) -> Iterator[su
     """``youthdesk serve`` until the block ends (``_wait_until_serving`` waits for it to listen)."""
     with output.open("ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "service.cli", "--config", str(config), "serve"],  # noqa: S603
-                                   stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **environ})
+                                   stdout=log, stderr=subprocess.STDOUT, env={**own_environment(), **environ})
     try:
         yield process
     finally:
