@@ -156,6 +156,15 @@ class EchoRouter:
         await self.app[STREAM].send(conversation.id, f"收到：{message.text}", sender=SenderKind.BOT)
 
 
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free loopback port, for ``web.SockSite``: the server listens on the port it was
+    given. Probing a port, closing the probe and binding it again leaves a moment in which another process
+    on a busy machine (its outgoing connections take ports from the same range) can take it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 async def simulate_through_standin(settings_for: Callable[[str], Settings], embedded_client: Any,
                                    channel_class: type[Channel], argv: list[str]) -> None:
     """Serve a gateway with ``channel_class`` on a free port, its API going to this server's own stand-in
@@ -163,15 +172,13 @@ async def simulate_through_standin(settings_for: Callable[[str], Settings], embe
     from service.app import create_app
     from service.cli import main
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
+    sock = loopback_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = create_app(settings_for(f"{base}/standin/{channel_class.platform}"), channel_classes=[channel_class],
                      embedded_client=embedded_client)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     try:
         app[STREAM].router = EchoRouter(app)
         await asyncio.to_thread(main, ["simulate", "--url", base, *argv])

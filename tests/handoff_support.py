@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -91,12 +92,16 @@ class Clock:
         await self.client.app[DEADLINES].tick()
 
 
-async def drain(ws, seconds: float = 0.3) -> list[dict]:  # type: ignore[no-untyped-def]
-    """The console WebSocket's events until it is quiet for ``seconds``."""
-    events = []
+async def drain(ws, seconds: float = 0.3, *, until: Callable[[list[dict]], bool] | None = None,  # type: ignore[no-untyped-def]
+                patience: float = 10.0) -> list[dict]:
+    """The console WebSocket's events until it is quiet for ``seconds``; with ``until``, not before the
+    events heard satisfy it (or ``patience`` seconds passed): on a loaded machine an expected event can
+    come after a quiet gap longer than ``seconds``."""
+    events: list[dict] = []
     try:
         while True:
-            message = await asyncio.wait_for(ws.receive(), seconds)
+            waiting = until is not None and not until(events)
+            message = await asyncio.wait_for(ws.receive(), patience if waiting else seconds)
             if message.type != aiohttp.WSMsgType.TEXT:
                 return events
             events.append(json.loads(message.data))

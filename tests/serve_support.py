@@ -8,21 +8,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import aiohttp
 
 from channels.wechat_protocol import SignedQuery, signed_push
-from contract.config import DEMO_CONFIG_PATH, Settings
+from contract.config import _ENV_OVERRIDES, DEMO_CONFIG_PATH, Settings
 
 STARTUP_SECONDS = 120  # a loaded 2-core machine can take that long to load triage
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports for servers started later. Every probe stays bound until all
+    are chosen: a probe closed at once frees its port for the very next bind, and two of the test's own
+    servers would then race for one port."""
+    with ExitStack() as probes:
+        chosen = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for probe in chosen:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in chosen]
 
 
 def serve_config(tmp_path: Path, port: int, wechat_api: str, **service: str | float | bool) -> Path:
@@ -46,6 +51,13 @@ def _toml(value: str | float | bool) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value)
 
 
+def own_environment() -> dict[str, str]:
+    """This environment without the variables the settings overlay reads (contract.config): a served
+    gateway's settings are the test's file alone, whatever a developer's shell exports (a YOUTHDESK_PORT
+    or REDIS_URL left from ``make run`` would move it off the port the test waits on, or onto a shared Redis)."""
+    return {k: v for k, v in os.environ.items() if k not in {*_ENV_OVERRIDES, "YOUTHDESK_CONFIG"}}
+
+
 @contextmanager
 def serving(config: Path, port: int, output: Path, environ: Mapping[str, str] | None = None,
             *, may_exit: bool = False) -> Iterator[subprocess.Popen[bytes]]:
@@ -54,10 +66,10 @@ def serving(config: Path, port: int, output: Path, environ: Mapping[str, str] | 
     ``may_exit``: a crash point may end the process while it starts (resuming stored work), before
     it listens; the block then gets the process that has already exited.
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "RASA_URL", "YOUTHDESK_CONFIG")}
+    env = {**own_environment(), **(environ or {})}
     with output.open("ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "service.cli", "--config", str(config), "serve"],  # noqa: S603
-                                   stdout=log, stderr=subprocess.STDOUT, env=env | dict(environ or {}))
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:

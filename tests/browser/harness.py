@@ -13,6 +13,7 @@ from aiohttp import web
 
 from contract.config import Settings
 from store.durable import DurableMongoClient
+from tests.fakes import loopback_socket
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -27,12 +28,6 @@ def require_chromium() -> None:
                     "else `sudo apt-get install chromium fonts-wqy-microhei` (or deselect: -m 'not browser')")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass(frozen=True, slots=True)
 class RunningGateway:
     app: web.Application
@@ -40,14 +35,15 @@ class RunningGateway:
 
 
 @asynccontextmanager
-async def running_gateway(settings: Settings, embedded_client: DurableMongoClient,
-                          data_dir: Path) -> AsyncIterator[RunningGateway]:
+async def running_gateway(settings: Settings, embedded_client: DurableMongoClient, data_dir: Path,
+                          sock: socket.socket | None = None) -> AsyncIterator[RunningGateway]:
     """The whole app on 127.0.0.1:<free port>, with the demo partner allowed to embed from that origin
     and the accounts whose ``api_base`` is ``"standin"`` talking to this app's own stand-ins."""
     from service.app import create_app
     from service.standins import with_own_standins
 
-    port = free_port()
+    sock = sock or loopback_socket()  # the caller's, when its settings already name the port
+    port = sock.getsockname()[1]
     base_url = f"http://127.0.0.1:{port}"
     partners = [p.model_copy(update={"origins": [base_url]}) for p in settings.partners]
     service = settings.service.model_copy(update={"data_dir": str(data_dir), "port": port})
@@ -56,7 +52,7 @@ async def running_gateway(settings: Settings, embedded_client: DurableMongoClien
     app = create_app(served, embedded_client=embedded_client)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     try:
         yield RunningGateway(app, base_url)
     finally:

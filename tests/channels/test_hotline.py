@@ -22,7 +22,7 @@ from handoff.appointments import timeline
 from handoff.cases import get_case_for_conversation
 from handoff.web.keys import ENGINE
 from service.hotline_standin import CallCentreSmsStandIn, call_events, place_call
-from tests.fakes import stored_messages, wait_for
+from tests.fakes import loopback_socket, stored_messages, wait_for
 from tests.handoff_support import user
 
 CENTRE = "demo-callcentre"
@@ -188,20 +188,17 @@ async def test_text_without_an_sms_route_fails_visibly(start_app, settings: Sett
 
 
 async def test_simulator_plays_a_call(settings: Settings, embedded_client, capsys) -> None:  # type: ignore[no-untyped-def]
-    import socket
-
     from aiohttp import web
 
     from service.app import create_app
     from service.cli import main
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    sock = loopback_socket()
+    port = sock.getsockname()[1]
     app = create_app(settings, channel_classes=[HotlineChannel], embedded_client=embedded_client)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     try:
         await asyncio.to_thread(main, ["simulate", "--url", f"http://127.0.0.1:{port}", "hotline",
                                        "--account", CENTRE, "--pace", "0"])

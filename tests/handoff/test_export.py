@@ -16,6 +16,7 @@ from handoff.desks import CHINA
 from handoff.errors import Invalid
 from handoff.export import ExportInvalid, beijing_days, export_records, national_code, to_csv, to_jsonl, validate
 from store import export as stored_export
+from store.times import aware
 from tests.handoff_support import conversation, login, start, user
 
 
@@ -32,16 +33,20 @@ async def _two_conversations(client) -> list[str]:  # type: ignore[no-untyped-de
     return [first, second]
 
 
-def _today() -> tuple[datetime, datetime]:
-    day = datetime.now(CHINA).strftime("%Y-%m-%d")
-    return beijing_days(day, day)
+async def _days_opened(client, ids: list[str]) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The first and last Beijing day the conversations opened on, which the export selects by: read back,
+    not taken from the clock afterwards, which can be past midnight Beijing time by then."""
+    store = client.app[STORE]
+    opened = [aware((await store.conversations.find_one({"_id": cid}))["created_at"]) for cid in ids]
+    days = sorted(at.astimezone(CHINA).strftime("%Y-%m-%d") for at in opened)
+    return days[0], days[-1]
 
 
 async def test_export_is_valid_against_the_schema_identified_and_deidentified(start_app, settings) -> None:  # type: ignore[no-untyped-def]
     client = await start(start_app, settings)
     ids = await _two_conversations(client)
     store, config = client.app[STORE], client.app[SETTINGS]
-    start_at, end_at = _today()
+    start_at, end_at = beijing_days(*await _days_opened(client, ids))
     identified = await export_records(store, config, {"gd"}, start_at, end_at, deidentify=False)
     assert [record["record_id"] for record in identified] == ids
     first = identified[0]
@@ -96,8 +101,8 @@ async def test_the_upward_feed_is_for_supervisors_of_the_desk_or_above(start_app
     await user(client, "gd-boss", "supervisor", desk="gd")
     await user(client, "sz-boss", "supervisor", desk="sz")
     await user(client, "gd-counsellor", "counsellor", desk="gd")
-    day = datetime.now(CHINA).strftime("%Y-%m-%d")
-    url = f"/api/v1/data/feed.jsonl?desk=gd&from={day}&to={day}"
+    first, last = await _days_opened(client, ids)
+    url = f"/api/v1/data/feed.jsonl?desk=gd&from={first}&to={last}"
     assert (await client.get(url)).status == 401
     assert (await client.get(url, headers=await login(client, "gd-counsellor"))).status == 403
     assert (await client.get(url, headers=await login(client, "sz-boss"))).status == 403
@@ -107,6 +112,6 @@ async def test_the_upward_feed_is_for_supervisors_of_the_desk_or_above(start_app
     records = [json.loads(line) for line in body.splitlines()]
     assert len(records) == 2 and all(record["deidentified"] for record in records)
     assert all(cid not in body for cid in ids)
-    bad = await client.get(f"/api/v1/data/feed.jsonl?desk=gd&from=yesterday&to={day}",
+    bad = await client.get(f"/api/v1/data/feed.jsonl?desk=gd&from=yesterday&to={last}",
                            headers=await login(client, "gd-boss"))
     assert bad.status == 400

@@ -95,7 +95,9 @@ async def test_a_transfer_ends_the_overflow_trail(start_app, settings) -> None:
     assert (await client.get(f"/api/v1/conversations/{cid}", headers=shenzhen)).status == 403
     queue = await (await client.get("/api/v1/queue", headers=shenzhen)).json()
     assert cid not in [entry["id"] for entry in queue["items"]]
-    heard = [(e["type"], e["conversation_id"]) for e in await drain(ws)]
+    dropped = await drain(ws, until=lambda events: any(e["type"] == "conversation.state_changed"
+                                                       and e["conversation_id"] == cid for e in events))
+    heard = [(e["type"], e["conversation_id"]) for e in dropped]
     assert ("conversation.state_changed", cid) in heard  # Shenzhen's console drops it
     await ws.close()
 

@@ -32,7 +32,7 @@ from service.standins import standin_routes, standin_token
 from store.client import open_store
 from store.database import Store
 from tests.fakes import stored_messages
-from tests.serve_support import free_port, push_wechat, serve_config, serving, youth_openid
+from tests.serve_support import free_ports, push_wechat, serve_config, serving, youth_openid
 
 BATCH = 16  # new youths per start
 CRISIS = "我不想活了，今晚就从楼上跳下去"  # every fourth youth: crisis reply, level-3 alert
@@ -81,7 +81,7 @@ async def _conversation_ids(store: Store, collection: str, query: dict[str, Any]
 
 
 async def test_a_kill_at_each_stage_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
-    port, standin_port = free_port(), free_port()
+    port, standin_port = free_ports(2)
     config = serve_config(tmp_path, port, f"http://127.0.0.1:{standin_port}/standin/wechat", env="test",
                           delivery_backoff_seconds=0.1, delivery_timeout_seconds=3.0, delivery_lease_seconds=4.0)
     settings = load_settings(config, environ={})

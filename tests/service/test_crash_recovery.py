@@ -26,7 +26,7 @@ from handoff.cases import open_case
 from handoff.users import authenticate
 from service.standins import standin_routes, standin_token
 from store.client import open_store
-from tests.serve_support import free_port, push_wechat, serve_config, serving
+from tests.serve_support import free_ports, push_wechat, serve_config, serving
 
 YOUTHS = 120
 REPLY = "老师看到你的留言了，我们聊聊好吗？"
@@ -45,7 +45,7 @@ def _demo_passwords(output: Path) -> dict[str, str]:
 
 
 async def test_everything_is_back_after_kill_9_and_the_pending_reply_goes_out_once(tmp_path: Path) -> None:
-    port, standin_port = free_port(), free_port()
+    port, standin_port = free_ports(2)
     # Triage off (training the risk model would double the runtime; the store is on trial here);
     # deliveries retry fast and for long, and a claim cut off by a kill expires within the test's wait.
     config = serve_config(tmp_path, port, f"http://127.0.0.1:{standin_port}/standin/wechat", triage_enabled=False,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
@@ -35,7 +34,8 @@ from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
 from contract.crypto import DataProtector
 from store import contacts, messages
 from store.client import open_store
-from tests.wire_store import free_port, mongoeco_server
+from tests.serve_support import free_ports, own_environment
+from tests.wire_store import mongoeco_server
 
 pytestmark = pytest.mark.redis
 
@@ -64,7 +64,7 @@ def _serving(config: Path, output: Path, environ: dict[str, str]) -> Iterator[su
     """``youthdesk serve`` until the block ends (``_wait_until_serving`` waits for it to listen)."""
     with output.open("ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "service.cli", "--config", str(config), "serve"],  # noqa: S603
-                                   stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **environ})
+                                   stdout=log, stderr=subprocess.STDOUT, env={**own_environment(), **environ})
     try:
         yield process
     finally:
@@ -162,7 +162,7 @@ async def test_two_gateways_lose_nothing_duplicate_nothing_and_keep_order(tmp_pa
         begun = time.monotonic()
         mongodb_uri = stack.enter_context(mongoeco_server(tmp_path / "mongoeco.log"))
         environ = {"MONGODB_URI": mongodb_uri, "REDIS_URL": redis_url}
-        port_a, port_b = free_port(), free_port()
+        port_a, port_b = free_ports(2)
         config_a, config_b = _config(tmp_path, "a", port_a, "demo"), _config(tmp_path, "b", port_b, "test")
         settings = load_settings(config_a, environ={})
         output_a, output_b = tmp_path / "a.log", tmp_path / "b.log"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +13,7 @@ from channels.wecom_kf import WeComKfChannel
 from contract.config import Settings
 from contract.keys import STREAM
 from contract.models import Conversation, Message, MessageType, SenderKind
+from tests.fakes import loopback_socket
 
 
 class EchoRouter:
@@ -29,9 +29,8 @@ class EchoRouter:
 async def gateway_url(settings: Settings, embedded_client) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
     from service.app import create_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    sock = loopback_socket()
+    port = sock.getsockname()[1]
     accounts = [a.model_copy(update={"api_base": f"http://127.0.0.1:{port}/standin/{a.platform}"})
                 if a.platform in ("wechat", "miniprogram", "wecom-kf") else a for a in settings.accounts]
     app = create_app(settings.model_copy(update={"accounts": accounts}),
@@ -39,7 +38,7 @@ async def gateway_url(settings: Settings, embedded_client) -> AsyncIterator[str]
                      embedded_client=embedded_client)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     app[STREAM].router = EchoRouter(app)
     try:
         yield f"http://127.0.0.1:{port}"

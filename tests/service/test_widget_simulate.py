@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from aiohttp import web
 
@@ -12,21 +11,16 @@ from contract.config import Settings
 from contract.keys import STREAM
 from service.app import create_app
 from service.cli import main
-from tests.fakes import EchoRouter
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.fakes import EchoRouter, loopback_socket
 
 
 async def _simulate(settings: Settings, embedded_client, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port()
+    sock = loopback_socket()
+    port = sock.getsockname()[1]
     app = create_app(settings, channel_classes=[WidgetChannel], embedded_client=embedded_client)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     try:
         app[STREAM].router = EchoRouter(app)
         await asyncio.to_thread(main, ["simulate", "--url", f"http://127.0.0.1:{port}", "widget", *argv])

@@ -33,13 +33,18 @@ async def test_events_follow_desk_scope_and_ownership(start_app) -> None:
     await engine(client).claim(cid, owner)
     await drain(sockets["colleague-gd"])
     await client.app[STREAM].send(cid, "私密备注", sender=SenderKind.COUNSELLOR, sender_id=owner.id, private=True)
-    seen = {name: await drain(ws) for name, ws in sockets.items()}
+    seen = {name: await drain(ws, until=_has_message if name in ("owner-gd", "sup-gd") else None)
+            for name, ws in sockets.items()}
     assert any(e["type"] == "message.created" and e["data"]["message"]["private"] for e in seen["owner-gd"])
     assert any(e["type"] == "message.created" for e in seen["sup-gd"])
     assert not any(e["type"] == "message.created" for e in seen["colleague-gd"])  # not theirs
     assert seen["counsellor-sz"] == []  # another desk: nothing at all
     for ws in sockets.values():
         await ws.close()
+
+
+def _has_message(events: list[dict]) -> bool:
+    return any(e["type"] == "message.created" for e in events)
 
 
 async def test_lagging_client_is_disconnected(start_app) -> None:
@@ -57,7 +62,10 @@ async def test_lagging_client_is_disconnected(start_app) -> None:
 
 
 async def test_closing_the_last_console_sets_away_but_a_reload_stays_online(start_app, settings) -> None:  # type: ignore[no-untyped-def]
-    handoff = settings.handoff.model_copy(update={"console_away_after_seconds": 0.3})
+    # The reload has to reconnect (sign-in lookup, socket, presence write) within the grace period: 2 s,
+    # not a few tenths, leaves room for a loaded 2-core machine; the default is 60 s.
+    grace = 2.0
+    handoff = settings.handoff.model_copy(update={"console_away_after_seconds": grace})
     client = await start(start_app, settings.model_copy(update={"handoff": handoff}), auto=True)
     counsellor = await user(client, "c-gd", desk="gd")
     headers = await login(client, "c-gd")
@@ -65,10 +73,10 @@ async def test_closing_the_last_console_sets_away_but_a_reload_stays_online(star
     first = await client.ws_connect("/api/v1/ws", headers=headers)
     await first.close()
     reloaded = await client.ws_connect("/api/v1/ws", headers=headers)  # a page reload, within the grace period
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(grace + 0.5)
     assert await presence_is(client, counsellor.id, "online")
     await reloaded.close()
-    await wait_for(lambda: presence_is(client, counsellor.id, "away"))
+    await wait_for(lambda: presence_is(client, counsellor.id, "away"), timeout=grace + 8)
     # Nobody is assigned a youth they cannot see: the conversation waits in the queue for a present colleague.
     waiting = await conversation(client)
     assert (await client.app[STORE].conversations.find_one({"_id": waiting}))["state"] == "queued"
@@ -91,7 +99,12 @@ async def test_a_conversation_that_overflowed_up_stays_live_on_its_own_desk(star
     await asyncio.sleep(0.05)
     await engine(client).claim(cid, shenzhen)  # taken from Shenzhen's queue, where it stayed visible
     await client.app[STREAM].ingest(inbound("我还在", user="openid-overflowed", msg_id="m-overflowed-2"))
-    seen = {name: await drain(ws) for name, ws in sockets.items()}
+    def assigned_and_written(events: list[dict]) -> bool:
+        return ("conversation.assigned", cid) in {(e["type"], e["conversation_id"]) for e in events} and any(
+            e["type"] == "message.created" and e["data"]["message"]["text"] == "我还在" for e in events)
+
+    seen = {name: await drain(ws, until=assigned_and_written if name != "c-sh" else None)
+            for name, ws in sockets.items()}
     for name in ("c-sz", "sup-sz"):
         assert ("conversation.assigned", cid) in {(e["type"], e["conversation_id"]) for e in seen[name]}
         assert any(e["type"] == "message.created" and e["data"]["message"]["text"] == "我还在" for e in seen[name])
@@ -108,6 +121,7 @@ async def test_a_claim_upstairs_refreshes_the_queue_of_the_desk_it_came_from(sta
     ws = await client.ws_connect("/api/v1/ws", headers=await login(client, "c-sz"))
     await asyncio.sleep(0.05)
     await engine(client).claim(cid, parent)
-    events = await drain(ws)
+    events = await drain(ws, until=lambda heard: any(e["type"] == "queue.changed" and e["desk"] == "sz"
+                                                     for e in heard))
     assert {"type": "queue.changed", "desk": "sz"} in [{"type": e["type"], "desk": e["desk"]} for e in events]
     await ws.close()
