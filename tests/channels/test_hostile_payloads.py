@@ -125,5 +125,5 @@ def test_the_loader_counts_only_real_nesting() -> None:
     started = time.perf_counter()
     with pytest.raises(WebhookRejected):
         load_json('"\\"' * 40_000)  # unterminated strings are scanned once, not once per quote
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0  # a rescan per quote is quadratic: tens of seconds at this size
 

@@ -129,7 +129,7 @@ async def test_safe_mode_text_is_stored_once_and_answered_success_fast(client: T
     started = time.perf_counter()
     response = await post(client, text_push())
     assert response.status == 200 and await response.text() == "success"
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0  # WeChat's own limit; the figure itself is in bench/
     for _ in range(3):  # WeChat's retries of the same MsgId (fresh nonce and timestamp each time)
         assert (await post(client, text_push())).status == 200
     [message] = await stored(client)
