@@ -23,7 +23,8 @@ third voice, and like the detector it needs no Rasa. It gives P(risk) (level >= 
    a farewell) stands, whatever the model says (cost: the lexicon's own false level 3s stay, 6 of
    the 6,431 COLD dev comments);
 2. a lexicon level 2 the model is near certain about (``MODEL_DOUBT``: a story, a part in a play,
-   bullying long over) stays a concern, handed off at normal priority;
+   bullying long over) stays a concern, handed off at normal priority, unless it rests on one of the
+   lexicon's most specific signs of suicidal intent (``UNDOUBTED_CUES``);
 3. the model alone finds a risk at ``MODEL_ALONE``, or at risk x imminence ``MODEL_ALONE_NOW``, or at
    ``MODEL_WITH_MEANS`` when the lexicon read a suicide or self-harm method or topic in the writer's own
    unframed words (``RiskAssessment.mentions_means``: a second voice, too weak alone);
@@ -72,6 +73,12 @@ MODEL_VETO_NOW = 0.25  # no veto when the model reads a danger now: "猫粮在�
 # Only where the model is near certain: on the 2,353 evaluation messages this demotes 26 false alarms
 # and 3 real risks (to a normal-priority handoff with the lexicon's cues, never to the bot).
 MODEL_DOUBT = 0.005
+# Except the lexicon's most specific signs of suicidal intent, which the model has seen too few of to
+# doubt: company sought for dying ("有没有人一起烧炭"), a method asked about for how well it works
+# ("烧炭能死透吗"), a farewell letter or a goodbye to the world. Found in the error analysis of SOS4K val
+# (no licence to train on) and checked on SOS4K train: the model was near certain against 21 and 41
+# urgent posts carrying them, and 1 and 1 calm ones; on nlu_data/eval against none, on COLD dev one insult.
+UNDOUBTED_CUES = ("suicide.companions:", "suicide.method_efficacy:", "suicide.farewell_strong:")
 MODEL_ALONE = 0.85
 MODEL_ALONE_NOW = 0.6  # "血滴到地板上了 压了十几分钟还在流": not sure it is a risk, sure it is now
 # A method or risk topic the lexicon read in the writer's own unframed words ("上吊", "烧炭 买烧烤用的那种")
@@ -185,7 +192,8 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
             if risk == 2 and immediacy is not None and (sign := immediacy(mapped.category)) is not None:
                 risk = 3
                 cues.append(sign)
-    if scores is not None and assessment.level == 2 and risk == 2 and scores.risk < MODEL_DOUBT:
+    if (scores is not None and assessment.level == 2 and risk == 2 and scores.risk < MODEL_DOUBT
+            and not any(cue.startswith(UNDOUBTED_CUES) for cue in assessment.cues)):
         # The lexicon's words in a story, a part in a play, a bullying long over: the model has seen
         # such messages labelled and is near certain. A person still reads it, at normal priority.
         risk, capped = 1, True

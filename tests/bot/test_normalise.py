@@ -28,6 +28,17 @@ def test_script_and_width(normalise: Normaliser, text: str, expected: str) -> No
     assert normalise(text) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("佢叫我唔好同屋企人講", "他叫我不要同家人讲"),  # written Cantonese -> its Mandarin twin
+    ("我真係唔想再醒", "我真是不想再醒"),
+    ("冇人會發現我唔喺度", "没有人会发现我不在这里"),
+    ("唔該晒", "谢谢晒"),  # the longer key wins: 唔该 is thanks, not a negation
+    ("幫我把帳號關掉", "帮我把账号关掉"),  # OpenCC's 帐号 spelled as the lexicon's 账号
+])
+def test_written_cantonese_and_variant_spellings(normalise: Normaliser, text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
 @pytest.mark.parametrize("text", ["自/杀", "自 杀", "自.杀", "自 . 杀", "自*杀", "自\u200b杀", "自\u200d杀",
                                   "自\ufeff杀", "自\u00ad杀", "自\x00杀", "自🌸杀", "紫.砂", "自 鲨"])
 def test_separators_and_invisible_characters_dodging_a_filter(normalise: Normaliser, text: str) -> None:

@@ -142,3 +142,65 @@ def test_someone_else_calling_it_a_joke_takes_nothing_back(detector: RiskDetecto
 ])
 def test_farewell_arrangements_and_their_everyday_twins(detector: RiskDetector, text: str, level: int) -> None:
     assert detector.assess(text).level == level, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", ["药在手里了，这次不跟你们开玩笑，别劝我", "我不跟你们开玩笑，我真的不想活了"])
+def test_a_negated_joke_is_insistence_not_a_retraction(detector: RiskDetector, text: str) -> None:
+    assert detector.told_about(text) is None
+    assert not any(cue.startswith("retracted:") for cue in detector.assess(text).cues)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("我成日覺得自己係屋企嘅負擔，冇咗我佢哋會開心啲", "suicide"),
+    ("網上有個叔叔成日同我傾偈，叫我唔好同屋企人講", "sexual_abuse"),
+])
+def test_written_cantonese_reads_as_its_mandarin_twin(detector: RiskDetector, text: str, category: str) -> None:
+    result = detector.assess(text)
+    assert result.level >= 2 and result.category == category, result
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("有没有人一起烧炭，坐标南京", 2), ("约死，有没有同城的", 2), ("有没有人要一起走的，我一个人有点怕", 2),
+    ("有没有一起的，东西我这都备好了，不想一个人", 2),
+    ("有没有人一起去爬山，坐标南京", 0), ("我们一起走吧，去食堂", 0), ("一起死吧哈哈，这把团灭了", 0),
+])
+def test_company_sought_for_dying_and_its_everyday_twins(detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("烧炭能死透吗", 2), ("上吊会不会很疼啊", 2), ("安眠药吃多少才会成功，一瓶够不够", 2),
+    ("周末烧烤，烧炭需要几斤", 1), ("冬天用炭火取暖要注意什么，会不会中毒", 0),  # a method word is shown, no risk
+])
+def test_a_method_asked_about_for_how_well_it_works(detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("胳膊上新的旧的加起来十几道了，都藏在袖子里", 2), ("小臂上的印子越来越多了", 2),
+    ("戒了三个月没割了，昨晚还是破戒了", 2), ("胳膊上那道疤是小时候骑车摔的", 0),
+])
+def test_self_harm_scars_and_relapse_told_in_passing(detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("在工地干了两个月，中介押着我的身份证，工资一直拖着", 2),
+    ("住酒店要押身份证吗", 0),
+])
+def test_papers_held_at_work(detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("朋友圈清空了，相册都删干净了，最后跟你说声谢谢", 3),
+    ("对不起我先走了，猫拜托你照顾，帮我把账号注销掉", 3),
+    ("換了新手機，舊相冊都刪了，新號碼發你了", 0),
+])
+def test_farewells_without_a_risk_word(detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", ["他们说今天放学在校门口等我，要废了我，还有半小时", "他说要弄死我，现在就要过来我家"])
+def test_a_threat_arriving_within_the_hour_is_level_3(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 3, detector.assess(text)

@@ -160,6 +160,18 @@ def test_a_lexicon_level_2_the_model_is_near_certain_about_goes_to_a_person_at_n
     assert decide(plan, None, intents=INTENTS, scores=scores(0.0, 0.0)).risk == 3
 
 
+@pytest.mark.parametrize("cue", ["suicide.companions:有没有人一起烧炭", "suicide.method_efficacy:烧炭+能死透吗",
+                                 "suicide.farewell_strong:遗书"])
+def test_the_lexicons_most_specific_signs_of_suicidal_intent_are_not_doubted(cue: str) -> None:
+    decision = decide(RiskAssessment(2, "suicide", [cue]), None, intents=INTENTS, scores=scores(0.0, 0.0))
+    assert (decision.risk, decision.reason) == (2, "risk")
+    assert not any(c.startswith("model:doubt:") for c in decision.cues)
+    # The same sign in a friend's words is the friend's risk, and the usual doubt applies to it.
+    friend = decide(RiskAssessment(2, "friend_concern", [f"friend:{cue}"]), None, intents=INTENTS,
+                    scores=scores(0.0, 0.0))
+    assert friend.risk == 1
+
+
 def test_a_risk_takes_the_models_category_and_keeps_what_the_others_read_as_cues() -> None:
     lexicon = RiskAssessment(2, "abuse_home", ["abuse_home.violence:被打"])
     decision = decide(lexicon, None, intents=INTENTS, scores=scores(0.9, 0.0, "bullying"))
