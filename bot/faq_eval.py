@@ -13,8 +13,9 @@ Per model it reports, over the FAQ examples:
 - selected: Rasa's parse says ``faq`` with the right answer (the figure the project tracks);
 - answered: that, and triage lets the bot answer (no handoff: Rasa confident enough, no risk read
   by the detector or the learned model): what the youth gets from the bot.
-The misses are listed once with how many models made them, split into messages that went to a risk
-intent (handed to a counsellor: often the safe outcome), to another intent, or to another answer.
+Then, per topic, where its misses went (the confusions to fix first), and the misses themselves,
+listed once with how many models made them, split into messages that went to a risk intent (handed
+to a counsellor: often the safe outcome), to another intent, or to another answer.
 """
 
 from __future__ import annotations
@@ -127,6 +128,14 @@ def faq_rows(path: Path) -> list[LabelledText]:
     return rows
 
 
+def misses_by_topic(misses: Counter[Miss]) -> list[tuple[str, Counter[str]]]:
+    """Per expected topic, how often each wrong intent or answer was chosen: the confusions to fix first."""
+    went: dict[str, Counter[str]] = {}
+    for miss, count in misses.items():
+        went.setdefault(miss.expected, Counter())[miss.got] += count
+    return sorted(went.items(), key=lambda item: (-item[1].total(), item[0]))
+
+
 def format_report(name: str, results: Sequence[FaqScores], label: str | None = None) -> str:
     total = results[0].total if results else 0
     topics = len({m.expected for r in results for m in r.misses})
@@ -143,6 +152,9 @@ def format_report(name: str, results: Sequence[FaqScores], label: str | None = N
                      f"max {max(answers):.3f}")
     misses: Counter[Miss] = Counter(m for r in results for m in r.misses)
     if misses:
+        lines.append("misses by topic, over all models (where they went):")
+        lines.extend(f"  {topic} {sum(went.values())}: " + ", ".join(f"{got} {n}" for got, n in went.most_common())
+                     for topic, went in misses_by_topic(misses))
         lines.append(f"misses ({len(misses)} message/prediction pairs over {topics} topics; [models that made it]):")
         for kind in ("risk intent", "other intent", "other answer"):
             chosen = sorted((m for m in misses if m.kind == kind), key=lambda m: (-misses[m], m.expected, m.text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,18 @@ def test_the_report_gives_the_spread_and_counts_each_miss_across_models() -> Non
     assert "answered after triage: mean 0.500, min 0.250, max 0.750" in report
     assert "[2] faq/exam_failure -> faq/exam_stress: 月考考砸了" in report
     assert "[1] faq/dorm_conflict -> risk_abuse_home: 室友" in report
+    by_topic = report.split("misses by topic")[1].split("misses (")[0].splitlines()[1:]
+    assert by_topic == ["  faq/exam_failure 2: faq/exam_stress 2", "  faq/dorm_conflict 1: risk_abuse_home 1"]
+
+
+def test_misses_by_topic_put_the_most_missed_topic_first_with_its_commonest_confusion() -> None:
+    misses = Counter({Miss("a", "faq/sleep", "faq/exam_stress", "other answer"): 1,
+                      Miss("b", "faq/help_friend", "risk_friend_concern", "risk intent"): 3,
+                      Miss("c", "faq/help_friend", "faq/friend_conflict", "other answer"): 1,
+                      Miss("d", "faq/help_friend", "risk_friend_concern", "risk intent"): 2})
+    assert faq_eval.misses_by_topic(misses) == [
+        ("faq/help_friend", Counter({"risk_friend_concern": 5, "faq/friend_conflict": 1})),
+        ("faq/sleep", Counter({"faq/exam_stress": 1}))]
 
 
 @pytest.mark.parametrize(("make", "args", "message"), [
