@@ -10,6 +10,7 @@ Rasa down, slow or absent → the conversation goes to a counsellor; nothing is 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Protocol
 
@@ -36,6 +37,12 @@ WELCOME_EVENTS = frozenset({"subscribe", "follow", "scan_follow", "user_enter_te
 CLICK_EVENTS = frozenset({"click", "CLICK"})
 INTENT_KEY_PREFIX = "intent:"
 DEFAULT_WELCOME = ChannelAccountConfig.model_fields["welcome"].default
+
+
+def reply_message_id(answered_id: str, kind: str, number: int) -> str:
+    """The id of the bot's ``number``-th ``kind`` reply to a message: the same each time it is routed."""
+    digest = hashlib.sha256("\x1f".join((answered_id, kind, str(number))).encode()).hexdigest()
+    return f"out_bot_{digest[:24]}"
 
 
 class ReplyText(Protocol):
@@ -83,7 +90,7 @@ class TriageRouter:
             await self._event(conversation, message)
         elif message.type == MessageType.TEXT and message.text.strip():
             if conversation.platform == "widget" and await self._first_welcome(conversation):
-                await self._send(conversation, [self._welcome(conversation)])
+                await self._send(conversation, [self._welcome(conversation)], answering=message, kind="welcome")
             decision = await triage_text(message.text, detector=self.detector, model=self.model, rasa=self.rasa,
                                          intents=self.intents, threshold=self.threshold)
             await self._act(conversation, message, decision, message.text)
@@ -115,7 +122,7 @@ class TriageRouter:
             return
         if event in WELCOME_EVENTS:
             if await self._first_welcome(conversation):
-                await self._send(conversation, [self._welcome(conversation)])
+                await self._send(conversation, [self._welcome(conversation)], answering=message, kind="welcome")
             return
         if event in CLICK_EVENTS and message.text.startswith(INTENT_KEY_PREFIX):
             intent = message.text[len(INTENT_KEY_PREFIX):].strip()
@@ -129,7 +136,7 @@ class TriageRouter:
         if decision.handoff and decision.reason is not None:
             if decision.crisis_reply:
                 # Before the handoff: the youth reads what to do now while a person is found.
-                await self._send(conversation, [crisis_reply(decision.category)])
+                await self._send(conversation, [crisis_reply(decision.category)], answering=message, kind="crisis")
             await self._hand_off(conversation, message, decision.reason, decision.risk, decision.category,
                                  decision.cues, decision.risk_probability)
             return
@@ -149,7 +156,7 @@ class TriageRouter:
             await self._hand_off(conversation, message, "low_confidence", decision.risk, decision.category,
                                  decision.cues, decision.risk_probability)
             return
-        await self._send(conversation, texts)
+        await self._send(conversation, texts, answering=message, kind="bot")
 
     async def _hand_off(self, conversation: Conversation, message: Message, reason: HandoffReason, risk: int,
                         category: str | None, cues: list[str], risk_probability: float | None = None) -> None:
@@ -186,12 +193,17 @@ class TriageRouter:
                         if a.platform == conversation.platform and a.id == conversation.account), None)
         return account.welcome if account is not None else DEFAULT_WELCOME
 
-    async def _send(self, conversation: Conversation, texts: list[str]) -> None:
-        """Budgeted platforms (a reply quota per youth message) get one merged message."""
+    async def _send(self, conversation: Conversation, texts: list[str], *, answering: Message, kind: str) -> None:
+        """Budgeted platforms (a reply quota per youth message) get one merged message.
+
+        Each reply's id derives from the message it answers: a message routed again after a crash (its
+        replies stored, its mark not) gets no second crisis text or answer.
+        """
         if conversation.platform in self.budgeted and len(texts) > 1:
             texts = ["\n\n".join(texts)]
-        for text in texts:
-            await self.stream.send(conversation.id, text, sender=SenderKind.BOT)
+        for number, text in enumerate(texts):
+            await self.stream.send(conversation.id, text, sender=SenderKind.BOT,
+                                   message_id=reply_message_id(answering.id, kind, number))
 
 
 class _Clicked:

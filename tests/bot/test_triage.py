@@ -314,6 +314,37 @@ async def test_level_3_sends_the_crisis_reply_before_handing_off(start_app, tria
     assert events[0]["at"] >= outbound[0].created_at
 
 
+async def test_a_message_routed_again_after_a_crash_gets_one_crisis_text(start_app, triage_settings: Settings,
+                                                                        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A crash between the crisis text and the handoff leaves the message unmarked; routed again after the
+    restart, the youth is handed off without reading the crisis text twice."""
+    client = await started(start_app, triage_settings, FakeRasa())
+    stream = client.app[STREAM]
+    router = stream.router
+
+    class Unrouted:
+        async def route(self, conversation, message) -> None:  # type: ignore[no-untyped-def]
+            return None
+
+    stream.router = Unrouted()
+    result = await stream.ingest(inbound("安眠药我已经攒够了，今晚就全吃掉"))
+    conversation = await stream.get_conversation(result.conversation_id)
+    message = next(m for m in await messages(client, conversation.id) if m.id == result.message_id)
+
+    async def dies(request) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("the process dies here")
+
+    monkeypatch.setattr(router.handoff, "request_handoff", dies)
+    with pytest.raises(RuntimeError):
+        await router.route(conversation, message)
+    monkeypatch.undo()
+    await router.route(conversation, message)  # after the restart: still in the bot's hands, so routed again
+
+    assert (await stream.get_conversation(conversation.id)).state == ConversationState.QUEUED
+    bot_texts = [m.text for m in await messages(client, conversation.id) if m.sender == "bot"]
+    assert bot_texts.count(SUICIDE) == 1
+
+
 async def test_budgeted_channel_gets_one_merged_reply(start_app, triage_settings: Settings) -> None:
     rasa = FakeRasa(intent="service_info", texts=["12355是共青团的青少年服务台。", "我们为你保密。"])
     client = await started(start_app, triage_settings, rasa, channels=[BudgetedChannel])
