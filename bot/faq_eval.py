@@ -12,7 +12,11 @@ training. The config-seed model is what ``youthdesk bot train`` would make: copi
 Per model it reports, over the FAQ examples:
 - selected: Rasa's parse says ``faq`` with the right answer (the figure the project tracks);
 - answered: that, and triage lets the bot answer (no handoff: Rasa confident enough, no risk read
-  by the detector or the learned model): what the youth gets from the bot.
+  by the detector or the learned model): what the youth gets from the bot;
+- reached a counsellor: not selected, and triage hands the message to a counsellor as a risk. For a
+  question that also tells of harm ("我朋友说想自杀我该怎么办") that is the right outcome (README,
+  "FAQ questions that tell of harm"); for any other it is a safe miss. It is its own figure, never
+  added to the selection: the split does not say which questions tell of harm.
 Then, per topic, where its misses went (the confusions to fix first), and the misses themselves,
 listed once with how many models made them, split into messages that went to a risk intent (handed
 to a counsellor: often the safe outcome), to another intent, or to another answer.
@@ -77,6 +81,7 @@ class FaqScores:
     total: int = 0
     selected: int = 0
     answered: int = 0
+    to_counsellor: int = 0  # not selected, handed to a counsellor as a risk
     misses: list[Miss] = field(default_factory=list)
 
     @property
@@ -86,6 +91,10 @@ class FaqScores:
     @property
     def answer_rate(self) -> float:
         return self.answered / self.total if self.total else 0.0
+
+    @property
+    def counsellor_rate(self) -> float:
+        return self.to_counsellor / self.total if self.total else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +122,7 @@ async def score_faq(rows: Sequence[LabelledText], parser: Parser, triage: Triage
             scores.selected += 1
             scores.answered += not decision.handoff
             continue
+        scores.to_counsellor += decision.handoff and decision.reason == "risk"
         if parse.intent == FAQ_INTENT:
             scores.misses.append(Miss(row.text, str(row.response_key), str(parse.response_key), "other answer"))
         else:
@@ -143,13 +153,13 @@ def format_report(name: str, results: Sequence[FaqScores], label: str | None = N
              f"{len(results)} model(s)"]
     for r in results:
         lines.append(f"  {r.model:<40} selected {r.selection:.3f} ({r.selected}/{r.total})  "
-                     f"answered after triage {r.answer_rate:.3f} ({r.answered}/{r.total})")
+                     f"answered after triage {r.answer_rate:.3f} ({r.answered}/{r.total})  "
+                     f"missed, reached a counsellor {r.counsellor_rate:.3f} ({r.to_counsellor}/{r.total})")
     if results:
-        selection = [r.selection for r in results]
-        answers = [r.answer_rate for r in results]
-        lines.append(f"selected: mean {mean(selection):.3f}, min {min(selection):.3f}, max {max(selection):.3f}")
-        lines.append(f"answered after triage: mean {mean(answers):.3f}, min {min(answers):.3f}, "
-                     f"max {max(answers):.3f}")
+        for figure, values in (("selected", [r.selection for r in results]),
+                               ("answered after triage", [r.answer_rate for r in results]),
+                               ("missed, reached a counsellor", [r.counsellor_rate for r in results])):
+            lines.append(f"{figure}: mean {mean(values):.3f}, min {min(values):.3f}, max {max(values):.3f}")
     misses: Counter[Miss] = Counter(m for r in results for m in r.misses)
     if misses:
         lines.append("misses by topic, over all models (where they went):")

@@ -4,8 +4,9 @@ The lexicon recognises what it names; this model recognises what a message resem
 answers two questions about a youth message, each as a probability:
 
 * ``risk``: is this level 2 or above? Trained on every labelled message in
-  ``nlu_data/levels/*.jsonl`` and on Rasa's own NLU examples (risk intents are risk; greetings,
-  FAQ questions and the out-of-scope and hard negatives are not), plus any extra rows given.
+  ``nlu_data/levels/*.jsonl``, on the safe examples frozen from Rasa's data
+  (``nlu_data/risk_safe_examples.jsonl``: greetings, FAQ questions, the out-of-scope and hard
+  negatives) and on the examples of Rasa's risk intents, plus any extra rows given.
 * ``imminent``: given a risk, is the danger now (level 3)? Trained on the level 2 and level 3
   messages of ``nlu_data/levels`` only: Rasa's examples carry no level. This is what catches a
   level 3 told without the lexicon's words ("药已经吃了一整瓶 现在有点晕").
@@ -35,7 +36,7 @@ import random
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,10 @@ log = logging.getLogger("youthdesk.risk_model")
 
 LEVELS_DIR = PROJECT_ROOT / "nlu_data" / "levels"
 NLU_DIR = PROJECT_ROOT / "nlu_data" / "nlu"
+# Rasa's non-risk examples as the risk model reads them, frozen: FAQ data changes every week and a
+# question that tells of harm ("我朋友说想自杀我该怎么办") is no safe row, so new Rasa examples never
+# become level-0 rows by themselves; a row enters or leaves this file as a risk-model change (README).
+SAFE_EXAMPLES_PATH = PROJECT_ROOT / "nlu_data" / "risk_safe_examples.jsonl"
 RISK_INTENTS_PATH = PROJECT_ROOT / "nlu_data" / "risk_intents.yml"
 _EPOCHS = 5
 _LEARNING_RATE = 0.3
@@ -248,28 +253,37 @@ def _features(text: str) -> tuple[str, ...]:
 
 
 def load_training_messages(levels_dir: Path = LEVELS_DIR, nlu_dir: Path = NLU_DIR,
-                           risk_intents_path: Path = RISK_INTENTS_PATH) -> list[LabelledMessage]:
-    """The labelled level corpus, then Rasa's NLU examples (risk intents as risks of unknown level)."""
+                           risk_intents_path: Path = RISK_INTENTS_PATH,
+                           safe_path: Path = SAFE_EXAMPLES_PATH) -> list[LabelledMessage]:
+    """The labelled level corpus, the frozen safe examples, then the examples of Rasa's risk intents
+    (risks of unknown level). Rasa's other intents are not read: their examples reach the model only
+    through ``safe_path``."""
     messages: list[LabelledMessage] = []
     for path in sorted(levels_dir.glob("*.jsonl")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
+        for number, row in _json_rows(path):
             risky = row.get("risk") in (2, 3)
             if (not isinstance(row.get("text"), str) or row.get("risk") not in (0, 1, 2, 3)
                     or risky != (row.get("category") in CATEGORIES)):
                 raise ValueError(f"{path}:{number}: needs text, risk 0-3 and a category exactly for risk 2-3")
             messages.append(LabelledMessage(row["text"], row["risk"], row["category"] if risky else None))
     risk_intents = (yaml.safe_load(risk_intents_path.read_text(encoding="utf-8")) or {}).get("intents") or {}
+    for number, row in _json_rows(safe_path):
+        intent = row.get("intent")
+        if not isinstance(row.get("text"), str) or not isinstance(intent, str) or intent in risk_intents:
+            raise ValueError(f"{safe_path}:{number}: needs text and the Rasa intent it came from, not a risk intent")
+        messages.append(LabelledMessage(row["text"], 0))
     for path in sorted(nlu_dir.glob("*.yml")):
         for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
-            if "intent" not in block:
-                continue  # synonyms and regexes are not messages
-            mapped = risk_intents.get(block["intent"])
+            mapped = risk_intents.get(block.get("intent"))
+            if mapped is None:
+                continue  # other intents, synonyms and regexes
             for line in str(block.get("examples") or "").splitlines():
-                text = line.strip().removeprefix("-").strip()
-                if text:
-                    messages.append(LabelledMessage(text, None, mapped["category"]) if mapped
-                                    else LabelledMessage(text, 0))
+                if text := line.strip().removeprefix("-").strip():
+                    messages.append(LabelledMessage(text, None, mapped["category"]))
     return messages
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, dict]]:  # type: ignore[type-arg]
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            yield number, json.loads(line)

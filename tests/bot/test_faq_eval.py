@@ -79,6 +79,7 @@ async def test_faq_scoring_tells_selection_from_what_the_youth_gets() -> None:
     triage = Triage(detector=RiskDetector(), model=None, intents=load_risk_intents())
     scores = await faq_eval.score_faq(rows, rasa, triage, "m1")
     assert (scores.total, scores.selected, scores.answered) == (5, 2, 1)
+    assert scores.to_counsellor == 1  # the message read as a risk intent, and only it
     assert scores.misses == [Miss("月考考砸了", "faq/exam_failure", "faq/exam_stress", "other answer"),
                              Miss("室友总用我东西", "faq/dorm_conflict", "risk_abuse_home", "risk intent"),
                              Miss("网贷还不上了", "faq/campus_loan", "out_of_scope", "other intent")]
@@ -87,12 +88,16 @@ async def test_faq_scoring_tells_selection_from_what_the_youth_gets() -> None:
 def test_the_report_gives_the_spread_and_counts_each_miss_across_models() -> None:
     shared = Miss("月考考砸了", "faq/exam_failure", "faq/exam_stress", "other answer")
     results = [FaqScores("a", total=4, selected=3, answered=3, misses=[shared]),
-               FaqScores("b", total=4, selected=2, answered=1,
+               FaqScores("b", total=4, selected=2, answered=1, to_counsellor=1,
                          misses=[shared, Miss("室友", "faq/dorm_conflict", "risk_abuse_home", "risk intent")])]
     report = faq_eval.format_report("split.yml", results, "seen, error analysis")
     assert "split.yml (seen, error analysis): 4 messages, 2 model(s)" in report
     assert "selected: mean 0.625, min 0.500, max 0.750" in report
     assert "answered after triage: mean 0.500, min 0.250, max 0.750" in report
+    # Reaching a counsellor is reported beside the selection, never added to it.
+    assert "missed, reached a counsellor: mean 0.125, min 0.000, max 0.250" in report
+    assert "selected 0.500 (2/4)  answered after triage 0.250 (1/4)  missed, reached a counsellor 0.250 (1/4)" \
+        in report
     assert "[2] faq/exam_failure -> faq/exam_stress: 月考考砸了" in report
     assert "[1] faq/dorm_conflict -> risk_abuse_home: 室友" in report
     by_topic = report.split("misses by topic")[1].split("misses (")[0].splitlines()[1:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_artifact import load_current
-from bot.risk_model import LabelledMessage, RiskModel, RiskScores, load_training_messages
+from bot.risk_model import SAFE_EXAMPLES_PATH, LabelledMessage, RiskModel, RiskScores, load_training_messages
 from bot.triage import (
     MODEL_ALONE,
     MODEL_ALONE_NOW,
@@ -54,23 +55,40 @@ def test_training_needs_both_classes() -> None:
         RiskModel.train(identity, [LabelledMessage("不想活了", 2, "suicide")] * 3)
 
 
-def test_the_corpus_is_the_level_files_and_rasa_examples(tmp_path: Path) -> None:
-    levels, nlu = tmp_path / "levels", tmp_path / "nlu"
+def test_the_corpus_is_the_level_files_the_frozen_safe_examples_and_rasa_risk_examples(tmp_path: Path) -> None:
+    levels, nlu, safe = tmp_path / "levels", tmp_path / "nlu", tmp_path / "safe.jsonl"
     levels.mkdir()
     nlu.mkdir()
     (levels / "a.jsonl").write_text('{"text": "刚吞了一瓶药", "risk": 3, "category": "suicide"}\n\n'
                                     '{"text": "笑死", "risk": 0, "category": null}\n', encoding="utf-8")
+    safe.write_text('{"text": "你好", "intent": "greet"}\n{"text": "睡不着怎么办", "intent": "faq/sleep"}\n',
+                    encoding="utf-8")
+    # An FAQ question added to Rasa's data (here one that tells of harm) is not read as safe: only the
+    # frozen file gives level-0 rows from Rasa's examples.
     (nlu / "x.yml").write_text('version: "3.1"\nnlu:\n- intent: risk_suicide\n  examples: |\n    - 不想活了\n'
                                '- intent: greet\n  examples: |\n    - 你好\n'
+                               '- intent: faq/help_friend\n  examples: |\n    - 我朋友说想自杀我该怎么办\n'
                                '- synonym: 自杀\n  examples: |\n    - 紫砂\n', encoding="utf-8")
-    messages = load_training_messages(levels, nlu)
+    messages = load_training_messages(levels, nlu, safe_path=safe)
     assert messages == [LabelledMessage("刚吞了一瓶药", 3, "suicide"), LabelledMessage("笑死", 0),
-                        LabelledMessage("不想活了", None, "suicide"), LabelledMessage("你好", 0)]
+                        LabelledMessage("你好", 0), LabelledMessage("睡不着怎么办", 0),
+                        LabelledMessage("不想活了", None, "suicide")]
     for bad in ('{"text": "没有等级"}', '{"text": "想死", "risk": 2, "category": null}',
                 '{"text": "笑死", "risk": 0, "category": "suicide"}'):
         (levels / "b.jsonl").write_text(bad + "\n", encoding="utf-8")
         with pytest.raises(ValueError, match="b.jsonl:1"):
-            load_training_messages(levels, nlu)
+            load_training_messages(levels, nlu, safe_path=safe)
+    (levels / "b.jsonl").unlink()
+    for bad in ('{"text": "你好"}', '{"text": "不想活了", "intent": "risk_suicide"}', '{"intent": "greet"}'):
+        safe.write_text('{"text": "嗨", "intent": "greet"}\n' + bad + "\n", encoding="utf-8")
+        with pytest.raises(ValueError, match="safe.jsonl:2"):
+            load_training_messages(levels, nlu, safe_path=safe)
+
+
+def test_the_committed_safe_examples_are_rasa_examples_of_non_risk_intents() -> None:
+    rows = [json.loads(line) for line in SAFE_EXAMPLES_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
+    risk_intents = set(load_risk_intents())
+    assert rows and not any(row["intent"] in risk_intents or row["intent"].startswith("risk_") for row in rows)
 
 
 @dataclass(frozen=True)

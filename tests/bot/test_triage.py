@@ -249,6 +249,21 @@ async def test_no_rasa_configured_hands_off_too(start_app, triage_settings: Sett
     assert doc["state"] == "queued" and doc["handoff"]["reason"] == "bot_unavailable"
 
 
+async def test_an_faq_question_that_tells_of_harm_reaches_a_counsellor_without_the_faq_answer(
+        start_app, triage_settings: Settings) -> None:
+    # The right outcome for such a question (README, "The third batch, landed"): a person, not a leaflet.
+    rasa = FakeRasa(intent="faq", texts=["想伤害自己的冲动来的时候，可以先试试握冰块……"])
+    client = await started(start_app, triage_settings, rasa)
+    result = await client.app[STREAM].ingest(inbound("我又想划自己了 怎么忍住"))
+    await wait_for(lambda: processed(client, result.message_id))
+    doc = await client.app[STORE].conversations.find_one({"_id": result.conversation_id})
+    assert doc["state"] == "queued" and doc["handoff"]["reason"] == "risk"
+    conversation = await client.app[STREAM].get_conversation(result.conversation_id)
+    assert (conversation.risk_level, conversation.risk_category) == (2, "self_harm")
+    assert not any(call == "respond" for call, _ in rasa.calls)
+    assert [m for m in await messages(client, result.conversation_id) if m.sender == "bot"] == []
+
+
 async def test_handed_off_conversation_gets_no_bot_replies(start_app, triage_settings: Settings) -> None:
     rasa = FakeRasa(intent="ask_human")
     client = await started(start_app, triage_settings, rasa)
