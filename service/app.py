@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -108,6 +109,12 @@ def create_app(
                            protector=DataProtector.from_keys(settings.service.data_key,
                                                              settings.service.previous_data_keys))
         await store.ensure_indexes()
+        if store.embedded:
+            # The embedded store's documents and indexes are now in memory for the life of the process.
+            # Left to the cyclic garbage collector, each of its full passes walks them all: about 0.4 s with
+            # 100,000 messages stored, a pause that every webhook waiting at that moment feels. They hold
+            # no reference cycles; reference counting alone frees what is deleted.
+            gc.freeze()
         app[STORE] = store
         log.info("store: %s", store.location)
 
@@ -118,6 +125,8 @@ def create_app(
         app[HEALTH_CHECKS].append(HealthCheck("store", True, store_health))
         yield
         await store.close()
+        if store.embedded:
+            gc.unfreeze()  # collectable again: a test process starts and stops many apps
 
     async def http_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=settings.service.delivery_timeout_seconds)

@@ -6,9 +6,17 @@ import asyncio
 
 from contract.config import Settings
 from contract.handoff import HandoffRequest
-from contract.keys import STORE, STREAM
-from contract.models import Conversation, ConversationState, Message
-from tests.fakes import RecordingChannel, inbound, wait_for
+from contract.keys import CHANNELS, STORE, STREAM, WORKERS
+from contract.models import (
+    Conversation,
+    ConversationState,
+    DeliveryStatus,
+    Direction,
+    Message,
+    SenderKind,
+)
+from store.database import Store
+from tests.fakes import ExaminedDocuments, RecordingChannel, inbound, wait_for
 
 
 class CountingRouter:
@@ -296,3 +304,57 @@ async def test_after_a_restart_the_backlog_is_rebuilt_urgent_first_and_in_order(
 
     assert [m.text for m in router.seen] == ["在吗", "我想死", "一", "二", "三"]
     assert await stream.unprocessed_count() == 0
+
+
+# ------------------------------------------------------------------ work per message, whatever is stored
+
+
+async def _store_history(store: Store, upto: int) -> None:
+    """Fill the store to ``upto`` messages of closed conversations (youth messages routed, replies sent)."""
+    stored = await store.messages.count_documents({})
+    conversations = [Conversation(id=f"cv_old_{n}", contact_id=f"ct_old_{n}", platform="wechat",
+                                  account="wxdemo0000000001", desk="demo", state=ConversationState.CLOSED)
+                     for n in range(stored // 100, upto // 100)]
+    if conversations:
+        await store.conversations.insert_many([conversation.to_doc() for conversation in conversations])
+    await store.messages.insert_many([
+        Message(id=f"old_{n}", conversation_id=f"cv_old_{n // 100}", seq=n % 100 + 1,
+                direction=Direction.INBOUND if n % 2 else Direction.OUTBOUND,
+                sender=SenderKind.YOUTH if n % 2 else SenderKind.COUNSELLOR, text="旧消息", processed=True,
+                status=DeliveryStatus.RECEIVED if n % 2 else DeliveryStatus.SENT).to_doc()
+        for n in range(stored, upto)])
+
+
+async def test_a_message_costs_as_many_document_reads_with_5000_stored_as_with_100(start_app, settings):
+    # A query no index narrows makes mongomock examine every document of its collection: then each
+    # message costs more the more is stored (issue 17's bar: 100 messages/s with 100,000 stored).
+    # Counted over the whole way of a message: ingest, routing, the privacy notice and its delivery.
+    handoff = settings.handoff.model_copy(update={"tick_seconds": 3600})  # no periodic reads while counting
+    service = settings.service.model_copy(update={"privacy_notice_enabled": True})
+    client = await start_app(settings=settings.model_copy(update={"handoff": handoff, "service": service}),
+                             channel_classes=[RecordingChannel])
+    store, stream, workers = client.app[STORE], client.app[STREAM], client.app[WORKERS]
+    channel = client.app[CHANNELS]["wechat"]
+    assert isinstance(channel, RecordingChannel)
+    await _store_history(store, 100)
+    await stream.ingest(inbound("你好", user="regular", msg_id="r0"))  # a youth who writes again in each round
+    await wait_for(lambda: stream.in_flight == 0 and workers.delivered == 1)
+    counters = [ExaminedDocuments(collection) for collection in store.database._collections.values()]
+
+    async def examined_for_one_round(round_: int) -> int:
+        """Documents examined to take in, route and answer a new youth's first message and a known youth's next."""
+        for counter in counters:
+            counter.count = 0
+        delivered = workers.delivered
+        await stream.ingest(inbound("第一次来", user=f"new-{round_}", msg_id=f"n{round_}"))
+        await stream.ingest(inbound("还是睡不着", user="regular", msg_id=f"r{round_}"))
+        await wait_for(lambda: stream.in_flight == 0 and workers.delivered == delivered + 1)  # the new youth's notice
+        return sum(counter.count for counter in counters)
+
+    with_100 = [await examined_for_one_round(n) for n in (1, 2)]
+    await _store_history(store, 5_000)
+    with_5000 = [await examined_for_one_round(n) for n in (3, 4)]
+
+    assert await store.messages.count_documents({}) > 5_000 and len(channel.sent) == 5
+    assert with_100[0] < 50
+    assert with_5000 == with_100
