@@ -45,6 +45,10 @@ def _conversation(doc: dict[str, Any]) -> Conversation:
     return Conversation.from_doc(_utc(doc))
 
 
+# Set by every write that can make a waiting conversation due for overflow: the next tick looks at it.
+_OVERFLOW_DUE = "handoff.overflow_due_at"
+
+
 def _deadline(deadline: Deadline) -> dict[str, Any]:
     return {"handoff.deadline_started_at": deadline.started_at, "handoff.deadline_due_at": deadline.due_at,
             "handoff.deadline_state": "ok"}
@@ -83,12 +87,49 @@ async def due_for_check(store: Store, *, deadline_due_by: datetime, requeue_due_
     return [_handed(doc) for doc in docs]
 
 
-async def waiting_at_risk(store: Store, from_level: int) -> list[Handed]:
+def _waiting_at_risk(from_level: int) -> dict[str, Any]:
     """Queued, unowned conversations at ``from_level`` or above, outside 留言: what overflow may move."""
-    docs = await store.conversations.find({"state": ConversationState.QUEUED, "owner": None,
-                                           "risk_level": {"$gte": from_level},
-                                           "handoff.leave_message": {"$ne": True}}).to_list(None)
+    return {"state": ConversationState.QUEUED, "owner": None, "risk_level": {"$gte": from_level},
+            "handoff.leave_message": {"$ne": True}}
+
+
+async def overflow_due(store: Store, from_level: int, now: datetime) -> list[Handed]:
+    """The waiting conversations at risk whose overflow check is due by ``now`` (``HandoffInfo.overflow_due_at``)."""
+    docs = await store.conversations.find({**_waiting_at_risk(from_level), _OVERFLOW_DUE: {"$lte": now}}
+                                          ).to_list(None)
     return [_handed(doc) for doc in docs]
+
+
+async def any_waiting_at_risk_at(store: Store, from_level: int, desk: str) -> bool:
+    doc = await store.conversations.find_one({**_waiting_at_risk(from_level), "desk": desk}, {"_id": 1})
+    return doc is not None
+
+
+async def waiting_at_risk_at(store: Store, from_level: int, desk: str, skills: list[str] | None) -> list[Handed]:
+    """The waiting conversations at risk at ``desk``: those needing one of ``skills``, or all (None)."""
+    query: dict[str, Any] = {**_waiting_at_risk(from_level), "desk": desk}
+    if skills is not None:
+        query["handoff.skill"] = {"$in": skills}
+    docs = await store.conversations.find(query).to_list(None)
+    return [_handed(doc) for doc in docs]
+
+
+async def waiting_at_risk_seen_by(store: Store, from_level: int, desks: set[str], *,
+                                  not_at: list[str]) -> list[Handed]:
+    """The waiting conversations at risk that ``desks`` see (there or moved up from there), not at ``not_at``."""
+    docs = await store.conversations.find({**_waiting_at_risk(from_level), "$or": seen_by(desks),
+                                           "desk": {"$nin": not_at}}).to_list(None)
+    return [_handed(doc) for doc in docs]
+
+
+async def set_overflow_due(store: Store, item: Handed, due: datetime | None) -> None:
+    """Record when overflow must next look at ``item``, unless it changed since it was read (a write
+    that can make it due sets its own time there, which this must not push back)."""
+    conversation = item.conversation
+    await store.conversations.update_one(
+        {"_id": conversation.id, "state": ConversationState.QUEUED, "desk": conversation.desk,
+         "risk_level": conversation.risk_level, _OVERFLOW_DUE: item.info.overflow_due_at},
+        {"$set": {_OVERFLOW_DUE: due}})
 
 
 async def unanswered_below_risk(store: Store, below_level: int, waiting_since_before: datetime) -> list[Handed]:
@@ -179,7 +220,7 @@ async def claim(store: Store, conversation_id: str, owner: str, now: datetime) -
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation_id, "state": ConversationState.QUEUED, "owner": None},
         {"$set": {"state": ConversationState.ASSIGNED, "owner": owner, "updated_at": now,
-                  "handoff.assigned_at": now}},
+                  "handoff.assigned_at": now, _OVERFLOW_DUE: None}},
         return_document=ReturnDocument.AFTER,
     )
     return _conversation(doc) if doc else None
@@ -206,7 +247,7 @@ async def offer_back(store: Store, conversation: Conversation, *, waiting_since:
     result = await store.conversations.update_one(
         {"_id": conversation.id, "state": ConversationState.ASSIGNED, "owner": conversation.owner},
         {"$set": {"state": ConversationState.QUEUED, "owner": None, "updated_at": now,
-                  "handoff.waiting_since": waiting_since, **_deadline(deadline)},
+                  "handoff.waiting_since": waiting_since, _OVERFLOW_DUE: now, **_deadline(deadline)},
          "$push": {"handoff.transfers": record.model_dump()}})
     return bool(result.modified_count)
 
@@ -218,7 +259,8 @@ async def transfer(store: Store, conversation: Conversation, record: Transfer, *
     ``deadline`` replaces the running one; without it the running deadline continues. The receiving
     desk owns it from now on: the overflow trail ends (no desk below keeps it, no arrival label stays)."""
     changes: dict[str, Any] = {"state": state, "owner": owner, "desk": desk, "updated_at": now,
-                               "also_visible_to": [], "handoff.offers": []}
+                               "also_visible_to": [], "handoff.offers": [],
+                               _OVERFLOW_DUE: now if state == ConversationState.QUEUED else None}
     if assigned:
         changes["handoff.assigned_at"] = now
     if waiting_since is not None:
@@ -239,7 +281,7 @@ async def transfer(store: Store, conversation: Conversation, record: Transfer, *
 async def change_risk(store: Store, conversation_id: str, *, level: int, category: str | None, now: datetime,
                       deadline_due_at: datetime | None = None, last_youth_at: datetime | None = None) -> Conversation:
     """A new risk level (and category, if given); a shortened deadline and a first sign of the youth too."""
-    changes: dict[str, Any] = {"risk_level": level, "updated_at": now}
+    changes: dict[str, Any] = {"risk_level": level, "updated_at": now, _OVERFLOW_DUE: now}
     if category:
         changes["risk_category"] = category
     if deadline_due_at is not None:
@@ -266,7 +308,7 @@ async def offer_upwards(store: Store, conversation: Conversation, offer: Offer, 
     ``also_visible_to``; ``None`` if it was claimed or moved since it was read (two ticks never move it twice)."""
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation.id, "state": ConversationState.QUEUED, "owner": None, "desk": offer.from_desk},
-        {"$set": {"desk": offer.to_desk, "updated_at": offer.at},
+        {"$set": {"desk": offer.to_desk, "updated_at": offer.at, _OVERFLOW_DUE: offer.at},
          "$addToSet": {"also_visible_to": {"$each": also_visible_to}},
          "$push": {"handoff.offers": offer.model_dump()}},
         return_document=ReturnDocument.AFTER)
@@ -282,7 +324,8 @@ async def move_waiting_message(store: Store, conversation: Conversation, *, to_d
     """A queued 留言 moves to ``to_desk`` with its clock running; ``None`` if it left the queue or its desk."""
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation.id, "state": ConversationState.QUEUED, "desk": conversation.desk},
-        {"$set": {"desk": to_desk, "handoff.leave_message": False, **_deadline(deadline)},
+        {"$set": {"desk": to_desk, "handoff.leave_message": False, _OVERFLOW_DUE: record.at,
+                  **_deadline(deadline)},
          "$push": {"handoff.transfers": record.model_dump()}},
         return_document=ReturnDocument.AFTER)
     return _conversation(doc) if doc else None
@@ -305,7 +348,7 @@ async def end_offered_message(store: Store, conversation_id: str, deadline: Dead
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation_id, "state": ConversationState.QUEUED, "handoff.leave_message": True,
          "handoff.message_offered_at": {"$ne": None}},
-        {"$set": {"handoff.leave_message": False, **_deadline(deadline)}},
+        {"$set": {"handoff.leave_message": False, _OVERFLOW_DUE: deadline.started_at, **_deadline(deadline)}},
         return_document=ReturnDocument.AFTER)
     return _conversation(doc) if doc else None
 
@@ -348,7 +391,7 @@ async def join(store: Store, conversation_id: str, user_id: str) -> Conversation
 
 def closing_changes() -> dict[str, Any]:
     """What closing (through the stream's ``set_state``) does to the bookkeeping: no clock runs any more."""
-    return {"handoff.deadline_due_at": None, "handoff.deadline_state": "ok"}
+    return {"handoff.deadline_due_at": None, "handoff.deadline_state": "ok", _OVERFLOW_DUE: None}
 
 
 # -------------------------------------------------------------------- deadlines

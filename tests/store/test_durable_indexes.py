@@ -152,7 +152,8 @@ async def test_queue_and_due_reads_examine_only_what_they_return(store) -> None:
     docs += [_conversation(500 + n, state="assigned", deadline_due_at=past if n < 4 else later,
                            owner="u1") for n in range(100)]
     docs += [_conversation(600 + n, state="queued") for n in range(3)]
-    docs += [_conversation(700 + n, state="queued", desk="gd", also=("sz",), risk=2) for n in range(2)]
+    docs += [_conversation(700 + n, state="queued", desk="gd", also=("sz",), risk=2,
+                           overflow_due_at=past if n == 0 else later) for n in range(2)]
     docs.append(_conversation(800, state="queued", leave_message=True, first_responded_at=None))
     await store.conversations.insert_many(docs)
     examined = ExaminedDocuments(store.conversations)
@@ -169,8 +170,8 @@ async def test_queue_and_due_reads_examine_only_what_they_return(store) -> None:
     assert examined.count == 7
 
     examined.count = 0
-    assert [item.conversation.id for item in await stored.waiting_at_risk(store, 2)] == ["cv-700", "cv-701"]
-    assert examined.count == 2
+    assert [item.conversation.id for item in await stored.overflow_due(store, 2, NOW)] == ["cv-700"]
+    assert examined.count == 1  # the one at risk whose overflow check is due, not the other one waiting
 
 
 async def test_outbox_reminder_and_work_order_reads_examine_only_what_is_due(store) -> None:
