@@ -83,6 +83,7 @@ class HandoffEngine:
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
+        await self.assignment.places.stop()
 
     async def _follow_closed_windows(self) -> None:
         """The outbox reports a platform refusing a counsellor's message only on the bus."""
