@@ -50,7 +50,7 @@ class Assignment:
             reason=request.reason, waiting_since=now, skill=self._skill_for(conversation.topic, category),
             last_youth_at=now, cues=list(request.cues),
             previous_counsellor=await stored.previous_owner(context.store, conversation),
-            overflow_due_at=now,  # overflow looks at it (right after queueing, or on the next tick)
+            overflow_due_at=now if level >= 2 else None,  # overflow looks at it (now, or on the next tick)
         )
         if not open_now(desk, now) and level >= 2:
             # A youth at risk does not wait for the morning shift: the nearest staffed desk above takes it.

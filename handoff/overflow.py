@@ -31,10 +31,9 @@ from handoff.surge import covering
 from handoff.users import active_count, list_users
 from store import alerts as stored_alerts
 from store import handoff as stored
+from store.handoff import OVERFLOW_FROM_LEVEL
 
 log = logging.getLogger("youthdesk.handoff.overflow")
-
-OVERFLOW_FROM_LEVEL = 2
 
 
 def short_name(desk: DeskConfig) -> str:

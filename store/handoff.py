@@ -47,6 +47,11 @@ def _conversation(doc: dict[str, Any]) -> Conversation:
 
 # Set by every write that can make a waiting conversation due for overflow: the next tick looks at it.
 _OVERFLOW_DUE = "handoff.overflow_due_at"
+OVERFLOW_FROM_LEVEL = 2  # below it a conversation never overflows: it keeps no due time (the index stays small)
+
+
+def _overflow_due(level: int, at: datetime) -> datetime | None:
+    return at if level >= OVERFLOW_FROM_LEVEL else None
 
 
 def _deadline(deadline: Deadline) -> dict[str, Any]:
@@ -247,7 +252,8 @@ async def offer_back(store: Store, conversation: Conversation, *, waiting_since:
     result = await store.conversations.update_one(
         {"_id": conversation.id, "state": ConversationState.ASSIGNED, "owner": conversation.owner},
         {"$set": {"state": ConversationState.QUEUED, "owner": None, "updated_at": now,
-                  "handoff.waiting_since": waiting_since, _OVERFLOW_DUE: now, **_deadline(deadline)},
+                  "handoff.waiting_since": waiting_since,
+                  _OVERFLOW_DUE: _overflow_due(conversation.risk_level, now), **_deadline(deadline)},
          "$push": {"handoff.transfers": record.model_dump()}})
     return bool(result.modified_count)
 
@@ -258,9 +264,10 @@ async def transfer(store: Store, conversation: Conversation, record: Transfer, *
     """Hand the conversation on as ``record`` says; ``None`` if its state or owner changed meanwhile.
     ``deadline`` replaces the running one; without it the running deadline continues. The receiving
     desk owns it from now on: the overflow trail ends (no desk below keeps it, no arrival label stays)."""
+    waiting = state == ConversationState.QUEUED
     changes: dict[str, Any] = {"state": state, "owner": owner, "desk": desk, "updated_at": now,
                                "also_visible_to": [], "handoff.offers": [],
-                               _OVERFLOW_DUE: now if state == ConversationState.QUEUED else None}
+                               _OVERFLOW_DUE: _overflow_due(conversation.risk_level, now) if waiting else None}
     if assigned:
         changes["handoff.assigned_at"] = now
     if waiting_since is not None:
@@ -281,7 +288,7 @@ async def transfer(store: Store, conversation: Conversation, record: Transfer, *
 async def change_risk(store: Store, conversation_id: str, *, level: int, category: str | None, now: datetime,
                       deadline_due_at: datetime | None = None, last_youth_at: datetime | None = None) -> Conversation:
     """A new risk level (and category, if given); a shortened deadline and a first sign of the youth too."""
-    changes: dict[str, Any] = {"risk_level": level, "updated_at": now, _OVERFLOW_DUE: now}
+    changes: dict[str, Any] = {"risk_level": level, "updated_at": now, _OVERFLOW_DUE: _overflow_due(level, now)}
     if category:
         changes["risk_category"] = category
     if deadline_due_at is not None:
@@ -324,8 +331,8 @@ async def move_waiting_message(store: Store, conversation: Conversation, *, to_d
     """A queued 留言 moves to ``to_desk`` with its clock running; ``None`` if it left the queue or its desk."""
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation.id, "state": ConversationState.QUEUED, "desk": conversation.desk},
-        {"$set": {"desk": to_desk, "handoff.leave_message": False, _OVERFLOW_DUE: record.at,
-                  **_deadline(deadline)},
+        {"$set": {"desk": to_desk, "handoff.leave_message": False,
+                  _OVERFLOW_DUE: _overflow_due(conversation.risk_level, record.at), **_deadline(deadline)},
          "$push": {"handoff.transfers": record.model_dump()}},
         return_document=ReturnDocument.AFTER)
     return _conversation(doc) if doc else None
