@@ -106,8 +106,11 @@ async def overflow_due(store: Store, from_level: int, now: datetime) -> list[Han
 
 
 async def any_waiting_at_risk_at(store: Store, from_level: int, desk: str) -> bool:
-    doc = await store.conversations.find_one({**_waiting_at_risk(from_level), "desk": desk}, {"_id": 1})
-    return doc is not None
+    # A limited find, not find_one: the embedded store then stops matching at the first (mongomock's
+    # find_one matches every candidate first).
+    docs = await store.conversations.find({**_waiting_at_risk(from_level), "desk": desk}, {"_id": 1}
+                                          ).limit(1).to_list(1)
+    return bool(docs)
 
 
 async def waiting_at_risk_at(store: Store, from_level: int, desk: str, skills: list[str] | None) -> list[Handed]:
