@@ -77,6 +77,7 @@ class HandoffEngine:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        await self.overflow.start()
         self._listener = asyncio.create_task(self._follow_closed_windows(), name="handoff:windows")
 
     async def stop(self) -> None:

@@ -67,6 +67,9 @@ class Overflow:
         self.context = context
         self.assignment = assignment
 
+    async def start(self) -> None:
+        await stored.overflow_due_where_unknown(self.context.store, OVERFLOW_FROM_LEVEL, self.context.now())
+
     async def tick(self) -> None:
         """The deadline tick's pass: read what may move now and check each. Who can take what is asked
         once per desk and skill per pass, so a tick costs the desks and their counsellors, plus what moves."""

@@ -130,6 +130,14 @@ async def waiting_at_risk_seen_by(store: Store, from_level: int, desks: set[str]
     return [_handed(doc) for doc in docs]
 
 
+async def overflow_due_where_unknown(store: Store, from_level: int, now: datetime) -> int:
+    """Waiting conversations at risk from a store kept before due times were: due ``now``, so overflow
+    looks at each once (a missing due would never come). Returns how many."""
+    result = await store.conversations.update_many({**_waiting_at_risk(from_level), _OVERFLOW_DUE: {"$exists": False}},
+                                                   {"$set": {_OVERFLOW_DUE: now}})
+    return result.modified_count
+
+
 async def set_overflow_due(store: Store, item: Handed, due: datetime | None) -> None:
     """Record when overflow must next look at ``item``, unless it changed since it was read (a write
     that can make it due sets its own time there, which this must not push back)."""

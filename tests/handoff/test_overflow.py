@@ -195,3 +195,18 @@ async def test_an_overflow_tick_reads_what_moves_not_everyone_waiting_at_risk(st
     # The due one, one of Shenzhen's (someone waits at risk there: are they stuck?), then the parent
     # desk's queue for the moved one's new place: the same with 20 or 500 waiting.
     assert reads.find_documents == 3
+
+
+async def test_a_conversation_waiting_from_before_due_times_were_kept_still_overflows(start_app, settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological"])  # online, but does not answer
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+    store = client.app[STORE]
+    await store.conversations.update_one({"_id": cid}, {"$unset": {"handoff.overflow_due_at": ""}})
+    clock = Clock(client)
+    await clock.at(40)
+    assert (await where(client, cid))[0] == "sz"  # without a due time the tick does not see it ...
+    await engine(client).overflow.start()  # ... until the engine starts on that store (``HandoffEngine.start``)
+    await clock.at(41)
+    assert await where(client, cid) == ("gd", ["sz"], ["由深圳转入：30秒无人接听"])
