@@ -28,12 +28,12 @@ from contract.keys import SETTINGS, STORE
 from contract.models import Conversation, ConversationState, utcnow
 from contract.people import Presence
 from contract.queue import Handed, HandoffInfo
-from handoff.overflow import OVERFLOW_FROM_LEVEL
 from handoff.place_notices import PlaceNotices
 from handoff.users import create_user, set_presence
 from handoff.web.keys import DEADLINES, ENGINE
 from service.app import create_app
 from store.client import Store
+from store.overflow import OVERFLOW_FROM_LEVEL
 
 SIZES = [int(n) for n in os.environ.get("BENCH_QUEUE_SIZES", "20,200,1000").split(",")]
 ROUNDS = 30

@@ -31,7 +31,8 @@ from handoff.surge import covering
 from handoff.users import active_count, list_users
 from store import alerts as stored_alerts
 from store import handoff as stored
-from store.handoff import OVERFLOW_FROM_LEVEL
+from store import overflow as stored_overflow
+from store.overflow import OVERFLOW_FROM_LEVEL
 
 log = logging.getLogger("youthdesk.handoff.overflow")
 
@@ -68,7 +69,7 @@ class Overflow:
         self.assignment = assignment
 
     async def start(self) -> None:
-        await stored.overflow_due_where_unknown(self.context.store, OVERFLOW_FROM_LEVEL, self.context.now())
+        await stored_overflow.due_where_unknown(self.context.store, self.context.now())
 
     async def tick(self) -> None:
         """The deadline tick's pass: read what may move now and check each. Who can take what is asked
@@ -76,19 +77,18 @@ class Overflow:
         store, settings, now = self.context.store, self.context.settings, self.context.now()
         surges = await stored_alerts.active_surges(store)
         able: dict[tuple[str, str | None], bool] = {}
-        found = await stored.overflow_due(store, OVERFLOW_FROM_LEVEL, now)
+        found = await stored_overflow.due(store, now)
         for surge in surges:
-            found += await stored.waiting_at_risk_seen_by(store, OVERFLOW_FROM_LEVEL,
-                                                          descendants(settings, surge.desk), not_at=surge.to_desks)
+            found += await stored_overflow.waiting_seen_by(store, descendants(settings, surge.desk),
+                                                           not_at=surge.to_desks)
         skills = [None, *sorted(set(settings.handoff.topic_skills.values()))]
         for desk in settings.desks:
-            if not await stored.any_waiting_at_risk_at(store, OVERFLOW_FROM_LEVEL, desk.id):
+            if not await stored_overflow.anyone_waiting_at(store, desk.id):
                 continue
             stuck = [skill for skill in skills if not await self._someone_can_take(desk, skill, now, able)
                      and await self._nearest_able_above(desk.id, skill, now, able) is not None]
             if stuck:  # None among them: nobody here can take any, whatever skill each needs
-                found += await stored.waiting_at_risk_at(store, OVERFLOW_FROM_LEVEL, desk.id,
-                                                         None if None in stuck else stuck)
+                found += await stored_overflow.waiting_at(store, desk.id, None if None in stuck else stuck)
         checked: set[str] = set()
         for item in found:
             if item.conversation.id not in checked:
@@ -119,14 +119,14 @@ class Overflow:
                 return
         if here.parent is None:
             if info.overflow_due_at is not None:  # nowhere further up to go
-                await stored.set_overflow_due(self.context.store, item, None)
+                await stored_overflow.set_due(self.context.store, item, None)
             return
         window = timedelta(seconds=here.overflow.for_level(conversation.risk_level))
         due = (arrived_here(info) or now) + window
         if now >= due:
             await self._offer(item, here.parent, "unanswered", int(window.total_seconds()))
         elif due != info.overflow_due_at:
-            await stored.set_overflow_due(self.context.store, item, due)
+            await stored_overflow.set_due(self.context.store, item, due)
 
     async def _someone_can_take(self, desk: DeskConfig, skill: str | None, now: datetime,
                                 able: dict[tuple[str, str | None], bool]) -> bool:

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from store import handoff as stored
 from store import messages as stored_messages
+from store import overflow as stored_overflow
 from store import queue_places, tasks
 from store.client import open_store
 from store.durable import DurableMongoClient
@@ -170,7 +171,7 @@ async def test_queue_and_due_reads_examine_only_what_they_return(store) -> None:
     assert examined.count == 7
 
     examined.count = 0
-    assert [item.conversation.id for item in await stored.overflow_due(store, 2, NOW)] == ["cv-700"]
+    assert [item.conversation.id for item in await stored_overflow.due(store, NOW)] == ["cv-700"]
     assert examined.count == 1  # the one at risk whose overflow check is due, not the other one waiting
 
 
