@@ -5,10 +5,10 @@ text notice per handoff, when their place is first worked out and only when they
 A youth at risk is never told they are behind others: they hear that a counsellor is coming.
 
 A queue change can move every youth behind it (one leaving the head moves all the others up), so
-working out places on every change costs the queue's length per change. A desk's places are worked
-out at most once per ``handoff.place_notice_seconds`` instead: the first change after a quiet spell
-at once, every change during the spell folded into one pass at its end. A queue change itself then
-reads nothing, however long the queue; a youth hears of a new place at most that much later.
+working out places on every change costs the queue's length per change. After each pass over a desk's
+queue comes a spell of ``handoff.place_notice_seconds`` instead: the first change after a spell is
+worked out at once, every change during one folded into one pass at its end. A queue change itself
+then reads nothing, however long the queue; a youth hears of a new place at most a spell (plus a pass) later.
 """
 
 from __future__ import annotations
@@ -34,41 +34,52 @@ log = logging.getLogger("youthdesk.handoff.place_notices")
 class PlaceNotices:
     def __init__(self, context: HandoffContext) -> None:
         self.context = context
-        # Per desk, on this instance: when its last pass began (loop time), the pass waiting for the end
-        # of the spell, and one pass at a time. What each youth was told is in the store, for every instance.
+        # Per desk, on this instance: when its last pass ended (loop time), whether a pass waits for the
+        # end of the spell, and one pass at a time. What each youth was told is in the store, for every instance.
         self._last_pass: dict[str, float] = {}
-        self._waiting: dict[str, asyncio.Task[None]] = {}
+        self._waiting: set[str] = set()
         self._passes: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def queue_changed(self, desk: str) -> None:
         """``desk``'s queue (or its staff) changed: its places are worked out now, or at the end of the spell."""
         if desk in self._waiting:
             return  # a pass is coming, and it reads the queue after this change
-        loop = asyncio.get_running_loop()
-        wait = self._last_pass.get(desk, -math.inf) + self.context.settings.handoff.place_notice_seconds - loop.time()
-        if wait > 0 or self._passes[desk].locked():
-            self._waiting[desk] = asyncio.create_task(self._after(desk, max(wait, 0.0)))
+        if self._passes[desk].locked() or self._spell_left(desk) > 0:
+            self._waiting.add(desk)
+            task = asyncio.create_task(self._after_the_spell(desk), name=f"places:{desk}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
-        await self._pass(desk)
+        async with self._passes[desk]:
+            await self._pass(desk)
 
     async def stop(self) -> None:
-        waiting = list(self._waiting.values())
-        for task in waiting:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*waiting, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _after(self, desk: str, wait: float) -> None:
-        await asyncio.sleep(wait)
-        del self._waiting[desk]  # from here on a change needs a pass of its own: this one may have read
-        try:
-            await self._pass(desk)
-        except Exception:  # noqa: BLE001 - a failed pass must not stop the next; the next change retries
-            log.exception("place notices for desk %s failed", desk)
+    def _spell_left(self, desk: str) -> float:
+        """Seconds until ``desk`` may be worked out again: the spell runs from the end of its last pass, so
+        passes take at most their share of the loop even when one takes longer than the spell."""
+        ends = self._last_pass.get(desk, -math.inf) + self.context.settings.handoff.place_notice_seconds
+        return ends - asyncio.get_running_loop().time()
+
+    async def _after_the_spell(self, desk: str) -> None:
+        async with self._passes[desk]:  # after a pass running now, and its spell
+            await asyncio.sleep(max(0.0, self._spell_left(desk)))
+            self._waiting.discard(desk)  # from here on a change needs a pass of its own: this one may have read
+            try:
+                await self._pass(desk)
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the next; the next change retries
+                log.exception("place notices for desk %s failed", desk)
 
     async def _pass(self, desk: str) -> None:
-        async with self._passes[desk]:
-            self._last_pass[desk] = asyncio.get_running_loop().time()
+        try:
             await self._tell_changed_places(desk)
+        finally:
+            self._last_pass[desk] = asyncio.get_running_loop().time()
 
     async def _tell_changed_places(self, desk: str) -> None:
         read_at = utcnow()  # orders this reading among every instance's: real time, not the engine's clock

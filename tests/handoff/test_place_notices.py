@@ -162,13 +162,20 @@ async def test_after_the_spell_each_youth_is_told_their_final_place_once(start_a
     assert "前面还有0位" in notices[first] and "前面还有2位" in notices[second]  # the place worked out for each
 
 
-async def test_stopping_cancels_a_pass_waiting_for_the_end_of_its_spell(start_app, settings) -> None:
+async def test_stopping_cancels_a_pass_waiting_for_the_end_of_its_spell(start_app, settings, monkeypatch) -> None:
     client = await start(start_app, _with_spell(settings))
     desk = await _clone_queue(client, 3)
     places = engine(client).assignment.places
+    readings: list[set[str]] = []
+    real_entries = place_notices_module.queue_entries
+
+    async def counted(store, desks):  # type: ignore[no-untyped-def]
+        readings.append(desks)
+        return await real_entries(store, desks)
+
+    monkeypatch.setattr(place_notices_module, "queue_entries", counted)
     await places.queue_changed(desk)
-    await places.queue_changed(desk)
-    waiting = list(places._waiting.values())
-    assert len(waiting) == 1
+    await places.queue_changed(desk)  # waits for the end of the spell
     await places.stop()
-    assert waiting[0].cancelled()
+    await asyncio.sleep(SPELL * 2)
+    assert readings == [{desk}]
