@@ -50,6 +50,9 @@ class HandoffConfig(_Settings):
     topic_skills: dict[str, str] = Field(default_factory=dict)
     # Rough time one conversation takes a counsellor; used for the youth's expected wait.
     expected_handle_seconds: int = Field(default=600, gt=0)
+    # The spell after each working out of a desk's places (``handoff.place_notices``): the first queue
+    # change after it is worked out at once, the changes during it together at its end.
+    place_notice_seconds: float = Field(default=5, ge=0)
     # How often the deadline watchers look: the slack on every window, so a level-3 overflow comes at most
     # this long after its window (the tick reads only what is due, so half a second costs little).
     tick_seconds: float = Field(default=0.5, gt=0)

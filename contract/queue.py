@@ -85,6 +85,10 @@ class HandoffInfo(BaseModel):
     # Overflow and surge move a waiting risk conversation up to where someone can take it
     # (``Conversation.also_visible_to`` keeps it in the queues it came from). Offers: oldest first.
     offers: list[Offer] = Field(default_factory=list)
+    # When the overflow rules must next look at this waiting conversation (``handoff.overflow``): every
+    # write that can make it due (queued, moved, raised, requeued) sets it to the time of the write, and
+    # the check that then looks sets it to its window's end. None: nothing will fall due by waiting.
+    overflow_due_at: datetime | None = None
 
     def start(self, deadline: Deadline) -> None:
         self.deadline_started_at, self.deadline_due_at = deadline.started_at, deadline.due_at

@@ -1,4 +1,4 @@
-"""Assignment: queueing a conversation, claiming it, taking the next one, auto-assignment, positions.
+"""Assignment: queueing a conversation, claiming it, taking the next one, auto-assignment.
 
 Claiming is one conditional update on (state, owner) in ``store.handoff``, so two counsellors can
 never own one conversation, even across gateway instances.
@@ -11,20 +11,20 @@ from collections import defaultdict
 
 from contract import crash_points
 from contract.handoff import HandoffRequest
-from contract.models import Conversation, ConversationState, Event, SenderKind, utcnow
+from contract.models import Conversation, ConversationState, Event, SenderKind
 from contract.people import Presence, Role, User
-from contract.queue import Deadline, Handed, HandoffInfo, PositionNotice, Transfer
+from contract.queue import Deadline, Handed, HandoffInfo, Transfer
 from handoff import cases, floods, tasks, wellbeing
 from handoff.access import ensure_desk_access, ensure_may_take, visible_desks
 from handoff.context import HandoffContext
 from handoff.desks import nearest_open_ancestor, open_now
 from handoff.errors import Conflict, NotFound
-from handoff.queue import load, places, queue_entries, queued
-from handoff.replies import AT_RISK_NOBODY_ON_DUTY, CALLBACK_INVITE, QUEUE_NOTICE, at_risk_notice
+from handoff.place_notices import PlaceNotices
+from handoff.queue import load, queued
+from handoff.replies import AT_RISK_NOBODY_ON_DUTY, CALLBACK_INVITE, at_risk_notice
 from handoff.sessions import has_live_session
 from handoff.users import active_count, list_users
 from store import handoff as stored
-from store import queue_places
 
 LEAVE_MESSAGE_NOTE = "留言：值班时间外收到，等待下一班处理"
 AT_CAPACITY = "at capacity"
@@ -35,10 +35,7 @@ class Assignment:
         self.context = context
         # One auto-assignment pass per desk at a time, so one pass never hands out a conversation twice.
         self._desk_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # Position notices: desks being worked out now, and those changed again meanwhile. What each
-        # waiting youth was last told is kept in the store (``store.queue_places``), for every instance.
-        self._positions_running: set[str] = set()
-        self._positions_again: set[str] = set()
+        self.places = PlaceNotices(context)
 
     # ------------------------------------------------------------- queueing
 
@@ -53,6 +50,7 @@ class Assignment:
             reason=request.reason, waiting_since=now, skill=self._skill_for(conversation.topic, category),
             last_youth_at=now, cues=list(request.cues),
             previous_counsellor=await stored.previous_owner(context.store, conversation),
+            overflow_due_at=now if level >= 2 else None,  # overflow looks at it (now, or on the next tick)
         )
         if not open_now(desk, now) and level >= 2:
             # A youth at risk does not wait for the morning shift: the nearest staffed desk above takes it.
@@ -106,65 +104,16 @@ class Assignment:
 
     async def queue_changed(self, desk: str) -> None:
         await self.context.stream.bus.publish(Event(type="queue.changed", desk=desk, data={"desk": desk}))
-        await self.publish_positions(desk)
+        await self.places.queue_changed(desk)
 
     async def queues_changed(self, conversation: Conversation) -> None:
         """Every queue ``conversation`` is in: its desk's and those of the desks it overflowed from."""
         for desk in (conversation.desk, *conversation.also_visible_to):
             await self.queue_changed(desk)
 
-    async def publish_positions(self, desk: str) -> None:
-        """Tell the waiting youths of ``desk`` their place and expected wait (the widget shows it) when it
-        changed. A youth at risk is never told they are behind others: they hear that a counsellor is coming.
-
-        Changes arriving while the desk's positions are being worked out fold into one more pass after
-        it, so a burst of queue changes costs two reads of the desk's queue, not one per change."""
-        if desk in self._positions_running:
-            self._positions_again.add(desk)
-            return
-        self._positions_running.add(desk)
-        try:
-            while True:
-                self._positions_again.discard(desk)
-                await self._publish_changed_positions(desk)
-                if desk not in self._positions_again:
-                    return
-        finally:
-            self._positions_running.discard(desk)
-
-    async def _publish_changed_positions(self, desk: str) -> None:
-        read_at = utcnow()  # orders this reading among every instance's: real time, not the engine's clock
-        entries = await queue_entries(self.context.store, {desk})
-        places_now = places(entries)
-        staff = await self._online_staff(desk)
-        told: dict[str, PositionNotice] = {}
-        for entry in entries:
-            if entry.risk_level >= 2:
-                told[entry.conversation_id] = PositionNotice(urgent=True)
-            else:
-                position = places_now[entry.conversation_id]
-                told[entry.conversation_id] = PositionNotice(
-                    position=position, expected_wait_seconds=self._expected_wait(position, staff))
-        # Recorded first, then told what changed since the record before, by whichever instance records it.
-        told_before = await queue_places.record_told(self.context.store, desk, told, read_at)
-        if told_before is None:
-            return  # another instance read the queue later and tells that
-        for entry in entries:
-            notice = told[entry.conversation_id]
-            if told_before.get(entry.conversation_id) != notice:
-                await self.context.stream.bus.publish(Event(
-                    type="queue.position", conversation_id=entry.conversation_id, desk=entry.desk,
-                    also_desks=list(entry.also_visible_to), data=notice.model_dump()))
-
-    def _expected_wait(self, position: int, online_staff: int) -> int:
-        return int(position * self.context.settings.handoff.expected_handle_seconds / max(1, online_staff))
-
     async def _online_counsellors(self, desk: str) -> list[User]:
         return [user for user in await list_users(self.context.store, {desk})
                 if user.role == Role.COUNSELLOR and user.presence == Presence.ONLINE]
-
-    async def _online_staff(self, desk: str) -> int:
-        return len(await self._online_counsellors(desk))
 
     async def tell_nobody_on_duty(self, conversation: Conversation) -> None:
         """A youth at risk and no desk staffed anywhere above: where to turn tonight (once per handoff,
@@ -175,9 +124,7 @@ class Assignment:
 
     async def tell_youth(self, conversation_id: str) -> None:
         """At risk, on every platform, at once and once per handoff: a person is coming (never a wait) —
-        also to a youth who got a queue notice before the risk showed. Otherwise one queue notice per
-        handoff, only where the channel does not show the wait live (the widget does) and only when the
-        youth will really wait."""
+        also to a youth who got a queue notice before the risk showed. A place and a wait: ``places``."""
         context = self.context
         item = await load(context.store, conversation_id)
         if item is None or item.info.leave_message:
@@ -186,20 +133,6 @@ class Assignment:
         if level >= 2 and item.conversation.state in (ConversationState.QUEUED, ConversationState.ASSIGNED):
             if await stored.mark_at_risk_notice_sent(context.store, conversation_id):
                 await context.stream.send(conversation_id, at_risk_notice(level), sender=SenderKind.SYSTEM)
-            return
-        if item.conversation.state != ConversationState.QUEUED or item.info.queue_notice_sent:
-            return
-        if item.conversation.platform not in context.text_notice_platforms:
-            return
-        entries = await queue_entries(context.store, {item.conversation.desk})
-        position = places(entries).get(conversation_id, 1)
-        wait = self._expected_wait(position, await self._online_staff(item.conversation.desk))
-        if wait < 60:
-            return
-        if await stored.mark_queue_notice_sent(context.store, conversation_id):
-            await context.stream.send(conversation_id,
-                                      QUEUE_NOTICE.format(ahead=position - 1, minutes=max(1, wait // 60)),
-                                      sender=SenderKind.SYSTEM)
 
     # ------------------------------------------------------------- claiming
 
@@ -298,4 +231,4 @@ class Assignment:
     async def presence_changed(self, user: User) -> None:
         if user.presence == Presence.ONLINE:
             await self.auto_assign(user.desk)
-        await self.publish_positions(user.desk)
+        await self.places.queue_changed(user.desk)  # the expected waits follow the staff online

@@ -47,7 +47,7 @@ class DeadlineWatcher(Ticker):
         for item in await stored.due_for_check(store, **self._due_bounds(now)):
             await self._check(item)
         # Conditional moves: a conversation claimed meanwhile stays put.
-        await self.overflow.check_all(await stored.waiting_at_risk(store, OVERFLOW_FROM_LEVEL))
+        await self.overflow.tick()
         # Below risk 2 and unanswered for the shortest desk window: 留言 (each desk's own window decides).
         shortest = min(desk.leave_message.offer_after_seconds for desk in self.context.settings.desks)
         await self.leave_messages.check_all(

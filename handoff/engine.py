@@ -77,12 +77,14 @@ class HandoffEngine:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        await self.overflow.start()
         self._listener = asyncio.create_task(self._follow_closed_windows(), name="handoff:windows")
 
     async def stop(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
+        await self.assignment.places.stop()
 
     async def _follow_closed_windows(self) -> None:
         """The outbox reports a platform refusing a counsellor's message only on the bus."""

@@ -8,7 +8,9 @@ national centre. The desks it came from keep it in their queues, so whoever is f
 Under a surge (``handoff.surge``) a covered desk's risk conversations go straight to the named centres.
 
 Checked right after queueing and on every deadline tick, so a move happens within ``tick_seconds``
-of its window.
+of its window. A tick reads only what may move, never every waiting conversation: those whose window
+ends by now (``HandoffInfo.overflow_due_at``, stored, so no restart or other instance misses one),
+those at a desk where nobody can take them while a desk above can, and those a surge covers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from contract.escalation import Offer, OfferReason, Surge
 from contract.models import ConversationState, Event
 from contract.people import Presence, Role
 from contract.queue import Handed, HandoffInfo
-from handoff.access import ancestors
+from handoff.access import ancestors, descendants
 from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.desks import open_now
@@ -29,10 +31,10 @@ from handoff.surge import covering
 from handoff.users import active_count, list_users
 from store import alerts as stored_alerts
 from store import handoff as stored
+from store import overflow as stored_overflow
+from store.overflow import OVERFLOW_FROM_LEVEL
 
 log = logging.getLogger("youthdesk.handoff.overflow")
-
-OVERFLOW_FROM_LEVEL = 2
 
 
 def short_name(desk: DeskConfig) -> str:
@@ -66,13 +68,32 @@ class Overflow:
         self.context = context
         self.assignment = assignment
 
-    async def check_all(self, items: list[Handed]) -> None:
-        """One pass over the conversations with a human (the deadline tick hands them in). Who can take
-        what is asked once per desk and skill per pass: the tick must stay cheap with hundreds waiting."""
-        surges = await stored_alerts.active_surges(self.context.store)
+    async def start(self) -> None:
+        await stored_overflow.due_where_unknown(self.context.store, self.context.now())
+
+    async def tick(self) -> None:
+        """The deadline tick's pass: read what may move now and check each. Who can take what is asked
+        once per desk and skill per pass, so a tick costs the desks and their counsellors, plus what moves."""
+        store, settings, now = self.context.store, self.context.settings, self.context.now()
+        surges = await stored_alerts.active_surges(store)
         able: dict[tuple[str, str | None], bool] = {}
-        for item in items:
-            await self.check(item, surges, able)
+        found = await stored_overflow.due(store, now)
+        for surge in surges:
+            found += await stored_overflow.waiting_seen_by(store, descendants(settings, surge.desk),
+                                                           not_at=surge.to_desks)
+        skills = [None, *sorted(set(settings.handoff.topic_skills.values()))]
+        for desk in settings.desks:
+            if not await stored_overflow.anyone_waiting_at(store, desk.id):
+                continue
+            stuck = [skill for skill in skills if not await self._someone_can_take(desk, skill, now, able)
+                     and await self._nearest_able_above(desk.id, skill, now, able) is not None]
+            if stuck:  # None among them: nobody here can take any, whatever skill each needs
+                found += await stored_overflow.waiting_at(store, desk.id, None if None in stuck else stuck)
+        checked: set[str] = set()
+        for item in found:
+            if item.conversation.id not in checked:
+                checked.add(item.conversation.id)
+                await self.check(item, surges, able)
 
     async def check(self, item: Handed, surges: list[Surge] | None = None,
                     able: dict[tuple[str, str | None], bool] | None = None) -> None:
@@ -90,42 +111,48 @@ class Overflow:
         if surge is not None and conversation.desk not in surge.to_desks:
             await self._offer(item, surge.to_desks[0], "surge", 0, extra=surge.to_desks[1:])
             return
-        if not await self._someone_can_take(here, item, now, able):
-            staffed = await self._nearest_able_above(here.id, item, now, able)
+        skill = info.skill
+        if not await self._someone_can_take(here, skill, now, able):
+            staffed = await self._nearest_able_above(here.id, skill, now, able)
             if staffed is not None:
                 await self._offer(item, staffed, "nobody_online", 0)
                 return
-        since = arrived_here(info) or now
-        window = here.overflow.for_level(conversation.risk_level)
-        parent = here.parent
-        if parent is not None and now - since >= timedelta(seconds=window):
-            await self._offer(item, parent, "unanswered", window)
+        if here.parent is None:
+            if info.overflow_due_at is not None:  # nowhere further up to go
+                await stored_overflow.set_due(self.context.store, item, None)
+            return
+        window = timedelta(seconds=here.overflow.for_level(conversation.risk_level))
+        due = (arrived_here(info) or now) + window
+        if now >= due:
+            await self._offer(item, here.parent, "unanswered", int(window.total_seconds()))
+        elif due != info.overflow_due_at:
+            await stored_overflow.set_due(self.context.store, item, due)
 
-    async def _someone_can_take(self, desk: DeskConfig, item: Handed, now: datetime,
+    async def _someone_can_take(self, desk: DeskConfig, skill: str | None, now: datetime,
                                 able: dict[tuple[str, str | None], bool]) -> bool:
-        key = (desk.id, item.info.skill)
+        key = (desk.id, skill)
         if key not in able:
-            able[key] = await self._ask_someone_can_take(desk, item, now)
+            able[key] = await self._ask_someone_can_take(desk, skill, now)
         return able[key]
 
-    async def _ask_someone_can_take(self, desk: DeskConfig, item: Handed, now: datetime) -> bool:
+    async def _ask_someone_can_take(self, desk: DeskConfig, skill: str | None, now: datetime) -> bool:
         """An online counsellor of ``desk`` with free capacity and the skill, while the desk is open."""
         if not open_now(desk, now):
             return False
         for user in await list_users(self.context.store, {desk.id}):
             if user.role != Role.COUNSELLOR or user.presence != Presence.ONLINE:
                 continue
-            if item.info.skill and item.info.skill not in user.skills:
+            if skill and skill not in user.skills:
                 continue
             if await active_count(self.context.store, user.id) < user.capacity:
                 return True
         return False
 
-    async def _nearest_able_above(self, desk_id: str, item: Handed, now: datetime,
+    async def _nearest_able_above(self, desk_id: str, skill: str | None, now: datetime,
                                   able: dict[tuple[str, str | None], bool]) -> str | None:
         settings = self.context.settings
         for candidate in ancestors(settings, desk_id):
-            if await self._someone_can_take(settings.desk(candidate), item, now, able):
+            if await self._someone_can_take(settings.desk(candidate), skill, now, able):
                 return candidate
         return None
 

@@ -35,6 +35,8 @@ INDEXES = {
         Index([("state", ASCENDING), ("handoff.deadline_due_at", ASCENDING)], "state_deadline_due"),
         Index([("handoff.leave_message", ASCENDING), ("state", ASCENDING)], "leave_message_state"),
         Index([("state", ASCENDING), ("handoff.waiting_since", ASCENDING)], "state_waiting_since"),
+        # Overflow reads the waiting conversations at risk whose check is due, not all of them.
+        Index([("state", ASCENDING), ("handoff.overflow_due_at", ASCENDING)], "state_overflow_due"),
     ],
 }
 

@@ -1,10 +1,10 @@
 """A conversation's handoff state: state, owner, desk, risk and the engine's ``handoff`` bookkeeping.
 
 Besides the stream creating a conversation (and its ``set_state``, the low-level call the engine
-closes with), this module is the only writer of those fields, and only the handoff engine calls
-its writes. Each change that must not race (queueing, claiming, transfers, deadline states) is
-one conditional update on what the caller read, so two counsellors or two gateway instances
-never both win.
+closes with), this module is the only writer of those fields (``store.overflow`` of the overflow due
+time its writes start), and only the handoff engine calls its writes. Each change that must not race
+(queueing, claiming, transfers, deadline states) is one conditional update on what the caller read,
+so two counsellors or two gateway instances never both win.
 """
 
 from __future__ import annotations
@@ -20,29 +20,19 @@ from contract.queue import Deadline, DeadlineState, Handed, HandoffInfo, Message
 from store.database import Store
 from store.fields import unseal
 from store.messages import opened_message
+from store.overflow import OVERFLOW_DUE, due_after_write
 from store.queue_places import seen_by
-from store.times import aware
+from store.times import aware_document
 
 WITH_A_HUMAN = [ConversationState.QUEUED, ConversationState.ASSIGNED]
 
 
-def _utc(value: Any) -> Any:
-    """Every datetime in a document, aware (the embedded store hands back naive UTC)."""
-    if isinstance(value, datetime):
-        return aware(value)
-    if isinstance(value, dict):
-        return {key: _utc(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_utc(item) for item in value]
-    return value
-
-
 def _handed(doc: dict[str, Any]) -> Handed:
-    return Handed.from_doc(_utc(doc))
+    return Handed.from_doc(aware_document(doc))
 
 
 def _conversation(doc: dict[str, Any]) -> Conversation:
-    return Conversation.from_doc(_utc(doc))
+    return Conversation.from_doc(aware_document(doc))
 
 
 def _deadline(deadline: Deadline) -> dict[str, Any]:
@@ -80,14 +70,6 @@ async def due_for_check(store: Store, *, deadline_due_by: datetime, requeue_due_
          "handoff.deadline_due_at": {"$lte": requeue_due_before}},
         {"risk_level": {"$gte": 2}, "handoff.last_youth_at": {"$lte": silent_since}},
     ]}).to_list(None)
-    return [_handed(doc) for doc in docs]
-
-
-async def waiting_at_risk(store: Store, from_level: int) -> list[Handed]:
-    """Queued, unowned conversations at ``from_level`` or above, outside 留言: what overflow may move."""
-    docs = await store.conversations.find({"state": ConversationState.QUEUED, "owner": None,
-                                           "risk_level": {"$gte": from_level},
-                                           "handoff.leave_message": {"$ne": True}}).to_list(None)
     return [_handed(doc) for doc in docs]
 
 
@@ -179,7 +161,7 @@ async def claim(store: Store, conversation_id: str, owner: str, now: datetime) -
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation_id, "state": ConversationState.QUEUED, "owner": None},
         {"$set": {"state": ConversationState.ASSIGNED, "owner": owner, "updated_at": now,
-                  "handoff.assigned_at": now}},
+                  "handoff.assigned_at": now, OVERFLOW_DUE: None}},
         return_document=ReturnDocument.AFTER,
     )
     return _conversation(doc) if doc else None
@@ -206,7 +188,8 @@ async def offer_back(store: Store, conversation: Conversation, *, waiting_since:
     result = await store.conversations.update_one(
         {"_id": conversation.id, "state": ConversationState.ASSIGNED, "owner": conversation.owner},
         {"$set": {"state": ConversationState.QUEUED, "owner": None, "updated_at": now,
-                  "handoff.waiting_since": waiting_since, **_deadline(deadline)},
+                  "handoff.waiting_since": waiting_since,
+                  OVERFLOW_DUE: due_after_write(conversation.risk_level, now), **_deadline(deadline)},
          "$push": {"handoff.transfers": record.model_dump()}})
     return bool(result.modified_count)
 
@@ -217,8 +200,10 @@ async def transfer(store: Store, conversation: Conversation, record: Transfer, *
     """Hand the conversation on as ``record`` says; ``None`` if its state or owner changed meanwhile.
     ``deadline`` replaces the running one; without it the running deadline continues. The receiving
     desk owns it from now on: the overflow trail ends (no desk below keeps it, no arrival label stays)."""
+    waiting = state == ConversationState.QUEUED
     changes: dict[str, Any] = {"state": state, "owner": owner, "desk": desk, "updated_at": now,
-                               "also_visible_to": [], "handoff.offers": []}
+                               "also_visible_to": [], "handoff.offers": [],
+                               OVERFLOW_DUE: due_after_write(conversation.risk_level, now) if waiting else None}
     if assigned:
         changes["handoff.assigned_at"] = now
     if waiting_since is not None:
@@ -239,7 +224,7 @@ async def transfer(store: Store, conversation: Conversation, record: Transfer, *
 async def change_risk(store: Store, conversation_id: str, *, level: int, category: str | None, now: datetime,
                       deadline_due_at: datetime | None = None, last_youth_at: datetime | None = None) -> Conversation:
     """A new risk level (and category, if given); a shortened deadline and a first sign of the youth too."""
-    changes: dict[str, Any] = {"risk_level": level, "updated_at": now}
+    changes: dict[str, Any] = {"risk_level": level, "updated_at": now, OVERFLOW_DUE: due_after_write(level, now)}
     if category:
         changes["risk_category"] = category
     if deadline_due_at is not None:
@@ -266,7 +251,7 @@ async def offer_upwards(store: Store, conversation: Conversation, offer: Offer, 
     ``also_visible_to``; ``None`` if it was claimed or moved since it was read (two ticks never move it twice)."""
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation.id, "state": ConversationState.QUEUED, "owner": None, "desk": offer.from_desk},
-        {"$set": {"desk": offer.to_desk, "updated_at": offer.at},
+        {"$set": {"desk": offer.to_desk, "updated_at": offer.at, OVERFLOW_DUE: offer.at},
          "$addToSet": {"also_visible_to": {"$each": also_visible_to}},
          "$push": {"handoff.offers": offer.model_dump()}},
         return_document=ReturnDocument.AFTER)
@@ -282,7 +267,8 @@ async def move_waiting_message(store: Store, conversation: Conversation, *, to_d
     """A queued 留言 moves to ``to_desk`` with its clock running; ``None`` if it left the queue or its desk."""
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation.id, "state": ConversationState.QUEUED, "desk": conversation.desk},
-        {"$set": {"desk": to_desk, "handoff.leave_message": False, **_deadline(deadline)},
+        {"$set": {"desk": to_desk, "handoff.leave_message": False,
+                  OVERFLOW_DUE: due_after_write(conversation.risk_level, record.at), **_deadline(deadline)},
          "$push": {"handoff.transfers": record.model_dump()}},
         return_document=ReturnDocument.AFTER)
     return _conversation(doc) if doc else None
@@ -305,7 +291,7 @@ async def end_offered_message(store: Store, conversation_id: str, deadline: Dead
     doc = await store.conversations.find_one_and_update(
         {"_id": conversation_id, "state": ConversationState.QUEUED, "handoff.leave_message": True,
          "handoff.message_offered_at": {"$ne": None}},
-        {"$set": {"handoff.leave_message": False, **_deadline(deadline)}},
+        {"$set": {"handoff.leave_message": False, OVERFLOW_DUE: deadline.started_at, **_deadline(deadline)}},
         return_document=ReturnDocument.AFTER)
     return _conversation(doc) if doc else None
 
@@ -348,7 +334,7 @@ async def join(store: Store, conversation_id: str, user_id: str) -> Conversation
 
 def closing_changes() -> dict[str, Any]:
     """What closing (through the stream's ``set_state``) does to the bookkeeping: no clock runs any more."""
-    return {"handoff.deadline_due_at": None, "handoff.deadline_state": "ok"}
+    return {"handoff.deadline_due_at": None, "handoff.deadline_state": "ok", OVERFLOW_DUE: None}
 
 
 # -------------------------------------------------------------------- deadlines

@@ -8,7 +8,7 @@ datetimes it reads through :func:`aware`, so nothing above the store compares na
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import overload
+from typing import Any, overload
 
 
 @overload
@@ -22,3 +22,14 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def aware_document(value: Any) -> Any:
+    """Every datetime in a document (or list, or value), aware."""
+    if isinstance(value, datetime):
+        return aware(value)
+    if isinstance(value, dict):
+        return {key: aware_document(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [aware_document(item) for item in value]
+    return value

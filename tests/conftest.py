@@ -41,7 +41,10 @@ def settings(tmp_path: Path) -> Settings:
     # Every desk open around the clock, so no test's outcome depends on the hour it runs at; tests of
     # opening hours set them (and a clock) themselves.
     desks = [desk.model_copy(update={"hours": "00:00-24:00"}) for desk in loaded.desks]
-    return loaded.model_copy(update={"service": service, "desks": desks})
+    # Places are worked out on every queue change, so tests see each notice as the change happens;
+    # tests/handoff/test_place_notices.py tests the spell.
+    handoff = loaded.handoff.model_copy(update={"place_notice_seconds": 0})
+    return loaded.model_copy(update={"service": service, "desks": desks, "handoff": handoff})
 
 
 @pytest.fixture(scope="session")

@@ -201,3 +201,24 @@ class ExaminedDocuments:
             return ids
 
         store.candidates = counted
+
+
+class CountingReads:
+    """Wraps the conversations collection's ``find``: how many documents the reads returned."""
+
+    def __init__(self, collection) -> None:  # type: ignore[no-untyped-def]
+        self.find_documents = 0
+        self._find = collection.find
+        collection.find = self.find
+
+    def find(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        cursor = self._find(*args, **kwargs)
+        to_list = cursor.to_list
+
+        async def counted(length=None):  # type: ignore[no-untyped-def]
+            docs = await to_list(length)
+            self.find_documents += len(docs)
+            return docs
+
+        cursor.to_list = counted
+        return cursor

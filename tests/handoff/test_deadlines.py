@@ -7,7 +7,7 @@ from datetime import timedelta
 from contract.handoff_config import DeadlineConfig, HandoffConfig
 from contract.keys import STORE, STREAM
 from handoff.web.keys import DEADLINES
-from tests.fakes import ExaminedDocuments, inbound, wait_for
+from tests.fakes import CountingReads, ExaminedDocuments, inbound, wait_for
 from tests.handoff_support import conversation, engine, login, start, user
 
 
@@ -81,27 +81,6 @@ async def test_background_tick_with_tiny_deadlines(start_app, settings) -> None:
     await wait_for(requeued, timeout=6)
     assert await client.app[STORE]["alerts"].count_documents({"conversation_id": cid,
                                                               "type": "deadline_breached"}) == 1
-
-
-class CountingReads:
-    """Wraps the conversations collection's ``find``: how many documents the reads returned."""
-
-    def __init__(self, collection) -> None:  # type: ignore[no-untyped-def]
-        self.find_documents = 0
-        self._find = collection.find
-        collection.find = self.find
-
-    def find(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        cursor = self._find(*args, **kwargs)
-        to_list = cursor.to_list
-
-        async def counted(length=None):  # type: ignore[no-untyped-def]
-            docs = await to_list(length)
-            self.find_documents += len(docs)
-            return docs
-
-        cursor.to_list = counted
-        return cursor
 
 
 async def test_a_tick_with_500_conversations_with_a_human_reads_only_the_due_ones(start_app) -> None:

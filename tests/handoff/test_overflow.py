@@ -6,8 +6,18 @@ the engine's clock is moved by hand and the deadline tick run, so the windows ar
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
+import pytest
+
 from contract.keys import STORE
+from contract.people import Presence
+from handoff.overflow import Overflow
 from handoff.queue import load
+from handoff.web.keys import DEADLINES
+from store.users import update_presence
+from tests.fakes import CountingReads
 from tests.handoff_support import Clock, at_shenzhen, conversation, engine, login, start, user
 
 
@@ -126,3 +136,77 @@ async def test_a_waiting_conversation_raised_to_level_2_overflows_like_one_arriv
     assert await where(client, cid) == ("sz", [], [])  # below level 2 it waits where it is
     await engine(client).set_risk(cid, 2, "self_harm", by=None, reason="detector: 割腕")
     assert await where(client, cid) == ("gd", ["sz"], ["由深圳转入：无人在线"])
+
+
+async def test_a_window_is_kept_in_the_store_so_a_restarted_or_another_instance_moves_it_once(start_app,
+                                                                                                settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological"])  # online, but does not answer
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+    clock = Clock(client)
+    await clock.at(10)
+    item = await load(client.app[STORE], cid)
+    assert item is not None and item.info.waiting_since is not None
+    assert item.info.overflow_due_at == item.info.waiting_since + timedelta(seconds=30)
+
+    # Two instances with nothing in memory (one just restarted) tick when the window has ended.
+    eng = engine(client)
+    restarted, other = Overflow(eng.context, eng.assignment), Overflow(eng.context, eng.assignment)
+    eng.now = lambda: item.info.waiting_since + timedelta(seconds=30)  # type: ignore[method-assign]
+    await asyncio.gather(restarted.tick(), other.tick())
+    assert await where(client, cid) == ("gd", ["sz"], ["由深圳转入：30秒无人接听"])  # moved, and once
+
+
+async def test_a_counsellor_going_offline_sends_the_desks_risk_conversations_up_on_the_next_tick(start_app,
+                                                                                               settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    shenzhen = await user(client, "c-sz", desk="sz", skills=["psychological"])
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+    clock = Clock(client)
+    await clock.at(1)
+    assert (await where(client, cid))[0] == "sz"  # its window runs until 30 s
+    await update_presence(client.app[STORE], shenzhen.id, Presence.OFFLINE)
+    await clock.at(2)
+    assert await where(client, cid) == ("gd", ["sz"], ["由深圳转入：无人在线"])
+
+
+@pytest.mark.parametrize("waiting", [20, 500])
+async def test_an_overflow_tick_reads_what_moves_not_everyone_waiting_at_risk(start_app, settings,
+                                                                             waiting: int) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological"])
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    store, now = client.app[STORE], engine(client).now()
+    template = await store.conversations.find_one({"_id": await conversation(client, risk=3, category="suicide")})
+    clones = [{**template, "_id": f"cv-waiting-{n}", "contact_id": f"ct-waiting-{n}",
+               "handoff": {**template["handoff"], "overflow_due_at": now + timedelta(hours=1)}}
+              for n in range(waiting - 2)]
+    clones.append({**template, "_id": "cv-due", "contact_id": "ct-due",  # waited past its window
+                   "handoff": {**template["handoff"], "waiting_since": now - timedelta(minutes=1),
+                               "overflow_due_at": now - timedelta(seconds=1)}})
+    await store.conversations.insert_many(clones)
+    reads = CountingReads(store.conversations)
+
+    await client.app[DEADLINES].overflow.tick()
+
+    assert (await where(client, "cv-due"))[0] == "gd"
+    # The due one, one of Shenzhen's (someone waits at risk there: are they stuck?), then the parent
+    # desk's queue for the moved one's new place: the same with 20 or 500 waiting.
+    assert reads.find_documents == 3
+
+
+async def test_a_conversation_waiting_from_before_due_times_were_kept_still_overflows(start_app, settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological"])  # online, but does not answer
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    cid = await conversation(client, risk=3, category="suicide")
+    store = client.app[STORE]
+    await store.conversations.update_one({"_id": cid}, {"$unset": {"handoff.overflow_due_at": ""}})
+    clock = Clock(client)
+    await clock.at(40)
+    assert (await where(client, cid))[0] == "sz"  # without a due time the tick does not see it ...
+    await engine(client).overflow.start()  # ... until the engine starts on that store (``HandoffEngine.start``)
+    await clock.at(41)
+    assert await where(client, cid) == ("gd", ["sz"], ["由深圳转入：30秒无人接听"])

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from store import handoff as stored
 from store import messages as stored_messages
+from store import overflow as stored_overflow
 from store import queue_places, tasks
 from store.client import open_store
 from store.durable import DurableMongoClient
@@ -152,7 +153,8 @@ async def test_queue_and_due_reads_examine_only_what_they_return(store) -> None:
     docs += [_conversation(500 + n, state="assigned", deadline_due_at=past if n < 4 else later,
                            owner="u1") for n in range(100)]
     docs += [_conversation(600 + n, state="queued") for n in range(3)]
-    docs += [_conversation(700 + n, state="queued", desk="gd", also=("sz",), risk=2) for n in range(2)]
+    docs += [_conversation(700 + n, state="queued", desk="gd", also=("sz",), risk=2,
+                           overflow_due_at=past if n == 0 else later) for n in range(2)]
     docs.append(_conversation(800, state="queued", leave_message=True, first_responded_at=None))
     await store.conversations.insert_many(docs)
     examined = ExaminedDocuments(store.conversations)
@@ -169,8 +171,8 @@ async def test_queue_and_due_reads_examine_only_what_they_return(store) -> None:
     assert examined.count == 7
 
     examined.count = 0
-    assert [item.conversation.id for item in await stored.waiting_at_risk(store, 2)] == ["cv-700", "cv-701"]
-    assert examined.count == 2
+    assert [item.conversation.id for item in await stored_overflow.due(store, NOW)] == ["cv-700"]
+    assert examined.count == 1  # the one at risk whose overflow check is due, not the other one waiting
 
 
 async def test_outbox_reminder_and_work_order_reads_examine_only_what_is_due(store) -> None:
