@@ -44,7 +44,7 @@ jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours
 _PIECE = 2000  # characters assessed at once: the widget's own limit per message
 _PIECE_OVERLAP = 200  # longer than any rule's window, so no rule is cut in two
 _NEGATION_REACH = 16  # characters before a cue in which its negation is looked for
-_CUES_SHOWN = 12
+_CUES_SHOWN = 12  # the cues a result carries to the counsellor, most serious first
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
 # "伤害自己" is reflexive, not first person; "我喜欢的角色" names what the youth likes, not the youth.
 _FIRST_PERSON = re.compile(r"我(?!们)(?!最?(?:喜欢|爱|追)的)|俺")
