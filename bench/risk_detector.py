@@ -1,5 +1,6 @@
-"""Risk triage: detector and model start-up and latency, then ``youthdesk risk eval`` on the committed
-evaluation splits and, when present, the public validation sets; triage latency with Rasa.
+"""Risk triage: detector and model start-up and latency, long messages (cost per character next to the
+held-out messages'), then ``youthdesk risk eval`` on the committed evaluation splits and, when present,
+the public validation sets; triage latency with Rasa.
 
 The public sets are never in the repository: convert them (``youthdesk risk data convert``, see
 bot/risk_models/README.md) into ``$YOUTHDESK_RISK_DATA`` (default ``~/.cache/youthdesk/risk-data``)
@@ -11,6 +12,8 @@ Triage with Rasa runs only when ``RASA_URL`` points at a reachable server with a
 from __future__ import annotations
 
 import os
+import re
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,6 +31,7 @@ from bot.triage import IntentParser, load_risk_intents, triage_text
 from contract.config import ServiceConfig
 
 ROUNDS = 20
+LONG_ROUNDS = 3
 PUBLIC_SETS = ("sos4k_val.jsonl", "cold_dev.jsonl")
 
 
@@ -45,6 +49,7 @@ async def main() -> None:
         detector.assess(text)
     samples = _per_message(detector.assess, texts)
     print(f"risk detector per message ({len(rows)} held-out messages x {ROUNDS}): {describe_ms(samples)}")
+    _long_messages(detector, texts, sum(samples) / (ROUNDS * sum(map(len, texts))))
 
     started = time.perf_counter()
     loaded = load_current(detector.normalise, detector.lexicon.version)
@@ -106,10 +111,27 @@ async def _with_rasa(triage_latencies: Callable[[IntentParser | None], Awaitable
         print(f"triage with Rasa ({url}), per message: {describe_ms(await triage_latencies(rasa))}")
 
 
-def _per_message(score: Callable[[str], object], texts: list[str]) -> list[float]:
-    """Seconds per call of ``score`` over ``texts``, ROUNDS times."""
+def _long_messages(detector: RiskDetector, texts: list[str], baseline: float) -> None:
+    """Seconds per character of long messages next to ``baseline``, the held-out messages' own: the held-out
+    messages joined as they are, joined with every punctuation mark and space taken out (one clause), and
+    one cue repeated ("我想死" x 667: each cue reads the clause around it). Linear cost keeps each row's
+    figure near the baseline at 2,000 and at 20,000 characters alike."""
+    joined = "".join(texts)
+    bare = re.sub(r"[\s，。！？；、,.!?;:：…~～]", "", joined)
+    print(f"risk detector, held-out messages (baseline): {baseline * 1e6:.1f} µs per character")
+    for length in (2_000, 20_000):
+        for name, text in (("held-out messages joined", joined), ("the same without punctuation", bare),
+                           ("我想死 repeated", "我想死")):
+            message = (text * (length // len(text) + 1))[:length]
+            samples = _per_message(detector.assess, [message], rounds=LONG_ROUNDS)
+            print(f"risk detector, {length:,} characters, {name}: {describe_ms(samples)} · "
+                  f"{statistics.fmean(samples) / length * 1e6:.1f} µs per character")
+
+
+def _per_message(score: Callable[[str], object], texts: list[str], rounds: int = ROUNDS) -> list[float]:
+    """Seconds per call of ``score`` over ``texts``, ``rounds`` times."""
     samples: list[float] = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for text in texts:
             t0 = time.perf_counter()
             score(text)

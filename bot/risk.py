@@ -27,6 +27,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -35,16 +36,15 @@ import jieba
 from bot.lexicon import Cue, Immediacy, Lexicon, Rule, load_lexicon
 from bot.normalise import Normaliser, latin_bounded
 from bot.risk_combine import Hit, category_of, corroborated, retraction
+from bot.risk_reading import ClauseFacts, Reading, Spans
 
 log = logging.getLogger("youthdesk.risk")
 jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
 
-_CLAUSE_BREAK = re.compile(r"[，。！？；\n]")
-_CLAUSE_MARKS = "，。！？；\n"
-_SENTENCE_BREAK = re.compile(r"[。！？\n]")
 _PIECE = 2000  # characters assessed at once: the widget's own limit per message
 _PIECE_OVERLAP = 200  # longer than any rule's window, so no rule is cut in two
 _NEGATION_REACH = 16  # characters before a cue in which its negation is looked for
+_CUES_SHOWN = 12  # the cues a result carries to the counsellor, most serious first
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
 # "伤害自己" is reflexive, not first person; "我喜欢的角色" names what the youth likes, not the youth.
 _FIRST_PERSON = re.compile(r"我(?!们)(?!最?(?:喜欢|爱|追)的)|俺")
@@ -105,8 +105,9 @@ class RiskDetector:
         return max((self._assess_normalised(piece) for piece in pieces), key=lambda result: result.level)
 
     def _assess_normalised(self, normalised: str) -> RiskAssessment:
-        hits = self._hits(normalised) + self._rule_hits(normalised)
-        return self._combine(normalised, hits)
+        reading = Reading(normalised)
+        hits = self._hits(reading) + self._rule_hits(reading)
+        return self._combine(reading, hits)
 
     def immediacy_sign(self, text: str, category: str) -> str | None:
         """The lexicon's sign that a risk of ``category`` someone else found (Rasa) is happening now.
@@ -114,11 +115,11 @@ class RiskDetector:
         The same groups and guards as the detector's own escalation, over the whole message: Rasa
         names no position. A friend's danger has no known category, so any group counts for it.
         """
-        normalised = self.normalise(text)
-        if retraction(self.lexicon, normalised, self._hits(normalised) + self._rule_hits(normalised)):
+        reading = Reading(self.normalise(text))
+        if retraction(self.lexicon, reading.text, self._hits(reading) + self._rule_hits(reading)):
             return None
         categories = None if category == "friend_concern" else {category}
-        group, match = next(self._immediacy_signs(normalised, categories), (None, None))
+        group, match = next(self._immediacy_signs(reading, categories), (None, None))
         return None if group is None or match is None else f"imminent:{group.name}:{match.group(0)}"
 
     def told_about(self, text: str) -> str | None:
@@ -128,15 +129,16 @@ class RiskDetector:
         or a set title (lexicon ``fiction``), an informational frame with no self marker ("电影里…",
         "纪录片"), or a question about a topic that names nobody. Rasa sees none of these.
         """
-        normalised = self.normalise(text)
-        hits = self._hits(normalised) + self._rule_hits(normalised)
+        reading = Reading(self.normalise(text))
+        normalised = reading.text
+        hits = self._hits(reading) + self._rule_hits(reading)
         if taken_back := retraction(self.lexicon, normalised, hits):
             return f"retracted:{taken_back.group(0)}"
         if fiction := next((word for word in self.lexicon.fiction if word in normalised), None):
             return f"fiction:{fiction}"
         if self._framed(normalised):
             return f"framed:{next(frame for frame in self.lexicon.frames if frame in normalised)}"
-        return self._caveat(normalised, hits)
+        return self._caveat(reading, hits)
 
     def normalise(self, text: str) -> str:
         """The text the lexicon's patterns read (see ``bot.normalise``); never raises."""
@@ -144,7 +146,8 @@ class RiskDetector:
 
     # ------------------------------------------------------------ matching
 
-    def _hits(self, text: str) -> list[Hit]:
+    def _hits(self, reading: Reading) -> list[Hit]:
+        text = reading.text
         hits: list[Hit] = []
         for cue in self.lexicon.cues:
             if (cue.ambiguous and cue.ordinary is not None and cue.ordinary.search(text)
@@ -153,14 +156,15 @@ class RiskDetector:
             for match in cue.regex.finditer(text):
                 start = match.start()
                 conditional = text.startswith(("就", "我就"), match.end())  # 不伤害自己我就睡不着
-                if cue.negatable and not conditional and (self._negated(text, start)
+                if cue.negatable and not conditional and (self._negated(reading, start)
                                       or any(word in match.group(0) for word in self.lexicon.inner_negation)):
                     continue
                 if match.group(0).startswith("被") and _DESCRIBED_PERSON.match(text, match.end()):
                     continue  # "演一个被欺负的人": a kind of person described, not something that happened
                 third = self._third_person(text, start, match.group(0), cue.category)
-                level = self._level(cue, text, start)
-                if third and _HYPOTHETICAL.search(text[self._clause(text, start)[0]:start]):
+                level = self._level(cue, reading, start)
+                clause_start, clause_end = reading.clause(start)
+                if third and reading.occurs(_HYPOTHETICAL, clause_start, start, clause_end):
                     level = min(level, 1)  # "如果朋友说想轻生我该怎么做": a question, nobody named at risk
                 if cue.ambiguous:
                     level = min(level, 2)  # raised back in _combine when something else says risk
@@ -168,8 +172,9 @@ class RiskDetector:
                                 level=level, third_person=third, ambiguous=cue.ambiguous))
         return hits
 
-    def _rule_hits(self, text: str) -> list[Hit]:
+    def _rule_hits(self, reading: Reading) -> list[Hit]:
         """Compositional rules: every family of a rule must match (un-negated) near the first one."""
+        text = reading.text
         found: dict[str, list[tuple[int, str]]] = {}
         boundaries: set[int] | None = None
         for name, family in self.lexicon.families.items():
@@ -180,7 +185,7 @@ class RiskDetector:
                         boundaries = self._boundaries(text)
                     if match.start() not in boundaries or match.end() not in boundaries:
                         continue
-                if family.negatable and self._negated(text, match.start()):
+                if family.negatable and self._negated(reading, match.start()):
                     continue
                 spans.append((match.start(), match.group(0)))
             if spans:
@@ -205,10 +210,16 @@ class RiskDetector:
 
     @staticmethod
     def _co_occurring(rule: Rule, found: dict[str, list[tuple[int, str]]]) -> list[tuple[int, str]] | None:
+        """The first anchor of the rule's first family with every other family within its window,
+        each family's nearest span (the earlier one on a tie), or None. Spans are in text order."""
+        starts = {name: [span[0] for span in found[name]] for name in rule.all[1:]}
         for anchor in found[rule.all[0]]:
             chosen = [anchor]
             for name in rule.all[1:]:
-                near = [span for span in found[name] if abs(span[0] - anchor[0]) <= rule.window]
+                # The nearest spans are the last one at or before the anchor and the first one after it.
+                after = bisect_right(starts[name], anchor[0])
+                near = [span for span in found[name][max(after - 1, 0):after + 1]
+                        if abs(span[0] - anchor[0]) <= rule.window]
                 if not near:
                     break
                 chosen.append(min(near, key=lambda span: abs(span[0] - anchor[0])))
@@ -226,18 +237,18 @@ class RiskDetector:
     def _framed(self, text: str) -> bool:
         return any(frame in text for frame in self.lexicon.frames) and not _SELF_MARKERS.search(text)
 
-    def _clause(self, text: str, position: int) -> tuple[int, int]:
-        start = max(text.rfind(mark, 0, position) for mark in _CLAUSE_MARKS) + 1
-        following = _CLAUSE_BREAK.search(text, position)
-        return start, following.start() if following else len(text)
-
-    def _negated(self, text: str, position: int) -> bool:
-        start, _ = self._clause(text, position)
+    def _negated(self, reading: Reading, position: int) -> bool:
+        start, _ = reading.clause(position)
         # Three words back, fillers included, fit in a few characters: segmenting the whole clause
         # before every cue would make a long unpunctuated message quadratic.
-        prefix = text[max(start, position - _NEGATION_REACH):position]
-        if not prefix:
-            return False
+        prefix = reading.text[max(start, position - _NEGATION_REACH):position]
+        if not prefix or not any(word in prefix for word in self.lexicon.negation):
+            return False  # no word jieba could cut from it is a negation
+        if prefix not in reading.negated:
+            reading.negated[prefix] = self._negates(prefix)
+        return reading.negated[prefix]
+
+    def _negates(self, prefix: str) -> bool:
         tokens = self._tokenizer.lcut(prefix, HMM=False)
         skipped = 0
         for token in reversed(tokens):
@@ -271,33 +282,48 @@ class RiskDetector:
             last = subject
         return bool(last and last.group(1))
 
-    def _level(self, cue: Cue, text: str, position: int) -> int:
+    def _level(self, cue: Cue, reading: Reading, position: int) -> int:
         if cue.kind == "escalator":
             return 0
-        start, end = self._clause(text, position)
-        clause = text[start:end]
+        start, end = reading.clause(position)
+        facts = self._clause_facts(reading, start, end)
+        if cue.kind == "topic":
+            return 2 if (facts.personal or len(reading.text) <= 6) and not facts.framed else 1
+        if facts.framed and not facts.personal and cue.level < 3:
+            return 1  # "电影里主角最后自杀了": told about, not lived
+        if cue.kind == "method":
+            return 2 if reading.occurs(_DESIRE, start, position, end) else 1
+        return cue.level
+
+    def _clause_facts(self, reading: Reading, start: int, end: int) -> ClauseFacts:
+        """Whether the clause ``text[start:end]`` is framed and whether it is the writer's own; read
+        once per clause, however many cues it holds."""
+        if start in reading.clause_facts:
+            return reading.clause_facts[start]
+        clause = reading.text[start:end]
         # "如果明天不用醒来就好了": an if-clause that ends in a wish is the youth's wish, not a frame.
         wish = bool(_WISH.search(clause))
         framed = any(frame in clause for frame in self.lexicon.frames if not (wish and _HYPOTHETICAL.match(frame)))
         # "被" marks the youth's own experience, except in a framed clause ("课题是留守儿童被拐卖").
         fiction = any(word in clause for word in self.lexicon.fiction)
         personal = not fiction and (bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed))
-        framed = framed or fiction
-        if cue.kind == "topic":
-            return 2 if (personal or len(text) <= 6) and not framed else 1
-        if framed and not personal and cue.level < 3:
-            return 1  # "电影里主角最后自杀了": told about, not lived
-        if cue.kind == "method":
-            return 2 if _DESIRE.search(text[start:position]) else 1
-        return cue.level
+        facts = ClauseFacts(framed=framed or fiction, personal=personal,
+                             has_frame=any(frame in clause for frame in self.lexicon.frames))
+        reading.clause_facts[start] = facts
+        return facts
 
     # ------------------------------------------------------------ combining
 
-    def _combine(self, text: str, hits: list[Hit]) -> RiskAssessment:
+    def _combine(self, reading: Reading, hits: list[Hit]) -> RiskAssessment:
+        text = reading.text
         levels = {id(hit): hit.level for hit in hits}
+        confirmed: dict[str, bool] = {}  # by cue: whether something else says risk depends on the cue alone
         for hit in hits:
-            if hit.ambiguous and hit.level == 2 and corroborated(self._cues[hit.id], text, hit, hits):
-                levels[id(hit)] = 3
+            if hit.ambiguous and hit.level == 2:
+                if hit.id not in confirmed:
+                    confirmed[hit.id] = corroborated(self._cues[hit.id], text, hit, hits)
+                if confirmed[hit.id]:
+                    levels[id(hit)] = 3
         # An unconfirmed ambiguous hit does not count as the suicidal half of a plan or a time:
         # "现在在天台" would otherwise confirm itself through its own "在天台".
         suicidal = [h for h in hits
@@ -313,29 +339,31 @@ class RiskDetector:
         if imminent:
             for hit in suicidal + methods:
                 levels[id(hit)] = 3
-        caveat = self._caveat(text, hits) if max(levels.values(), default=0) == 2 else None
+        caveat = self._caveat(reading, hits) if max(levels.values(), default=0) == 2 else None
         signs: list[str] = []
         if caveat is not None:  # never for level 3: a plan with means is not taken back by "哈哈"
             levels = {key: min(value, 1) for key, value in levels.items()}
         else:
-            signs = self._escalate(text, hits, levels)
+            signs = self._escalate(reading, hits, levels)
         ranked = [h for h in hits if levels[id(h)] > 0]
         if not ranked:
             return RiskAssessment(0, None, [], self.lexicon.version)
         mentions_means = caveat is None and any(
             h.kind in ("method", "topic") and h.category in ("suicide", "self_harm") and not h.third_person
-            and not self._framed_clause(text, h.start) for h in ranked)
+            and not self._framed_clause(reading, h.start) for h in ranked)
         level = max(levels[id(h)] for h in ranked)
         top = [h for h in ranked if levels[id(h)] == level]
         category = category_of(text, top, ranked)
         cues = [caveat] if caveat else signs
         for hit in sorted(hits, key=lambda h: (-levels[id(h)], h.start)):
+            if len(cues) >= _CUES_SHOWN:
+                break
             label = f"{'friend:' if hit.third_person else ''}{hit.id}:{hit.text}"
             if label not in cues:
                 cues.append(label)
-        return RiskAssessment(level, category, cues[:12], self.lexicon.version, mentions_means)
+        return RiskAssessment(level, category, cues[:_CUES_SHOWN], self.lexicon.version, mentions_means)
 
-    def _escalate(self, text: str, hits: list[Hit], levels: dict[int, int]) -> list[str]:
+    def _escalate(self, reading: Reading, hits: list[Hit], levels: dict[int, int]) -> list[str]:
         """Any level-2 hit near a generic immediacy sign (正在, 今晚, 救命, 出不去, 遗言 ...) is level 3.
 
         Generic rather than per phrase: whatever category found the risk, an act in progress, a very
@@ -344,62 +372,69 @@ class RiskDetector:
         for nothing; on their own the signs never raise anything.
         """
         risky = [h for h in hits if levels[id(h)] == 2 and h.category]
-        if not retraction(self.lexicon, text, hits):
+        if not retraction(self.lexicon, reading.text, hits):
             # A method named without a wish ("喝了半瓶农药") is level 1, but next to an act just done,
             # being there or a call for help it is the act itself.
             risky += [h for h in hits
-                      if h.kind == "method" and levels[id(h)] == 1 and not self._framed_clause(text, h.start)]
+                      if h.kind == "method" and levels[id(h)] == 1 and not self._framed_clause(reading, h.start)]
         if not risky:
             return []
         window = self.lexicon.immediacy_window
-        signs = list(self._immediacy_signs(text, {h.category for h in risky if h.category}))
+        signs: dict[str, tuple[Immediacy, list[re.Match[str]]]] = {}
+        for group, match in self._immediacy_signs(reading, {h.category for h in risky if h.category}):
+            signs.setdefault(group.name, (group, []))[1].append(match)
+        starts = {name: [match.start() for match in matches] for name, (_, matches) in signs.items()}
         fired: list[str] = []
         for hit in risky:
-            for group, match in signs:
-                if match.group(0) == hit.text or (hit.ambiguous and hit.start <= match.start()
-                                                  and match.end() <= hit.start + len(hit.text)):
+            for name, (group, matches) in signs.items():  # the lexicon's order, then the text's
+                if hit.category not in group.categories:
+                    continue
+                nearby = matches[bisect_left(starts[name], hit.start - window):
+                                 bisect_right(starts[name], hit.start + window)]
+                sign = next((match for match in nearby if not (
+                    match.group(0) == hit.text or (hit.ambiguous and hit.start <= match.start()
+                                                   and match.end() <= hit.start + len(hit.text)))), None)
+                if sign is None:
                     continue  # "遗书", "现在在天台" are the cue itself; a sign must add something to it
-                if hit.category in group.categories and abs(match.start() - hit.start) <= window:
-                    levels[id(hit)] = 3
-                    label = f"imminent:{group.name}:{match.group(0)}"
-                    if label not in fired:
-                        fired.append(label)
-                    break
+                levels[id(hit)] = 3
+                label = f"imminent:{group.name}:{sign.group(0)}"
+                if label not in fired:
+                    fired.append(label)
+                break
         return fired
 
-    def _immediacy_signs(self, text: str,
+    def _immediacy_signs(self, reading: Reading,
                          categories: set[str] | None) -> Iterator[tuple[Immediacy, re.Match[str]]]:
-        """The immediacy signs in ``text`` of groups for any of ``categories`` (None: every group)
+        """The immediacy signs in the text of groups for any of ``categories`` (None: every group)
         that count: not negated and not in an if-sentence."""
         for group in self.lexicon.immediacy:
             if categories is not None and not categories & group.categories:
                 continue
-            for match in group.regex.finditer(text):
-                if not self._negated(text, match.start()) and not self._hypothetical(text, match.start()):
+            for match in group.regex.finditer(reading.text):
+                if not self._negated(reading, match.start()) and not _hypothetical(reading, match.start()):
                     yield group, match
 
-    def _framed_clause(self, text: str, position: int) -> bool:
-        start, end = self._clause(text, position)
-        return any(frame in text[start:end] for frame in self.lexicon.frames)
+    def _framed_clause(self, reading: Reading, position: int) -> bool:
+        start, end = reading.clause(position)
+        return self._clause_facts(reading, start, end).has_frame
 
-    @staticmethod
-    def _hypothetical(text: str, position: int) -> bool:
-        """"如果哪天我没回消息，别找我": a sign in an if-sentence describes no present danger."""
-        start = max((m.end() for m in _SENTENCE_BREAK.finditer(text, 0, position)), default=0)
-        return bool(_HYPOTHETICAL.search(text, start, position))
-
-    def _caveat(self, text: str, hits: list[Hit]) -> str | None:
+    def _caveat(self, reading: Reading, hits: list[Hit]) -> str | None:
         """Why a level-2 match stays at level 1: the writer took it back, or asked about a topic."""
+        text = reading.text
         taken_back = retraction(self.lexicon, text, hits)
         if taken_back:
             return f"retracted:{taken_back.group(0)}"
+        # A guard's words inside a risk cue's own words ask nothing: "活着还有什么意思".
+        cues = Spans([(hit.start, hit.start + len(hit.text)) for hit in hits if hit.level >= 2])
         question = next((match for match in self.lexicon.generic_question.finditer(text)
-                         if not any(_inside(match, hit) for hit in hits if hit.level >= 2)), None)
+                         if not cues.cover(match.start(), match.end())), None)
         if question and not _FIRST_PERSON.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
             return f"topic_question:{question.group(0)}"
         return None
 
 
-def _inside(match: re.Match[str], hit: Hit) -> bool:
-    """Whether a guard's words are part of a risk cue's own words: "活着还有什么意思" asks nothing."""
-    return hit.start <= match.start() and match.end() <= hit.start + len(hit.text)
+def _hypothetical(reading: Reading, position: int) -> bool:
+    """"如果哪天我没回消息，别找我": a sign in an if-sentence describes no present danger."""
+    start, end = reading.sentence(position)
+    return reading.occurs(_HYPOTHETICAL, start, position, end)
+

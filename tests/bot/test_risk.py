@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+from typing import Any
+
 import pytest
 
+import bot.risk
 from bot.lexicon import LexiconError, load_lexicon, parse_lexicon
 from bot.risk import RiskDetector
 
@@ -105,3 +110,35 @@ def test_a_broken_lexicon_is_refused(change: dict) -> None:
     raw.update(change)
     with pytest.raises(LexiconError):
         parse_lexicon(raw)
+
+
+def test_a_long_unpunctuated_message_is_read_in_work_proportional_to_its_length(
+        detector: RiskDetector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One clause of thousands of characters and cues: the clause is read once, not once per cue, and
+    jieba segments a few characters per cue, not the clause. Work is counted, not timed."""
+    work: Counter[str] = Counter()
+    segment, clause_facts = detector._tokenizer.lcut, bot.risk.ClauseFacts
+
+    def counting_segment(text: str, *args: Any, **kwargs: Any) -> list[str]:
+        work["segmented"] += len(text)
+        return segment(text, *args, **kwargs)
+
+    def counting_facts(**facts: bool) -> Any:
+        work["clauses"] += 1
+        return clause_facts(**facts)
+
+    monkeypatch.setattr(detector._tokenizer, "lcut", counting_segment)
+    monkeypatch.setattr(bot.risk, "ClauseFacts", counting_facts)
+    rng = random.Random(15)
+    phrases = ["我想死", "我不想活了", "没有人在乎我", "我没想过自杀", "今天又考砸了", "别管我", "想割自己",
+               "活着没意思"]
+    for length in (2_000, 8_000):
+        work.clear()
+        text = ""
+        while len(text) < length:
+            text += rng.choice(phrases)
+        result = detector.assess(text)
+        assert result.level >= 2 and result.category in ("suicide", "self_harm")
+        pieces = len(range(0, len(text) - 200, 1800))  # read in overlapping pieces of 2,000 characters
+        assert work["clauses"] <= pieces  # one clause per piece, read once
+        assert work["segmented"] <= 20 * len(text)  # a cue's few characters, plus the piece once for whole words
