@@ -23,6 +23,9 @@ async def test_a_silent_youth_at_risk_becomes_an_outreach_task_for_the_owner(sta
     await user(client, "sup-gd", "supervisor", "gd")
     cid = await conversation(client, risk=2, category="suicide")
     await engine(client).claim(cid, owner)
+    # The counsellor answered, so no reply deadline can offer the conversation back (and take its owner)
+    # while the outreach alert becomes a task: the youth simply went quiet.
+    await engine(client).reply(cid, owner, "我在，你慢慢说")
     settings = client.app[SETTINGS].handoff
     clock["now"] += timedelta(minutes=settings.outreach_after_minutes + 1)
     await client.app[DEADLINES].tick()
