@@ -204,28 +204,3 @@ def test_farewells_without_a_risk_word(detector: RiskDetector, text: str, level:
 @pytest.mark.parametrize("text", ["他们说今天放学在校门口等我，要废了我，还有半小时", "他说要弄死我，现在就要过来我家"])
 def test_a_threat_arriving_within_the_hour_is_level_3(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level == 3, detector.assess(text)
-
-
-@pytest.mark.parametrize(("text", "level"), [
-    ("我只是真的觉得自己不应该存在", 2), ("有时候觉得我本来就不应该被生下来", 2),
-    ("这个角色不应该存在于第二部里", 0), ("我觉得我不应该在这里浪费时间", 0),
-])
-def test_not_meant_to_exist(detector: RiskDetector, text: str, level: int) -> None:
-    assert detector.assess(text).level == level, detector.assess(text)
-
-
-@pytest.mark.parametrize(("text", "level"), [
-    ("等你读到这封信的时候，我大概已经不在了", 3), ("你们看到这条的时候我应该已经不在了", 3),
-    ("等你看到消息的时候我已经不在家了，去机场了", 0), ("奶奶已经不在了，看到她的照片就想哭", 1),
-])
-def test_a_message_to_be_read_after_the_writer_is_gone(detector: RiskDetector, text: str, level: int) -> None:
-    assert detector.assess(text).level == level, detector.assess(text)
-
-
-@pytest.mark.parametrize(("text", "level"), [
-    ("一起烧炭的有吗 别劝 也别举报", 3), ("真的想死 你们不要再劝了", 3),
-    ("别劝我了 这双鞋我今天必须买", 0), ("不要拦我 我要去吃火锅", 0),
-])
-def test_asking_nobody_to_step_in_next_to_a_method_or_a_wish_to_die(detector: RiskDetector, text: str,
-                                                                     level: int) -> None:
-    assert detector.assess(text).level == level, detector.assess(text)
