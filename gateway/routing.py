@@ -11,7 +11,8 @@ who gets the event loop when:
   screen found) are routed at once by workers of their own, and no ordinary conversation starts
   routing while a message waits for the screen or an urgent conversation waits or is routed:
   a level-3 alert goes out before anything else;
-- ordinary conversations are routed in the loop's spare time only (``LoopPace``). Routing a new
+- ordinary conversations are routed in the loop's spare time (``LoopPace``), and when there is
+  none, within a quarter of the loop's time. Routing a new
   conversation costs more CPU than answering its webhook, and it runs on the same loop: routed
   as fast as it comes, a burst of ordinary messages would keep the webhooks waiting (p99 over a
   second at 200 messages/s). Paced, they wait in the stored backlog instead, which ``/healthz``
@@ -38,34 +39,45 @@ URGENT = 2  # from this urgency on, a conversation is routed at once, ahead of e
 
 
 class LoopPace:
-    """Lets one ordinary routing start at a time, when the event loop shows it has time to spare.
+    """Lets one ordinary routing start at a time: when the event loop has time to spare, and otherwise
+    within a share of the loop's time.
 
     The probe is a short timer; the CPU time this thread spent until it fired is the work queued
-    ahead of it (webhooks, socket writes, a routing in progress). Measured as CPU, not as the
-    timer's lateness, so a process merely waiting for a core on a busy machine is not taken for a
-    busy loop. Probes are taken one at a time, so a routing that has just started (and holds the
+    ahead of it (webhooks, deliveries, socket writes, a routing in progress). Measured as CPU, not as
+    the timer's lateness, so a process merely waiting for a core on a busy machine is not taken for
+    a busy loop. Probes are taken one at a time, so a routing that has just started (and holds the
     loop) fails the next probe: with the embedded store, whose calls never yield, ordinary routings
-    run one after the other in the gaps between webhooks; with a networked store, whose calls wait
-    on I/O, several run at once. After ``max_wait`` a routing starts anyway, so a loop saturated by
-    webhooks still routes a little and the backlog moves.
+    run one after the other in the gaps; with a networked store, whose calls wait on I/O, several run
+    at once. A loop that never has a gap still gives ordinary routing ``share`` of its time: after a
+    routing that took *t*, the next one starts at the latest *t* × (1 − share) / share later (never
+    more than ``max_wait``), so the backlog moves while the webhooks keep the larger part.
     """
 
-    def __init__(self, *, probe: float = 0.002, max_busy: float = 0.002, max_wait: float = 1.0) -> None:
+    def __init__(self, *, probe: float = 0.002, max_busy: float = 0.002, share: float = 0.25,
+                 max_wait: float = 1.0) -> None:
         self.probe = probe
         self.max_busy = max_busy
+        self.share = share
         self.max_wait = max_wait
+        self._last_routing = 0.0  # seconds the last ordinary routing took
         self._one_at_a_time = asyncio.Lock()
 
     async def spare_time(self) -> None:
-        """Return when the loop did less than ``max_busy`` of other work during a probe, or after ``max_wait``."""
+        """Return when the loop did less than ``max_busy`` of other work during a probe, or when the
+        others have had their share since the last routing."""
         async with self._one_at_a_time:
             loop = asyncio.get_running_loop()
             waited_since = loop.time()
+            rest = min(self.max_wait, self._last_routing * (1 - self.share) / self.share)
             while True:
                 started = time.thread_time()
                 await asyncio.sleep(self.probe)
-                if time.thread_time() - started <= self.max_busy or loop.time() - waited_since >= self.max_wait:
+                if time.thread_time() - started <= self.max_busy or loop.time() - waited_since >= rest:
                     return
+
+    def routed(self, seconds: float) -> None:
+        """An ordinary routing took ``seconds``: what the others' share is reckoned from."""
+        self._last_routing = seconds
 
 
 class RoutingBacklog:
@@ -191,12 +203,15 @@ class RoutingBacklog:
                 if (conversation_id := self._next(urgent)) is None:
                     self._settle()  # it may have popped the last stale urgent entry
                     return
+                started = time.monotonic()
                 try:
                     await self._route(conversation_id)
                 except Exception:  # noqa: BLE001 - the messages stay unprocessed; the next add or resume retries
                     log.exception("routing conversation %s failed; its messages stay in the stored backlog",
                                   conversation_id)
                 finally:
+                    if not urgent:
+                        self.pace.routed(time.monotonic() - started)
                     del self._busy[conversation_id]
                     if (urgency := self._again.pop(conversation_id, None)) is not None:
                         self.add(conversation_id, urgency)

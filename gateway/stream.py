@@ -2,14 +2,14 @@
 
 Every inbound message is stored before anyone acknowledges it to the platform; that is all the
 platform waits for. Routing (bot or human) happens afterwards, from the backlog of stored unrouted
-messages (``gateway.routing``: a bounded pool of workers, urgent conversations first), one
-conversation at a time in stored order, marking each message processed, so a crash between storing
-and routing loses nothing: ``resume`` fills the backlog again from the store. When routing fails
-the conversation goes to a human through the handoff seam. After a youth's message is routed, a
-contact not yet shown the current privacy notice gets it (``gateway.privacy_notice``). Outbound
-messages are stored as ``pending`` and delivered by ``gateway.outbox``. The stream is the one
-gateway place that moves a conversation's reply window (see ``store.conversations``); its read side
-(history, read receipts) is ``gateway.history``.
+messages (``gateway.routing``: each new message screened for risk first, urgent conversations at once,
+ordinary ones in the event loop's spare time), one conversation at a time in stored order, marking
+each message processed, so a crash between storing and routing loses nothing: ``resume`` fills the
+backlog again from the store. When routing fails the conversation goes to a human through the handoff
+seam. After a youth's message is routed, a contact not yet shown the current privacy notice gets it
+(``gateway.privacy_notice``). Outbound messages are stored as ``pending`` and delivered by
+``gateway.outbox``. The stream is the one gateway place that moves a conversation's reply window
+(see ``store.conversations``); its read side (history, read receipts) is ``gateway.history``.
 """
 
 from __future__ import annotations

@@ -141,37 +141,42 @@ async def test_ordinary_routing_waits_while_the_loop_is_busy_and_urgent_routing_
     routed: list[str] = []
 
     async def route(conversation_id: str) -> None:
+        _burn(0.02)
         routed.append(conversation_id)
 
-    backlog = RoutingBacklog(route, workers=4, pace=LoopPace(max_wait=60))
+    # A share so small that, after one ordinary routing, the next could only start in spare time.
+    backlog = RoutingBacklog(route, workers=4, pace=LoopPace(share=0.0001, max_wait=60))
     stop = asyncio.Event()
     webhooks = asyncio.create_task(_busy_loop(stop))
-    backlog.add("ordinary")
+    for conversation_id in ["o1", "o2"]:
+        backlog.add(conversation_id)
+    await wait_for(lambda: routed == ["o1"])  # nothing measured yet: the first goes at once
     backlog.add("urgent", 3)
-    await wait_for(lambda: routed == ["urgent"])
-    for _ in range(20):  # the ordinary routing has had every chance to start, had the loop been free
+    await wait_for(lambda: routed == ["o1", "urgent"])
+    for _ in range(20):  # o2 has had every chance to start, had the loop been free
         await asyncio.sleep(0.01)
-    assert routed == ["urgent"]
+    assert routed == ["o1", "urgent"]
 
     stop.set()
     await webhooks
-    await wait_for(lambda: routed == ["urgent", "ordinary"])
+    await wait_for(lambda: routed == ["o1", "urgent", "o2"])
     assert await backlog.idle(1)
 
 
-async def test_a_loop_that_stays_busy_still_routes_after_the_longest_wait() -> None:
+async def test_a_loop_that_stays_busy_still_gives_ordinary_routing_its_share() -> None:
     routed: list[str] = []
 
     async def route(conversation_id: str) -> None:
+        _burn(0.005)
         routed.append(conversation_id)
 
-    backlog = RoutingBacklog(route, workers=1, pace=LoopPace(max_wait=0.05))
+    backlog = RoutingBacklog(route, workers=1, pace=LoopPace(share=0.5, max_wait=60))
     stop = asyncio.Event()
     webhooks = asyncio.create_task(_busy_loop(stop))
     try:
-        for n in range(3):
+        for n in range(5):
             backlog.add(f"c{n}")
-        await wait_for(lambda: routed == ["c0", "c1", "c2"])
+        await wait_for(lambda: routed == [f"c{n}" for n in range(5)])
     finally:
         stop.set()
         await webhooks
