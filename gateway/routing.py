@@ -12,11 +12,11 @@ who gets the event loop when:
   routing while a message waits for the screen or an urgent conversation waits or is routed:
   a level-3 alert goes out before anything else;
 - ordinary conversations are routed in the loop's spare time (``LoopPace``), and when there is
-  none, within a quarter of the loop's time. Routing a new
-  conversation costs more CPU than answering its webhook, and it runs on the same loop: routed
-  as fast as it comes, a burst of ordinary messages would keep the webhooks waiting (p99 over a
-  second at 200 messages/s). Paced, they wait in the stored backlog instead, which ``/healthz``
-  reports: the back-pressure falls on routing, not on the platforms;
+  none, within a quarter of the loop's time. Routing a new conversation costs more CPU than
+  answering its webhook, and it runs on the same loop: routed as fast as it comes, a burst of
+  ordinary messages would keep the webhooks waiting (p99 over a second at 200 messages/s). Paced,
+  they wait in the stored backlog instead, which ``/healthz`` reports: the back-pressure falls on
+  routing, not on the platforms;
 - otherwise first come, first served (the moment the conversation started waiting), one worker
   per conversation at a time, so its messages are routed in stored order; messages that arrive
   while it is being routed bring it back into the backlog afterwards.
