@@ -2,10 +2,11 @@
 
 The walk: channels/wechat.py stores each message and answers WeChat at once (gateway/stream.py);
 the routing backlog (gateway/routing.py) gives the ordinary conversations its workers, and each
-waits in bot/router.py for Rasa, which does not answer. The crisis text's risk hint makes it urgent:
-it gets a worker of its own, bot/triage.py reads level 3 without asking Rasa, the crisis reply goes
-out and handoff/escalation.py raises the alert, while all 200 ordinary messages still wait. When
-Rasa answers again, every one of them is answered, none twice.
+waits in bot/router.py for Rasa, which does not answer. The backlog's screen (bot/risk_hint.py, the
+full detector) reads the crisis text as level 3, so it gets a worker of its own, bot/triage.py hands
+off without asking Rasa, the crisis reply goes out and handoff/escalation.py raises the alert, while
+all 200 ordinary messages still wait. When Rasa answers again, every one of them is answered, none
+twice.
 """
 
 from __future__ import annotations
