@@ -273,10 +273,9 @@ async def test_urgent_conversations_are_routed_before_the_ordinary_backlog(start
     router.gate.set()
     await wait_for(lambda: stream.in_flight == 0 and len(router.seen) == 7)
 
-    # The conversation known to be at risk at once, the risky text as soon as the screen has read it (the
-    # ordinary texts stored before it first: milliseconds), then the rest in order.
-    assert [m.text for m in router.seen] == ["第一个", "还在吗", "我真的想死", *["作业好多"] * 3, "考完了"]
-    assert router.seen[1].conversation_id == known.conversation_id
+    # The risky text and the conversation known to be at risk (in the order they came), then the rest in order.
+    assert [m.text for m in router.seen] == ["第一个", "我真的想死", "还在吗", *["作业好多"] * 3, "考完了"]
+    assert router.seen[2].conversation_id == known.conversation_id
     assert [m.conversation_id for m in router.seen[3:6]] == [
         (await stream.recent_conversations("wechat", "wxdemo0000000001", user, 1))[0].id for user in "abc"]
 
