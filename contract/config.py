@@ -156,8 +156,8 @@ class ServiceConfig(_Strict):
     # than any delivery attempt (``delivery_timeout_seconds``), or a slow send would be sent twice.
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
-    # Conversations routed (triaged, handed off) at once; the rest wait in the stored backlog, the most
-    # urgent first, so a burst of messages cannot crowd the webhooks off the event loop.
+    # Ordinary conversations routed (triaged, handed off) at once, and as many urgent ones besides; the
+    # rest wait in the stored backlog (gateway.routing: urgent first, ordinary ones in the loop's spare time).
     routing_workers: int = Field(default=8, ge=1, le=256)
     rasa_url: str = ""
     rasa_token: str = ""

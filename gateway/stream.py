@@ -2,14 +2,14 @@
 
 Every inbound message is stored before anyone acknowledges it to the platform; that is all the
 platform waits for. Routing (bot or human) happens afterwards, from the backlog of stored unrouted
-messages (``gateway.routing``: a bounded pool of workers, urgent conversations first), one
-conversation at a time in stored order, marking each message processed, so a crash between storing
-and routing loses nothing: ``resume`` fills the backlog again from the store. When routing fails
-the conversation goes to a human through the handoff seam. After a youth's message is routed, a
-contact not yet shown the current privacy notice gets it (``gateway.privacy_notice``). Outbound
-messages are stored as ``pending`` and delivered by ``gateway.outbox``. The stream is the one
-gateway place that moves a conversation's reply window (see ``store.conversations``); its read side
-(history, read receipts) is ``gateway.history``.
+messages (``gateway.routing``: each new message screened for risk first, urgent conversations at once,
+ordinary ones in the event loop's spare time), one conversation at a time in stored order, marking
+each message processed, so a crash between storing and routing loses nothing: ``resume`` fills the
+backlog again from the store. When routing fails the conversation goes to a human through the handoff
+seam. After a youth's message is routed, a contact not yet shown the current privacy notice gets it
+(``gateway.privacy_notice``). Outbound messages are stored as ``pending`` and delivered by
+``gateway.outbox``. The stream is the one gateway place that moves a conversation's reply window
+(see ``store.conversations``); its read side (history, read receipts) is ``gateway.history``.
 """
 
 from __future__ import annotations
@@ -103,14 +103,16 @@ class ConversationStream(ConversationHistory):
         self.router: MessageRouter = router or PassThroughRouter()
         self.handoff = handoff
         self.notices: PrivacyNotices | None = None  # the privacy notice on first contact, when wired in
-        # How urgent a new message's text looks (0-3) before it is routed: triage wires in bot.risk_hint.
+        # How urgent a new message's text looks (0-3) before it is routed: triage wires in bot.risk_hint,
+        # which the backlog runs off the request path, before any ordinary routing.
         self.risk_hint: Callable[[str], int] = _no_risk_hint
         self.outbox_ready = asyncio.Event()
         self.accepting = True
         self.route_timeout = 30.0
         self._conversations = ConversationLeases(store)
         self._contact_locks = KeyedLocks()
-        self.backlog = RoutingBacklog(self._process, workers=settings.service.routing_workers)
+        self.backlog = RoutingBacklog(self._process, workers=settings.service.routing_workers,
+                                      screen=lambda text: self.risk_hint(text))
 
     # ----------------------------------------------------------------- ingest
 
@@ -149,7 +151,7 @@ class ConversationStream(ConversationHistory):
                 return IngestResult(message_id, conversation.id, duplicate=True)
             # Published while numbering is still held, so every instance sees the events in seq order.
             await self.publish("message.created", conversation, message=_public_message(message))
-        self._schedule(conversation.id, max(conversation.risk_level, self.risk_hint(inbound.text)))
+        self._schedule(conversation.id, conversation.risk_level, inbound.text)
         return IngestResult(message_id, conversation.id, duplicate=False)
 
     async def _contact_for(self, inbound: InboundMessage) -> Contact:
@@ -193,8 +195,8 @@ class ConversationStream(ConversationHistory):
 
     # ------------------------------------------------------------ processing
 
-    def _schedule(self, conversation_id: str, urgency: int) -> None:
-        self.backlog.add(conversation_id, urgency)
+    def _schedule(self, conversation_id: str, urgency: int, text: str = "") -> None:
+        self.backlog.add(conversation_id, urgency, text)
 
     async def _process(self, conversation_id: str) -> None:
         """Route the conversation's unprocessed messages in order, in one place at a time (a backlog worker).
@@ -254,11 +256,11 @@ class ConversationStream(ConversationHistory):
     async def resume(self) -> int:
         """Put every conversation with stored but unprocessed messages into the backlog (after a restart).
 
-        Each as urgent as it was known to be, or as its unrouted texts look: a crash must not
+        Each as urgent as it was known to be, its unrouted texts screened again: a crash must not
         send a level-3 message to the back of the queue.
         """
         ids = await messages.conversations_with_unprocessed(self.store)
-        found: list[tuple[datetime, str, int]] = []  # (oldest waiting message, conversation, urgency)
+        found: list[tuple[datetime, str, int, list[str]]] = []  # (oldest waiting, conversation, urgency, texts)
         for conversation_id in ids:
             if conversation_id in self.backlog:
                 continue
@@ -266,9 +268,10 @@ class ConversationStream(ConversationHistory):
             waiting = await messages.unprocessed_messages(self.store, conversation_id)
             if waiting:
                 found.append((min(message.created_at for message in waiting), conversation_id,
-                              max([conversation.risk_level, *(self.risk_hint(message.text) for message in waiting)])))
-        for _, conversation_id, urgency in sorted(found):  # first come, first served among the equally urgent
-            self._schedule(conversation_id, urgency)
+                              conversation.risk_level, [message.text for message in waiting]))
+        for _, conversation_id, urgency, texts in sorted(found):  # first come, first served among the equally urgent
+            for text in texts:
+                self._schedule(conversation_id, urgency, text)
         return len(ids)
 
     async def drain(self, timeout: float) -> bool:

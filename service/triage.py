@@ -45,7 +45,7 @@ async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
     router = TriageRouter(stream=app[STREAM], settings=settings, detector=detector, model=loaded.model, rasa=rasa,
                           handoff=app[HANDOFF], intents=load_risk_intents(), budgeted_platforms=budgeted)
     app[STREAM].router = router
-    app[STREAM].risk_hint = RiskHint(detector.lexicon)  # which stored messages the backlog routes first
+    app[STREAM].risk_hint = RiskHint(detector)  # which stored messages the backlog routes first
     log.info("triage ready: lexicon %s, %s, Rasa %s", detector.lexicon.version, loaded.detail,
              settings.service.rasa_url or "not set")
     reloads = RiskModelReloads(router=router, loaded=loaded, normalise=detector.normalise,

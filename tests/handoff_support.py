@@ -21,7 +21,7 @@ from handoff.sessions import create_session
 from handoff.users import create_user, get_user_by_username, set_presence
 from handoff.web.keys import DEADLINES, ENGINE
 from service.handoff import HandoffOnlyRouter
-from tests.fakes import RecordingChannel, inbound
+from tests.fakes import RecordingChannel, inbound, wait_for
 
 PASSWORD = "correct-horse-battery"
 _ids = itertools.count(1)
@@ -74,6 +74,9 @@ async def conversation(client: TestClient, *, risk: int = 0, category: str | Non
     n = next(_ids)
     result = await client.app[STREAM].ingest(inbound(f"消息{n}", user=youth or f"openid-{n}", msg_id=f"m{n}",
                                                      account=account))
+    # Routed (in the bot's hands) before the handoff, as a youth's first message is: routed later, with a
+    # counsellor, it would count as the youth writing again.
+    await wait_for(lambda: client.app[STREAM].in_flight == 0)
     await engine(client).request_handoff(HandoffRequest(
         conversation_id=result.conversation_id, reason="risk" if risk else reason, risk_level=risk,
         category=category, cues=["测试"] if risk else [], message_id=result.message_id))

@@ -1,12 +1,13 @@
-"""The routing backlog: bounded workers, urgent conversations first, one worker per conversation."""
+"""The routing backlog: urgent conversations at once and first, ordinary ones paced, one worker per conversation."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from gateway.routing import RoutingBacklog
+from gateway.routing import LoopPace, RoutingBacklog
 from tests.fakes import wait_for
 
 
@@ -44,17 +45,141 @@ class GatedRoute:
             self.gates.pop(conversation_id, None)
 
 
-async def test_urgent_conversations_get_the_next_worker_then_first_come_first_served() -> None:
+async def test_urgent_conversations_do_not_wait_for_the_ordinary_workers_most_urgent_first() -> None:
     route = GatedRoute()
     backlog = RoutingBacklog(route, workers=1)
     backlog.add("busy")
-    await wait_for(lambda: route.started == ["busy"])  # the one worker is taken
+    await wait_for(lambda: route.started == ["busy"])  # the one ordinary worker is taken
 
     for conversation_id, urgency in [("a", 0), ("b", 0), ("c", 2), ("d", 0), ("e", 3), ("f", 2)]:
         backlog.add(conversation_id, urgency)
+    await wait_for(lambda: route.running == {"busy", "e"})  # a worker of its own, while "busy" is still routed
     await route.release_until(backlog, 7)
 
     assert route.started == ["busy", "e", "c", "f", "a", "b", "d"]
+
+
+async def test_no_ordinary_conversation_starts_while_an_urgent_one_waits_or_is_routed() -> None:
+    route = GatedRoute()
+    backlog = RoutingBacklog(route, workers=2)
+    backlog.add("urgent", 3)
+    backlog.add("ordinary")
+    await wait_for(lambda: route.running == {"urgent"})
+    await asyncio.sleep(0.05)  # an ordinary worker is free and the loop idle: still it waits
+    assert route.started == ["urgent"]
+
+    route.open("urgent")
+    await wait_for(lambda: route.started == ["urgent", "ordinary"])
+    route.open("ordinary")
+    assert await backlog.idle(1)
+
+
+async def test_every_new_text_is_screened_before_ordinary_routing_and_a_risk_found_there_goes_first() -> None:
+    route = GatedRoute()
+    screened: list[str] = []
+
+    def screen(text: str) -> int:
+        screened.append(text)
+        return 3 if "想死" in text else 0
+
+    backlog = RoutingBacklog(route, workers=1, screen=screen)
+    for n in range(200):
+        backlog.add(f"c{n}", 0, "作业好多")
+    backlog.add("risky", 0, "我想死")
+    await wait_for(lambda: route.started == ["risky"])
+    assert len(screened) == 201
+
+    await route.release_until(backlog, 201)
+    assert route.started == ["risky", *(f"c{n}" for n in range(200))]
+
+
+async def test_a_text_the_screen_fails_on_is_routed_in_its_turn() -> None:
+    routed: list[str] = []
+
+    async def route(conversation_id: str) -> None:
+        routed.append(conversation_id)
+
+    def screen(text: str) -> int:
+        raise RuntimeError("lexicon broken")
+
+    backlog = RoutingBacklog(route, workers=1, screen=screen)
+    backlog.add("c1", 0, "你好")
+    backlog.add("c2", 0, "在吗")
+    assert await backlog.idle(2)
+    assert routed == ["c1", "c2"]
+
+
+async def test_a_conversation_routed_as_ordinary_that_turns_urgent_comes_back_ahead_of_the_others() -> None:
+    route = GatedRoute()
+    backlog = RoutingBacklog(route, workers=1)
+    backlog.add("c1")
+    await wait_for(lambda: route.running == {"c1"})
+    backlog.add("c2")
+    backlog.add("c1", 3)  # a crisis message while its earlier ones are routed: it cannot start twice
+
+    route.open("c1")
+    await wait_for(lambda: route.started == ["c1", "c1"])  # back at once, as urgent, before c2 starts
+    assert "c2" not in route.started
+    await route.release_until(backlog, 3)
+    assert route.started == ["c1", "c1", "c2"]
+
+
+def _burn(seconds: float) -> None:
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+async def _busy_loop(stop: asyncio.Event) -> None:
+    """Stands in for webhooks coming back to back: the loop is never free for long."""
+    while not stop.is_set():
+        _burn(0.004)
+        await asyncio.sleep(0)
+
+
+async def test_ordinary_routing_waits_while_the_loop_is_busy_and_urgent_routing_does_not() -> None:
+    routed: list[str] = []
+
+    async def route(conversation_id: str) -> None:
+        _burn(0.02)
+        routed.append(conversation_id)
+
+    # A share so small that, after one ordinary routing, the next could only start in spare time.
+    backlog = RoutingBacklog(route, workers=4, pace=LoopPace(share=0.0001, max_wait=60))
+    stop = asyncio.Event()
+    webhooks = asyncio.create_task(_busy_loop(stop))
+    for conversation_id in ["o1", "o2"]:
+        backlog.add(conversation_id)
+    await wait_for(lambda: routed == ["o1"])  # nothing measured yet: the first goes at once
+    backlog.add("urgent", 3)
+    await wait_for(lambda: routed == ["o1", "urgent"])
+    for _ in range(20):  # o2 has had every chance to start, had the loop been free
+        await asyncio.sleep(0.01)
+    assert routed == ["o1", "urgent"]
+
+    stop.set()
+    await webhooks
+    await wait_for(lambda: routed == ["o1", "urgent", "o2"])
+    assert await backlog.idle(1)
+
+
+async def test_a_loop_that_stays_busy_still_gives_ordinary_routing_its_share() -> None:
+    routed: list[str] = []
+
+    async def route(conversation_id: str) -> None:
+        _burn(0.005)
+        routed.append(conversation_id)
+
+    backlog = RoutingBacklog(route, workers=1, pace=LoopPace(share=0.5, max_wait=60))
+    stop = asyncio.Event()
+    webhooks = asyncio.create_task(_busy_loop(stop))
+    try:
+        for n in range(5):
+            backlog.add(f"c{n}")
+        await wait_for(lambda: routed == [f"c{n}" for n in range(5)])
+    finally:
+        stop.set()
+        await webhooks
 
 
 async def test_a_waiting_conversation_that_becomes_urgent_moves_ahead_of_ordinary_ones_only() -> None:
@@ -86,6 +211,7 @@ async def test_no_more_than_the_worker_limit_route_at_once_and_every_conversatio
     await route.release_until(backlog, 10)
     assert sorted(route.started) == sorted(f"c{n}" for n in range(10))
     assert route.most_at_once == 3
+    assert await backlog.idle(1)  # the workers end once they find nothing left
     assert (backlog.workers, len(backlog)) == (0, 0)
 
 

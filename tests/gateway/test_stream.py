@@ -189,7 +189,7 @@ async def test_routing_still_running_after_the_grace_period_is_cancelled_and_res
 async def test_resume_routes_messages_stored_but_never_routed(start_app, embedded_client):
     first = await start_app(channel_classes=[RecordingChannel])
     stream = first.app[STREAM]
-    stream._schedule = lambda conversation_id, urgency: None  # crash right after storing
+    stream._schedule = lambda conversation_id, urgency, text: None  # crash right after storing
     result = await stream.ingest(inbound("有人吗"))
     await first.close()
 
@@ -288,10 +288,45 @@ async def test_urgent_conversations_are_routed_before_the_ordinary_backlog(start
         (await stream.recent_conversations("wechat", "wxdemo0000000001", user, 1))[0].id for user in "abc"]
 
 
+class OrdinaryStuck:
+    """A bot that does not answer: ordinary messages wait for the gate; risky ones are routed at once."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.waiting: list[Message] = []
+        self.seen: list[Message] = []
+
+    async def route(self, conversation: Conversation, message: Message) -> None:
+        if not _looks_risky(message.text):
+            self.waiting.append(message)
+            await self.gate.wait()
+        self.seen.append(message)
+
+
+async def test_a_risky_message_behind_200_ordinary_ones_is_routed_while_every_worker_is_stuck_on_them(
+        start_app, settings):
+    client = await start_app(settings=settings, channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    stream.risk_hint = _looks_risky
+    router = stream.router = OrdinaryStuck()
+    workers = settings.service.routing_workers
+    for n in range(200):
+        await stream.ingest(inbound("作业好多", user=f"y{n}", msg_id=f"o{n}"))
+    await wait_for(lambda: len(router.waiting) == workers)  # every ordinary worker waits on the bot
+
+    await stream.ingest(inbound("我真的想死", user="risky", msg_id="r"))
+    await wait_for(lambda: [m.text for m in router.seen] == ["我真的想死"])
+    assert len(router.waiting) == workers and (await stream.routing_backlog())[0] == 200
+
+    router.gate.set()
+    await wait_for(lambda: stream.in_flight == 0 and len(router.seen) == 201)
+    assert await stream.unprocessed_count() == 0
+
+
 async def test_after_a_restart_the_backlog_is_rebuilt_urgent_first_and_in_order(start_app, settings):
     client = await start_app(settings=_one_worker(settings), channel_classes=[RecordingChannel])
     stream = client.app[STREAM]
-    stream._schedule = lambda conversation_id, urgency: None  # the process dies right after each store
+    stream._schedule = lambda conversation_id, urgency, text: None  # the process dies right after each store
     for user, texts in [("a", ["一", "二"]), ("risky", ["在吗", "我想死"]), ("b", ["三"])]:
         for n, text in enumerate(texts):
             await stream.ingest(inbound(text, user=user, msg_id=f"{user}{n}"))

@@ -13,7 +13,7 @@ from tests.fakes import RecordingChannel, inbound, wait_for
 
 async def test_a_message_stored_before_a_crash_is_triaged_after_the_restart(start_app, settings: Settings) -> None:
     first = await start_app(channel_classes=[RecordingChannel])
-    first.app[STREAM]._schedule = lambda conversation_id, urgency: None  # the process dies right after storing
+    first.app[STREAM]._schedule = lambda conversation_id, urgency, text: None  # the process dies right after storing
     stored = await first.app[STREAM].ingest(inbound("我不想活了，今晚就从楼上跳下去"))
     await first.close()
 
