@@ -17,6 +17,7 @@ from handoff.context import HandoffContext
 from handoff.errors import Conflict, NotFound, NotPermitted
 from handoff.queue import load
 from store import handoff as stored
+from store import messages
 
 RATING_REQUEST = "请回复1-5为本次服务打分（5分为非常满意）。谢谢你的信任，祝你一切都好。"
 WITH_A_HUMAN = (ConversationState.QUEUED, ConversationState.ASSIGNED)
@@ -40,8 +41,10 @@ class ConversationActions:
         await stored.record_reply(context.store, conversation_id, first_response_at=first_response)
         return message
 
-    async def youth_wrote(self, conversation_id: str) -> None:
-        """A youth wrote while waiting or assigned: the silence ends, a reply deadline starts."""
+    async def youth_wrote(self, conversation_id: str, message: Message | None = None) -> None:
+        """A youth wrote while waiting or assigned: the silence ends, a reply deadline starts, unless a
+        counsellor already answered after ``message`` (routing runs behind intake under load, so a message
+        can reach here after the reply to it)."""
         context = self.context
         item = await load(context.store, conversation_id)
         if item is None or item.conversation.state not in WITH_A_HUMAN:
@@ -49,7 +52,9 @@ class ConversationActions:
         now, info = context.now(), item.info
         reply_deadline = None
         if (item.conversation.state == ConversationState.ASSIGNED and info.first_responded_at is not None
-                and info.deadline_due_at is None):
+                and info.deadline_due_at is None
+                and not (message is not None and await messages.answered_after(context.store, conversation_id,
+                                                                               message.seq))):
             seconds = context.settings.handoff.deadline(item.conversation.risk_level).reply_seconds
             reply_deadline = Deadline.starting(now, seconds)
         await stored.record_youth_message(context.store, conversation_id, now, reply_deadline=reply_deadline)

@@ -128,7 +128,7 @@ class HandoffEngine:
 
     async def youth_wrote(self, conversation: Conversation, message: Message | None = None, *,
                           risk_probability: float | None = None) -> None:
-        await self.actions.youth_wrote(conversation.id)
+        await self.actions.youth_wrote(conversation.id, message)
         if message is not None:
             if risk_probability is not None:
                 await self.escalation.note_probability(message.id, risk_probability)

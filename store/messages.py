@@ -19,7 +19,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from contract.models import DeliveryAttempt, DeliveryStatus, Direction, Message
+from contract.models import DeliveryAttempt, DeliveryStatus, Direction, Message, SenderKind
 from store.database import Index, Store
 from store.fields import seal, unseal
 from store.times import aware
@@ -65,6 +65,14 @@ async def history(store: Store, conversation_id: str, *, include_private: bool =
         query["seq"] = {"$gt": after_seq}
     cursor = store.messages.find(query).sort("seq", 1).limit(limit)
     return [opened_message(store, doc) for doc in await cursor.to_list(None)]
+
+
+async def answered_after(store: Store, conversation_id: str, seq: int) -> bool:
+    """Whether a counsellor wrote in the conversation after its message ``seq`` (numbering, not clocks:
+    a message routed late may have been answered before it was routed)."""
+    return await store.messages.find_one(
+        {"conversation_id": conversation_id, "seq": {"$gt": seq}, "sender": SenderKind.COUNSELLOR.value},
+        {"_id": 1}) is not None
 
 
 async def events_named(store: Store, conversation_id: str, names: tuple[str, ...]) -> list[Message]:

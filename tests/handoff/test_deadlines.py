@@ -7,6 +7,7 @@ from datetime import timedelta
 from contract.handoff_config import DeadlineConfig, HandoffConfig
 from contract.keys import STORE, STREAM
 from handoff.web.keys import DEADLINES
+from store import messages
 from tests.fakes import CountingReads, ExaminedDocuments, inbound, wait_for
 from tests.handoff_support import conversation, engine, login, start, user
 
@@ -112,3 +113,28 @@ async def test_a_tick_with_500_conversations_with_a_human_reads_only_the_due_one
     assert breached == 5
     alerts = await store["alerts"].count_documents({"type": "deadline_breached"})
     assert alerts == 5
+
+
+async def test_a_youth_message_routed_after_the_reply_to_it_starts_no_reply_deadline(start_app) -> None:
+    """Under load routing runs behind intake: the counsellor may answer a message before it is routed."""
+    client = await start(start_app)
+    eng, store = engine(client), client.app[STORE]
+    counsellor = await user(client, "c-gd", desk="gd")
+    cid = await conversation(client, youth="openid-late")
+    await eng.claim(cid, counsellor)
+    await eng.reply(cid, counsellor, "你好，我在")
+    await client.app[STREAM].ingest(inbound("还在吗", user="openid-late", msg_id="late-1"))
+
+    async def deadline_due() -> object:
+        return (await store.conversations.find_one({"_id": cid}))["handoff"]["deadline_due_at"]
+
+    await wait_for(deadline_due)
+    await eng.reply(cid, counsellor, "在的，慢慢说")
+    assert await deadline_due() is None
+    late = [m for m in await messages.history(store, cid) if m.text == "还在吗"][0]
+    conversation_now = await client.app[STREAM].get_conversation(cid)
+    await eng.youth_wrote(conversation_now, late)  # routed again, e.g. after a restart
+    assert await deadline_due() is None
+
+    await client.app[STREAM].ingest(inbound("我想再说说", user="openid-late", msg_id="late-2"))
+    await wait_for(deadline_due)
