@@ -17,8 +17,9 @@ from contract.channel import InboundMessage
 from contract.config import Settings
 from contract.handoff import HandoffRequest
 from contract.keys import SETTINGS, STORE, STREAM
-from contract.models import MediaRef, MessageType
+from contract.models import Event, MediaRef, MessageType
 from contract.people import Role
+from handoff.alerts import raise_alert
 from handoff.desks import CHINA
 from handoff.users import create_user, get_user_by_username
 from handoff.web.keys import ENGINE
@@ -250,6 +251,28 @@ async def test_level_three_message_raises_the_banner(settings: Settings, embedde
         await banner.wait_for(state="hidden")
         alert = await gateway.app[STORE]["alerts"].find_one({"type": "risk_level_3"})
         assert alert["state"] == "acknowledged"
+
+
+async def test_a_console_cut_off_as_lagging_finds_the_alert_it_missed(settings: Settings, embedded_client,
+                                                                      tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The server closes a console socket that falls behind; a level-3 alert raised meanwhile reaches it
+    on reconnect (re-fetched), not never."""
+    require_chromium()
+    async with running_gateway(console_settings(settings, triage=False), embedded_client, tmp_path) as gateway, \
+            browser() as chromium:
+        await account(gateway, "c-sz", Role.COUNSELLOR, "sz")
+        console = await console_page(chromium, gateway.base_url, "c-sz")
+        stream = gateway.app[STREAM]
+        waiting = await queued_conversation(gateway, "我在")
+        # More than the console socket's queue holds, with no turn of the loop to send any: the socket is cut
+        # off as lagging, and the alert published right after is not delivered to it.
+        for n in range(600):
+            await stream.bus.publish(Event(type="task.updated", desk="sz", data={"n": n}))
+        await raise_alert(stream, gateway.app[SETTINGS], type="risk_level_3", conversation_id=waiting,
+                          desk="sz", data={"risk_level": 3})
+        banner = console.locator("#banner[data-alert=risk_level_3]")
+        await banner.wait_for(state="visible", timeout=10_000)
+        await console.wait_for_function("() => Number(document.body.dataset.sound || 0) >= 1", timeout=5_000)
 
 
 async def test_supervisor_reads_a_transcript_and_the_audit_log_records_it(

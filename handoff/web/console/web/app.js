@@ -143,11 +143,14 @@ function route() {
 
 // ------------------------------------------------------------------ alerts
 
-async function loadAlerts() {
+// On sign-in, and after the live socket was cut (the server drops a lagging console): an alert raised
+// meanwhile was never heard live, so it is found here, and a new one still sounds.
+async function loadAlerts({ sound = false } = {}) {
   try {
     const { items } = await get("/alerts?state=open");
+    const missed = items.some((alert) => !state.alerts.has(alert.id));
     for (const alert of items) state.alerts.set(alert.id, alert);
-    showBanner(false);
+    showBanner(sound && missed);
   } catch {
     /* the banner is a convenience on load; live events still raise it */
   }
@@ -156,6 +159,7 @@ async function loadAlerts() {
 function onEvent(event) {
   // A surge starting or ending is heard as a queue change on every affected desk.
   if (event.type === "queue.changed" || event.type === "reconnected") loadSurges();
+  if (event.type === "reconnected") loadAlerts({ sound: true });
   if (event.type === "alert.raised" && event.data && event.data.alert) {
     state.alerts.set(event.data.alert.id, event.data.alert);
     showBanner(true);
