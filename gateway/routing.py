@@ -51,11 +51,15 @@ class LoopPace:
     run one after the other in the gaps; with a networked store, whose calls wait on I/O, several run
     at once. A loop that never has a gap still gives ordinary routing ``share`` of its time: after a
     routing that took *t*, the next one starts at the latest *t* × (1 − share) / share later (never
-    more than ``max_wait``), so the backlog moves while the webhooks keep the larger part.
+    more than ``max_wait``), so the backlog moves while the webhooks keep the larger part. None of
+    this applies while intake is quiet (``intake_quiet``): then routing takes the loop at once.
     """
 
     def __init__(self, *, probe: float = 0.002, max_busy: float = 0.002, share: float = 0.25,
-                 max_wait: float = 1.0) -> None:
+                 max_wait: float = 1.0, intake_quiet: Callable[[], bool] | None = None) -> None:
+        # When nothing is coming in, the loop's other work (deliveries, notices, ticks) is no reason to
+        # hold routing back: a backlog left by a burst drains at full speed once the burst is over.
+        self.intake_quiet = intake_quiet
         self.probe = probe
         self.max_busy = max_busy
         self.share = share
@@ -70,7 +74,7 @@ class LoopPace:
             loop = asyncio.get_running_loop()
             waited_since = loop.time()
             rest = min(self.max_wait, self._last_routing * (1 - self.share) / self.share)
-            while True:
+            while not (self.intake_quiet is not None and self.intake_quiet()):
                 started = time.thread_time()
                 await asyncio.sleep(self.probe)
                 if time.thread_time() - started <= self.max_busy or loop.time() - waited_since >= rest:

@@ -163,6 +163,33 @@ async def test_ordinary_routing_waits_while_the_loop_is_busy_and_urgent_routing_
     assert await backlog.idle(1)
 
 
+async def test_with_no_intake_a_busy_loop_does_not_hold_ordinary_routing_back() -> None:
+    """After a burst the loop is busy with deliveries and notices, not webhooks: the backlog drains freely."""
+    routed: list[str] = []
+    intake = {"quiet": False}
+
+    async def route(conversation_id: str) -> None:
+        _burn(0.02)
+        routed.append(conversation_id)
+
+    pace = LoopPace(share=0.0001, max_wait=60, intake_quiet=lambda: intake["quiet"])
+    backlog = RoutingBacklog(route, workers=4, pace=pace)
+    stop = asyncio.Event()
+    other_work = asyncio.create_task(_busy_loop(stop))
+    try:
+        for conversation_id in ["o1", "o2", "o3"]:
+            backlog.add(conversation_id)
+        await wait_for(lambda: routed == ["o1"])
+        for _ in range(20):  # messages still coming in: o2 waits for spare time that never comes
+            await asyncio.sleep(0.01)
+        assert routed == ["o1"]
+        intake["quiet"] = True
+        await wait_for(lambda: routed == ["o1", "o2", "o3"])
+    finally:
+        stop.set()
+        await other_work
+
+
 async def test_a_loop_that_stays_busy_still_gives_ordinary_routing_its_share() -> None:
     routed: list[str] = []
 
