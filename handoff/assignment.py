@@ -23,7 +23,7 @@ from handoff.place_notices import PlaceNotices
 from handoff.queue import load, queued
 from handoff.replies import AT_RISK_NOBODY_ON_DUTY, CALLBACK_INVITE, at_risk_notice
 from handoff.sessions import has_live_session
-from handoff.users import active_count, list_users
+from handoff.users import active_count, online_counsellors
 from store import handoff as stored
 
 LEAVE_MESSAGE_NOTE = "留言：值班时间外收到，等待下一班处理"
@@ -110,10 +110,6 @@ class Assignment:
         """Every queue ``conversation`` is in: its desk's and those of the desks it overflowed from."""
         for desk in (conversation.desk, *conversation.also_visible_to):
             await self.queue_changed(desk)
-
-    async def _online_counsellors(self, desk: str) -> list[User]:
-        return [user for user in await list_users(self.context.store, {desk})
-                if user.role == Role.COUNSELLOR and user.presence == Presence.ONLINE]
 
     async def tell_nobody_on_duty(self, conversation: Conversation) -> None:
         """A youth at risk and no desk staffed anywhere above: where to turn tonight (once per handoff,
@@ -203,7 +199,7 @@ class Assignment:
     async def _pick_counsellor(self, desk_id: str, item: Handed) -> User | None:
         context = self.context
         candidates: list[tuple[bool, int, str, User]] = []
-        for user in await self._online_counsellors(desk_id):
+        for user in await online_counsellors(context.store, desk_id):
             if item.info.skill and item.info.skill not in user.skills:
                 continue
             load_now = await active_count(context.store, user.id)
@@ -219,7 +215,7 @@ class Assignment:
     async def _colleague_can_take(self, capped_user: User, item: Handed) -> bool:
         """Whether someone else online on the desk, below the cap, with the skill and room, could take ``item``."""
         context = self.context
-        for user in await self._online_counsellors(item.conversation.desk):
+        for user in await online_counsellors(context.store, item.conversation.desk):
             if user.id == capped_user.id or (item.info.skill and item.info.skill not in user.skills):
                 continue
             if await active_count(context.store, user.id) >= user.capacity:

@@ -21,14 +21,13 @@ from datetime import datetime, timedelta
 from contract.config import DeskConfig
 from contract.escalation import Offer, OfferReason, Surge
 from contract.models import ConversationState, Event
-from contract.people import Presence, Role
 from contract.queue import Handed, HandoffInfo
 from handoff.access import ancestors, descendants
 from handoff.assignment import Assignment
 from handoff.context import HandoffContext
 from handoff.desks import open_now
 from handoff.surge import covering
-from handoff.users import active_count, list_users
+from handoff.users import active_count, online_counsellors
 from store import alerts as stored_alerts
 from store import handoff as stored
 from store import overflow as stored_overflow
@@ -139,9 +138,7 @@ class Overflow:
         """An online counsellor of ``desk`` with free capacity and the skill, while the desk is open."""
         if not open_now(desk, now):
             return False
-        for user in await list_users(self.context.store, {desk.id}):
-            if user.role != Role.COUNSELLOR or user.presence != Presence.ONLINE:
-                continue
+        for user in await online_counsellors(self.context.store, desk.id):
             if skill and skill not in user.skills:
                 continue
             if await active_count(self.context.store, user.id) < user.capacity:

@@ -19,12 +19,11 @@ import math
 from collections import defaultdict
 
 from contract.models import ConversationState, Event, SenderKind, utcnow
-from contract.people import Presence, Role
 from contract.queue import PositionNotice, QueueEntry
 from handoff.context import HandoffContext
 from handoff.queue import load, places, queue_entries
 from handoff.replies import QUEUE_NOTICE
-from handoff.users import list_users
+from handoff.users import online_counsellors
 from store import handoff as stored
 from store import queue_places
 
@@ -128,5 +127,4 @@ class PlaceNotices:
         return int(position * self.context.settings.handoff.expected_handle_seconds / max(1, online_staff))
 
     async def _online_staff(self, desk: str) -> int:
-        return sum(1 for user in await list_users(self.context.store, {desk})
-                   if user.role == Role.COUNSELLOR and user.presence == Presence.ONLINE)
+        return len(await online_counsellors(self.context.store, desk))

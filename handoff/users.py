@@ -134,6 +134,12 @@ async def list_users(store: Store, desks: set[str] | None = None) -> list[User]:
     return await stored.users_by_username(store, desks)
 
 
+async def online_counsellors(store: Store, desk: str) -> list[User]:
+    """The counsellors of ``desk`` online now: who can take a conversation there, or shorten its wait."""
+    return [user for user in await list_users(store, {desk})
+            if user.role == Role.COUNSELLOR and user.presence == Presence.ONLINE]
+
+
 async def colleagues(store: Store, settings: Settings, user: User, desk: str | None = None) -> list[User]:
     """The users of the desks ``user`` sees (transfer targets), or of one ``desk``.
 
