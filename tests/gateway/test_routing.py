@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -137,76 +139,71 @@ async def _busy_loop(stop: asyncio.Event) -> None:
         await asyncio.sleep(0)
 
 
+@asynccontextmanager
+async def _loop_kept_busy() -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    busy = asyncio.create_task(_busy_loop(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await busy
+
+
+class BurningRoute:
+    """Routes by holding the loop ``seconds`` of CPU, as routing on the embedded store does."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.routed: list[str] = []
+
+    async def __call__(self, conversation_id: str) -> None:
+        _burn(self.seconds)
+        self.routed.append(conversation_id)
+
+
 async def test_ordinary_routing_waits_while_the_loop_is_busy_and_urgent_routing_does_not() -> None:
-    routed: list[str] = []
-
-    async def route(conversation_id: str) -> None:
-        _burn(0.02)
-        routed.append(conversation_id)
-
+    route = BurningRoute(0.02)
     # A share so small that, after one ordinary routing, the next could only start in spare time.
     backlog = RoutingBacklog(route, workers=4, pace=LoopPace(share=0.0001, max_wait=60))
-    stop = asyncio.Event()
-    webhooks = asyncio.create_task(_busy_loop(stop))
-    for conversation_id in ["o1", "o2"]:
-        backlog.add(conversation_id)
-    await wait_for(lambda: routed == ["o1"])  # nothing measured yet: the first goes at once
-    backlog.add("urgent", 3)
-    await wait_for(lambda: routed == ["o1", "urgent"])
-    for _ in range(20):  # o2 has had every chance to start, had the loop been free
-        await asyncio.sleep(0.01)
-    assert routed == ["o1", "urgent"]
+    async with _loop_kept_busy():
+        for conversation_id in ["o1", "o2"]:
+            backlog.add(conversation_id)
+        await wait_for(lambda: route.routed == ["o1"])  # nothing measured yet: the first goes at once
+        backlog.add("urgent", 3)
+        await wait_for(lambda: route.routed == ["o1", "urgent"])
+        for _ in range(20):  # o2 has had every chance to start, had the loop been free
+            await asyncio.sleep(0.01)
+        assert route.routed == ["o1", "urgent"]
 
-    stop.set()
-    await webhooks
-    await wait_for(lambda: routed == ["o1", "urgent", "o2"])
+    await wait_for(lambda: route.routed == ["o1", "urgent", "o2"])
     assert await backlog.idle(1)
 
 
 async def test_with_no_intake_a_busy_loop_does_not_hold_ordinary_routing_back() -> None:
     """After a burst the loop is busy with deliveries and notices, not webhooks: the backlog drains freely."""
-    routed: list[str] = []
+    route = BurningRoute(0.02)
     intake = {"quiet": False}
-
-    async def route(conversation_id: str) -> None:
-        _burn(0.02)
-        routed.append(conversation_id)
-
     pace = LoopPace(share=0.0001, max_wait=60, intake_quiet=lambda: intake["quiet"])
     backlog = RoutingBacklog(route, workers=4, pace=pace)
-    stop = asyncio.Event()
-    other_work = asyncio.create_task(_busy_loop(stop))
-    try:
+    async with _loop_kept_busy():
         for conversation_id in ["o1", "o2", "o3"]:
             backlog.add(conversation_id)
-        await wait_for(lambda: routed == ["o1"])
+        await wait_for(lambda: route.routed == ["o1"])
         for _ in range(20):  # messages still coming in: o2 waits for spare time that never comes
             await asyncio.sleep(0.01)
-        assert routed == ["o1"]
+        assert route.routed == ["o1"]
         intake["quiet"] = True
-        await wait_for(lambda: routed == ["o1", "o2", "o3"])
-    finally:
-        stop.set()
-        await other_work
+        await wait_for(lambda: route.routed == ["o1", "o2", "o3"])
 
 
 async def test_a_loop_that_stays_busy_still_gives_ordinary_routing_its_share() -> None:
-    routed: list[str] = []
-
-    async def route(conversation_id: str) -> None:
-        _burn(0.005)
-        routed.append(conversation_id)
-
+    route = BurningRoute(0.005)
     backlog = RoutingBacklog(route, workers=1, pace=LoopPace(share=0.5, max_wait=60))
-    stop = asyncio.Event()
-    webhooks = asyncio.create_task(_busy_loop(stop))
-    try:
+    async with _loop_kept_busy():
         for n in range(5):
             backlog.add(f"c{n}")
-        await wait_for(lambda: routed == [f"c{n}" for n in range(5)])
-    finally:
-        stop.set()
-        await webhooks
+        await wait_for(lambda: route.routed == [f"c{n}" for n in range(5)])
 
 
 async def test_a_waiting_conversation_that_becomes_urgent_moves_ahead_of_ordinary_ones_only() -> None:
