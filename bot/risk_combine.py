@@ -12,6 +12,10 @@ _FAMILY = re.compile(r"(?<!叫)(?<!叫爸)(?<!叫妈)(?:爸|妈|父亲|母亲|�
 _SCHOOL = re.compile(r"宿舍|室友|舍友|同学|学校|班上|班里|学长|学姐|高年级")
 # Exploitation rules whose coercion defines the case even when a sexual act is also named.
 _COERCION = frozenset({"exploitation.threat", "exploitation.impersonation"})
+# "我以为她开玩笑", "老师说是同学之间开玩笑": someone's reading of a remark as a joke, not the writer
+# taking their own remark back.
+_REPORTED_JOKE = re.compile(r"以为|当成|当作|当做|说是|都说|觉得(?:是|只是|她是|他是)")
+_REPORTED_REACH = 8  # characters before the retraction searched for such a reading
 _PRIORITY = ("suicide", "self_harm", "sexual_abuse", "abuse_home", "exploitation", "runaway", "bullying")
 
 
@@ -44,8 +48,9 @@ def retraction(lexicon: Lexicon, text: str, hits: list[Hit]) -> re.Match[str] | 
     said after it or the writer insists after it ("开玩笑的……不，我不是在开玩笑，我真的想死").
     """
     last = None
-    for last in lexicon.retraction.finditer(text):  # noqa: B007 - the last one is wanted
-        pass
+    for match in lexicon.retraction.finditer(text):
+        if not _REPORTED_JOKE.search(text, max(0, match.start() - _REPORTED_REACH), match.start()):
+            last = match
     if last is None:
         return None
     if any(h.start >= last.end() and h.level >= 2 and h.category for h in hits):

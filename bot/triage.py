@@ -79,8 +79,11 @@ MODEL_DOUBT = 0.005
 # (no licence to train on) and checked on SOS4K train: the model was near certain against 21 and 41
 # urgent posts carrying them, and 1 and 1 calm ones; on nlu_data/eval against none, on COLD dev one insult.
 UNDOUBTED_CUES = ("suicide.companions:", "suicide.method_efficacy:", "suicide.farewell_strong:")
-MODEL_ALONE = 0.85
-MODEL_ALONE_NOW = 0.6  # "血滴到地板上了 压了十几分钟还在流": not sure it is a risk, sure it is now
+# Re-chosen with the model trained on the ten 2026-12-07 writer sets, on blind10-14 (read, never trained on),
+# COLD dev and SOS4K val: 0.85 -> 0.75 finds 0.007 more risks for 0.006 more false alarms on blind10-14 and
+# none on SOS4K's calm posts; 0.6 -> 0.45 finds level 3 on blind11 and blind13 at no false alarm anywhere.
+MODEL_ALONE = 0.75
+MODEL_ALONE_NOW = 0.45  # "血滴到地板上了 压了十几分钟还在流": not sure it is a risk, sure it is now
 # A method or risk topic the lexicon read in the writer's own unframed words ("上吊", "烧炭 买烧烤用的那种")
 # plus the model leaning to risk: two voices. On nlu_data/eval and COLD dev every threshold from 0.05 to 0.55
 # costs the same one false alarm (a cat jumping off a balcony, P 0.57) and finds nothing new there; 0.1 is

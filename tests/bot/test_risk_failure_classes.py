@@ -133,6 +133,22 @@ def test_someone_else_calling_it_a_joke_takes_nothing_back(detector: RiskDetecto
     assert detector.assess(text).level >= 2, detector.assess(text)
 
 
+@pytest.mark.parametrize("text", ["室友以为我开玩笑，其实我是真的不想活了",
+                                  "我说想死的时候，他们都当成开玩笑",
+                                  "表妹说她不想活了，我还以为她在开玩笑"])
+def test_someone_reading_a_remark_as_a_joke_takes_nothing_back(detector: RiskDetector, text: str) -> None:
+    # "以为…开玩笑" is how others took it, not the writer taking it back.
+    assert detector.assess(text).level >= 2, detector.assess(text)
+    assert not any(cue.startswith("retracted:") for cue in detector.assess(text).cues)
+
+
+@pytest.mark.parametrize("text", ["想死，每天醒来都觉得没什么意思", "不想活了，做什么都没有什么意思"])
+def test_nothing_meaning_anything_is_no_topic_question(detector: RiskDetector, text: str) -> None:
+    # "没什么意思" says life is empty; "什么意思？" asks what a word means.
+    assert detector.assess(text).level >= 2, detector.assess(text)
+    assert detector.told_about(text) is None
+
+
 @pytest.mark.parametrize(("text", "level"), [
     ("告别的话我设了定时 明天早上发出去", 3),  # a farewell scheduled for a near time
     ("零花钱都转给我妹了 你们以后帮我照顾她", 2),  # savings handed over, someone's care handed over
