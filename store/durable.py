@@ -22,7 +22,6 @@ the gateway's time per webhook when profiled at 300 messages/s.
 from __future__ import annotations
 
 import copy
-import itertools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -37,6 +36,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 
 from store.document_file import DocumentFile
+from store.first_documents import first_documents
 from store.memory_index import indexed
 
 T = TypeVar("T")
@@ -113,18 +113,18 @@ class AsyncCursor:
         return self
 
     def _bounded(self, length: int | None = None) -> mongomock.collection.Cursor:
-        """The cursor, made to copy only the documents it can return.
+        """The cursor, made to pick and copy only the documents it can return (``store.first_documents``).
 
-        mongomock copies (projects) every matching document before it applies ``skip`` and ``limit``,
-        so reading the first 20 of a thousand pending replies copied the thousand: a limited query
-        cost as much as its whole match. Only the first ``skip + limit`` of the sorted match are
-        taken here; matching and sorting stay mongomock's.
+        mongomock copies (projects) every matching document, and sorts all of them, before it applies
+        ``skip`` and ``limit``: reading the first 20 of a thousand pending replies cost as much as the
+        thousand. Only the first ``skip + limit`` in sort order are taken here.
         """
         cursor = self._cursor
         wanted = [n for n in (cursor._limit and abs(cursor._limit), length) if n]
         if wanted:
-            everything, first = cursor._factory, cursor._skip + min(wanted)
-            cursor._factory = lambda: itertools.islice(everything(), first)
+            collection, first = cursor.collection, cursor._skip + min(wanted)
+            spec, sort, projection = cursor._spec, cursor._sort, cursor._projection
+            cursor._factory = lambda: first_documents(collection, spec, sort, projection, first)
         return cursor
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
@@ -159,7 +159,8 @@ class AsyncCollection:
         """The id a single-document write will pick: mongomock's order, so the same document."""
         if (doc_id := _id_of(filter)) is not _NOT_BY_ID:
             return [doc_id] if doc_id in self._store._documents else []
-        found = self._collection.find_one(filter, {"_id": 1}, sort=sort)
+        found = next(first_documents(self._collection, patch_datetime_awareness_in_document(filter), sort,
+                                     {"_id": 1}, 1), None)
         return [] if found is None else [found["_id"]]
 
     def _write(self, updated_in_place: Iterable[Any], operation: Callable[[], T]) -> T:
@@ -198,7 +199,9 @@ class AsyncCollection:
         if not kwargs and (doc_id := _id_of(filter)) is not _NOT_BY_ID and _plain_projection(projection):
             document = self._store._documents.get(doc_id)
             return None if document is None else _copy_out(document, projection)
-        return self._collection.find_one(filter, projection, **kwargs)
+        # mongomock's find_one copies every match to return the first.
+        found = await AsyncCursor(self._collection.find(filter, projection, **kwargs)).to_list(1)
+        return found[0] if found else None
 
     def find(self, filter: Mapping[str, Any] | None = None, *args: Any, **kwargs: Any) -> AsyncCursor:  # noqa: A002
         return AsyncCursor(self._collection.find(filter, *args, **kwargs))
