@@ -51,6 +51,20 @@ def _holds_containers(update: Mapping[str, Any]) -> bool:
                for value in fields.values())
 
 
+# Update operators whose every key is a path of the document that they change.
+_PATH_OPERATORS = frozenset({"$set", "$unset", "$inc", "$mul", "$min", "$max", "$push", "$pull", "$pullAll",
+                             "$addToSet", "$pop", "$setOnInsert", "$currentDate"})
+
+
+def _updated_fields(update: Mapping[str, Any] | None) -> frozenset[str] | None:
+    """The top-level fields an update document can change, or None when that is not known."""
+    if not isinstance(update, Mapping) or not update or not set(update) <= _PATH_OPERATORS:
+        return None
+    if not all(isinstance(paths, Mapping) for paths in update.values()):
+        return None
+    return frozenset(path.split(".", 1)[0] for paths in update.values() for path in paths)
+
+
 def _id_of(filter: Mapping[str, Any] | None) -> Any:  # noqa: A002
     """The id of a ``{"_id": <plain id>}`` filter, else ``_NOT_BY_ID``."""
     if filter is not None and len(filter) == 1 and isinstance(doc_id := filter.get("_id"), _ID_TYPES):
@@ -163,7 +177,8 @@ class AsyncCollection:
                                      {"_id": 1}, 1), None)
         return [] if found is None else [found["_id"]]
 
-    def _write(self, updated_in_place: Iterable[Any], operation: Callable[[], T]) -> T:
+    def _write(self, updated_in_place: Iterable[Any], operation: Callable[[], T],
+               update: Mapping[str, Any] | None = None) -> T:
         """Run a mongomock write, then store every document it touched before returning.
 
         Even a failing operation (a duplicate key halfway through ``insert_many``) may have
@@ -173,7 +188,7 @@ class AsyncCollection:
         updated_in_place = list(updated_in_place)
         before = self._store.indexed_values(updated_in_place)
         self._store.forget()
-        self._store.remember(updated_in_place)
+        self._store.remember(updated_in_place, _updated_fields(update))
         try:
             return operation()
         finally:
@@ -218,25 +233,25 @@ class AsyncCollection:
     ) -> Any:
         if sort is None and (doc_id := _id_of(filter)) is not _NOT_BY_ID and _plain_projection(projection):
             return self._write(self._first_id(filter), lambda: self._update_by_id(
-                doc_id, update, upsert=upsert, after=return_document == ReturnDocument.AFTER, projection=projection))
+                doc_id, update, upsert=upsert, after=return_document == ReturnDocument.AFTER, projection=projection),
+                update)
         return self._write(self._first_id(filter, sort), lambda: self._collection.find_one_and_update(
-            filter, update, sort=sort, upsert=upsert, return_document=return_document, projection=projection))
+            filter, update, sort=sort, upsert=upsert, return_document=return_document, projection=projection), update)
 
     def _update_by_id(self, doc_id: Any, update: Mapping[str, Any], *, upsert: bool, after: bool,
                       projection: Mapping[str, Any] | None) -> Any:
         """``find_one_and_update`` of one ``_id``, without mongomock's two full queries around the update."""
         documents = self._store._documents
-        before = documents.get(doc_id)
-        before = None if before is None else _copy_out(before, projection)
-        if before is None and not upsert:
+        stored = documents.get(doc_id)
+        if stored is None and not upsert:
             return None
+        before = None if stored is None or after else _copy_out(stored, projection)
         self._collection.update_one({"_id": doc_id}, update, upsert=upsert)
-        if not after:
-            return before
-        return _copy_out(documents[doc_id], projection)
+        return _copy_out(documents[doc_id], projection) if after else before
 
     async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        return self._write(self._first_id(filter), lambda: self._collection.update_one(filter, update, upsert=upsert))
+        return self._write(self._first_id(filter), lambda: self._collection.update_one(filter, update, upsert=upsert),
+                           update)
 
     async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
         ids = self._matching_ids(filter)
@@ -253,7 +268,7 @@ class AsyncCollection:
                         documents[doc_id] = copy.deepcopy(documents[doc_id])
             return result
 
-        return self._write(ids, update_each)
+        return self._write(ids, update_each, update)
 
     async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
         # mongomock replaces the stored document's content in place.
