@@ -181,6 +181,17 @@ class IndexedCollectionStore(CollectionStore):
         # Keep insertion ("natural") order, as mongomock's full scan does.
         return sorted(found, key=self._positions.__getitem__)
 
+    def in_index_order(self, spec: Mapping[str, Any], field: str, descending: bool) -> Iterator[dict[str, Any]] | None:
+        """The documents ``spec`` bounds ``field`` to, sorted by it as mongomock sorts (equal values in natural
+        order), walked along the field's index: taking the first few that match costs a few. None when the
+        index cannot give that order (``FieldIndex.in_order``). The matcher still decides what matches."""
+        index = self._indexes.get(field)
+        walk = None if index is None else index.in_order(spec.get(field), descending)
+        if walk is None:
+            return None
+        documents, positions = self._documents, self._positions
+        return (documents[doc_id] for ids in walk for doc_id in sorted(ids, key=positions.__getitem__))
+
     def _narrow(self, spec: Mapping[str, Any], around: list[Candidates]) -> Set[Any] | None:
         """Ids that can match ``spec`` and every condition ``around`` it, or None when nothing narrows them.
 

@@ -9,6 +9,7 @@ import mongomock
 import pytest
 
 from store.durable import DurableMongoClient
+from tests.fakes import ExaminedDocuments
 
 START = datetime(2026, 1, 1)
 
@@ -90,3 +91,23 @@ async def test_a_sorted_update_picks_the_document_mongomock_picks(pair) -> None:
         mine = await durable.find_one_and_update({"kind": "a"}, update, sort=sort)
         theirs = reference.find_one_and_update({"kind": "a"}, update, sort=sort)
         assert mine == theirs
+
+
+async def test_the_soonest_due_of_thousands_are_read_along_the_index(tmp_path: Path) -> None:
+    # The outbox's claim with 3,000 replies waiting: it examines the 20 it takes (and one it skips), not
+    # the 3,000, and answers as mongomock does, ties (the same due time) in natural order.
+    client = DurableMongoClient(tmp_path / "store.sqlite3")
+    durable = client["db"]["messages"]
+    reference = mongomock.MongoClient(tz_aware=True)["db"]["messages"]
+    await durable.create_index([("status", 1), ("due", 1)])
+    documents = [{"_id": f"m{n:04d}", "status": "pending", "conversation": f"c{n % 50}",
+                  "due": START + timedelta(seconds=(n * 7919) % 600)} for n in range(3_000)]
+    await durable.insert_many([dict(d) for d in documents])
+    reference.insert_many([dict(d) for d in documents])
+    examined = ExaminedDocuments(durable)
+    for sort in ([("due", 1)], [("due", -1)]):
+        query = {"status": "pending", "due": {"$lte": START + timedelta(seconds=300)}, "conversation": {"$nin": ["c7"]}}
+        mine = await durable.find(query, {"_id": 1, "due": 1}).sort(sort).limit(20).to_list(None)
+        assert mine == list(reference.find(query, {"_id": 1, "due": 1}).sort(sort).limit(20))
+    assert examined.count < 50
+    await client.close()
