@@ -172,6 +172,7 @@ class Loaded:
     backlog: Backlog
     drained_after: float | None  # seconds after the load until nothing waited for routing; None: budget ran out
     left: tuple[int, float]
+    cpu_seconds: float  # the gateway process's, from the load's start until routing drained (or the budget ran out)
 
 
 async def _production(settings: Settings) -> tuple[list[float], int, dict[int, Loaded]]:
@@ -190,7 +191,8 @@ async def _production(settings: Settings) -> tuple[list[float], int, dict[int, L
                 for rate in RATES:
                     pushes = _pushes(account, int(rate * SECONDS), offset)
                     offset += len(pushes)
-                    loaded[rate] = await _under_load(http, server.base, alerts, pushes, rate, account.id)
+                    loaded[rate] = await _under_load(http, server.base, alerts, pushes, rate, account.id,
+                                                     server.process.pid)
                 await console.close()
         finally:
             server.stop()
@@ -198,12 +200,13 @@ async def _production(settings: Settings) -> tuple[list[float], int, dict[int, L
 
 
 async def _under_load(http: aiohttp.ClientSession, base: str, alerts: Alerts,
-                      pushes: list[tuple[dict[str, str], bytes]], rate: int, account_id: str) -> Loaded:
+                      pushes: list[tuple[dict[str, str], bytes]], rate: int, account_id: str, pid: int) -> Loaded:
     stop, backlog = asyncio.Event(), Backlog()
     latencies: list[float] = []
     missed: list[int] = []
     background = [asyncio.create_task(_watch(http, base, backlog, stop)),
                   asyncio.create_task(alerts.until(stop, latencies, missed))]
+    cpu_at_start = _cpu_seconds(pid)
     acks = await _open_loop(f"{base}/channels/wechat/{account_id}", pushes, rate)
     stop.set()
     await asyncio.gather(*background)
@@ -218,7 +221,13 @@ async def _under_load(http: aiohttp.ClientSession, base: str, alerts: Alerts,
             drained_after = time.perf_counter() - load_ended
             break
         await asyncio.sleep(0.5)
-    return Loaded(acks, latencies, len(missed), backlog, drained_after, left)
+    return Loaded(acks, latencies, len(missed), backlog, drained_after, left, _cpu_seconds(pid) - cpu_at_start)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _bare(settings: Settings) -> dict[int, Result]:
@@ -265,6 +274,10 @@ async def main() -> None:
                    f"{run.left[1]:.1f} s)")
         print(f"     routing backlog (/healthz, every 1 s): at most {waiting} messages waiting, oldest {lag:.1f} s; "
               f"{drained}; /healthz unanswered within 1 s: {run.backlog.unread}×")
+        until = "routing drained" if run.drained_after is not None else "the drain budget ran out"
+        print(f"     gateway CPU from the load's start until {until}: {run.cpu_seconds:.1f} s, "
+              f"{1000 * run.cpu_seconds / (len(run.acks.latencies) or 1):.1f} ms per acknowledged message "
+              f"(webhook, screen, routing, deliveries)")
         print(f"     level-3 alert under this load: {_alerts(run.alerts, run.alerts_missed)}  "
               f"[target p99 ≤ 300 ms at 200/s]")
     print(f"   load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -23,6 +23,7 @@ from gateway.bus import EventBus
 from gateway.outbox import DeliveryWorkers
 from gateway.redis_bus import RedisEventBus
 from gateway.stream import ConversationStream
+from service.gc_pauses import FullPassFreezer
 from service.handoff import setup_handoff
 from service.health import ComponentHealth, HealthCheck
 from service.health import handler as health_handler
@@ -115,6 +116,8 @@ def create_app(
             # 100,000 messages stored, a pause that every webhook waiting at that moment feels. They hold
             # no reference cycles; reference counting alone frees what is deleted.
             gc.freeze()
+            freezer = FullPassFreezer()
+            freezer.start()  # and what it stores from now on, once a full pass over it gets long
         app[STORE] = store
         log.info("store: %s", store.location)
 
@@ -126,6 +129,7 @@ def create_app(
         yield
         await store.close()
         if store.embedded:
+            freezer.stop()
             gc.unfreeze()  # collectable again: a test process starts and stops many apps
 
     async def http_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -17,9 +17,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot.rasa_client import RasaUnavailable, make_rasa_client
-from bot.risk import RiskDetector
 from bot.risk_artifact import load_current
-from bot.risk_hint import RiskHint
+from bot.risk_hint import RememberingDetector, RiskHint
 from bot.risk_reload import RiskModelReloads
 from bot.router import TriageRouter
 from bot.triage import load_risk_intents
@@ -37,7 +36,8 @@ def setup_triage(app: web.Application) -> None:
 
 async def _triage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    detector = RiskDetector()  # loads and validates the lexicon once; a broken lexicon stops start-up
+    # Loads and validates the lexicon once (a broken lexicon stops start-up); shared by the screen and triage.
+    detector = RememberingDetector()
     # The promoted artifact (bot/risk_models/); missing or broken, triage runs on the lexicon and says so.
     loaded = load_current(detector.normalise, detector.lexicon.version)
     rasa = make_rasa_client(settings.service, lambda: app[HTTP])

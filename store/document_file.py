@@ -6,6 +6,13 @@ at any point (a torn write is rolled back from the WAL on the next open). Only a
 kernel crash can lose the last transactions; ``synchronous=FULL`` would close that gap at an
 fsync per write (see the README's storage section for the figures).
 
+Checkpoints (copying committed pages from the WAL into the database file, with an fsync) run in a
+thread of their own on a second connection, not in the writes: SQLite's automatic checkpoint ran
+inside whichever commit crossed 1,000 WAL pages, and held that write, and so the event loop and
+every webhook waiting on it, for 10-45 ms (20,000 single-document writes: 38 over 10 ms, max 44 ms
+on a quiet disk). A passive checkpoint never blocks the writer, and a commit is durable once it is
+in the WAL, so nothing acknowledged depends on it.
+
 One process owns the file: an exclusive ``flock`` on a side file, held until ``close()``. A
 second process (a CLI command while the gateway runs) fails loudly instead of working on a copy
 that the first one would overwrite.
@@ -14,14 +21,20 @@ that the first one would overwrite.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import bson
 from bson.codec_options import CodecOptions
+
+log = logging.getLogger("youthdesk.store")
+
+CHECKPOINT_SECONDS = 1.0
 
 # mongomock keeps datetimes naive (in UTC); decoding them naive again keeps its view unchanged.
 _CODEC = CodecOptions(document_class=dict, tz_aware=False)
@@ -48,7 +61,7 @@ def _id_key(document_id: Any) -> bytes:
 class DocumentFile:
     """Opens (creating if needed) and locks ``path``; ``close()`` releases both."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
         self.path = path.resolve()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
@@ -63,8 +76,11 @@ class DocumentFile:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job, off the writer's way
         self._db.execute(_SCHEMA)
         os.chmod(self.path, 0o600)
+        self._checkpointer = _Checkpointer(self.path, checkpoint_seconds)
+        self._checkpointer.start()
 
     def documents(self, database: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(collection, document) for every stored document of ``database``."""
@@ -110,7 +126,33 @@ class DocumentFile:
     def close(self) -> None:
         if self._lock_fd < 0:
             return
-        self._db.close()
+        self._checkpointer.stop()
+        self._db.close()  # the last connection: checkpoints what is left
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)
         self._lock_fd = -1
+
+
+class _Checkpointer(threading.Thread):
+    """Copies committed pages from the WAL into the database file every ``seconds``, on its own connection.
+
+    SQLite releases the GIL while it works, so the event loop runs on meanwhile.
+    """
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        super().__init__(name="store-checkpointer", daemon=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._seconds = seconds
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(self._seconds):
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:  # the writer is unaffected; the WAL grows until a checkpoint succeeds
+                log.exception("store checkpoint failed; retried in %s s", self._seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+        self._db.close()

@@ -22,7 +22,6 @@ the gateway's time per webhook when profiled at 300 messages/s.
 from __future__ import annotations
 
 import copy
-import itertools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -37,6 +36,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 
 from store.document_file import DocumentFile
+from store.first_documents import first_documents
 from store.memory_index import indexed
 
 T = TypeVar("T")
@@ -49,6 +49,20 @@ def _holds_containers(update: Mapping[str, Any]) -> bool:
     """Whether an update writes a list or a subdocument (which mongomock would share between documents)."""
     return any(isinstance(value, list | dict) for fields in update.values() if isinstance(fields, Mapping)
                for value in fields.values())
+
+
+# Update operators whose every key is a path of the document that they change.
+_PATH_OPERATORS = frozenset({"$set", "$unset", "$inc", "$mul", "$min", "$max", "$push", "$pull", "$pullAll",
+                             "$addToSet", "$pop", "$setOnInsert", "$currentDate"})
+
+
+def _updated_fields(update: Mapping[str, Any] | None) -> frozenset[str] | None:
+    """The top-level fields an update document can change, or None when that is not known."""
+    if not isinstance(update, Mapping) or not update or not set(update) <= _PATH_OPERATORS:
+        return None
+    if not all(isinstance(paths, Mapping) for paths in update.values()):
+        return None
+    return frozenset(path.split(".", 1)[0] for paths in update.values() for path in paths)
 
 
 def _id_of(filter: Mapping[str, Any] | None) -> Any:  # noqa: A002
@@ -113,18 +127,18 @@ class AsyncCursor:
         return self
 
     def _bounded(self, length: int | None = None) -> mongomock.collection.Cursor:
-        """The cursor, made to copy only the documents it can return.
+        """The cursor, made to pick and copy only the documents it can return (``store.first_documents``).
 
-        mongomock copies (projects) every matching document before it applies ``skip`` and ``limit``,
-        so reading the first 20 of a thousand pending replies copied the thousand: a limited query
-        cost as much as its whole match. Only the first ``skip + limit`` of the sorted match are
-        taken here; matching and sorting stay mongomock's.
+        mongomock copies (projects) every matching document, and sorts all of them, before it applies
+        ``skip`` and ``limit``: reading the first 20 of a thousand pending replies cost as much as the
+        thousand. Only the first ``skip + limit`` in sort order are taken here.
         """
         cursor = self._cursor
         wanted = [n for n in (cursor._limit and abs(cursor._limit), length) if n]
         if wanted:
-            everything, first = cursor._factory, cursor._skip + min(wanted)
-            cursor._factory = lambda: itertools.islice(everything(), first)
+            collection, first = cursor.collection, cursor._skip + min(wanted)
+            spec, sort, projection = cursor._spec, cursor._sort, cursor._projection
+            cursor._factory = lambda: first_documents(collection, spec, sort, projection, first)
         return cursor
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
@@ -159,10 +173,12 @@ class AsyncCollection:
         """The id a single-document write will pick: mongomock's order, so the same document."""
         if (doc_id := _id_of(filter)) is not _NOT_BY_ID:
             return [doc_id] if doc_id in self._store._documents else []
-        found = self._collection.find_one(filter, {"_id": 1}, sort=sort)
+        found = next(first_documents(self._collection, patch_datetime_awareness_in_document(filter), sort,
+                                     {"_id": 1}, 1), None)
         return [] if found is None else [found["_id"]]
 
-    def _write(self, updated_in_place: Iterable[Any], operation: Callable[[], T]) -> T:
+    def _write(self, updated_in_place: Iterable[Any], operation: Callable[[], T],
+               update: Mapping[str, Any] | None = None) -> T:
         """Run a mongomock write, then store every document it touched before returning.
 
         Even a failing operation (a duplicate key halfway through ``insert_many``) may have
@@ -172,7 +188,7 @@ class AsyncCollection:
         updated_in_place = list(updated_in_place)
         before = self._store.indexed_values(updated_in_place)
         self._store.forget()
-        self._store.remember(updated_in_place)
+        self._store.remember(updated_in_place, _updated_fields(update))
         try:
             return operation()
         finally:
@@ -198,7 +214,9 @@ class AsyncCollection:
         if not kwargs and (doc_id := _id_of(filter)) is not _NOT_BY_ID and _plain_projection(projection):
             document = self._store._documents.get(doc_id)
             return None if document is None else _copy_out(document, projection)
-        return self._collection.find_one(filter, projection, **kwargs)
+        # mongomock's find_one copies every match to return the first.
+        found = await AsyncCursor(self._collection.find(filter, projection, **kwargs)).to_list(1)
+        return found[0] if found else None
 
     def find(self, filter: Mapping[str, Any] | None = None, *args: Any, **kwargs: Any) -> AsyncCursor:  # noqa: A002
         return AsyncCursor(self._collection.find(filter, *args, **kwargs))
@@ -215,25 +233,25 @@ class AsyncCollection:
     ) -> Any:
         if sort is None and (doc_id := _id_of(filter)) is not _NOT_BY_ID and _plain_projection(projection):
             return self._write(self._first_id(filter), lambda: self._update_by_id(
-                doc_id, update, upsert=upsert, after=return_document == ReturnDocument.AFTER, projection=projection))
+                doc_id, update, upsert=upsert, after=return_document == ReturnDocument.AFTER, projection=projection),
+                update)
         return self._write(self._first_id(filter, sort), lambda: self._collection.find_one_and_update(
-            filter, update, sort=sort, upsert=upsert, return_document=return_document, projection=projection))
+            filter, update, sort=sort, upsert=upsert, return_document=return_document, projection=projection), update)
 
     def _update_by_id(self, doc_id: Any, update: Mapping[str, Any], *, upsert: bool, after: bool,
                       projection: Mapping[str, Any] | None) -> Any:
         """``find_one_and_update`` of one ``_id``, without mongomock's two full queries around the update."""
         documents = self._store._documents
-        before = documents.get(doc_id)
-        before = None if before is None else _copy_out(before, projection)
-        if before is None and not upsert:
+        stored = documents.get(doc_id)
+        if stored is None and not upsert:
             return None
+        before = None if stored is None or after else _copy_out(stored, projection)
         self._collection.update_one({"_id": doc_id}, update, upsert=upsert)
-        if not after:
-            return before
-        return _copy_out(documents[doc_id], projection)
+        return _copy_out(documents[doc_id], projection) if after else before
 
     async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        return self._write(self._first_id(filter), lambda: self._collection.update_one(filter, update, upsert=upsert))
+        return self._write(self._first_id(filter), lambda: self._collection.update_one(filter, update, upsert=upsert),
+                           update)
 
     async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
         ids = self._matching_ids(filter)
@@ -250,7 +268,7 @@ class AsyncCollection:
                         documents[doc_id] = copy.deepcopy(documents[doc_id])
             return result
 
-        return self._write(ids, update_each)
+        return self._write(ids, update_each, update)
 
     async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
         # mongomock replaces the stored document's content in place.

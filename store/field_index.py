@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Hashable, Mapping, Sequence, Set
+from collections.abc import Hashable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,8 +140,35 @@ class FieldIndex:
             found.append(self._unsure)
         return found
 
+    def in_order(self, condition: Any, descending: bool) -> Iterator[Set[Any]] | None:
+        """The ids within ``condition``'s range (datetimes or strings), value by value in sort order; None
+        when the index cannot vouch that they hold every document the condition matches, in that order:
+        no range of one such bracket, or a document with a list on the path (sorted by its first item)."""
+        if self._lists or self._unsure or not isinstance(condition, dict):
+            return None
+        ops = {op: condition[op] for op in _RANGE_OPERATORS if op in condition}
+        brackets = {_bracket(bound) for bound in ops.values()}
+        if len(brackets) != 1 or not brackets <= {_DATETIMES, _STRINGS}:
+            return None
+        bracket = brackets.pop()
+        ordered = self._ordered[bracket]
+        low, high = self._bounds(ordered, ops)
+        keys = ordered[low:high]
+        return (self._ids[key] for key in (reversed(keys) if descending else keys))
+
     def _range(self, bracket: int, ops: dict[str, Any]) -> Candidates:
         ordered = self._ordered[bracket]
+        low, high = self._bounds(ordered, ops)
+        found: Candidates = [self._ids[key] for key in ordered[low:high]]
+        if self._lists and ops.keys() & {"$gt", "$gte"} and ops.keys() & {"$lt", "$lte"}:
+            found.append(self._lists)  # [1, 10] meets {$gt: 5, $lt: 3}: one element each
+        if self._unsure:
+            found.append(self._unsure)
+        return found
+
+    @staticmethod
+    def _bounds(ordered: list[Any], ops: dict[str, Any]) -> tuple[int, int]:
+        """The slice of ``ordered`` within the range ``ops``."""
         low, high = 0, len(ordered)
         for op, bound in ops.items():
             if op == "$gt":
@@ -152,9 +179,4 @@ class FieldIndex:
                 high = min(high, bisect_left(ordered, bound))
             else:
                 high = min(high, bisect_right(ordered, bound))
-        found: Candidates = [self._ids[key] for key in ordered[low:high]]
-        if self._lists and ops.keys() & {"$gt", "$gte"} and ops.keys() & {"$lt", "$lte"}:
-            found.append(self._lists)  # [1, 10] meets {$gt: 5, $lt: 3}: one element each
-        if self._unsure:
-            found.append(self._unsure)
-        return found
+        return low, high

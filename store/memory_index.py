@@ -46,6 +46,21 @@ def _intersection(conditions: list[Candidates]) -> Set[Any]:
             if all(any(doc_id in other_ids for other_ids in union) for union in others)}
 
 
+class _Fields:
+    """What an update can change of a document, as it was: those top-level fields, and the field order."""
+
+    __slots__ = ("order", "values")
+
+    def __init__(self, document: Mapping[str, Any], fields: Set[str]) -> None:
+        self.order = list(document)
+        self.values = {field: copy.deepcopy(document[field]) for field in fields if field in document}
+
+    def restored(self, current: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The document as it was, from ``current`` (the same document after the update)."""
+        current = current or {}
+        return {field: self.values[field] if field in self.values else current[field] for field in self.order}
+
+
 class IndexedCollectionStore(CollectionStore):
     """mongomock's document store, keeping its field indexes current on every insert and delete.
 
@@ -58,7 +73,7 @@ class IndexedCollectionStore(CollectionStore):
 
     _indexes: dict[str, FieldIndex]
     changed_ids: set[Any]
-    originals: dict[Any, tuple[dict[str, Any] | None, int | None]]
+    originals: dict[Any, tuple[dict[str, Any] | _Fields | None, int | None]]
 
     def index_field(self, field: str) -> None:
         if field in self._indexes or field == "_id":
@@ -98,11 +113,18 @@ class IndexedCollectionStore(CollectionStore):
                 if new is not None:
                     index.add(doc_id, new)
 
-    def remember(self, doc_ids: Iterable[Any]) -> None:
-        """Copy these documents before mongomock changes them in place (or replaces them)."""
+    def remember(self, doc_ids: Iterable[Any], fields: Set[str] | None = None) -> None:
+        """Copy these documents before mongomock changes them in place (or replaces them).
+
+        ``fields``: the top-level fields the write can change, when known; only those are copied (a
+        conversation document is large, and most writes set a field or two of it).
+        """
         for doc_id in doc_ids:
-            if doc_id not in self.originals:
-                self.originals[doc_id] = (copy.deepcopy(self._documents.get(doc_id)), self._positions.get(doc_id))
+            if doc_id in self.originals:
+                continue
+            document = self._documents.get(doc_id)
+            kept = copy.deepcopy(document) if fields is None or document is None else _Fields(document, fields)
+            self.originals[doc_id] = (kept, self._positions.get(doc_id))
 
     def forget(self) -> None:
         self.changed_ids.clear()
@@ -111,7 +133,8 @@ class IndexedCollectionStore(CollectionStore):
     def roll_back(self) -> None:
         """Put every document touched since ``forget()`` back as it was, indexes and order included."""
         restored_deleted = False
-        for doc_id, (document, position) in self.originals.items():
+        for doc_id, (kept, position) in self.originals.items():
+            document = kept.restored(self._documents.get(doc_id)) if isinstance(kept, _Fields) else kept
             self._remove(doc_id)
             if document is None:
                 self._documents.pop(doc_id, None)
@@ -157,6 +180,17 @@ class IndexedCollectionStore(CollectionStore):
             return None
         # Keep insertion ("natural") order, as mongomock's full scan does.
         return sorted(found, key=self._positions.__getitem__)
+
+    def in_index_order(self, spec: Mapping[str, Any], field: str, descending: bool) -> Iterator[dict[str, Any]] | None:
+        """The documents ``spec`` bounds ``field`` to, sorted by it as mongomock sorts (equal values in natural
+        order), walked along the field's index: taking the first few that match costs a few. None when the
+        index cannot give that order (``FieldIndex.in_order``). The matcher still decides what matches."""
+        index = self._indexes.get(field)
+        walk = None if index is None else index.in_order(spec.get(field), descending)
+        if walk is None:
+            return None
+        documents, positions = self._documents, self._positions
+        return (documents[doc_id] for ids in walk for doc_id in sorted(ids, key=positions.__getitem__))
 
     def _narrow(self, spec: Mapping[str, Any], around: list[Candidates]) -> Set[Any] | None:
         """Ids that can match ``spec`` and every condition ``around`` it, or None when nothing narrows them.

@@ -13,7 +13,7 @@ a platform MsgId it is built from the sender's openid/uid. Nothing queries by it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
@@ -35,6 +35,7 @@ INDEXES = {
 HISTORY_LIMIT = 500
 _UNDELIVERED = [DeliveryStatus.PENDING, DeliveryStatus.SENDING]
 _UNPROCESSED = {"direction": Direction.INBOUND, "processed": False}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # ----------------------------------------------------------------- storing and reading
@@ -198,8 +199,10 @@ async def release_expired_claims(store: Store, now: datetime) -> int:
 
 async def next_attempt_due(store: Store) -> datetime | None:
     """When the earliest pending message is due, or None if none is pending."""
+    # Every pending message has a next attempt; saying so bounds the read to the outbox index's dates, so the
+    # embedded store walks them in order and stops at the first (store.first_documents), whatever is pending.
     doc = await store.messages.find_one(
-        {"direction": Direction.OUTBOUND, "status": DeliveryStatus.PENDING},
+        {"direction": Direction.OUTBOUND, "status": DeliveryStatus.PENDING, "next_attempt_at": {"$gte": _EPOCH}},
         {"next_attempt_at": 1}, sort=[("next_attempt_at", 1)],
     )
     return aware(doc.get("next_attempt_at")) if doc is not None else None

@@ -188,7 +188,8 @@ async def simulate_through_standin(settings_for: Callable[[str], Settings], embe
 
 class ExaminedDocuments:
     """How many documents a durable-store collection's queries hand to mongomock's matcher: the
-    candidates its indexes leave (``store.memory_index``), or every document when they cannot narrow."""
+    candidates its indexes leave (``store.memory_index``), or every document when they cannot narrow, or
+    those a sorted read walks along an index until it has what it needs."""
 
     def __init__(self, collection: Any) -> None:
         self.count = 0
@@ -201,6 +202,17 @@ class ExaminedDocuments:
             return ids
 
         store.candidates = counted
+        in_index_order = store.in_index_order
+
+        def walked(*args: Any, **kwargs: Any) -> Any:
+            documents = in_index_order(*args, **kwargs)
+            return None if documents is None else (self._examined(document) for document in documents)
+
+        store.in_index_order = walked
+
+    def _examined(self, document: Any) -> Any:
+        self.count += 1
+        return document
 
 
 class CountingReads:

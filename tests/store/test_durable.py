@@ -7,10 +7,12 @@ reads would see data that a restart loses). SQLite's own ``max_page_count`` give
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import mongomock
@@ -19,6 +21,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import OperationFailure
 
+from store import memory_index
 from store.durable import AsyncCollection, DurableMongoClient
 
 BIG = "满" * 20_000  # needs new pages: refused once the file may not grow
@@ -233,3 +236,31 @@ async def test_a_limited_query_answers_as_mongomock_does(tmp_path: Path, skip: i
                       .skip(skip).limit(limit))
         assert await mine.to_list(length) == (theirs if length is None else theirs[:length])
     await client.close()
+
+
+async def test_a_refused_update_puts_back_the_fields_it_changed_in_their_order(durable, monkeypatch) -> None:
+    # Only the fields an update names are copied before it (not the whole document): undoing it must
+    # still give the document back exactly, field order included, whatever the update did to them.
+    client, collection = durable
+    await collection.update_one({"_id": "k5"}, {"$set": {"window": {"sent": 1, "closed": None}, "tail": "t"}})
+    before = await collection.find_one({"_id": "k5"})
+    copied: list[object] = []  # what the durable store copies to undo the update with
+    monkeypatch.setattr(memory_index, "copy", SimpleNamespace(
+        deepcopy=lambda value, *args: copied.append(value) or copy.deepcopy(value, *args)))
+
+    def refuse(*args: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(client._file, "write", refuse)
+    updates = [{"$set": {"new": 1, "status": "closed"}, "$inc": {"window.sent": 2}, "$unset": {"tail": ""},
+                "$push": {"notes": "n"}},
+               {"$set": {"window.opened": True}, "$unset": {"conversation_id": ""}}]
+    for update in updates:
+        with pytest.raises(OperationFailure):
+            await collection.update_one({"_id": "k5"}, update)
+        after = await collection.find_one({"_id": "k5"})
+        assert after == before and list(after) == list(before) and list(after["window"]) == list(before["window"])
+    with pytest.raises(OperationFailure):
+        await collection.find_one_and_update({"_id": "k5"}, {"$set": {"status": "x"}})
+    assert await collection.find_one({"_id": "k5"}) == before
+    assert copied and not any(isinstance(value, dict) and value.get("_id") == "k5" for value in copied)  # not all
