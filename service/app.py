@@ -23,6 +23,7 @@ from gateway.bus import EventBus
 from gateway.outbox import DeliveryWorkers
 from gateway.redis_bus import RedisEventBus
 from gateway.stream import ConversationStream
+from service.garbage_collection import collector_ctx
 from service.handoff import setup_handoff
 from service.health import ComponentHealth, HealthCheck
 from service.health import handler as health_handler
@@ -183,7 +184,7 @@ def create_app(
         await app[BUS].close()
 
     setup_privacy(app)
-    app.cleanup_ctx.extend([bus_ctx, store_ctx, http_ctx, stream_ctx, workers_ctx])
+    app.cleanup_ctx.extend([collector_ctx, bus_ctx, store_ctx, http_ctx, stream_ctx, workers_ctx])
     setup_handoff(app)
 
     setup_triage(app)
