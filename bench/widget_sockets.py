@@ -11,6 +11,8 @@ step the round trip is measured while the step's sockets join (``JOIN_CONCURRENC
 time), then for ``STEADY_SECONDS`` with all of them open. All sockets come from 127.0.0.1, so the
 per-address socket and new-conversation limits are raised for the run (in production they come from
 many addresses). The file limit (``ulimit -n``) caps the count: each side holds one descriptor per socket.
+Each phase also reports the CPU the server process and this client used (share of one core): on a
+shared machine the client competes with the server for the same cores.
 """
 
 from __future__ import annotations
@@ -111,7 +113,28 @@ class Phase:
     label: str
     latencies: list[float]
     lost: int
+    cpu: str  # what the server and the client used meanwhile
     detail: str = ""
+
+
+class CpuMeter:
+    """CPU seconds of the server process (from /proc) and of this client, as shares of one core per phase."""
+
+    def __init__(self, server_pid: int) -> None:
+        self._stat = f"/proc/{server_pid}/stat"
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._last = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        with open(self._stat, encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return time.perf_counter(), (int(fields[11]) + int(fields[12])) / self._tick, time.process_time()
+
+    def lap(self) -> str:
+        (at, server, client), (last_at, last_server, last_client) = self._now(), self._last
+        self._last = (at, server, client)
+        wall = max(at - last_at, 1e-9)
+        return f"CPU: server {(server - last_server) / wall:.2f}, client {(client - last_client) / wall:.2f} of a core"
 
 
 async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str, text: str | None = None) -> None:
@@ -135,12 +158,13 @@ async def _measure(kind: str, settings: Settings) -> tuple[list[Phase], int, int
     with tempfile.TemporaryDirectory(prefix="youthdesk-bench-widget-") as data_dir:
         server = await _start(kind, data_dir, _serve)
         try:
-            return await _client(f"{server.base.replace('http', 'ws')}/channels/widget/ws", settings)
+            return await _client(f"{server.base.replace('http', 'ws')}/channels/widget/ws", settings,
+                                 CpuMeter(server.process.pid))
         finally:
             server.stop()
 
 
-async def _client(url: str, settings: Settings) -> tuple[list[Phase], int, int]:
+async def _client(url: str, settings: Settings, cpu: CpuMeter) -> tuple[list[Phase], int, int]:
     partner = settings.partners[0]
     url = f"{url}?partner={partner.id}"
     probes = Probes()
@@ -199,16 +223,17 @@ async def _client(url: str, settings: Settings) -> tuple[list[Phase], int, int]:
         youths = [asyncio.create_task(youth(n, stop)) for n in range(PROBES)]
         await asyncio.sleep(3)  # every probe youth connected and sending
         for step in STEPS:
+            cpu.lap()
             before, started = len(idle), time.perf_counter()
             await join(step - before)
             ended = time.perf_counter()
             latencies, lost = probes.between(started, ended)
             joined = len(idle) - before
-            phases.append(Phase(f"{before:>6,} → {len(idle):,} joining", latencies, lost,
+            phases.append(Phase(f"{before:>6,} → {len(idle):,} joining", latencies, lost, cpu.lap(),
                                 f"{joined:,} joined in {ended - started:.1f} s = {joined / (ended - started):,.0f}/s"))
             await asyncio.sleep(STEADY_SECONDS)
             latencies, lost = probes.between(ended, time.perf_counter())
-            phases.append(Phase(f"{len(idle):>6,} open, steady", latencies, lost))
+            phases.append(Phase(f"{len(idle):>6,} open, steady", latencies, lost, cpu.lap()))
         stop.set()
         for outcome in await asyncio.gather(*youths, return_exceptions=True):
             if outcome is not None:
@@ -223,7 +248,7 @@ async def _client(url: str, settings: Settings) -> tuple[list[Phase], int, int]:
 
 def _described(phase: Phase) -> str:
     text = describe_ms(phase.latencies) if phase.latencies else "no sample"
-    return text + (f" · lost {phase.lost}" if phase.lost else "")
+    return text + (f" · lost {phase.lost}" if phase.lost else "") + f" · {phase.cpu}"
 
 
 async def main() -> None:

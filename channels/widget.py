@@ -19,6 +19,7 @@ import logging
 import re
 import secrets
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -33,7 +34,7 @@ from channels.shared_limits import SharedWindow, shared_window_ctx
 from channels.widget_identity import IdentityRejected, IdentityVerifier, WidgetIdentity, sign_partner_token
 from channels.widget_limits import NewConversationLimits
 from channels.widget_media import MAX_IMAGE_BYTES, MediaStore
-from channels.widget_session import SessionDeps, WidgetSession
+from channels.widget_session import OpenSessions, SessionDeps, WidgetSession
 from contract.channel import (
     Channel,
     ChannelContext,
@@ -84,6 +85,16 @@ def frame_ancestors(partner: PartnerConfig) -> str:
     return " ".join(origins) or "'none'"
 
 
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """What a socket's first frame established: who, the anonymous id to keep (if any), what it has seen."""
+
+    identity: WidgetIdentity
+    anonymous_token: str | None  # the anonymous youth's gateway-signed id, for the iframe to keep
+    seen: dict[str, int]  # conversation id -> the last seq the iframe has
+    new_identity: bool = False  # minted for this socket (a first anonymous visit): nothing stored yet
+
+
 class WidgetChannel(Channel):
     platform: ClassVar[str] = "widget"
     queue_notice: ClassVar[QueueNotice] = "live"  # the iframe shows queue.position as it changes
@@ -102,7 +113,7 @@ class WidgetChannel(Channel):
         # rotation does not turn every returning anonymous youth into a stranger to their own history.
         self.verifier = IdentityVerifier.from_data_key(ring[-1], MemoryReplayCache())
         self.media = MediaStore(Path(service.data_dir) / "widget-media", ring)
-        self.sessions: set[WidgetSession] = set()
+        self.sessions = OpenSessions()
         self.sockets_per_ip: Counter[str] = Counter()
         self.new_conversations = NewConversationLimits(service)
         self.demo = service.env in ("demo", "test")
@@ -140,18 +151,17 @@ class WidgetChannel(Channel):
         self.verifier.replay = cache
 
     async def _close_sockets(self, app: web.Application) -> None:
-        for session in list(self.sessions):
+        for session in self.sessions.all():
             await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         # Each connected socket catches up from the store (and skips what the bus already gave it).
-        for session in list(self.sessions):
-            if message.conversation_id in session.conversation_ids:
-                try:
-                    await session.sync(message.conversation_id)
-                except ConnectionError:
-                    # That socket is going away; the youth gets the message from the store on return.
-                    log.info("widget socket closed during delivery of %s", message.message_id)
+        for session in self.sessions.following(message.conversation_id):
+            try:
+                await session.sync(message.conversation_id)
+            except ConnectionError:
+                # That socket is going away; the youth gets the message from the store on return.
+                log.info("widget socket closed during delivery of %s", message.message_id)
         return DeliveryReceipt()
 
     # ------------------------------------------------------------------ pages
@@ -245,19 +255,20 @@ class WidgetChannel(Channel):
                             address: str) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)
         await ws.prepare(request)
-        identified = await self._hello(ws, partner)
-        if identified is None:
+        hello = await self._hello(ws, partner)
+        if hello is None:
             return ws
-        identity, anonymous_token, seen = identified
+        identity = hello.identity
         session = WidgetSession(ws, identity, SessionDeps(
             ingest=self.context.ingest, conversations=self.conversations, media=self.media, desk=partner.desk,
             admit_new_conversation=lambda: self.new_conversations.admit(partner, address),
             source_tags={"widget_source": self.verifier.source_of(address),
-                         "widget_anonymous": "1" if identity.anonymous else "0"}))
+                         "widget_anonymous": "1" if identity.anonymous else "0"},
+            open_sessions=self.sessions))
         self.sessions.add(session)
         forwarder = asyncio.create_task(session.forward_events(), name="widget-forward")
         try:
-            await self._welcome(session, partner, anonymous_token, seen)
+            await self._welcome(session, partner, hello)
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
                     if not await session.handle_frame(frame.data):
@@ -271,14 +282,13 @@ class WidgetChannel(Channel):
             log.exception("widget session failed; closing the socket", extra={"partner": partner.id})
             await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
         finally:
-            self.sessions.discard(session)
+            self.sessions.remove(session)
             session.subscription.close()
             forwarder.cancel()
             await asyncio.gather(forwarder, return_exceptions=True)
         return ws
 
-    async def _hello(self, ws: web.WebSocketResponse,
-                     partner: PartnerConfig) -> tuple[WidgetIdentity, str | None, dict[str, int]] | None:
+    async def _hello(self, ws: web.WebSocketResponse, partner: PartnerConfig) -> Hello | None:
         """The first frame names the youth; anything else closes the socket with the reason."""
         try:
             frame = await ws.receive(timeout=self.context.settings.service.http_idle_timeout_seconds)
@@ -303,24 +313,24 @@ class WidgetChannel(Channel):
             await self._refuse(ws, partner, "hello expected")
             return None
         try:
-            identity, anonymous_token = await self._identify(partner, hello)
+            return await self._identify(partner, hello)
         except IdentityRejected as exc:
             await self._refuse(ws, partner, exc.reason)
             return None
-        seen = hello.get("seen") if isinstance(hello.get("seen"), dict) else {}
-        return identity, anonymous_token, {k: v for k, v in seen.items()
-                                           if isinstance(k, str) and isinstance(v, int) and v >= 0}
 
-    async def _identify(self, partner: PartnerConfig, hello: dict[str, Any]) -> tuple[WidgetIdentity, str | None]:
+    async def _identify(self, partner: PartnerConfig, hello: dict[str, Any]) -> Hello:
+        offered = hello.get("seen") if isinstance(hello.get("seen"), dict) else {}
+        seen = {k: v for k, v in offered.items() if isinstance(k, str) and isinstance(v, int) and v >= 0}
         token, session = hello.get("token"), hello.get("session")
         if isinstance(token, str) and token:
-            return await self.verifier.partner_token(partner, token), None
+            return Hello(await self.verifier.partner_token(partner, token), None, seen)
         if isinstance(session, str) and session:
             identity = self.verifier.gateway_token(partner, session)
-            return identity, session if identity.anonymous else None
+            return Hello(identity, session if identity.anonymous else None, seen)
         if not partner.anonymous_allowed:
             raise IdentityRejected("anonymous chat is not allowed by this partner")
-        return self.verifier.new_anonymous(partner)
+        identity, anonymous_token = self.verifier.new_anonymous(partner)
+        return Hello(identity, anonymous_token, seen, new_identity=True)
 
     async def _refuse(self, ws: web.WebSocketResponse, partner: PartnerConfig, reason: str) -> None:
         log.warning("widget connection refused: %s", reason, extra={"partner": partner.id})
@@ -332,20 +342,20 @@ class WidgetChannel(Channel):
             return  # closing under us: the reason cannot arrive and is logged above
         await ws.close(code=CLOSE_UNAUTHORIZED, message=reason.encode()[:120])
 
-    async def _welcome(self, session: WidgetSession, partner: PartnerConfig, anonymous_token: str | None,
-                       seen: dict[str, int]) -> None:
+    async def _welcome(self, session: WidgetSession, partner: PartnerConfig, hello: Hello) -> None:
         desk = self.context.settings.desk(partner.desk)
         await session.send_json({
             "type": "welcome", "session": self.verifier.new_session(session.identity),
-            "anonymous": session.identity.anonymous, "anonymous_token": anonymous_token,
+            "anonymous": session.identity.anonymous, "anonymous_token": hello.anonymous_token,
             "desk": {"name": desk.name, "open": desk_open(desk.hours), "hours": desk.hours,
                      "after_hours_message": desk.after_hours_message},
         })
-        recent = await self.conversations.recent("widget", partner.id, session.identity.external_user_id,
-                                                 RECENT_CONVERSATIONS)
+        # An identity minted for this socket has nothing stored: most sockets opening at once are these.
+        recent = [] if hello.new_identity else await self.conversations.recent(
+            "widget", partner.id, session.identity.external_user_id, RECENT_CONVERSATIONS)
         for conversation in reversed(recent):
             session.states[conversation.id] = conversation.state
-            await session.attach(conversation.id, seen.get(conversation.id, 0))
+            await session.attach(conversation.id, hello.seen.get(conversation.id, 0))
             await session.send_json({"type": "state", "conversation_id": conversation.id,
                                      "state": conversation.state})
         await session.send_json({"type": "synced", "conversation_id": session.current})

@@ -71,6 +71,8 @@ class SessionDeps:
     admit_new_conversation: Callable[[], Awaitable[str | None]]
     # Tags every youth message carries: the keyed source the handoff engine groups floods by.
     source_tags: dict[str, str]
+    # The channel's open sockets: a session registers there each conversation it follows.
+    open_sessions: OpenSessions
 
 
 def channel_message_id(identity: WidgetIdentity, client_id: str) -> str:
@@ -81,6 +83,40 @@ def channel_message_id(identity: WidgetIdentity, client_id: str) -> str:
 def public_message(message: Message) -> dict[str, Any]:
     return message.model_dump(mode="json", include={"id", "conversation_id", "seq", "direction", "sender", "type",
                                                     "text", "media", "event", "created_at", "status"})
+
+
+class OpenSessions:
+    """The open sockets, and which of them follow each conversation: delivering to one conversation
+    touches only its own sockets, however many are open."""
+
+    def __init__(self) -> None:
+        self._open: set[WidgetSession] = set()
+        self._following: dict[str, set[WidgetSession]] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def all(self) -> list[WidgetSession]:
+        return list(self._open)
+
+    def following(self, conversation_id: str) -> list[WidgetSession]:
+        return list(self._following.get(conversation_id, ()))
+
+    def add(self, session: WidgetSession) -> None:
+        self._open.add(session)
+
+    def follow(self, session: WidgetSession, conversation_id: str) -> None:
+        if session in self._open:
+            self._following.setdefault(conversation_id, set()).add(session)
+
+    def remove(self, session: WidgetSession) -> None:
+        self._open.discard(session)
+        for conversation_id in session.conversation_ids:
+            followers = self._following.get(conversation_id)
+            if followers is not None:
+                followers.discard(session)
+                if not followers:
+                    del self._following[conversation_id]
 
 
 class WidgetSession:
@@ -126,6 +162,7 @@ class WidgetSession:
         """Follow a conversation live, then replay what the iframe has not seen (in that order)."""
         self.conversation_ids.add(conversation_id)
         self.subscription.follow(conversation_id)
+        self.deps.open_sessions.follow(self, conversation_id)
         self.current = conversation_id
         await self.sync(conversation_id, after_seq)
 

@@ -23,7 +23,7 @@ from gateway.bus import EventBus
 from gateway.outbox import DeliveryWorkers
 from gateway.redis_bus import RedisEventBus
 from gateway.stream import ConversationStream
-from service.gc_pauses import FullPassFreezer
+from service.garbage_collection import collector_ctx
 from service.handoff import setup_handoff
 from service.health import ComponentHealth, HealthCheck
 from service.health import handler as health_handler
@@ -115,9 +115,8 @@ def create_app(
             # Left to the cyclic garbage collector, each of its full passes walks them all: about 0.4 s with
             # 100,000 messages stored, a pause that every webhook waiting at that moment feels. They hold
             # no reference cycles; reference counting alone frees what is deleted.
+            # What it stores from now on is frozen after the next full pass (service/garbage_collection.py).
             gc.freeze()
-            freezer = FullPassFreezer()
-            freezer.start()  # and what it stores from now on, once a full pass over it gets long
         app[STORE] = store
         log.info("store: %s", store.location)
 
@@ -129,7 +128,6 @@ def create_app(
         yield
         await store.close()
         if store.embedded:
-            freezer.stop()
             gc.unfreeze()  # collectable again: a test process starts and stops many apps
 
     async def http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -187,7 +185,7 @@ def create_app(
         await app[BUS].close()
 
     setup_privacy(app)
-    app.cleanup_ctx.extend([bus_ctx, store_ctx, http_ctx, stream_ctx, workers_ctx])
+    app.cleanup_ctx.extend([collector_ctx, bus_ctx, store_ctx, http_ctx, stream_ctx, workers_ctx])
     setup_handoff(app)
 
     setup_triage(app)

@@ -26,7 +26,7 @@ from channels.weibo import parse_push
 from channels.widget import WidgetChannel
 from channels.widget_identity import IdentityRejected
 from channels.widget_media import MediaStore
-from channels.widget_session import SessionDeps, TokenBucket, WidgetSession
+from channels.widget_session import OpenSessions, SessionDeps, TokenBucket, WidgetSession
 from contract.channel import ChannelContext, ConversationAccess, IngestResult, WebhookRejected
 from contract.config import DEMO_CONFIG_PATH, load_settings
 from tests.fuzz import FUZZ, TRIED
@@ -192,7 +192,8 @@ def widget_session(data_dir: Path) -> WidgetSession:
                                         media=MediaStore(data_dir, [SETTINGS.service.data_key]), desk="sz",
                                         # Not under test here: every new conversation is admitted.
                                         admit_new_conversation=_admitted,
-                                        source_tags={"widget_source": "fuzz", "widget_anonymous": "1"}))
+                                        source_tags={"widget_source": "fuzz", "widget_anonymous": "1"},
+                                        open_sessions=OpenSessions()))
     session._bucket = TokenBucket(1e9, 1e9)  # the rate limit is not what is being fuzzed
     return session
 
