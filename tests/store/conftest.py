@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mongomock
 import pytest
 
 from store.client import open_store
@@ -14,3 +15,17 @@ async def store(settings, embedded_client):
     await store.ensure_indexes()
     yield store
     await store.close()
+
+
+@pytest.fixture
+def copied_ids(monkeypatch) -> list[object]:
+    """The ``_id`` of every document the embedded store copies out of mongomock, in order."""
+    copied: list[object] = []
+    copy_only_fields = mongomock.Collection._copy_only_fields
+
+    def counting(self, document, *args):  # type: ignore[no-untyped-def]
+        copied.append(document["_id"])
+        return copy_only_fields(self, document, *args)
+
+    monkeypatch.setattr(mongomock.Collection, "_copy_only_fields", counting)
+    return copied

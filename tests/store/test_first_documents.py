@@ -66,22 +66,14 @@ async def test_find_one_with_a_sort_answers_as_mongomock_does(pair, sort) -> Non
                                                                                            sort=sort)
 
 
-async def test_find_one_copies_one_document_however_many_match(pair, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_find_one_copies_one_document_however_many_match(pair, copied_ids: list[object]) -> None:  # type: ignore[no-untyped-def]
     # /healthz's oldest unrouted message and the outbox's next due reply were each a copy of the whole match.
     durable, _ = pair
-    copied: list[object] = []
-    copy_only_fields = mongomock.Collection._copy_only_fields
-
-    def counting(self, document, *args):  # type: ignore[no-untyped-def]
-        copied.append(document["_id"])
-        return copy_only_fields(self, document, *args)
-
-    monkeypatch.setattr(mongomock.Collection, "_copy_only_fields", counting)
     oldest = await durable.find_one({"kind": "a"}, {"due": 1}, sort=[("due", 1)])
     assert oldest is not None and oldest["due"] == START.replace(tzinfo=oldest["due"].tzinfo)
-    assert len(copied) == 1
-    copied.clear()
-    assert await durable.find_one({"kind": "a"}) is not None and len(copied) == 1
+    assert len(copied_ids) == 1
+    copied_ids.clear()
+    assert await durable.find_one({"kind": "a"}) is not None and len(copied_ids) == 1
 
 
 async def test_a_sorted_update_picks_the_document_mongomock_picks(pair) -> None:  # type: ignore[no-untyped-def]
