@@ -27,6 +27,15 @@ async def where(client, cid: str) -> tuple[str, list[str], list[str]]:  # type: 
     return item.conversation.desk, item.conversation.also_visible_to, [offer.label for offer in item.info.offers]
 
 
+async def unanswered_level3_at_shenzhen(start_app, settings):  # type: ignore[no-untyped-def]
+    """A level-3 conversation waiting at Shenzhen, whose counsellor is online but does not answer, below
+    Guangdong's; returns the client and the conversation id."""
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological"])
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    return client, await conversation(client, risk=3, category="suicide")
+
+
 async def test_nobody_online_at_the_city_desk_sends_a_level3_to_the_parent_desk_at_once(start_app, settings) -> None:
     client = await start(start_app, at_shenzhen(settings))
     await user(client, "c-gd", desk="gd", skills=["psychological"])
@@ -41,10 +50,7 @@ async def test_nobody_online_at_the_city_desk_sends_a_level3_to_the_parent_desk_
 
 
 async def test_unclaimed_risk_climbs_one_desk_per_window_and_stays_visible_below(start_app, settings) -> None:
-    client = await start(start_app, at_shenzhen(settings))
-    await user(client, "c-sz", desk="sz", skills=["psychological"])  # online, but does not answer
-    await user(client, "c-gd", desk="gd", skills=["psychological"])
-    cid = await conversation(client, risk=3, category="suicide")
+    client, cid = await unanswered_level3_at_shenzhen(start_app, settings)
     clock = Clock(client)
     await clock.at(0)
     assert (await where(client, cid))[0] == "sz"
@@ -140,10 +146,7 @@ async def test_a_waiting_conversation_raised_to_level_2_overflows_like_one_arriv
 
 async def test_a_window_is_kept_in_the_store_so_a_restarted_or_another_instance_moves_it_once(start_app,
                                                                                                 settings) -> None:
-    client = await start(start_app, at_shenzhen(settings))
-    await user(client, "c-sz", desk="sz", skills=["psychological"])  # online, but does not answer
-    await user(client, "c-gd", desk="gd", skills=["psychological"])
-    cid = await conversation(client, risk=3, category="suicide")
+    client, cid = await unanswered_level3_at_shenzhen(start_app, settings)
     clock = Clock(client)
     await clock.at(10)
     item = await load(client.app[STORE], cid)
@@ -198,10 +201,7 @@ async def test_an_overflow_tick_reads_what_moves_not_everyone_waiting_at_risk(st
 
 
 async def test_a_conversation_waiting_from_before_due_times_were_kept_still_overflows(start_app, settings) -> None:
-    client = await start(start_app, at_shenzhen(settings))
-    await user(client, "c-sz", desk="sz", skills=["psychological"])  # online, but does not answer
-    await user(client, "c-gd", desk="gd", skills=["psychological"])
-    cid = await conversation(client, risk=3, category="suicide")
+    client, cid = await unanswered_level3_at_shenzhen(start_app, settings)
     store = client.app[STORE]
     await store.conversations.update_one({"_id": cid}, {"$unset": {"handoff.overflow_due_at": ""}})
     clock = Clock(client)
