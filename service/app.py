@@ -126,9 +126,7 @@ def create_app(
 
         app[HEALTH_CHECKS].append(HealthCheck("store", True, store_health))
         yield
-        await store.close()
-        if store.embedded:
-            gc.unfreeze()  # collectable again: a test process starts and stops many apps
+        await store.close()  # collector_ctx, cleaned up last, unfreezes what was frozen here
 
     async def http_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=settings.service.delivery_timeout_seconds)
