@@ -34,10 +34,12 @@ from bson.tz_util import utc
 from mongomock.helpers import patch_datetime_awareness_in_document
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
+from pymongo.results import UpdateResult
 
 from store.document_file import DocumentFile
 from store.first_documents import first_documents
 from store.memory_index import indexed
+from store.plain_update import plain_update
 
 T = TypeVar("T")
 
@@ -246,12 +248,21 @@ class AsyncCollection:
         if stored is None and not upsert:
             return None
         before = None if stored is None or after else _copy_out(stored, projection)
-        self._collection.update_one({"_id": doc_id}, update, upsert=upsert)
+        self._update_one({"_id": doc_id}, update, upsert=upsert)
         return _copy_out(documents[doc_id], projection) if after else before
 
+    def _update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool) -> UpdateResult:  # noqa: A002
+        """mongomock's ``update_one``, or the same done directly for a plain update of a stored ``_id``."""
+        if (doc_id := _id_of(filter)) is not _NOT_BY_ID:
+            stored = self._store._documents.get(doc_id)
+            # {"_id": 1} finds a stored True or 1.0 in the dict, never in mongomock's matcher.
+            if stored is not None and type(stored["_id"]) is type(doc_id) and \
+                    (raw := plain_update(self._collection, stored, update)) is not None:
+                return UpdateResult(raw, acknowledged=True)
+        return self._collection.update_one(filter, update, upsert=upsert)
+
     async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        return self._write(self._first_id(filter), lambda: self._collection.update_one(filter, update, upsert=upsert),
-                           update)
+        return self._write(self._first_id(filter), lambda: self._update_one(filter, update, upsert=upsert), update)
 
     async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
         ids = self._matching_ids(filter)
