@@ -83,10 +83,14 @@ def _plain_projection(projection: Any) -> bool:
     return len({bool(shown) for field, shown in projection.items() if field != "_id"}) <= 1
 
 
+# Values returned as they are (immutable): most of a document, skipped without a call each.
+_AS_THEY_ARE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+
+
 def _aware(value: Any) -> Any:
     """A copy of a stored value as mongomock's ``tz_aware`` client returns it: datetimes in UTC."""
     if isinstance(value, dict):
-        return {key: _aware(item) for key, item in value.items()}
+        return {key: item if type(item) in _AS_THEY_ARE else _aware(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_aware(item) for item in value]
     if isinstance(value, datetime):
@@ -188,9 +192,10 @@ class AsyncCollection:
         goes back to what the disk holds and the caller gets ``OperationFailure``.
         """
         updated_in_place = list(updated_in_place)
-        before = self._store.indexed_values(updated_in_place)
+        fields = _updated_fields(update)
+        before = self._store.indexed_values(updated_in_place, fields)
         self._store.forget()
-        self._store.remember(updated_in_place, _updated_fields(update))
+        self._store.remember(updated_in_place, fields)
         try:
             return operation()
         finally:

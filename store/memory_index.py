@@ -88,16 +88,19 @@ class IndexedCollectionStore(CollectionStore):
         for index in self._indexes.values():
             index.add(doc_id, index.entry(document))
 
-    def indexed_values(self, doc_ids: Iterable[Any]) -> dict[Any, dict[str, Entry]]:
-        """The index entries of these documents as they are now (before an in-place update).
+    def indexed_values(self, doc_ids: Iterable[Any], fields: Set[str] | None = None) -> dict[Any, dict[str, Entry]]:
+        """The index entries of these documents as they are now (before an in-place update), of the indexes
+        below the top-level ``fields`` the update can change (all when None): the others cannot move.
 
         Entries hold copies: an update such as ``$push`` changes a list in place.
         """
+        indexes = [(field, index) for field, index in self._indexes.items()
+                   if fields is None or field.split(".", 1)[0] in fields]
         values: dict[Any, dict[str, Entry]] = {}
         for doc_id in doc_ids:
             document = self._documents.get(doc_id)
             if document is not None:
-                values[doc_id] = {field: index.entry(document) for field, index in self._indexes.items()}
+                values[doc_id] = {field: index.entry(document) for field, index in indexes}
         return values
 
     def reindex(self, before: Mapping[Any, Mapping[str, Entry]]) -> None:

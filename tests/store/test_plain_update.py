@@ -16,6 +16,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from store import memory_index
 from store.durable import DurableMongoClient
 
 AT = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
@@ -214,3 +215,26 @@ async def test_plain_updates_skip_mongomocks_update_and_the_rest_go_through_it(b
         except TypeError:  # mongomock's $inc of a string
             pass
     assert len(calls) == len(NOT_PLAIN)
+
+
+async def test_an_update_looks_at_the_index_entries_of_the_fields_it_names_only(both, monkeypatch) -> None:
+    # Index entries are worked out before and after each update to move the document in the indexes; a
+    # field the update does not name cannot have moved.
+    client, durable, reference = both
+    looked_at: list[str] = []
+    entry = memory_index.FieldIndex.entry
+
+    def counting(self, document):  # type: ignore[no-untyped-def]
+        looked_at.append(self.field)
+        return entry(self, document)
+
+    monkeypatch.setattr(memory_index.FieldIndex, "entry", counting)
+    await durable.update_one({"_id": "d1"}, {"$set": {"text": "再见"}})
+    reference.update_one({"_id": "d1"}, {"$set": {"text": "再见"}})
+    assert looked_at == []
+    await durable.update_one({"_id": "d1"}, {"$inc": {"n": 1}})
+    reference.update_one({"_id": "d1"}, {"$inc": {"n": 1}})
+    assert set(looked_at) == {"n"}
+    await durable.update_one({"_id": "d1"}, {"$push": {"tags": "u"}, "$set": {"n": 0}})
+    reference.update_one({"_id": "d1"}, {"$push": {"tags": "u"}, "$set": {"n": 0}})
+    await _same(client, durable, reference)
