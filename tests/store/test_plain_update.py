@@ -7,6 +7,7 @@ document is compared with its field order (nested too), then read back from the 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,8 @@ async def test_plain_updates_skip_mongomocks_update_and_the_rest_go_through_it(b
     for change in PLAIN.values():
         await durable.update_one({"_id": "d1"}, change)
         await durable.find_one_and_update({"_id": "d1"}, change)
+    await durable.update_one({"_id": "d1", "flag": True}, {"$inc": {"n": 1}})  # the document and its state
+    assert await durable.find_one_and_update({"_id": "d1", "flag": True}, {"$set": {"status": "x"}}) is not None
     assert calls == []
     await durable.insert_one({**STORED, "_id": "d3", "key": "z"})
     for change in NOT_PLAIN.values():
@@ -237,4 +240,39 @@ async def test_an_update_looks_at_the_index_entries_of_the_fields_it_names_only(
     assert set(looked_at) == {"n"}
     await durable.update_one({"_id": "d1"}, {"$push": {"tags": "u"}, "$set": {"n": 0}})
     reference.update_one({"_id": "d1"}, {"$push": {"tags": "u"}, "$set": {"n": 0}})
+    await _same(client, durable, reference)
+
+
+async def _outcome(write: Any) -> Any:
+    """What ``write()`` answered, or the kind of error it raised (an upsert whose _id is taken: duplicate key)."""
+    try:
+        result = write()
+        if hasattr(result, "__await__"):
+            result = await result
+    except DuplicateKeyError as refused:
+        return type(refused)
+    if hasattr(result, "matched_count"):
+        return result.matched_count, result.modified_count, result.upserted_id
+    return result
+
+
+@pytest.mark.parametrize("upsert", [False, True])
+@pytest.mark.parametrize("conditions", [{"key": "a"}, {"key": "zzz"}, {"n": {"$gte": 3}, "flag": True},
+                                        {"$or": [{"n": 0}, {"text": "你好"}]}, {"at": {"$lt": AT}}],
+                         ids=["matching", "not matching", "range and flag", "or", "aware datetime"])
+async def test_an_update_by_id_and_more_conditions_does_what_mongomock_does(both, conditions: dict[str, Any],
+                                                                            upsert: bool) -> None:
+    # The outbox claim, leases and hand-off state changes name the document and the state it must be in.
+    client, durable, reference = both
+    update = {"$set": {"status": "sending"}, "$inc": {"n": 1}}
+    for doc_id in ("d1", "d1", "new"):  # a second time: now it may not match any more
+        query = {"_id": doc_id, **conditions}
+        for collection in (durable, reference):
+            outcomes = [await _outcome(partial(collection.update_one, query, update, upsert=upsert))]
+            for after in (ReturnDocument.BEFORE, ReturnDocument.AFTER):
+                outcomes.append(await _outcome(partial(collection.find_one_and_update, query, update, upsert=upsert,
+                                                       return_document=after)))
+            if collection is durable:
+                mine = outcomes
+        assert mine == outcomes
     await _same(client, durable, reference)
