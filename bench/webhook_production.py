@@ -71,10 +71,13 @@ def _serve(kind: str, port: int, data_dir: str) -> None:
         _serve_bare(kind, port, data_dir)
         return
     from service.app import create_app
+    from service.standins import with_own_standins
 
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("youthdesk").setLevel(logging.CRITICAL)
-    settings = _settings(data_dir)
+    # As `youthdesk serve` does: replies go to this server's own platform stand-ins (without this, every
+    # delivery failed on the unresolved "standin" address and was retried with backoff).
+    settings = with_own_standins(_settings(data_dir), "127.0.0.1", port)
     asyncio.run(_prepare(settings))
     web.run_app(create_app(settings), host="127.0.0.1", port=port, print=None, access_log=None,
                 handle_signals=True)

@@ -39,16 +39,18 @@ class Escalation:
         self.overflow = overflow
 
     async def note_detection(self, request: HandoffRequest) -> None:
-        """Keep what the detector found next to the message that fired it, for the transcript."""
-        if request.message_id and (request.risk_level or request.cues):
-            await stored.record_message_risk(self.context.store, request.message_id, MessageRisk(
-                level=request.risk_level, category=request.category, cues=list(request.cues)))
-        if request.message_id and request.risk_probability is not None:
-            await self.note_probability(request.message_id, request.risk_probability)
+        """Keep what the detector found, and the model's estimate, next to the message that fired it."""
+        if not request.message_id:
+            return
+        found = None
+        if request.risk_level or request.cues:
+            found = MessageRisk(level=request.risk_level, category=request.category, cues=list(request.cues))
+        await stored.record_detection(self.context.store, request.message_id, risk=found,
+                                      probability=request.risk_probability)
 
     async def note_probability(self, message_id: str, probability: float) -> None:
         """The model's calibrated P(level >= 2) for a youth message: the console shows the latest one."""
-        await stored.record_risk_probability(self.context.store, message_id, probability)
+        await stored.record_detection(self.context.store, message_id, probability=probability)
 
     async def raise_to(self, conversation: Conversation, request: HandoffRequest) -> None:
         """A conversation already with a human: only a higher risk than it has changes anything."""

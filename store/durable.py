@@ -31,13 +31,16 @@ from typing import Any, TypeVar
 import mongomock
 from bson import ObjectId
 from bson.tz_util import utc
+from mongomock.filtering import filter_applies
 from mongomock.helpers import patch_datetime_awareness_in_document
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
+from pymongo.results import UpdateResult
 
 from store.document_file import DocumentFile
 from store.first_documents import first_documents
 from store.memory_index import indexed
+from store.plain_update import plain_update
 
 T = TypeVar("T")
 
@@ -81,10 +84,14 @@ def _plain_projection(projection: Any) -> bool:
     return len({bool(shown) for field, shown in projection.items() if field != "_id"}) <= 1
 
 
+# Values returned as they are (immutable): most of a document, skipped without a call each.
+_AS_THEY_ARE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+
+
 def _aware(value: Any) -> Any:
     """A copy of a stored value as mongomock's ``tz_aware`` client returns it: datetimes in UTC."""
     if isinstance(value, dict):
-        return {key: _aware(item) for key, item in value.items()}
+        return {key: item if type(item) in _AS_THEY_ARE else _aware(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_aware(item) for item in value]
     if isinstance(value, datetime):
@@ -171,8 +178,8 @@ class AsyncCollection:
 
     def _first_id(self, filter: Mapping[str, Any], sort: Any = None) -> list[Any]:  # noqa: A002
         """The id a single-document write will pick: mongomock's order, so the same document."""
-        if (doc_id := _id_of(filter)) is not _NOT_BY_ID:
-            return [doc_id] if doc_id in self._store._documents else []
+        if (named := self._named_document(filter)) is not _NOT_BY_ID:
+            return [] if named is None else [named["_id"]]
         found = next(first_documents(self._collection, patch_datetime_awareness_in_document(filter), sort,
                                      {"_id": 1}, 1), None)
         return [] if found is None else [found["_id"]]
@@ -186,9 +193,10 @@ class AsyncCollection:
         goes back to what the disk holds and the caller gets ``OperationFailure``.
         """
         updated_in_place = list(updated_in_place)
-        before = self._store.indexed_values(updated_in_place)
+        fields = _updated_fields(update)
+        before = self._store.indexed_values(updated_in_place, fields)
         self._store.forget()
-        self._store.remember(updated_in_place, _updated_fields(update))
+        self._store.remember(updated_in_place, fields)
         try:
             return operation()
         finally:
@@ -231,27 +239,44 @@ class AsyncCollection:
         return_document: bool = ReturnDocument.BEFORE,
         projection: Any = None,
     ) -> Any:
-        if sort is None and (doc_id := _id_of(filter)) is not _NOT_BY_ID and _plain_projection(projection):
+        named = self._named_document(filter)
+        if sort is None and named is not _NOT_BY_ID and (named is not None or not upsert) and \
+                _plain_projection(projection):
             return self._write(self._first_id(filter), lambda: self._update_by_id(
-                doc_id, update, upsert=upsert, after=return_document == ReturnDocument.AFTER, projection=projection),
-                update)
+                named, filter, update, after=return_document == ReturnDocument.AFTER, projection=projection), update)
         return self._write(self._first_id(filter, sort), lambda: self._collection.find_one_and_update(
             filter, update, sort=sort, upsert=upsert, return_document=return_document, projection=projection), update)
 
-    def _update_by_id(self, doc_id: Any, update: Mapping[str, Any], *, upsert: bool, after: bool,
-                      projection: Mapping[str, Any] | None) -> Any:
-        """``find_one_and_update`` of one ``_id``, without mongomock's two full queries around the update."""
-        documents = self._store._documents
-        stored = documents.get(doc_id)
-        if stored is None and not upsert:
+    def _update_by_id(self, stored: dict[str, Any] | None, filter: Mapping[str, Any],  # noqa: A002
+                      update: Mapping[str, Any], *, after: bool, projection: Mapping[str, Any] | None) -> Any:
+        """``find_one_and_update`` of the document a filter names by ``_id`` (``_named_document``), without
+        mongomock's two full queries around the update."""
+        if stored is None:
             return None
-        before = None if stored is None or after else _copy_out(stored, projection)
-        self._collection.update_one({"_id": doc_id}, update, upsert=upsert)
-        return _copy_out(documents[doc_id], projection) if after else before
+        before = None if after else _copy_out(stored, projection)
+        self._update_one(filter, update, upsert=False)
+        return _copy_out(self._store._documents[stored["_id"]], projection) if after else before
+
+    def _named_document(self, filter: Mapping[str, Any] | None) -> Any:  # noqa: A002
+        """The stored document a filter naming a plain ``_id`` (and maybe more conditions) matches, or None;
+        ``_NOT_BY_ID`` for a filter that names none. Only that document can match: it alone is looked at."""
+        if not isinstance(filter, Mapping) or not isinstance(doc_id := filter.get("_id"), _ID_TYPES):
+            return _NOT_BY_ID
+        stored = self._store._documents.get(doc_id)
+        if stored is None or (len(filter) == 1 and type(stored["_id"]) is type(doc_id)):
+            return stored
+        # {"_id": 1} finds a stored True or 1.0 in the dict; mongomock's matcher decides, as in a query.
+        return stored if filter_applies(patch_datetime_awareness_in_document(filter), stored) else None
+
+    def _update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool) -> UpdateResult:  # noqa: A002
+        """mongomock's ``update_one``, or the same done directly for a plain update of a document named by ``_id``."""
+        stored = self._named_document(filter)
+        if isinstance(stored, dict) and (raw := plain_update(self._collection, stored, update)) is not None:
+            return UpdateResult(raw, acknowledged=True)
+        return self._collection.update_one(filter, update, upsert=upsert)
 
     async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
-        return self._write(self._first_id(filter), lambda: self._collection.update_one(filter, update, upsert=upsert),
-                           update)
+        return self._write(self._first_id(filter), lambda: self._update_one(filter, update, upsert=upsert), update)
 
     async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False) -> Any:  # noqa: A002
         ids = self._matching_ids(filter)

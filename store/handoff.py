@@ -296,14 +296,17 @@ async def end_offered_message(store: Store, conversation_id: str, deadline: Dead
     return _conversation(doc) if doc else None
 
 
-async def record_message_risk(store: Store, message_id: str, risk: MessageRisk) -> None:
-    """Keep what the detector found next to the message, for the transcript."""
-    await store.messages.update_one({"_id": message_id}, {"$set": {"risk": risk.model_dump()}})
-
-
-async def record_risk_probability(store: Store, message_id: str, probability: float) -> None:
-    """Keep the risk model's calibrated P(level >= 2) next to the youth message it scored."""
-    await store.messages.update_one({"_id": message_id}, {"$set": {"risk_probability": probability}})
+async def record_detection(store: Store, message_id: str, *, risk: MessageRisk | None = None,
+                           probability: float | None = None) -> None:
+    """Keep what the detector found (for the transcript) and the risk model's calibrated P(level >= 2)
+    next to the youth message they are about, in one write."""
+    changes: dict[str, Any] = {}
+    if risk is not None:
+        changes["risk"] = risk.model_dump()
+    if probability is not None:
+        changes["risk_probability"] = probability
+    if changes:
+        await store.messages.update_one({"_id": message_id}, {"$set": changes})
 
 
 # ------------------------------------------------------------- with a counsellor

@@ -17,7 +17,9 @@ from typing import Any
 
 import mongomock
 from bson import ObjectId
+from mongomock import DuplicateKeyError
 from mongomock.filtering import filter_applies
+from mongomock.helpers import get_value_by_dot
 from mongomock.store import CollectionStore
 
 from store.field_index import Candidates, Entry, FieldIndex
@@ -86,16 +88,19 @@ class IndexedCollectionStore(CollectionStore):
         for index in self._indexes.values():
             index.add(doc_id, index.entry(document))
 
-    def indexed_values(self, doc_ids: Iterable[Any]) -> dict[Any, dict[str, Entry]]:
-        """The index entries of these documents as they are now (before an in-place update).
+    def indexed_values(self, doc_ids: Iterable[Any], fields: Set[str] | None = None) -> dict[Any, dict[str, Entry]]:
+        """The index entries of these documents as they are now (before an in-place update), of the indexes
+        below the top-level ``fields`` the update can change (all when None): the others cannot move.
 
         Entries hold copies: an update such as ``$push`` changes a list in place.
         """
+        indexes = [(field, index) for field, index in self._indexes.items()
+                   if fields is None or field.split(".", 1)[0] in fields]
         values: dict[Any, dict[str, Entry]] = {}
         for doc_id in doc_ids:
             document = self._documents.get(doc_id)
             if document is not None:
-                values[doc_id] = {field: index.entry(document) for field, index in self._indexes.items()}
+                values[doc_id] = {field: index.entry(document) for field, index in indexes}
         return values
 
     def reindex(self, before: Mapping[Any, Mapping[str, Entry]]) -> None:
@@ -232,6 +237,35 @@ def _alternatives(spec: Mapping[str, Any]) -> Iterator[list[Mapping[str, Any]]]:
                     yield from _alternatives(part)
 
 
+def unique_conflict(collection: mongomock.Collection, document: dict[str, Any],
+                    fields: Set[str] | None = None) -> bool:
+    """Whether stored ``document`` breaks a unique index (of those reading ``fields``, else any), as
+    mongomock's ``_ensure_uniques`` decides, counting ``document`` itself by its current values.
+
+    mongomock counts the documents matching the document's keys through the indexes, but an update
+    changes the stored document before its index entries are brought up to date: found by its old
+    entries, a duplicate it has just become went unseen.
+    """
+    for index in collection._store.indexes.values():
+        keys = [key for key, _ in index.get("key", ())]
+        if not index.get("unique") or (fields is not None and not {key.split(".", 1)[0] for key in keys} & fields):
+            continue
+        wanted: dict[str, Any] = {}
+        for key in keys:
+            try:
+                wanted[key] = get_value_by_dot(document, key)
+            except KeyError:
+                wanted[key] = None
+        if index.get("sparse") and set(wanted.values()) == {None}:
+            continue
+        if (partial := index.get("partialFilterExpression")) is not None:
+            wanted = {"$and": [partial, wanted]}
+        others = sum(1 for found in collection._iter_documents(wanted) if found is not document)
+        if others + filter_applies(wanted, document) > 1:
+            return True
+    return False
+
+
 def indexed(collection: mongomock.Collection) -> IndexedCollectionStore:
     store = collection._store
     if not isinstance(store, IndexedCollectionStore):
@@ -248,5 +282,10 @@ def indexed(collection: mongomock.Collection) -> IndexedCollectionStore:
             documents = [store._documents[i] for i in ids if i in store._documents]
             return (document for document in documents if filter_applies(spec, document))
 
+        def ensure_uniques(document: dict[str, Any]) -> None:
+            if unique_conflict(collection, document):
+                raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+
         collection._iter_documents = iter_documents
+        collection._ensure_uniques = ensure_uniques
     return store

@@ -165,3 +165,25 @@ async def test_level3_case_flow_assessment_unblocks_close_and_rating_is_taken(st
     taken = await engine(client).take_rating(Conversation.from_doc(rating_source), rating_message)
     assert taken
     assert (await client.app[STORE]["ratings"].find_one({"conversation_id": cid}))["score"] == 5
+
+
+async def test_what_the_detector_found_and_the_model_s_estimate_are_one_write_of_the_message(start_app,
+                                                                                            monkeypatch) -> None:
+    client = await start(start_app)
+    youth = await client.app[STREAM].ingest(inbound("最近很难受", user="openid-one-write", msg_id="one-write-1"))
+    messages = client.app[STORE].messages
+    update_one = type(messages).update_one
+    writes: list[dict] = []  # type: ignore[type-arg]
+
+    async def counting(self, filter, update, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: A002
+        if self is messages and filter == {"_id": youth.message_id} and "processed" not in update.get("$set", {}):
+            writes.append(update)
+        return await update_one(self, filter, update, *args, **kwargs)
+
+    monkeypatch.setattr(type(messages), "update_one", counting)
+    await engine(client).request_handoff(HandoffRequest(
+        conversation_id=youth.conversation_id, reason="risk", risk_level=2, category="suicide", cues=["难受"],
+        message_id=youth.message_id, risk_probability=0.83))
+    assert [sorted(update["$set"]) for update in writes] == [["risk", "risk_probability"]]
+    stored = await messages.find_one({"_id": youth.message_id})
+    assert (stored["risk"]["level"], stored["risk"]["cues"], stored["risk_probability"]) == (2, ["难受"], 0.83)
