@@ -309,6 +309,8 @@ class AsyncCollection:
     async def count_documents(self, filter: Mapping[str, Any], **kwargs: Any) -> int:  # noqa: A002
         if not filter and not kwargs:
             return len(self._store._documents)
+        if not kwargs and (ids := self._store.exact_matches(filter)) is not None:
+            return len(ids)
         return self._collection.count_documents(filter, **kwargs)
 
     async def distinct(self, key: str, filter: Mapping[str, Any] | None = None) -> list[Any]:  # noqa: A002

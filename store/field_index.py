@@ -134,6 +134,19 @@ class FieldIndex:
         found.extend(self._range(bracket, ops) for bracket, ops in bounds.items())
         return found or None
 
+    def exactly(self, value: Any) -> Set[Any] | None:
+        """The ids of exactly the documents ``{field: value}`` matches, when the index alone can tell: a
+        string or a boolean; None for any other value, or while a document's path crosses an array (the
+        index cannot place it).
+
+        A list holding the value matches, as its items are keys; a list inside it does not, nor is it keyed.
+        ``0`` and ``1.0`` share ``False``'s and ``True``'s keys, and mongomock's matcher, unlike MongoDB's,
+        takes them for those booleans too (``tests/store/test_durable_indexes.py`` holds it to that).
+        """
+        if self._unsure or not isinstance(value, str | bool):
+            return None
+        return self._ids.get(value, frozenset())
+
     def _equal(self, keys: list[Hashable]) -> Candidates:
         found: Candidates = [self._ids[key] for key in keys if key in self._ids]
         if self._unsure:

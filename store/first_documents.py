@@ -13,14 +13,18 @@ Even that walk grows with the match: the outbox's claim reads "pending replies d
 first", and with a few thousand queued it was still 40 % of the gateway's CPU while routing drained a
 backlog. When the query bounds the sort field to a range and the field is indexed, the documents are
 taken along the index in order instead (``IndexedCollectionStore.in_index_order``), and the walk
-stops at the ``first`` that match.
+stops at the ``first`` that match. And when the indexes know exactly which documents match
+(``IndexedCollectionStore.exact_matches``: ``/healthz``'s oldest unrouted message) and each holds a
+plain datetime to sort by, those are ordered by it directly: no document goes through the matcher.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from bisect import insort
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -70,6 +74,24 @@ def _first_in_order(documents: Iterable[dict[str, Any]], keys: SortKeys, first: 
     return [document for _, document in best]
 
 
+def _first_by_datetime(store: IndexedCollectionStore, ids: Set[Any], field: str, descending: bool,
+                       first: int) -> list[dict[str, Any]] | None:
+    """The ``first`` of these documents by ``field``, equals in natural order as mongomock sorts them, or
+    None unless every one holds a naive datetime there (anything else sorts by BSON's type order)."""
+    documents, positions = store._documents, store._positions
+    placed: list[tuple[datetime, int, Any]] = []
+    for doc_id in ids:
+        value = documents[doc_id].get(field)
+        if value.__class__ is not datetime or value.tzinfo is not None:
+            return None
+        placed.append((value, positions[doc_id], doc_id))
+    if descending:
+        chosen = heapq.nlargest(first, placed, key=lambda place: (place[0], -place[1]))
+    else:
+        chosen = heapq.nsmallest(first, placed)
+    return [documents[doc_id] for _, _, doc_id in chosen]
+
+
 def first_documents(collection: mongomock.Collection, spec: Mapping[str, Any], sort: Any,
                     projection: Any, first: int) -> Iterator[dict[str, Any]]:
     """What mongomock's ``_get_dataset`` yields for the query, its first ``first`` documents only.
@@ -85,6 +107,8 @@ def first_documents(collection: mongomock.Collection, spec: Mapping[str, Any], s
         walk = store.in_index_order(spec, field, descending=direction < 0)
         if walk is not None:
             chosen = itertools.islice((document for document in walk if filter_applies(spec, document)), first)
+        elif "." not in field and (ids := store.exact_matches(spec)) is not None:
+            chosen = _first_by_datetime(store, ids, field, direction < 0, first)
     if chosen is None:
         matching = collection._iter_documents(spec)
         chosen = _first_in_order(matching, keys, first) if keys else itertools.islice(matching, first)

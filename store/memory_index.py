@@ -186,6 +186,24 @@ class IndexedCollectionStore(CollectionStore):
         # Keep insertion ("natural") order, as mongomock's full scan does.
         return sorted(found, key=self._positions.__getitem__)
 
+    def exact_matches(self, spec: Mapping[str, Any] | None) -> Set[Any] | None:
+        """The ids of exactly the documents ``spec`` matches, from index entries alone, when every condition
+        is an equality its field's index answers exactly (``FieldIndex.exactly``); None otherwise.
+
+        ``/healthz`` counts the unrouted messages and asks for the oldest every second: handing each of
+        a 2,000-message routing backlog to mongomock's matcher cost ~25 ms of the event loop per read.
+        """
+        if not spec:
+            return None
+        found: list[Candidates] = []
+        for field, value in spec.items():
+            index = self._indexes.get(field)
+            ids = None if index is None else index.exactly(value)
+            if ids is None:
+                return None
+            found.append([ids])
+        return _intersection(found)
+
     def in_index_order(self, spec: Mapping[str, Any], field: str, descending: bool) -> Iterator[dict[str, Any]] | None:
         """The documents ``spec`` bounds ``field`` to, sorted by it as mongomock sorts (equal values in natural
         order), walked along the field's index: taking the first few that match costs a few. None when the

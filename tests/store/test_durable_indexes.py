@@ -212,3 +212,96 @@ async def test_outbox_reminder_and_work_order_reads_examine_only_what_is_due(sto
     # w0 and w1 (the due ones) each time the write looks: the durable store's pick, then mongomock's
     # find and update. A scan would examine the 200 orders each time.
     assert examined.count <= 3 * 2
+
+
+# ------------------------------------------- counts and firsts from index entries alone (``/healthz``'s reads)
+
+START = datetime(2026, 1, 1)
+
+
+def _tricky(number: int) -> dict:
+    """A message whose ``processed`` or ``created_at`` is one of the ways an index entry can mislead."""
+    document: dict = {"_id": f"t{number}", "direction": "in", "processed": False,
+                      "created_at": START + timedelta(seconds=number % 5)}  # ties: natural order decides
+    variant = number % 9
+    if variant == 1:
+        document["processed"] = True
+    elif variant == 2:
+        document["processed"] = [False, True]  # a list holding False matches False
+    elif variant == 3:
+        document["processed"] = [[False]]  # a list inside does not
+    elif variant == 4:
+        del document["processed"]
+    elif variant == 5:
+        document["direction"] = ["in", "out"]
+    return document
+
+
+async def _same_counts_and_firsts(durable, reference, queries) -> None:
+    for query in queries:
+        assert await durable.count_documents(query) == reference.count_documents(query), query
+        for direction in (1, -1):
+            for limit in (1, 3, 50):
+                sort = [("created_at", direction)]
+                found = await durable.find(query, {"_id": 1}).sort(sort).limit(limit).to_list(None)
+                expected = reference.find(query, {"_id": 1}).sort(sort).limit(limit)
+                assert [d["_id"] for d in found] == [d["_id"] for d in expected], (query, sort, limit)
+
+
+async def test_counts_and_oldest_from_index_entries_answer_as_mongomock_does(collections) -> None:
+    _, _, client = collections
+    durable, reference = client["db"]["tricky"], mongomock.MongoClient()["db"]["tricky"]
+    for keys in ([("direction", ASCENDING), ("processed", ASCENDING)], [("conversation_id", ASCENDING)]):
+        await durable.create_index(keys)
+    tricky = [_tricky(n) for n in range(60)]
+    await durable.insert_many(tricky)
+    reference.insert_many(tricky)
+    queries = [{"direction": "in", "processed": False}, {"processed": True}, {"direction": "out"},
+               {"direction": "nowhere", "processed": False}, {"processed": False, "conversation_id": "c1"}]
+    examined = ExaminedDocuments(durable)
+    await _same_counts_and_firsts(durable, reference, queries)
+    assert examined.count == 0  # every one of these answered from index entries
+
+    # Numbers keyed as False and True: mongomock's matcher takes them for those booleans, as the index does.
+    for target in (durable, reference):
+        for doc_id, value in (("t0", 0), ("t9", [1.0]), ("t18", 1)):
+            result = target.update_one({"_id": doc_id}, {"$set": {"processed": value}})
+            if target is durable:
+                await result
+    await _same_counts_and_firsts(durable, reference, queries)
+    assert examined.count == 0
+
+    # A string to sort by among the datetimes: BSON's type order, left to mongomock; the count still from entries.
+    for target in (durable, reference):
+        result = target.update_one({"_id": "t27"}, {"$set": {"created_at": "yesterday"}})
+        if target is durable:
+            await result
+    await _same_counts_and_firsts(durable, reference, queries)
+    assert examined.count > 0
+
+    # A path crossing an array cannot be placed by the index: the matcher decides.
+    for target in (durable, reference):
+        result = target.insert_one({"_id": "deep", "direction": [{"x": 1}], "processed": False})
+        if target is durable:
+            await result
+    await durable.create_index([("direction.x", ASCENDING)])
+    examined.count = 0
+    assert await durable.count_documents({"direction.x": 1}) == reference.count_documents({"direction.x": 1}) == 1
+    assert examined.count > 0
+
+
+async def test_the_routing_backlog_s_size_and_oldest_look_at_no_message(store) -> None:
+    waiting = 2_000
+    await store.messages.insert_many(
+        [{"_id": f"m{n}", "conversation_id": f"cv-{n % 300}", "seq": n, "direction": "in",
+          "processed": n >= waiting, "created_at": NOW + timedelta(milliseconds=(n * 7919) % 5_000)}
+         for n in range(waiting + 5_000)])
+    examined = ExaminedDocuments(store.messages)
+    assert await stored_messages.count_unprocessed(store) == waiting
+    oldest = min(NOW + timedelta(milliseconds=(n * 7919) % 5_000) for n in range(waiting))
+    assert await stored_messages.oldest_unprocessed_at(store) == oldest
+    # Neither read hands one of the 7,000 messages to the matcher (both used to take the 2,000 waiting).
+    assert examined.count == 0
+    await stored_messages.mark_processed(store, "m0")
+    assert await stored_messages.count_unprocessed(store) == waiting - 1
+    assert examined.count == 0
