@@ -1,7 +1,9 @@
 """Delivery workers: take pending outbound messages from the outbox and hand them to channels.
 
 A message is claimed with a lease (so a crashed worker's claim expires), delivered in
-per-conversation order, and every attempt is recorded on the message. Transient failures back
+per-conversation order, and every attempt is recorded on the message. A reply held back by an earlier one
+waiting in backoff is made due when that one is tried again: during a platform outage a wake reads what
+can go now, not the same blocked replies every time. Transient failures back
 off exponentially; after ``delivery_max_attempts`` the message is ``failed`` with the reason,
 and a closed reply window is reported to the stream (which records it) so the counsellor is told.
 The outbox's documents and their leases are ``store.messages``.
@@ -101,24 +103,36 @@ class DeliveryWorkers:
                 self._in_flight.discard(message.conversation_id)
 
     async def _idle_seconds(self) -> float:
-        """Sleep until the next retry is due (new messages wake the workers at once)."""
+        """Sleep until the next retry is due (new messages wake the workers at once).
+
+        A message due now that no worker here could take belongs to a conversation being delivered:
+        the worker delivering it comes back for it, so this one need not spin until then.
+        """
         next_due = await messages.next_attempt_due(self.store)
         if next_due is None:
             return POLL_INTERVAL
         wait = (next_due - utcnow()).total_seconds()
-        return min(max(wait, 0.001), POLL_INTERVAL)
+        return POLL_INTERVAL if wait <= 0 else min(wait, POLL_INTERVAL)
 
     async def _claim(self) -> Message | None:
         now = utcnow()
-        for entry in await messages.due_entries(self.store, now, skip_conversations=self._in_flight):
-            # Keep the youth's view in order: a later message waits for an earlier one still retrying.
-            if entry.conversation_id in self._in_flight or await messages.has_earlier_undelivered(self.store, entry):
-                continue
-            self._in_flight.add(entry.conversation_id)
-            message = await messages.claim(self.store, entry, lease_until=now + self.lease)
-            if message is not None:
-                return message
-            self._in_flight.discard(entry.conversation_id)
+        deferred = True
+        while deferred:  # what was deferred left the due ones: the next read sees those behind it
+            deferred = False
+            for entry in await messages.due_entries(self.store, now, skip_conversations=self._in_flight):
+                if entry.conversation_id in self._in_flight:
+                    continue
+                # Keep the youth's view in order: a later message waits for an earlier one still retrying.
+                if (ahead := await messages.held_back_by(self.store, entry)) is not None:
+                    if ahead.retry_at is not None and ahead.retry_at > now:
+                        await messages.defer(self.store, entry, ahead.retry_at)
+                        deferred = True
+                    continue
+                self._in_flight.add(entry.conversation_id)
+                message = await messages.claim(self.store, entry, lease_until=now + self.lease)
+                if message is not None:
+                    return message
+                self._in_flight.discard(entry.conversation_id)
         return None
 
     async def _deliver(self, message: Message) -> None:

@@ -169,13 +169,30 @@ async def due_entries(store: Store, now: datetime, *, skip_conversations: set[st
     return [OutboxEntry(doc["_id"], doc["conversation_id"], doc["seq"]) for doc in await cursor.to_list(None)]
 
 
-async def has_earlier_undelivered(store: Store, entry: OutboxEntry) -> bool:
-    """Whether an earlier outbound message of the same conversation still waits or is being sent."""
-    earlier = await store.messages.find_one({
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """The earliest reply of a conversation still undelivered ahead of an entry: the entry goes after it."""
+
+    message_id: str
+    retry_at: datetime | None  # when it is tried again while it waits in backoff; None while it is being sent
+
+
+async def held_back_by(store: Store, entry: OutboxEntry) -> HeldBack | None:
+    """The conversation's earliest outbound message before ``entry`` that still waits or is being sent, if any."""
+    cursor = store.messages.find({
         "conversation_id": entry.conversation_id, "direction": Direction.OUTBOUND,
         "seq": {"$lt": entry.seq}, "status": {"$in": _UNDELIVERED},
-    }, {"_id": 1})
-    return earlier is not None
+    }, {"status": 1, "next_attempt_at": 1}).sort("seq", 1).limit(1)
+    for doc in await cursor.to_list(None):
+        pending = doc["status"] == DeliveryStatus.PENDING
+        return HeldBack(doc["_id"], aware(doc.get("next_attempt_at")) if pending else None)
+    return None
+
+
+async def defer(store: Store, entry: OutboxEntry, until: datetime) -> None:
+    """Make a pending message due at ``until`` (the reply ahead of it is tried again then, not before)."""
+    await store.messages.update_one({"_id": entry.message_id, "status": DeliveryStatus.PENDING},
+                                    {"$set": {"next_attempt_at": until}})
 
 
 async def claim(store: Store, entry: OutboxEntry, lease_until: datetime) -> Message | None:

@@ -6,9 +6,10 @@ import asyncio
 from datetime import timedelta
 
 from contract.channel import ReplyWindowClosedError, TransientDeliveryError
-from contract.keys import CHANNELS, STORE, STREAM
+from contract.keys import CHANNELS, STORE, STREAM, WORKERS
 from contract.models import DeliveryStatus, SenderKind
-from tests.fakes import RecordingChannel, inbound, wait_for
+from gateway.outbox import POLL_INTERVAL
+from tests.fakes import ExaminedDocuments, RecordingChannel, inbound, wait_for
 
 
 async def _conversation(client) -> str:
@@ -132,6 +133,34 @@ async def test_later_message_waits_for_an_earlier_one_still_retrying(start_app):
         await client.app[STREAM].send(conversation_id, text, sender=SenderKind.BOT)
     await wait_for(lambda: len(channel.sent) == 3)
     assert [m.text for m in channel.sent] == ["一", "二", "三"]
+
+
+async def test_replies_held_back_by_one_in_backoff_are_not_read_again_until_it_is_tried(start_app, settings):
+    """A platform outage: the first reply waits a minute in backoff, 30 more wait behind it. A wake used to
+    read the 20 due first, find each held back, and sleep a millisecond before doing it again."""
+    service = settings.service.model_copy(update={"delivery_backoff_seconds": 60.0})
+    client = await start_app(settings=settings.model_copy(update={"service": service}),
+                             channel_classes=[RecordingChannel], start_workers=False)
+    client.app[CHANNELS]["wechat"].always_fail = TransientDeliveryError("platform down")
+    workers, stream = client.app[WORKERS], client.app[STREAM]
+    conversation_id = await _conversation(client)
+    first = await stream.send(conversation_id, "一", sender=SenderKind.BOT)
+    claimed = await workers._claim()
+    assert claimed is not None and claimed.id == first.id
+    await workers._deliver(claimed)
+    workers._in_flight.discard(conversation_id)
+    retry_at = (await client.app[STORE].messages.find_one({"_id": first.id}))["next_attempt_at"]
+    later = [await stream.send(conversation_id, f"第{n}条", sender=SenderKind.BOT) for n in range(30)]
+
+    assert await workers._claim() is None  # each held back: made due when the first is tried again
+    stored = client.app[STORE].messages.find({"_id": {"$in": [m.id for m in later]}})
+    assert {doc["next_attempt_at"] for doc in await stored.to_list(None)} == {retry_at}
+    examined = ExaminedDocuments(client.app[STORE].messages)
+    for _ in range(3):
+        assert await workers._claim() is None
+    assert examined.count == 0  # nothing is due now: no reply read, however many wait
+    assert await workers._idle_seconds() == POLL_INTERVAL  # not a millisecond: nothing it could take is due
+    assert examined.count == 1  # the next due, the first reply, along the index
 
 
 async def test_private_notes_never_reach_the_channel(start_app):

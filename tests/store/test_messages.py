@@ -70,9 +70,10 @@ async def test_due_entries_skip_future_and_in_flight_conversations(store):
     assert [(e.message_id, e.conversation_id, e.seq) for e in due] == [("out_cv_1_1", "cv_1", 1)]
     later = await messages.due_entries(store, utcnow() + timedelta(minutes=10), skip_conversations=set())
     assert {e.message_id for e in later} == {"out_cv_1_1", "out_cv_1_2", "out_cv_2_1"}
-    assert not await messages.has_earlier_undelivered(store, due[0])
+    assert await messages.held_back_by(store, due[0]) is None
     second = next(e for e in later if e.message_id == "out_cv_1_2")
-    assert await messages.has_earlier_undelivered(store, second)
+    ahead = await messages.held_back_by(store, second)
+    assert ahead is not None and ahead.message_id == "out_cv_1_1" and ahead.retry_at <= utcnow()
     assert await messages.count_undelivered(store) == 3
 
 
