@@ -9,6 +9,9 @@ working out places on every change costs the queue's length per change. After ea
 queue comes a spell of ``handoff.place_notice_seconds`` instead: the first change after a spell is
 worked out at once, every change during one folded into one pass at its end. A queue change itself
 then reads nothing, however long the queue; a youth hears of a new place at most a spell (plus a pass) later.
+A pass tells one youth at a time and gives the event loop back in between: at the end of a busy spell
+a thousand youths may each get a first place (an event and a text), which the webhooks would otherwise
+wait behind all at once.
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ class PlaceNotices:
                 also_desks=list(entry.also_visible_to), data=notice.model_dump()))
             if entry.conversation_id not in told_before and notice.position is not None:
                 await self._text_notice(entry, notice)
+            await asyncio.sleep(0)  # the embedded store never waits: let the webhooks in between youths
 
     async def _text_notice(self, entry: QueueEntry, notice: PositionNotice) -> None:
         """A youth's first place, by text where the channel does not show it live, once per handoff."""

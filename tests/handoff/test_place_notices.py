@@ -179,3 +179,27 @@ async def test_stopping_cancels_a_pass_waiting_for_the_end_of_its_spell(start_ap
     await places.stop()
     await asyncio.sleep(SPELL * 2)
     assert readings == [{desk}]
+
+
+async def test_a_pass_gives_the_loop_back_between_the_youths_it_tells(start_app) -> None:
+    """A pass at the end of a busy spell tells hundreds of youths their first place: the webhooks come in
+    between them, not after the last (the embedded store's reads and writes never wait on anything)."""
+    client = await start(start_app)
+    desk = await _clone_queue(client, 60)
+    turns = 0
+    passing = True
+
+    async def another_request() -> None:
+        nonlocal turns
+        while passing:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(another_request())
+    await asyncio.sleep(0)
+    turns = 0
+    told = await _position_events(client, lambda: engine(client).assignment.places.queue_changed(desk))
+    passing = False
+    await other
+    assert len(told) >= 59  # the 59 cloned youths hear their first place
+    assert turns >= len(told)  # the loop was given back after each youth told
