@@ -195,14 +195,17 @@ class IndexedCollectionStore(CollectionStore):
         """
         if not spec:
             return None
-        found: list[Candidates] = []
+        found: list[Set[Any]] = []
         for field, value in spec.items():
             index = self._indexes.get(field)
             ids = None if index is None else index.exactly(value)
             if ids is None:
                 return None
-            found.append([ids])
-        return _intersection(found)
+            found.append(ids)
+        if len(found) == 1:
+            return found[0]  # the index's own set: callers only read it
+        smallest, *others = sorted(found, key=len)
+        return set(smallest).intersection(*others)
 
     def in_index_order(self, spec: Mapping[str, Any], field: str, descending: bool) -> Iterator[dict[str, Any]] | None:
         """The documents ``spec`` bounds ``field`` to, sorted by it as mongomock sorts (equal values in natural
