@@ -68,13 +68,6 @@ def _updated_fields(update: Mapping[str, Any] | None) -> frozenset[str] | None:
     return frozenset(path.split(".", 1)[0] for paths in update.values() for path in paths)
 
 
-def _id_of(filter: Mapping[str, Any] | None) -> Any:  # noqa: A002
-    """The id of a ``{"_id": <plain id>}`` filter, else ``_NOT_BY_ID``."""
-    if filter is not None and len(filter) == 1 and isinstance(doc_id := filter.get("_id"), _ID_TYPES):
-        return doc_id
-    return _NOT_BY_ID
-
-
 def _plain_projection(projection: Any) -> bool:
     """None, or top-level fields all included or all excluded (``_id`` either way): what ``_copy_out`` does."""
     if projection is None:
@@ -219,9 +212,8 @@ class AsyncCollection:
 
     async def find_one(self, filter: Mapping[str, Any] | None = None, projection: Any = None,  # noqa: A002
                        **kwargs: Any) -> Any:
-        if not kwargs and (doc_id := _id_of(filter)) is not _NOT_BY_ID and _plain_projection(projection):
-            document = self._store._documents.get(doc_id)
-            return None if document is None else _copy_out(document, projection)
+        if not kwargs and (named := self._named_document(filter)) is not _NOT_BY_ID and _plain_projection(projection):
+            return None if named is None else _copy_out(named, projection)
         # mongomock's find_one copies every match to return the first.
         found = await AsyncCursor(self._collection.find(filter, projection, **kwargs)).to_list(1)
         return found[0] if found else None
