@@ -27,7 +27,8 @@ third voice, and like the detector it needs no Rasa. It gives P(risk) (level >= 
    lexicon's most specific signs of suicidal intent (``UNDOUBTED_CUES``);
 3. the model alone finds a risk at ``MODEL_ALONE``, or at risk x imminence ``MODEL_ALONE_NOW``, or at
    ``MODEL_WITH_MEANS`` when the lexicon read a suicide or self-harm method or topic in the writer's own
-   unframed words (``RiskAssessment.mentions_means``: a second voice, too weak alone);
+   unframed words (``RiskAssessment.mentions_means``: a second voice, too weak alone); in a message the
+   detector reads as framed (a story, the news, a retraction) only at ``MODEL_OVER_FRAME``;
 4. level 3 takes two voices: a level 2 the lexicon or Rasa found plus the model's imminence at
    ``MODEL_IMMINENT``, or the model sure of both the risk and the now (risk x imminence at
    ``MODEL_ALONE_NOW``). No single ambiguous cue makes level 3: not the imminence head on a risk only
@@ -89,6 +90,12 @@ MODEL_ALONE_NOW = 0.45  # "血滴到地板上了 压了十几分钟还在流": n
 # costs the same one false alarm (a cat jumping off a balcony, P 0.57) and finds nothing new there; 0.1 is
 # low on purpose, like MODEL_IMMINENT, since a missed risk costs more than a handoff (bot/risk_models/README.md).
 MODEL_WITH_MEANS = 0.1
+# A frame the detector read (a story, the news, "如果", a question to everyone, a retraction) keeps the
+# model from raising a message alone, except where the model is this sure: "写了一份清单：游戏账号给阿杰，漫画给
+# 小雨……明天就不用再去学校了" (framed by "漫画", P 1.00). Chosen on blind1-17, COLD dev and SOS4K train: from
+# no exception to 0.9, recall on blind1-17 0.977 -> 0.981 and level 3 0.977 -> 0.980, at no new false alarm
+# on any of them (bot/risk_models/README.md).
+MODEL_OVER_FRAME = 0.9
 # Low on purpose: a level 3 read as level 2 costs far more than a crisis reply sent to a level 2
 # (on the evaluation splits 6-12% of level-2 messages become level 3, all signs together).
 MODEL_IMMINENT = 0.1
@@ -202,7 +209,8 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         risk, capped = 1, True
         cues.insert(0, f"model:doubt:{scores.risk:.3f}")
     model_alone = False
-    if (scores is not None and risk < 2 and not capped and told_about is None
+    if (scores is not None and risk < 2 and not capped
+            and (told_about is None or scores.risk >= MODEL_OVER_FRAME)
             and (scores.risk >= MODEL_ALONE or scores.risk * scores.imminent >= MODEL_ALONE_NOW
                  or (assessment.mentions_means and scores.risk >= MODEL_WITH_MEANS))):
         risk, model_alone = 2, True

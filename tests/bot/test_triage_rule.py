@@ -1,10 +1,19 @@
-"""The decision rule's level 3: two voices, never the model's imminence alone on a risk only it suspects."""
+"""The decision rule: level 3 takes two voices, never the model's imminence alone on a risk only it suspects;
+a frame the detector read keeps the model back unless it is near certain."""
 
 from __future__ import annotations
 
 from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_model import RiskScores
-from bot.triage import MODEL_ALONE, MODEL_ALONE_NOW, MODEL_IMMINENT, MODEL_WITH_MEANS, decide, load_risk_intents
+from bot.triage import (
+    MODEL_ALONE,
+    MODEL_ALONE_NOW,
+    MODEL_IMMINENT,
+    MODEL_OVER_FRAME,
+    MODEL_WITH_MEANS,
+    decide,
+    load_risk_intents,
+)
 
 INTENTS = load_risk_intents()
 NOTHING = RiskAssessment(0, None, [])
@@ -53,3 +62,14 @@ def test_a_method_told_about_or_someone_elses_is_no_mention(detector: RiskDetect
     assert detector.assess("烧炭的话 就买烧烤用的那种吧").mentions_means
     for told in ("新闻里说有人跳楼了", "我同学说她想上吊", "电影里主角最后割腕了"):
         assert not detector.assess(told).mentions_means, told
+
+
+def test_a_frame_keeps_the_model_from_raising_a_message_unless_the_model_is_near_certain() -> None:
+    framed = "framed:漫画"
+    leaning = RiskScores(risk=(MODEL_ALONE + MODEL_OVER_FRAME) / 2, imminent=0.0, category="suicide")
+    assert MODEL_ALONE <= leaning.risk < MODEL_OVER_FRAME
+    assert decide(NOTHING, None, intents=INTENTS, bot_available=False, told_about=framed, scores=leaning).risk == 0
+    assert decide(NOTHING, None, intents=INTENTS, bot_available=False, scores=leaning).risk == 2
+    sure = RiskScores(risk=MODEL_OVER_FRAME, imminent=0.0, category="suicide")
+    decision = decide(NOTHING, None, intents=INTENTS, bot_available=False, told_about=framed, scores=sure)
+    assert (decision.risk, decision.reason) == (2, "risk")
