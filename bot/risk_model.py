@@ -57,9 +57,10 @@ SAFE_EXAMPLES_PATH = PROJECT_ROOT / "nlu_data" / "risk_safe_examples.jsonl"
 RISK_INTENTS_PATH = PROJECT_ROOT / "nlu_data" / "risk_intents.yml"
 _EPOCHS = 5
 _LEARNING_RATE = 0.3
-# Strong enough that no single character decides: at 1e-4 "！" weighed -4.95 and "？" -2.14, so a
-# plain "我决定走了！再见！" or "约个自杀，有吗？" read as harmless. At 1e-2 the same data gives false alarms
-# 0.030 (was 0.037) on our splits and 0.17 (was 0.23) on SOS4K train's calm posts (bot/risk_models/README.md).
+# Decay applies to the features an example has, so the features seen most (punctuation, common
+# characters) shrink most. At 1e-4 "！" weighed -4.95 and "？" -2.14 in log-odds, and "约个自杀，有吗？"
+# scored P 0.01. At 1e-2, on the same data, false alarms on blind1-16 fall from 0.038 to 0.034 and SOS4K
+# train's calm posts flagged from 0.206 to 0.165, recall unchanged (bot/risk_models/README.md).
 _L2 = 1e-2
 _RUNS = 3  # SGD runs averaged, seeded seed, seed + 1, seed + 2
 DEFAULT_SEED = 1

@@ -28,7 +28,8 @@ third voice, and like the detector it needs no Rasa. It gives P(risk) (level >= 
 3. the model alone finds a risk at ``MODEL_ALONE``, or at risk x imminence ``MODEL_ALONE_NOW``, or at
    ``MODEL_WITH_MEANS`` when the lexicon read a suicide or self-harm method or topic in the writer's own
    unframed words (``RiskAssessment.mentions_means``: a second voice, too weak alone); in a message the
-   detector reads as framed (a story, the news, a retraction) only at ``MODEL_OVER_FRAME``;
+   detector reads as framed (a story, the news, a question to everyone, a retraction) only at
+   ``MODEL_OVER_FRAME``, and then to level 2 at most;
 4. level 3 takes two voices: a level 2 the lexicon or Rasa found plus the model's imminence at
    ``MODEL_IMMINENT``, or the model sure of both the risk and the now (risk x imminence at
    ``MODEL_ALONE_NOW``). No single ambiguous cue makes level 3: not the imminence head on a risk only
@@ -91,10 +92,11 @@ MODEL_ALONE_NOW = 0.45  # "血滴到地板上了 压了十几分钟还在流": n
 # low on purpose, like MODEL_IMMINENT, since a missed risk costs more than a handoff (bot/risk_models/README.md).
 MODEL_WITH_MEANS = 0.1
 # A frame the detector read (a story, the news, "如果", a question to everyone, a retraction) keeps the
-# model from raising a message alone, except where the model is this sure: "写了一份清单：游戏账号给阿杰，漫画给
-# 小雨……明天就不用再去学校了" (framed by "漫画", P 1.00). Chosen on blind1-17, COLD dev and SOS4K train: from
-# no exception to 0.9, recall on blind1-17 0.977 -> 0.981 and level 3 0.977 -> 0.980, at no new false alarm
-# on any of them (bot/risk_models/README.md).
+# model from raising a message alone and caps what Rasa finds, except where the model is this sure: "写了一份
+# 清单：游戏账号给阿杰，漫画给小雨……明天就不用再去学校了" (framed by "漫画", P 1.00). Past a frame the model makes
+# level 2 at most. Chosen on blind1-17 and heldout, COLD dev and SOS4K train: from no exception to 0.9,
+# recall on blind1-17 and heldout 0.978 -> 0.981, at no new false alarm on any of them
+# (bot/risk_models/README.md).
 MODEL_OVER_FRAME = 0.9
 # Low on purpose: a level 3 read as level 2 costs far more than a crisis reply sent to a level 2
 # (on the evaluation splits 6-12% of level-2 messages become level 3, all signs together).
@@ -172,8 +174,10 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
            immediacy: Callable[[str], str | None] | None = None, told_about: str | None = None,
            scores: RiskScores | None = None) -> TriageDecision:
     """``immediacy(category)`` names the message's sign that a danger of that category is now;
-    ``told_about`` is the detector's reason the message is quoted, fiction or taken back (then a
-    risk only Rasa found stays a concern, level 1, handed off at normal priority); ``scores`` are
+    ``told_about`` is the detector's reason the message is quoted, framed, fiction, a question to
+    everyone or taken back: unless the model is near certain of a risk anyway (``MODEL_OVER_FRAME``),
+    a risk only Rasa found then stays a concern, level 1, handed off at normal priority, and the model
+    does not raise the message alone; past the frame it raises it to level 2 at most. ``scores`` are
     the learned model's."""
     risk, category = assessment.level, assessment.category
     intent = parse.intent if parse is not None else None
@@ -181,12 +185,14 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
     cues = list(assessment.cues)
     found = _rasa_risk(parse, intents, threshold) if parse is not None else None
     capped = False
+    past_frame = told_about is not None and scores is not None and scores.risk >= MODEL_OVER_FRAME
+    frame = None if past_frame else told_about
     if found is not None:
         name, mapped, counted = found
         agrees = assessment.level >= 1 and assessment.category in (mapped.category, "friend_concern")
         rasa_level = mapped.level if agrees else min(mapped.level, 2)
         cues.append(f"rasa:{name}:{counted:.2f}")
-        caveat = told_about
+        caveat = frame
         if (caveat is None and scores is not None and assessment.level < 2 and scores.risk < MODEL_VETO
                 and scores.risk * scores.imminent < MODEL_VETO_NOW):
             caveat = f"model:risk:{scores.risk:.2f}"
@@ -209,16 +215,16 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         risk, capped = 1, True
         cues.insert(0, f"model:doubt:{scores.risk:.3f}")
     model_alone = False
-    if (scores is not None and risk < 2 and not capped
-            and (told_about is None or scores.risk >= MODEL_OVER_FRAME)
+    if (scores is not None and risk < 2 and not capped and frame is None
             and (scores.risk >= MODEL_ALONE or scores.risk * scores.imminent >= MODEL_ALONE_NOW
                  or (assessment.mentions_means and scores.risk >= MODEL_WITH_MEANS))):
         risk, model_alone = 2, True
         cues.append(f"model:risk:{scores.risk:.2f}")
     # Level 3 takes two voices: a level 2 the lexicon or Rasa found plus the model's imminence, or the
     # model sure of both the risk and the now. The imminence head alone, on a risk only the model
-    # suspects, is one ambiguous cue (on COLD dev it made most of the level-3 false alarms).
-    if (scores is not None and risk == 2 and scores.imminent >= MODEL_IMMINENT
+    # suspects, is one ambiguous cue (on COLD dev it made most of the level-3 false alarms). Nor does a
+    # message the detector read as framed reach level 3 on the model's word: the frame is a voice against.
+    if (scores is not None and risk == 2 and not past_frame and scores.imminent >= MODEL_IMMINENT
             and (not model_alone or scores.risk * scores.imminent >= MODEL_ALONE_NOW)):
         risk = 3
         cues.append(f"model:imminent:{scores.imminent:.2f}")

@@ -51,6 +51,7 @@ def test_perpetrator_pronoun_is_not_a_friend(detector: RiskDetector) -> None:
     ("我好想死啊😭", "suicide"),
     ("我又用刀片划手了", "self_harm"),
     ("昨晚割开了手腕 血流了好多", "self_harm"),
+    ("我又割开了自己的手臂", "self_harm"),
     ("我爸喝醉了就打我", "abuse_home"),
     ("继父晚上会进我房间摸我", "sexual_abuse"),
     ("班上同学都孤立我", "bullying"),
@@ -88,7 +89,8 @@ def test_slang_typos_and_dodging_separators(detector: RiskDetector, text: str) -
                                   "我爸的紫砂壶被我打碎了", "闺蜜说要杀了我 因为我剧透了结局 hhh",
                                   "医生给我开的药吃了会发胖吗 我有在按时吃",
                                   "以前我也自残过 现在已经好了两年了", "我朋友初中被欺负过 不过现在转学了过得挺好",
-                                  "拆快递的时候不小心划开了手指", "切菜划伤了手 贴了个创可贴"])
+                                  "拆快递的时候不小心划开了手指", "切菜划伤了手 贴了个创可贴",
+                                  "我用美工刀划开自己的快递箱", "医生用剪刀割开了手臂上的石膏"])
 def test_informational_and_everyday_messages_stay_below_risk(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level < 2
 

@@ -61,8 +61,8 @@ def test_an_ambiguous_cue_with_something_else_that_says_risk_is_level_3(detector
     "开玩笑的啦。说真的，我不想活了",
     "刚才是开玩笑的，可我现在真的想死",
     "我不想活了开玩笑的，不是开玩笑，我是认真的",
-    "开玩笑的啦哈哈……其实不是，我真的不想活了",
-    "我没开玩笑。刚才说开玩笑是怕你们担心，我是真的想死",
+    "我不想活了 开玩笑的啦……其实不是",
+    "我不想活了。刚才说开玩笑是怕你们担心",
 ])
 def test_a_risk_said_after_a_retraction_is_not_taken_back(detector: RiskDetector, text: str) -> None:
     result = detector.assess(text)
@@ -71,7 +71,8 @@ def test_a_risk_said_after_a_retraction_is_not_taken_back(detector: RiskDetector
 
 
 @pytest.mark.parametrize("text", ["我不想活了哈哈开玩笑的", "想死(bushi", "作业多得不想活了，开玩笑的啦",
-                                  "开玩笑的哈，刚才说想死是因为考砸了，别当真"])
+                                  "开玩笑的哈，刚才说想死是因为考砸了，别当真", "我不想活了 开玩笑的啦 其实不是认真的",
+                                  "想死 开玩笑的啦 其实不是很严重", "累到想自杀哈哈开玩笑的 其实不是什么大事"])
 def test_a_retraction_after_the_risk_still_takes_it_back(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level == 1
 

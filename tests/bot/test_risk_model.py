@@ -161,6 +161,12 @@ def test_the_repository_model_leaves_everyday_chat_alone(model: RiskModel, text:
     assert model.scores(text).risk < MODEL_ALONE
 
 
+def test_no_punctuation_mark_alone_weighs_much_in_the_shipped_model(model: RiskModel) -> None:
+    # With a weak penalty "！" weighed -4.95 in log-odds: "约个自杀，有吗？" and "我决定走了！再见！" read as harmless.
+    weights = model._risk.weights
+    assert all(abs(weights.get(mark, 0.0)) < 1.0 for mark in "！？，。…~"), {m: weights.get(m) for m in "！？，。…~"}
+
+
 def test_the_shipped_model_learned_from_the_whole_repository_corpus(model: RiskModel) -> None:
     # No longer trained at start-up; tests/bot/test_risk_artifact.py checks the corpus's hash too.
     assert model.examples >= len(load_training_messages())

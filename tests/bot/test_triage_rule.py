@@ -3,6 +3,7 @@ a frame the detector read keeps the model back unless it is near certain."""
 
 from __future__ import annotations
 
+from bot.rasa_client import RasaParse
 from bot.risk import RiskAssessment, RiskDetector
 from bot.risk_model import RiskScores
 from bot.triage import (
@@ -73,3 +74,20 @@ def test_a_frame_keeps_the_model_from_raising_a_message_unless_the_model_is_near
     sure = RiskScores(risk=MODEL_OVER_FRAME, imminent=0.0, category="suicide")
     decision = decide(NOTHING, None, intents=INTENTS, bot_available=False, told_about=framed, scores=sure)
     assert (decision.risk, decision.reason) == (2, "risk")
+
+
+def test_a_risk_rasa_reads_in_a_framed_message_stands_when_the_model_is_near_certain_too() -> None:
+    framed = "framed:漫画"
+    rasa = RasaParse(intent="risk_suicide", confidence=0.95, ranking=[("risk_suicide", 0.95)])
+    doubting = RiskScores(risk=MODEL_ALONE, imminent=0.0, category="suicide")
+    assert decide(NOTHING, rasa, intents=INTENTS, told_about=framed, scores=doubting).risk == 1
+    sure = RiskScores(risk=MODEL_OVER_FRAME, imminent=0.0, category="suicide")
+    assert decide(NOTHING, rasa, intents=INTENTS, told_about=framed, scores=sure).risk == 2
+
+
+def test_past_a_frame_the_model_makes_level_2_at_most() -> None:
+    sure_and_now = RiskScores(risk=0.99, imminent=0.99, category="suicide")
+    framed = decide(NOTHING, None, intents=INTENTS, bot_available=False, told_about="topic_question:有没有人",
+                    scores=sure_and_now)
+    assert framed.risk == 2
+    assert decide(NOTHING, None, intents=INTENTS, bot_available=False, scores=sure_and_now).risk == 3
