@@ -9,6 +9,9 @@ answers the same pushes in the same run. WeChat text pushes (500 youths, open lo
 
 - ``/healthz`` is read every second: the routing backlog (stored messages not yet routed, the oldest's
   wait), what an operator sees; after the load, how long the backlog takes to drain;
+- with ``BENCH_LOOP_TIMING=1``, every event-loop callback of the gateway is timed (``bench._loop_timing``, which
+  costs the gateway a little: latencies of such a run are not comparable): per rate, the loop's busy share and the
+  callbacks that held it 20 ms or more;
 - a level-3 crisis message arrives on Weibo (another desk, open, a supervisor's console WebSocket read
   all the time) one at a time, and the time from sending it to ``alert.raised`` on the console is
   measured: quiet first (the baseline), then under each rate. Target: p99 ≤ 300 ms under 200/s.
@@ -29,6 +32,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bench import _loop_timing
 from bench._stats import describe_ms, percentile
 from bench.handoff_alert import URGENT_TEXT, Console, _unstaffed_city_desk
 from bench.wechat_webhook import Result, _open_loop, _pushes, _start
@@ -52,6 +56,8 @@ ALERT_PACE_SECONDS = 0.5  # one level-3 message in flight at a time, then this p
 ALERT_TIMEOUT = 10.0
 DRAIN_BUDGET_SECONDS = 60.0
 TOKEN_FILE = "bench-supervisor-token"
+LOOP_TIMING = os.environ.get("BENCH_LOOP_TIMING") == "1"
+LOOP_TIMING_FILE = "bench-loop-timing.json"
 BACKLOG = re.compile(r"(\d+) messages waiting for routing, oldest ([\d.]+) s")
 
 
@@ -79,8 +85,12 @@ def _serve(kind: str, port: int, data_dir: str) -> None:
     # delivery failed on the unresolved "standin" address and was retried with backoff).
     settings = with_own_standins(_settings(data_dir), "127.0.0.1", port)
     asyncio.run(_prepare(settings))
+    if LOOP_TIMING:
+        _loop_timing.install()
     web.run_app(create_app(settings), host="127.0.0.1", port=port, print=None, access_log=None,
                 handle_signals=True)
+    if LOOP_TIMING:
+        _loop_timing.save(Path(data_dir) / LOOP_TIMING_FILE)
 
 
 async def _prepare(settings: Settings) -> None:
@@ -184,6 +194,8 @@ class Loaded:
     drained_after: float | None  # seconds after the load until nothing waited for routing; None: budget ran out
     left: tuple[int, float]
     cpu_seconds: float  # the gateway process's, from the load's start until routing drained (or the budget ran out)
+    load_seconds: tuple[float, float]  # time.time() when the load started and ended
+    loop: str = ""  # with BENCH_LOOP_TIMING=1: the gateway's event loop during the load
 
 
 async def _production(settings: Settings) -> tuple[list[float], int, dict[int, Loaded]]:
@@ -207,6 +219,9 @@ async def _production(settings: Settings) -> tuple[list[float], int, dict[int, L
                 await console.close()
         finally:
             server.stop()
+        if LOOP_TIMING:
+            for run in loaded.values():
+                run.loop = _loop_timing.describe(Path(data_dir) / LOOP_TIMING_FILE, *run.load_seconds)
     return [q for q in quiet if q is not None], sum(1 for q in quiet if q is None), loaded
 
 
@@ -217,8 +232,9 @@ async def _under_load(http: aiohttp.ClientSession, base: str, alerts: Alerts,
     missed: list[int] = []
     background = [asyncio.create_task(_watch(http, base, backlog, stop)),
                   asyncio.create_task(alerts.until(stop, latencies, missed))]
-    cpu_at_start = _cpu_seconds(pid)
+    cpu_at_start, load_started = _cpu_seconds(pid), time.time()
     acks = await _open_loop(f"{base}/channels/wechat/{account_id}", pushes, rate)
+    load_ended_at = time.time()
     stop.set()
     await asyncio.gather(*background)
     load_ended = time.perf_counter()
@@ -232,7 +248,8 @@ async def _under_load(http: aiohttp.ClientSession, base: str, alerts: Alerts,
             drained_after = time.perf_counter() - load_ended
             break
         await asyncio.sleep(0.5)
-    return Loaded(acks, latencies, len(missed), backlog, drained_after, left, _cpu_seconds(pid) - cpu_at_start)
+    return Loaded(acks, latencies, len(missed), backlog, drained_after, left, _cpu_seconds(pid) - cpu_at_start,
+                  (load_started, load_ended_at))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -291,6 +308,8 @@ async def main() -> None:
               f"(webhook, screen, routing, deliveries)")
         print(f"     level-3 alert under this load: {_alerts(run.alerts, run.alerts_missed)}  "
               f"[target p99 ≤ 300 ms at 200/s]")
+        if run.loop:
+            print(f"     gateway event loop during the load (timed, BENCH_LOOP_TIMING=1): {run.loop}")
     print(f"   the retired in-memory store, as recorded in issue 17 (not re-run): {IN_MEMORY_SATURATION}; "
           + "; ".join(f"{rate}/s: {text}" for rate, text in IN_MEMORY_RECORDED.items()))
     print(f"   load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -28,7 +28,6 @@ from contract.crypto import DataProtector
 from contract.handoff import HandoffRequest, HandoffSink
 from contract.models import (
     ChannelIdentity,
-    Contact,
     Conversation,
     ConversationState,
     DeliveryStatus,
@@ -132,13 +131,12 @@ class ConversationStream(ConversationHistory):
         if stored_in is not None:
             return IngestResult(message_id, stored_in, duplicate=True)
 
-        contact = await self._contact_for(inbound)
-        conversation = await self._open_conversation(contact, inbound)
-        async with self._conversations.hold(f"seq:{conversation.id}"):
+        conversation_id = await self._open_conversation(await self._contact_for(inbound), inbound)
+        async with self._conversations.hold(f"seq:{conversation_id}"):
             stored_in = await messages.conversation_of(self.store, message_id)
             if stored_in is not None:
                 return IngestResult(message_id, stored_in, duplicate=True)
-            conversation = await self._number_next_message(conversation.id, inbound)
+            conversation = await self._number_next_message(conversation_id, inbound)
             message = Message(
                 id=message_id,
                 conversation_id=conversation.id,
@@ -161,19 +159,26 @@ class ConversationStream(ConversationHistory):
         self._schedule(conversation.id, conversation.risk_level, inbound.text)
         return IngestResult(message_id, conversation.id, duplicate=False)
 
-    async def _contact_for(self, inbound: InboundMessage) -> Contact:
+    async def _contact_for(self, inbound: InboundMessage) -> str:
+        """The id of the youth's contact, created on their first message."""
         contact_id = contacts.contact_id_for(self.protector, inbound.platform, inbound.account,
                                              inbound.external_user_id)
         async with self._contact_locks.hold(contact_id):
             identity = ChannelIdentity(platform=inbound.platform, account=inbound.account,
                                        external_id=inbound.external_user_id, union_id=inbound.union_id)
-            return await contacts.contact_for_identity(self.store, self.protector, identity)
+            return await contacts.contact_id_for_identity(self.store, self.protector, identity)
 
-    async def _open_conversation(self, contact: Contact, inbound: InboundMessage) -> Conversation:
-        async with self._contact_locks.hold(f"{contact.id}\x1f{inbound.platform}\x1f{inbound.account}"):
+    async def _open_conversation(self, contact_id: str, inbound: InboundMessage) -> str:
+        """The id of the contact's open conversation on the inbound's channel account, opened if none is:
+        only the id, since numbering the message returns the conversation as it then is."""
+        async with self._contact_locks.hold(f"{contact_id}\x1f{inbound.platform}\x1f{inbound.account}"):
+            existing = await conversations.open_conversation_id(self.store, contact_id, inbound.platform,
+                                                                inbound.account)
+            if existing is not None:
+                return existing
             candidate = Conversation(
                 id=new_id("cv"),
-                contact_id=contact.id,
+                contact_id=contact_id,
                 platform=inbound.platform,
                 account=inbound.account,
                 desk=self.settings.desk_for_account(inbound.platform, inbound.account),
@@ -185,7 +190,7 @@ class ConversationStream(ConversationHistory):
                     Event(type="conversation.created", conversation_id=conversation.id, desk=conversation.desk,
                           data={"platform": conversation.platform, "state": conversation.state})
                 )
-            return conversation
+            return conversation.id
 
     async def _number_next_message(self, conversation_id: str, inbound: InboundMessage) -> Conversation:
         """Take the inbound message's ``seq``; the youth writing (or leaving) moves the reply window."""

@@ -12,6 +12,7 @@ and escalates unacknowledged level-3 alerts (``handoff.alerts``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -46,12 +47,18 @@ class DeadlineWatcher(Ticker):
         store, now = self.context.store, self.context.now()
         for item in await stored.due_for_check(store, **self._due_bounds(now)):
             await self._check(item)
+        # The loop is given back between the tick's parts, as a networked store would: on the embedded
+        # store a tick with ~500 waiting held it 10-41 ms in one block every half second, the most frequent
+        # stall of a 500 pushes/s burst. Each part reads what it acts on afresh, so nothing goes stale.
+        await asyncio.sleep(0)
         # Conditional moves: a conversation claimed meanwhile stays put.
         await self.overflow.tick()
+        await asyncio.sleep(0)
         # Below risk 2 and unanswered for the shortest desk window: 留言 (each desk's own window decides).
         shortest = min(desk.leave_message.offer_after_seconds for desk in self.context.settings.desks)
         await self.leave_messages.check_all(
             await stored.unanswered_below_risk(store, OVERFLOW_FROM_LEVEL, now - timedelta(seconds=shortest)))
+        await asyncio.sleep(0)
         await self.alert_escalation.tick()
 
     def _due_bounds(self, now: datetime) -> dict[str, datetime]:

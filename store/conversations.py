@@ -73,6 +73,16 @@ async def find_conversation(store: Store, conversation_id: str) -> Conversation 
     return Conversation.from_doc(doc) if doc is not None else None
 
 
+async def open_conversation_id(store: Store, contact_id: str, platform: str, account: str) -> str | None:
+    """The id of the contact's open conversation on the channel account, or None (``open_conversation``
+    opens one). What a webhook needs before numbering its message, which returns the conversation: read
+    in full here too, it was copied out and validated twice per push."""
+    pointer = await store["open_conversations"].find_one({"_id": _open_slot(contact_id, platform, account)})
+    if pointer is None or await store.conversations.find_one({"_id": pointer["conversation_id"]}, {"_id": 1}) is None:
+        return None
+    return pointer["conversation_id"]
+
+
 async def open_conversation(store: Store, candidate: Conversation) -> tuple[Conversation, bool]:
     """The contact's open conversation on ``candidate``'s channel account, or ``candidate`` stored as
     the new one; the flag says whether it was created."""

@@ -180,6 +180,34 @@ async def test_ordinary_routing_waits_while_the_loop_is_busy_and_urgent_routing_
     assert await backlog.idle(1)
 
 
+async def _pushes_every_2_ms(stop: asyncio.Event) -> None:
+    """Stands in for webhooks at 500/s that keep up: 0.7 ms of CPU every 2 ms, the loop free in between."""
+    while not stop.is_set():
+        _burn(0.0007)
+        await asyncio.sleep(0.0013)
+
+
+async def test_a_loop_keeping_up_with_500_pushes_a_second_has_no_spare_time_for_ordinary_routing() -> None:
+    """A third of the loop's time is not to spare: routing there would take the webhooks' headroom."""
+    route = BurningRoute(0.001)
+    # The default probe and allowance; a share so small that only spare time could start o2.
+    backlog = RoutingBacklog(route, workers=4, pace=LoopPace(share=0.0001, max_wait=60))
+    stop = asyncio.Event()
+    pushes = asyncio.create_task(_pushes_every_2_ms(stop))
+    try:
+        for conversation_id in ["o1", "o2"]:
+            backlog.add(conversation_id)
+        await wait_for(lambda: route.routed == ["o1"])  # nothing measured yet: the first goes at once
+        for _ in range(30):  # ~150 probes, each with a push's CPU in it
+            await asyncio.sleep(0.01)
+        assert route.routed == ["o1"]
+    finally:
+        stop.set()
+        await pushes
+    await wait_for(lambda: route.routed == ["o1", "o2"])  # the pushes stopped: spare time at once
+    assert await backlog.idle(1)
+
+
 async def test_with_no_intake_a_busy_loop_does_not_hold_ordinary_routing_back() -> None:
     """After a burst the loop is busy with deliveries and notices, not webhooks: the backlog drains freely."""
     route = BurningRoute(0.02)

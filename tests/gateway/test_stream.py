@@ -393,3 +393,29 @@ async def test_a_message_costs_as_many_document_reads_with_5000_stored_as_with_1
     assert await store.messages.count_documents({}) > 5_000 and len(channel.sent) == 5
     assert with_100[0] < 50
     assert with_5000 == with_100
+
+
+async def test_a_known_youth_s_message_is_taken_in_without_decrypting_the_contact_or_reading_the_conversation_twice(
+        start_app, monkeypatch):
+    # At 500 pushes/s each contact decrypted and each conversation copied out and validated before its
+    # numbering read it again were ~10 % of a push's CPU: the webhook needs their ids only.
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    stream.router = CountingRouter()
+    await stream.ingest(inbound("你好", msg_id="1"))
+    await wait_for(lambda: stream.in_flight == 0)
+    decrypted: list[str] = []
+    decrypt = stream.protector.decrypt
+    monkeypatch.setattr(stream.protector, "decrypt", lambda token: decrypted.append(token) or decrypt(token))
+    conversations_read: list[str] = []
+    from_doc = Conversation.from_doc.__func__
+    monkeypatch.setattr(Conversation, "from_doc", classmethod(
+        lambda cls, doc: conversations_read.append(doc["_id"]) or from_doc(cls, doc)))
+
+    result = await stream.ingest(inbound("还是睡不着", msg_id="2"))
+
+    assert not result.duplicate
+    assert decrypted == []
+    assert conversations_read == [result.conversation_id]  # numbering the message, once
+    history = await stream.history(result.conversation_id)
+    assert [m.text for m in history] == ["你好", "还是睡不着"]

@@ -200,6 +200,45 @@ async def test_an_overflow_tick_reads_what_moves_not_everyone_waiting_at_risk(st
     assert reads.find_documents == 3
 
 
+async def test_an_overflow_tick_gives_the_loop_back_after_each_conversation_it_checks(start_app, settings) -> None:
+    client = await start(start_app, at_shenzhen(settings))
+    await user(client, "c-sz", desk="sz", skills=["psychological"])
+    await user(client, "c-gd", desk="gd", skills=["psychological"])
+    store, now = client.app[STORE], engine(client).now()
+    template = await store.conversations.find_one({"_id": await conversation(client, risk=3, category="suicide")})
+    await store.conversations.insert_many([
+        {**template, "_id": f"cv-due-{n}", "contact_id": f"ct-due-{n}",
+         "handoff": {**template["handoff"], "waiting_since": now - timedelta(minutes=1),
+                     "overflow_due_at": now - timedelta(seconds=1)}} for n in range(10)])
+    checks: list[tuple[int, int]] = []  # the other request's turns when each check began and ended
+    turns = 0
+    ticking = True
+
+    async def another_request() -> None:
+        nonlocal turns
+        while ticking:
+            turns += 1
+            await asyncio.sleep(0)
+
+    overflow = client.app[DEADLINES].overflow
+    check = overflow.check
+
+    async def counted_check(*args, **kwargs):  # type: ignore[no-untyped-def]
+        began = turns
+        await check(*args, **kwargs)
+        checks.append((began, turns))
+
+    overflow.check = counted_check
+    other = asyncio.create_task(another_request())
+    await asyncio.sleep(0)
+    await overflow.tick()
+    ticking = False
+    await other
+    assert [(await where(client, f"cv-due-{n}"))[0] for n in range(10)] == ["gd"] * 10
+    assert len(checks) == 10
+    assert all(later[0] > earlier[1] for earlier, later in zip(checks, checks[1:], strict=False))
+
+
 async def test_a_conversation_waiting_from_before_due_times_were_kept_still_overflows(start_app, settings) -> None:
     client, cid = await unanswered_level3_at_shenzhen(start_app, settings)
     store = client.app[STORE]

@@ -6,7 +6,7 @@ import pytest
 
 from contract.crypto import DataProtector
 from contract.models import ChannelIdentity
-from store.contacts import contact_for_identity, contact_id_for, find_contact
+from store.contacts import contact_for_identity, contact_id_for, contact_id_for_identity, find_contact
 
 
 @pytest.fixture
@@ -34,3 +34,12 @@ async def test_identifiers_are_encrypted_at_rest_and_decrypted_on_reading(store,
     found = await find_contact(store, protector, created.id)
     assert found is not None and found.identities == [_identity()]
     assert await find_contact(store, protector, "ct_unknown") is None
+
+
+async def test_the_id_alone_names_the_same_contact_and_creates_it_as_the_full_lookup_does(store, protector):
+    contact_id = await contact_id_for_identity(store, protector, _identity())
+    assert contact_id == await contact_id_for_identity(store, protector, _identity())
+    found = await find_contact(store, protector, contact_id)
+    assert found is not None and found.identities == [_identity()]
+    assert (await contact_for_identity(store, protector, _identity())).id == contact_id
+    assert await store.contacts.count_documents({}) == 1

@@ -10,6 +10,7 @@ from store.conversations import (
     change_reply_window,
     find_conversation,
     open_conversation,
+    open_conversation_id,
     recent_conversations,
     take_next_seq,
     write_state,
@@ -28,6 +29,18 @@ async def test_one_conversation_is_open_per_contact_and_channel_account(store):
     assert (created, created_again, created_elsewhere) == (True, False, True)
     assert again.id == first.id != elsewhere.id
     assert await store.conversations.count_documents({}) == 2
+
+
+async def test_the_open_conversation_s_id_is_found_without_opening_one(store):
+    assert await open_conversation_id(store, "ct_1", "wechat", "wx1") is None
+    first, _ = await open_conversation(store, _candidate())
+    assert await open_conversation_id(store, "ct_1", "wechat", "wx1") == first.id
+    assert await open_conversation_id(store, "ct_1", "wechat", "wx2") is None
+    await write_state(store, first.id, ConversationState.CLOSED, {})
+    assert await open_conversation_id(store, "ct_1", "wechat", "wx1") is None
+    await store.conversations.delete_one({"_id": (await open_conversation(store, _candidate()))[0].id})
+    assert await open_conversation_id(store, "ct_1", "wechat", "wx1") is None  # a pointer left without its document
+    assert await store.conversations.count_documents({}) == 1
 
 
 async def test_closing_frees_the_channel_account_for_a_new_conversation(store):
