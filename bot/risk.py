@@ -72,7 +72,7 @@ class RiskAssessment:
     cues: list[str] = field(default_factory=list)
     lexicon_version: str = ""
     # A suicide or self-harm method or topic in the writer's own unframed words, short of level 2 ("上吊",
-    # "烧炭 就买烧烤用的那种"): not a risk by itself, but a second voice for the model (bot.triage).
+    # "烧炭的话 去超市买一袋木炭"): not a risk by itself, but a second voice for the model (bot.triage).
     mentions_means: bool = False
 
 

@@ -58,9 +58,10 @@ RISK_INTENTS_PATH = PROJECT_ROOT / "nlu_data" / "risk_intents.yml"
 _EPOCHS = 5
 _LEARNING_RATE = 0.3
 # Decay applies to the features an example has, so the features seen most (punctuation, common
-# characters) shrink most. At 1e-4 "！" weighed -4.95 and "？" -2.14 in log-odds, and "约个自杀，有吗？"
-# scored P 0.01. At 1e-2, on the same data, false alarms on blind1-16 fall from 0.038 to 0.034 and SOS4K
-# train's calm posts flagged from 0.206 to 0.165, recall unchanged (bot/risk_models/README.md).
+# characters) shrink most. At 1e-4 "！" weighed -4.95 and "？" -2.14 in log-odds, and a four-word
+# request for a suicide pact ending in "？" scored P 0.01. At 1e-2, on the same data, false alarms on
+# blind1-16 fall from 0.038 to 0.034 and SOS4K train's calm posts flagged from 0.206 to 0.165, recall
+# unchanged (bot/risk_models/README.md).
 _L2 = 1e-2
 _RUNS = 3  # SGD runs averaged, seeded seed, seed + 1, seed + 2
 DEFAULT_SEED = 1

@@ -86,7 +86,7 @@ UNDOUBTED_CUES = ("suicide.companions:", "suicide.method_efficacy:", "suicide.fa
 # none on SOS4K's calm posts; 0.6 -> 0.45 finds level 3 on blind11 and blind13 at no false alarm anywhere.
 MODEL_ALONE = 0.75
 MODEL_ALONE_NOW = 0.45  # "血滴到地板上了 压了十几分钟还在流": not sure it is a risk, sure it is now
-# A method or risk topic the lexicon read in the writer's own unframed words ("上吊", "烧炭 买烧烤用的那种")
+# A method or risk topic the lexicon read in the writer's own unframed words ("上吊", "烧炭的话 去超市买一袋木炭")
 # plus the model leaning to risk: two voices. On nlu_data/eval and COLD dev every threshold from 0.05 to 0.55
 # costs the same one false alarm (a cat jumping off a balcony, P 0.57) and finds nothing new there; 0.1 is
 # low on purpose, like MODEL_IMMINENT, since a missed risk costs more than a handoff (bot/risk_models/README.md).

@@ -179,8 +179,8 @@ def test_written_cantonese_reads_as_its_mandarin_twin(detector: RiskDetector, te
 
 
 @pytest.mark.parametrize(("text", "level"), [
-    ("有没有人一起烧炭，坐标南京", 2), ("约死，有没有同城的", 2), ("有没有人要一起走的，我一个人有点怕", 2),
-    ("有没有一起的，东西我这都备好了，不想一个人", 2),
+    ("有没有人一起烧炭，坐标南京", 2), ("约死，有没有同城的", 2), ("有没有人要一起走的，一个人走太孤单了", 2),
+    ("有没有一起的，炭我都买好了，不想一个人", 2),
     ("有没有人一起去爬山，坐标南京", 0), ("我们一起走吧，去食堂", 0), ("一起死吧哈哈，这把团灭了", 0),
 ])
 def test_company_sought_for_dying_and_its_everyday_twins(detector: RiskDetector, text: str, level: int) -> None:

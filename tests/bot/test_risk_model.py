@@ -162,7 +162,7 @@ def test_the_repository_model_leaves_everyday_chat_alone(model: RiskModel, text:
 
 
 def test_no_punctuation_mark_alone_weighs_much_in_the_shipped_model(model: RiskModel) -> None:
-    # With a weak penalty "！" weighed -4.95 in log-odds: "约个自杀，有吗？" and "我决定走了！再见！" read as harmless.
+    # With a weak penalty "！" weighed -4.95 in log-odds: a plain farewell ending in "！" read as harmless.
     weights = model._risk.weights
     assert all(abs(weights.get(mark, 0.0)) < 1.0 for mark in "！？，。…~"), {m: weights.get(m) for m in "！？，。…~"}
 

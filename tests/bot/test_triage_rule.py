@@ -60,7 +60,7 @@ def test_a_method_in_the_writers_own_words_and_the_models_lean_make_a_risk() -> 
 
 
 def test_a_method_told_about_or_someone_elses_is_no_mention(detector: RiskDetector) -> None:
-    assert detector.assess("烧炭的话 就买烧烤用的那种吧").mentions_means
+    assert detector.assess("烧炭的话 去超市买一袋木炭就行吧").mentions_means
     for told in ("新闻里说有人跳楼了", "我同学说她想上吊", "电影里主角最后割腕了"):
         assert not detector.assess(told).mentions_means, told
 
