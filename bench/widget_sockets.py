@@ -2,7 +2,7 @@
 
 The gateway (widget channel only, durable store in a temporary directory, triage and delivery workers
 on, as ``youthdesk serve`` runs) and, in the same run, a bare aiohttp WebSocket relay that hands each
-frame to the sender's other socket, each serve in a process of their own; this process is the client.
+frame to the sender's other socket, each serve in a process of their own; this process is the measuring client.
 ``PROBES`` youths hold two sockets each (a partner token, so both are the same youth) and send a
 message every ``PROBE_PACE_SECONDS``; the round trip is from sending on one socket to reading it on
 the other (stored, published, forwarded). Around them, anonymous sockets (hello, welcome, synced,
@@ -11,8 +11,12 @@ step the round trip is measured while the step's sockets join (``JOIN_CONCURRENC
 time), then for ``STEADY_SECONDS`` with all of them open. All sockets come from 127.0.0.1, so the
 per-address socket and new-conversation limits are raised for the run (in production they come from
 many addresses). The file limit (``ulimit -n``) caps the count: each side holds one descriptor per socket.
-Each phase also reports the CPU the server process and this client used (share of one core): on a
-shared machine the client competes with the server for the same cores.
+The idle sockets are opened and held by a process of their own (``bench/_socket_joiner.py``), so the
+measuring youths' reads never wait behind the client's handshakes. Each phase also reports the CPU the
+server process, this measuring client and the joining client used (share of one core): on a shared
+machine they all compete for the same cores. With ``BENCH_LOOP_TIMING=1`` every event-loop callback of
+the server is timed (``bench/_loop_timing.py``; it slows the server a little, so such a run's latencies
+are not the bench's figures) and each phase also reports the loop's busy share and its long callbacks.
 """
 
 from __future__ import annotations
@@ -26,22 +30,27 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from bench import _loop_timing
+from bench._socket_joiner import JOIN_CONCURRENCY, Joiner, drain
 from bench._stats import describe_ms, percentile
 from bench.wechat_webhook import _start
 from channels.widget_identity import sign_partner_token
 from contract.config import DEMO_CONFIG_PATH, Settings, load_settings
+from service.garbage_collection import collector_ctx
 
 SOCKETS = int(os.environ.get("BENCH_WIDGET_SOCKETS", "10000"))
 STEPS = sorted({s for s in (1_000, 5_000, SOCKETS) if s <= SOCKETS})
 PROBES = 20  # youths × 2 sockets, measuring
 PROBE_PACE_SECONDS = 0.5  # 2 messages/s per youth, under the per-socket limit of 5/s
 STEADY_SECONDS = 8.0
-JOIN_CONCURRENCY = 100
 RECEIVE_TIMEOUT = 10.0
+LOOP_TIMING = os.environ.get("BENCH_LOOP_TIMING") == "1"
+LOOP_TIMING_FILE = "bench-loop-timing.json"
 
 
 def _settings(data_dir: str) -> Settings:
@@ -64,12 +73,19 @@ def _serve(kind: str, port: int, data_dir: str) -> None:
         app = create_app(_settings(data_dir), channel_classes=[WidgetChannel])
     else:
         app = _bare_relay()
+    if LOOP_TIMING:
+        _loop_timing.install()
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+    if LOOP_TIMING:
+        _loop_timing.save(Path(data_dir) / LOOP_TIMING_FILE)
 
 
 def _bare_relay() -> web.Application:
     """hello → welcome + synced; a text frame → ``ack`` to the sender and ``message`` to every socket of the
-    same youth: the least any relay must do, a dict from youth to sockets in place of the store, stream and bus."""
+    same youth: the least any relay must do, a dict from youth to sockets in place of the store, stream and bus.
+    It collects garbage as the gateway does (``service/garbage_collection.py``): left to CPython's default,
+    its full passes over every open socket held its loop 150–270 ms while sockets joined, which is not the
+    relay's work and which no gateway runs with."""
     sockets: dict[str, set[web.WebSocketResponse]] = {}
 
     async def relay(request: web.Request) -> web.WebSocketResponse:
@@ -91,6 +107,7 @@ def _bare_relay() -> web.Application:
         return ws
 
     app = web.Application()
+    app.cleanup_ctx.append(collector_ctx)
     app.router.add_get("/channels/widget/ws", relay)
     return app
 
@@ -113,28 +130,35 @@ class Phase:
     label: str
     latencies: list[float]
     lost: int
-    cpu: str  # what the server and the client used meanwhile
+    cpu: str  # what the server and the clients used meanwhile
+    wall: tuple[float, float]  # time.time() at its start and end
     detail: str = ""
+    loop: str = ""  # with BENCH_LOOP_TIMING=1: the server's event loop meanwhile
 
 
 class CpuMeter:
-    """CPU seconds of the server process (from /proc) and of this client, as shares of one core per phase."""
+    """CPU seconds of the server and the joining client (from /proc) and of this measuring client, as
+    shares of one core per phase."""
 
-    def __init__(self, server_pid: int) -> None:
-        self._stat = f"/proc/{server_pid}/stat"
+    def __init__(self, server_pid: int, joiner_pid: int) -> None:
+        self._stats = (f"/proc/{server_pid}/stat", f"/proc/{joiner_pid}/stat")
         self._tick = os.sysconf("SC_CLK_TCK")
         self._last = self._now()
 
-    def _now(self) -> tuple[float, float, float]:
-        with open(self._stat, encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return time.perf_counter(), (int(fields[11]) + int(fields[12])) / self._tick, time.process_time()
+    def _now(self) -> tuple[float, ...]:
+        used = []
+        for path in self._stats:
+            with open(path, encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            used.append((int(fields[11]) + int(fields[12])) / self._tick)
+        return time.perf_counter(), *used, time.process_time()
 
     def lap(self) -> str:
-        (at, server, client), (last_at, last_server, last_client) = self._now(), self._last
-        self._last = (at, server, client)
-        wall = max(at - last_at, 1e-9)
-        return f"CPU: server {(server - last_server) / wall:.2f}, client {(client - last_client) / wall:.2f} of a core"
+        now, last = self._now(), self._last
+        self._last = now
+        wall = max(now[0] - last[0], 1e-9)
+        server, joining, measuring = ((a - b) / wall for a, b in zip(now[1:], last[1:], strict=True))
+        return f"CPU: server {server:.2f}, measuring client {measuring:.2f}, joining client {joining:.2f} of a core"
 
 
 async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str, text: str | None = None) -> None:
@@ -147,30 +171,30 @@ async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str, text: str | Non
             return
 
 
-async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
-    """An idle youth's page: reads what it is sent (and answers the server's heartbeat)."""
-    async for _ in ws:
-        pass
-
-
 async def _measure(kind: str, settings: Settings) -> tuple[list[Phase], int, int]:
     """(phases, sockets open at the end, sockets that failed to open)."""
     with tempfile.TemporaryDirectory(prefix="youthdesk-bench-widget-") as data_dir:
         server = await _start(kind, data_dir, _serve)
         try:
-            return await _client(f"{server.base.replace('http', 'ws')}/channels/widget/ws", settings,
-                                 CpuMeter(server.process.pid))
+            url = f"{server.base.replace('http', 'ws')}/channels/widget/ws?partner={settings.partners[0].id}"
+            joiner = Joiner(url)
+            try:
+                phases, open_at_end, failed = await _client(url, settings, joiner,
+                                                            CpuMeter(server.process.pid or 0, joiner.pid))
+            finally:
+                joiner.process.kill()
         finally:
             server.stop()
+        if LOOP_TIMING:
+            for phase in phases:
+                phase.loop = _loop_timing.describe(Path(data_dir) / LOOP_TIMING_FILE, *phase.wall)
+        return phases, open_at_end, failed
 
 
-async def _client(url: str, settings: Settings, cpu: CpuMeter) -> tuple[list[Phase], int, int]:
+async def _client(url: str, settings: Settings, joiner: Joiner, cpu: CpuMeter) -> tuple[list[Phase], int, int]:
     partner = settings.partners[0]
-    url = f"{url}?partner={partner.id}"
     probes = Probes()
-    idle: list[aiohttp.ClientWebSocketResponse] = []
     readers: list[asyncio.Task[None]] = []
-    failed = 0
     phases: list[Phase] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -189,7 +213,7 @@ async def _client(url: str, settings: Settings, cpu: CpuMeter) -> tuple[list[Pha
             await sender.send_json({"type": "text", "client_id": "warm-up", "text": "你好"})
             await _until(sender, "ack")  # the conversation exists: the second tab opens on it
             receiver = await connect({"token": sign_partner_token(partner, sub), "youth": sub})
-            readers.append(asyncio.create_task(_drain(sender)))
+            readers.append(asyncio.create_task(drain(sender)))
             n = 0
             while not stop.is_set():
                 text, sent_at = f"第{n}条：最近压力有点大", time.perf_counter()
@@ -202,47 +226,31 @@ async def _client(url: str, settings: Settings, cpu: CpuMeter) -> tuple[list[Pha
                 n += 1
                 await asyncio.sleep(max(0.0, PROBE_PACE_SECONDS - (time.perf_counter() - sent_at)))
 
-        async def join(count: int) -> None:
-            nonlocal failed
-            gate = asyncio.Semaphore(JOIN_CONCURRENCY)
-
-            async def one() -> None:
-                nonlocal failed
-                async with gate:
-                    try:
-                        ws = await asyncio.wait_for(connect({}), 60)
-                    except (aiohttp.ClientError, ConnectionError, TimeoutError, OSError):
-                        failed += 1
-                        return
-                idle.append(ws)
-                readers.append(asyncio.create_task(_drain(ws)))
-
-            await asyncio.gather(*(one() for _ in range(count)))
-
         stop = asyncio.Event()
         youths = [asyncio.create_task(youth(n, stop)) for n in range(PROBES)]
         await asyncio.sleep(3)  # every probe youth connected and sending
+        opened = 0
         for step in STEPS:
             cpu.lap()
-            before, started = len(idle), time.perf_counter()
-            await join(step - before)
-            ended = time.perf_counter()
+            before, started, started_wall = opened, time.perf_counter(), time.time()
+            opened, _ = await joiner.join(step - before)
+            ended, ended_wall = time.perf_counter(), time.time()
             latencies, lost = probes.between(started, ended)
-            joined = len(idle) - before
-            phases.append(Phase(f"{before:>6,} → {len(idle):,} joining", latencies, lost, cpu.lap(),
-                                f"{joined:,} joined in {ended - started:.1f} s = {joined / (ended - started):,.0f}/s"))
+            joined, took = opened - before, ended - started
+            phases.append(Phase(f"{before:>6,} → {opened:,} joining", latencies, lost, cpu.lap(),
+                                (started_wall, ended_wall),
+                                f"{joined:,} joined in {took:.1f} s = {joined / took:,.0f}/s"))
             await asyncio.sleep(STEADY_SECONDS)
             latencies, lost = probes.between(ended, time.perf_counter())
-            phases.append(Phase(f"{len(idle):>6,} open, steady", latencies, lost, cpu.lap()))
+            phases.append(Phase(f"{opened:>6,} open, steady", latencies, lost, cpu.lap(), (ended_wall, time.time())))
         stop.set()
         for outcome in await asyncio.gather(*youths, return_exceptions=True):
             if outcome is not None:
                 print(f"   a measuring youth stopped: {outcome!r}")
-        open_at_end = sum(1 for ws in idle if not ws.closed)
+        open_at_end, failed = await joiner.close()
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        await asyncio.gather(*(ws.close() for ws in idle), return_exceptions=True)
     return phases, open_at_end, failed
 
 
@@ -259,11 +267,15 @@ async def main() -> None:
           f"open-file limit {limit:,} per process")
     results = {kind: await _measure(kind, settings) for kind in ("gateway", "bare")}
     print(f"   {PROBES} youths × 2 sockets measuring (a message every {PROBE_PACE_SECONDS:g} s each), anonymous idle "
-          f"sockets opened in steps to {SOCKETS:,}, {JOIN_CONCURRENCY} handshakes at a time; server in its own process")
+          f"sockets opened in steps to {SOCKETS:,}, {JOIN_CONCURRENCY} handshakes at a time by a joining client; "
+          "server, measuring client and joining client each in a process of their own")
     for (gateway, bare) in zip(results["gateway"][0], results["bare"][0], strict=True):
         print(f"   {gateway.label}{'  (' + gateway.detail + ')' if gateway.detail else ''}")
         print(f"     gateway: {_described(gateway)}")
         print(f"     bare   : {_described(bare)}{'  (' + bare.detail + ')' if bare.detail else ''}")
+        for kind, phase in (("gateway", gateway), ("bare", bare)):
+            if phase.loop:
+                print(f"     {kind} event loop (timed, BENCH_LOOP_TIMING=1): {phase.loop}")
         if gateway.latencies and bare.latencies:
             full, base = percentile(gateway.latencies, 99), percentile(bare.latencies, 99)
             print(f"     ratio gateway/bare p99: {full / base:.1f}×  [target: gateway p99 < 100 ms]")

@@ -344,8 +344,11 @@ class WidgetChannel(Channel):
 
     async def _welcome(self, session: WidgetSession, partner: PartnerConfig, hello: Hello) -> None:
         desk = self.context.settings.desk(partner.desk)
+        # An anonymous youth's signed id already names them on reconnect, as a session token would (for
+        # longer): it serves as the session too, one signature fewer for most sockets that open at once.
+        session_token = hello.anonymous_token or self.verifier.new_session(session.identity)
         await session.send_json({
-            "type": "welcome", "session": self.verifier.new_session(session.identity),
+            "type": "welcome", "session": session_token,
             "anonymous": session.identity.anonymous, "anonymous_token": hello.anonymous_token,
             "desk": {"name": desk.name, "open": desk_open(desk.hours), "hours": desk.hours,
                      "after_hours_message": desk.after_hours_message},

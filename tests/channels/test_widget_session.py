@@ -1,7 +1,8 @@
 """Per-event and per-handshake work of the widget: counted, not timed.
 
 An outbound message touches only the sockets following its conversation, however many others are
-open; a first anonymous visit reads nothing from the store; a closed socket leaves no trace.
+open; a first anonymous visit reads nothing from the store and signs one token; a closed socket leaves
+no trace.
 """
 
 from __future__ import annotations
@@ -102,6 +103,33 @@ async def test_a_first_anonymous_visit_reads_nothing_and_a_returning_youth_one_l
     returning, _ = await connect(client, token=token_for(settings, "youth-back"))
     assert calls["recent"] == 2
     for ws in (anonymous, again, returning):
+        await ws.close()
+
+
+async def test_an_anonymous_socket_signs_at_most_one_token(client: TestClient, settings: Settings) -> None:
+    channel: WidgetChannel = client.app[CHANNELS]["widget"]  # type: ignore[assignment]
+    signed: Counter[str] = Counter()
+    issue = channel.verifier._issue
+
+    def counted(identity, kind: str, lifetime: int) -> str:  # type: ignore[no-untyped-def]
+        signed[kind] += 1
+        return issue(identity, kind, lifetime)
+
+    channel.verifier._issue = counted  # type: ignore[method-assign]
+    first, frames = await connect(client)
+    # A first visit: its id, which is also its session (no separate session token).
+    assert signed == Counter({"anonymous": 1})
+    assert frames[0]["session"] == frames[0]["anonymous_token"]
+    await first.send_json({"type": "text", "client_id": "a1", "text": "匿名咨询"})
+    conversation_id = (await receive(first, "ack"))["conversation_id"]
+    # Reconnecting with it is the same youth, and signs nothing.
+    again, frames = await connect(client, session=frames[0]["session"])
+    assert signed == Counter({"anonymous": 1})
+    assert frames[0]["anonymous"] is True and frames[-1]["conversation_id"] == conversation_id
+    # A partner's youth still gets a session token: the partner token cannot be used twice.
+    signed_in, frames = await connect(client, token=token_for(settings, "youth-signed"))
+    assert signed == Counter({"anonymous": 1, "session": 1}) and frames[0]["session"]
+    for ws in (first, again, signed_in):
         await ws.close()
 
 
