@@ -24,13 +24,11 @@ from __future__ import annotations
 import copy
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import mongomock
 from bson import ObjectId
-from bson.tz_util import utc
 from mongomock.filtering import filter_applies
 from mongomock.helpers import patch_datetime_awareness_in_document
 from pymongo import ReturnDocument
@@ -38,9 +36,10 @@ from pymongo.errors import OperationFailure
 from pymongo.results import UpdateResult
 
 from store.document_file import DocumentFile
-from store.first_documents import first_documents
+from store.first_documents import first_documents, first_stored, matching_stored
 from store.memory_index import indexed
 from store.plain_update import plain_update
+from store.projection import Unprojectable, aware, inclusion, projected
 
 T = TypeVar("T")
 
@@ -77,32 +76,17 @@ def _plain_projection(projection: Any) -> bool:
     return len({bool(shown) for field, shown in projection.items() if field != "_id"}) <= 1
 
 
-# Values returned as they are (immutable): most of a document, skipped without a call each.
-_AS_THEY_ARE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
-
-
-def _aware(value: Any) -> Any:
-    """A copy of a stored value as mongomock's ``tz_aware`` client returns it: datetimes in UTC."""
-    if isinstance(value, dict):
-        return {key: item if type(item) in _AS_THEY_ARE else _aware(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_aware(item) for item in value]
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=utc)
-    return value  # str, int, bytes, ObjectId, None ...: immutable
-
-
 def _copy_out(document: dict[str, Any], projection: Mapping[str, Any] | None) -> dict[str, Any]:
     """What ``find_one`` returns for a stored document under a plain projection (``_plain_projection``)."""
     if not projection:
-        return _aware(document)
+        return aware(document)
     named = {field: bool(show) for field, show in projection.items() if field != "_id"}
     with_id = bool(projection.get("_id", True))
     if any(named.values()) or (not named and with_id):  # inclusion: the named fields (and _id)
         fields = [field for field in document if named.get(field) or (field == "_id" and with_id)]
     else:  # exclusion: all but the named fields
         fields = [field for field in document if field not in named and (field != "_id" or with_id)]
-    return {field: _aware(document[field]) for field in fields}
+    return {field: aware(document[field]) for field in fields}
 
 
 class AsyncCursor:
@@ -141,7 +125,32 @@ class AsyncCursor:
             cursor._factory = lambda: first_documents(collection, spec, sort, projection, first)
         return cursor
 
+    def _projected(self, length: int | None = None) -> list[dict[str, Any]] | None:
+        """The answer read directly when the projection includes fields (``store.projection``): the stored
+        documents picked as mongomock would (``first_stored`` when bounded, in natural order when not
+        sorted) and each copied once. None for any other read: mongomock's cursor answers it."""
+        cursor = self._cursor
+        included = inclusion(cursor._projection)
+        if included is None:
+            return None
+        collection, spec, skip = cursor.collection, cursor._spec, cursor._skip
+        wanted = [n for n in (cursor._limit and abs(cursor._limit), length) if n]
+        if wanted:
+            stored = first_stored(collection, spec, cursor._sort, skip + min(wanted))
+        elif not cursor._sort:
+            stored = matching_stored(collection, spec)
+        else:
+            return None
+        if stored is None:
+            return None
+        try:
+            return [projected(document, *included) for document in stored[skip:]]
+        except Unprojectable:
+            return None
+
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        if (answer := self._projected(length)) is not None:
+            return answer
         items = []
         for doc in self._bounded(length):
             items.append(doc)
@@ -153,7 +162,8 @@ class AsyncCursor:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
-        for doc in self._bounded():
+        answer = self._projected()
+        for doc in self._bounded() if answer is None else answer:
             yield doc
 
 

@@ -98,9 +98,29 @@ def first_documents(collection: mongomock.Collection, spec: Mapping[str, Any], s
 
     ``spec`` is as mongomock's cursor holds it (datetimes made naive).
     """
-    keys = sort_keys(sort)
-    if any(field.startswith("$") for field, _ in keys):  # $natural and what mongomock refuses: its own way
+    chosen = first_stored(collection, spec, sort, first)
+    if chosen is None:  # $natural and what mongomock refuses: its own way
         return itertools.islice(collection._get_dataset(spec, sort, projection, dict), first)
+    return (collection._copy_only_fields(document, projection, dict) for document in chosen)
+
+
+def matching_stored(collection: mongomock.Collection, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The stored documents ``spec`` matches, in natural order (not copies): from index entries alone
+    when they know exactly which (``IndexedCollectionStore.exact_matches``), else through the matcher."""
+    store = collection._store
+    if isinstance(store, IndexedCollectionStore) and (ids := store.exact_matches(spec)) is not None:
+        documents = store._documents
+        return [documents[doc_id] for doc_id in sorted(ids, key=store._positions.__getitem__)]
+    return list(collection._iter_documents(spec))
+
+
+def first_stored(collection: mongomock.Collection, spec: Mapping[str, Any], sort: Any,
+                 first: int) -> list[dict[str, Any]] | None:
+    """The stored documents (not copies) ``first_documents`` copies, or None for a sort by ``$natural``
+    or another operator, which only mongomock's own way answers."""
+    keys = sort_keys(sort)
+    if any(field.startswith("$") for field, _ in keys):
+        return None
     chosen: Iterable[dict[str, Any]] | None = None
     if len(keys) == 1 and isinstance(store := collection._store, IndexedCollectionStore):
         (field, direction), = keys
@@ -112,4 +132,4 @@ def first_documents(collection: mongomock.Collection, spec: Mapping[str, Any], s
     if chosen is None:
         matching = collection._iter_documents(spec)
         chosen = _first_in_order(matching, keys, first) if keys else itertools.islice(matching, first)
-    return (collection._copy_only_fields(document, projection, dict) for document in chosen)
+    return list(chosen)

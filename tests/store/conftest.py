@@ -5,6 +5,7 @@ from __future__ import annotations
 import mongomock
 import pytest
 
+from store import durable
 from store.client import open_store
 
 
@@ -19,7 +20,7 @@ async def store(settings, embedded_client):
 
 @pytest.fixture
 def copied_ids(monkeypatch) -> list[object]:
-    """The ``_id`` of every document the embedded store copies out of mongomock, in order."""
+    """The ``_id`` of every document the embedded store copies out (by mongomock or ``store.projection``), in order."""
     copied: list[object] = []
     copy_only_fields = mongomock.Collection._copy_only_fields
 
@@ -28,4 +29,11 @@ def copied_ids(monkeypatch) -> list[object]:
         return copy_only_fields(self, document, *args)
 
     monkeypatch.setattr(mongomock.Collection, "_copy_only_fields", counting)
+    project = durable.projected
+
+    def counting_projected(document, *args):  # type: ignore[no-untyped-def]
+        copied.append(document["_id"])
+        return project(document, *args)
+
+    monkeypatch.setattr(durable, "projected", counting_projected)  # the store's own projected copies
     return copied
