@@ -27,6 +27,39 @@ PASSWORD = "correct-horse-battery"
 _ids = itertools.count(1)
 
 
+class AnotherRequest:
+    """Another request on the event loop, taking a turn whenever the loop is given back: what a webhook
+    arriving meanwhile would get. ``turns`` counts them; with ``steps``, a turn is marked there too (once
+    between two other steps)."""
+
+    def __init__(self, steps: list[str] | None = None) -> None:
+        self.steps = steps
+        self.turns = 0
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def _take_turns(self) -> None:
+        while self._running:
+            self.turns += 1
+            if self.steps is not None and (not self.steps or self.steps[-1] != "turn"):
+                self.steps.append("turn")
+            await asyncio.sleep(0)
+
+    async def __aenter__(self) -> AnotherRequest:
+        self._running = True
+        self._task = asyncio.create_task(self._take_turns())
+        await asyncio.sleep(0)
+        self.turns = 0
+        if self.steps is not None:
+            self.steps.clear()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._running = False
+        assert self._task is not None
+        await self._task
+
+
 def engine(client: TestClient) -> HandoffEngine:
     return client.app[ENGINE]
 

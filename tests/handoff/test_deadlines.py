@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from contract.handoff_config import DeadlineConfig, HandoffConfig
@@ -10,7 +9,7 @@ from contract.keys import STORE, STREAM
 from handoff.web.keys import DEADLINES
 from store import messages
 from tests.fakes import CountingReads, ExaminedDocuments, inbound, wait_for
-from tests.handoff_support import conversation, engine, login, start, user
+from tests.handoff_support import AnotherRequest, conversation, engine, login, start, user
 
 
 async def test_breach_notifies_supervisor_then_requeues(start_app) -> None:
@@ -160,19 +159,8 @@ async def test_a_tick_gives_the_loop_back_between_its_parts(start_app, monkeypat
     leave_messages = watcher.leave_messages
     monkeypatch.setattr(leave_messages, "check_all", recorded("leave messages", leave_messages.check_all))
     monkeypatch.setattr(watcher.alert_escalation, "tick", recorded("alerts", watcher.alert_escalation.tick))
-    ticking = True
-
-    async def another_request() -> None:
-        while ticking:
-            steps.append("turn")
-            await asyncio.sleep(0)
-
-    other = asyncio.create_task(another_request())
-    await asyncio.sleep(0)
-    steps.clear()
-    await watcher.tick()
-    ticking = False
-    await other
+    async with AnotherRequest(steps):
+        await watcher.tick()
     parts = [step for step in steps if step != "turn"]
     assert parts == ["overflow", "leave messages", "alerts"]
     between = [steps[steps.index(a) + 1:steps.index(b)] for a, b in zip(parts, parts[1:], strict=False)]

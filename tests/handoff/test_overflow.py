@@ -18,7 +18,7 @@ from handoff.queue import load
 from handoff.web.keys import DEADLINES
 from store.users import update_presence
 from tests.fakes import CountingReads
-from tests.handoff_support import Clock, at_shenzhen, conversation, engine, login, start, user
+from tests.handoff_support import AnotherRequest, Clock, at_shenzhen, conversation, engine, login, start, user
 
 
 async def where(client, cid: str) -> tuple[str, list[str], list[str]]:  # type: ignore[no-untyped-def]
@@ -211,29 +211,18 @@ async def test_an_overflow_tick_gives_the_loop_back_after_each_conversation_it_c
          "handoff": {**template["handoff"], "waiting_since": now - timedelta(minutes=1),
                      "overflow_due_at": now - timedelta(seconds=1)}} for n in range(10)])
     checks: list[tuple[int, int]] = []  # the other request's turns when each check began and ended
-    turns = 0
-    ticking = True
-
-    async def another_request() -> None:
-        nonlocal turns
-        while ticking:
-            turns += 1
-            await asyncio.sleep(0)
-
     overflow = client.app[DEADLINES].overflow
     check = overflow.check
+    other = AnotherRequest()
 
     async def counted_check(*args, **kwargs):  # type: ignore[no-untyped-def]
-        began = turns
+        began = other.turns
         await check(*args, **kwargs)
-        checks.append((began, turns))
+        checks.append((began, other.turns))
 
     overflow.check = counted_check
-    other = asyncio.create_task(another_request())
-    await asyncio.sleep(0)
-    await overflow.tick()
-    ticking = False
-    await other
+    async with other:
+        await overflow.tick()
     assert [(await where(client, f"cv-due-{n}"))[0] for n in range(10)] == ["gd"] * 10
     assert len(checks) == 10
     assert all(later[0] > earlier[1] for earlier, later in zip(checks, checks[1:], strict=False))

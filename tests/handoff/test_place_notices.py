@@ -16,7 +16,7 @@ from handoff import place_notices as place_notices_module
 from handoff.assignment import Assignment
 from tests.fakes import CountingReads, wait_for
 from tests.handoff.test_hours import BudgetedChannel
-from tests.handoff_support import conversation, engine, start
+from tests.handoff_support import AnotherRequest, conversation, engine, start
 
 SPELL = 0.5
 
@@ -186,23 +186,10 @@ async def test_a_pass_gives_the_loop_back_between_the_youths_it_tells(start_app)
     between them, not after the last (the embedded store's reads and writes never wait on anything)."""
     client = await start(start_app)
     desk = await _clone_queue(client, 60)
-    turns = 0
-    passing = True
-
-    async def another_request() -> None:
-        nonlocal turns
-        while passing:
-            turns += 1
-            await asyncio.sleep(0)
-
-    other = asyncio.create_task(another_request())
-    await asyncio.sleep(0)
-    turns = 0
-    told = await _position_events(client, lambda: engine(client).assignment.places.queue_changed(desk))
-    passing = False
-    await other
+    async with AnotherRequest() as other:
+        told = await _position_events(client, lambda: engine(client).assignment.places.queue_changed(desk))
     assert len(told) >= 59  # the 59 cloned youths hear their first place
-    assert turns >= len(told)  # the loop was given back after each youth told
+    assert other.turns >= len(told)  # the loop was given back after each youth told
 
 
 async def test_a_pass_gives_the_loop_back_between_reading_the_queue_recording_the_places_and_telling(
@@ -225,18 +212,7 @@ async def test_a_pass_gives_the_loop_back_between_reading_the_queue_recording_th
 
     monkeypatch.setattr(place_notices_module, "queue_entries", reading)
     monkeypatch.setattr(place_notices_module.queue_places, "record_told", recording)
-    passing = True
-
-    async def another_request() -> None:
-        while passing:
-            if steps and steps[-1] != "turn":
-                steps.append("turn")
-            await asyncio.sleep(0)
-
-    other = asyncio.create_task(another_request())
-    await asyncio.sleep(0)
-    told = await _position_events(client, lambda: engine(client).assignment.places.queue_changed(desk))
-    passing = False
-    await other
+    async with AnotherRequest(steps):
+        told = await _position_events(client, lambda: engine(client).assignment.places.queue_changed(desk))
     assert len(told) >= 19
     assert steps[:4] == ["read", "turn", "recorded", "turn"]
