@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
+import mongomock
 from aiohttp import web
 
 from contract.channel import (
@@ -24,6 +27,7 @@ from contract.config import Settings
 from contract.keys import STORE, STREAM
 from contract.models import Conversation, Message, MessageType, SenderKind
 from store.database import Store
+from store.durable import DurableMongoClient
 from store.messages import opened_message
 
 
@@ -184,6 +188,24 @@ async def simulate_through_standin(settings_for: Callable[[str], Settings], embe
         await asyncio.to_thread(main, ["simulate", "--url", base, *argv])
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def side_by_side(directory: Path, name: str, documents: Callable[[], list[dict[str, Any]]],
+                       indexes: list[list[tuple[str, int]]]) -> AsyncIterator[tuple[Any, Any]]:
+    """A durable-store collection and a mongomock one holding the same ``documents()``: the reference the
+    durable store's own fast paths answer as."""
+    client = DurableMongoClient(directory / "store.sqlite3")
+    durable = client["db"][name]
+    reference = mongomock.MongoClient(tz_aware=True)["db"][name]
+    for keys in indexes:
+        await durable.create_index(keys)
+    await durable.insert_many(documents())
+    reference.insert_many(documents())
+    try:
+        yield durable, reference
+    finally:
+        await client.close()
 
 
 class ExaminedDocuments:

@@ -9,7 +9,7 @@ import mongomock
 import pytest
 
 from store.durable import DurableMongoClient
-from tests.fakes import ExaminedDocuments
+from tests.fakes import ExaminedDocuments, side_by_side
 
 START = datetime(2026, 1, 1)
 
@@ -34,14 +34,8 @@ def _documents() -> list[dict[str, object]]:
 
 @pytest.fixture
 async def pair(tmp_path: Path):  # type: ignore[no-untyped-def]
-    client = DurableMongoClient(tmp_path / "store.sqlite3")
-    durable = client["db"]["things"]
-    reference = mongomock.MongoClient(tz_aware=True)["db"]["things"]
-    await durable.create_index([("kind", 1), ("due", 1)])
-    await durable.insert_many(_documents())
-    reference.insert_many(_documents())
-    yield durable, reference
-    await client.close()
+    async with side_by_side(tmp_path, "things", _documents, [[("kind", 1), ("due", 1)]]) as both:
+        yield both
 
 
 SORTS = [[("rank", 1)], [("rank", -1)], [("due", 1), ("rank", -1)], [("kind", -1), ("due", -1), ("_id", 1)],

@@ -6,12 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import mongomock
 import pytest
 
-from store.durable import DurableMongoClient
 from store.projection import inclusion
-from tests.fakes import ExaminedDocuments
+from tests.fakes import ExaminedDocuments, side_by_side
 
 START = datetime(2026, 1, 1)
 
@@ -39,15 +37,9 @@ def _documents() -> list[dict[str, object]]:
 
 @pytest.fixture
 async def pair(tmp_path: Path):  # type: ignore[no-untyped-def]
-    client = DurableMongoClient(tmp_path / "store.sqlite3")
-    durable = client["db"]["conversations"]
-    reference = mongomock.MongoClient(tz_aware=True)["db"]["conversations"]
-    for field in ("state", "desk", "also_visible_to"):
-        await durable.create_index([(field, 1)])
-    await durable.insert_many(_documents())
-    reference.insert_many(_documents())
-    yield durable, reference
-    await client.close()
+    indexes = [[(field, 1)] for field in ("state", "desk", "also_visible_to")]
+    async with side_by_side(tmp_path, "conversations", _documents, indexes) as both:
+        yield both
 
 
 PROJECTIONS = [
