@@ -220,6 +220,8 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
                  or (assessment.mentions_means and scores.risk >= MODEL_WITH_MEANS))):
         risk, model_alone = 2, True
         cues.append(f"model:risk:{scores.risk:.2f}")
+        if past_frame:
+            cues.append(f"overruled:{told_about}")  # the frame was read, and a counsellor should weigh it
     # Level 3 takes two voices: a level 2 the lexicon or Rasa found plus the model's imminence, or the
     # model sure of both the risk and the now. The imminence head alone, on a risk only the model
     # suspects, is one ambiguous cue (on COLD dev it made most of the level-3 false alarms). Nor does a

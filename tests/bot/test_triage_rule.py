@@ -74,6 +74,7 @@ def test_a_frame_keeps_the_model_from_raising_a_message_unless_the_model_is_near
     sure = RiskScores(risk=MODEL_OVER_FRAME, imminent=0.0, category="suicide")
     decision = decide(NOTHING, None, intents=INTENTS, bot_available=False, told_about=framed, scores=sure)
     assert (decision.risk, decision.reason) == (2, "risk")
+    assert f"overruled:{framed}" in decision.cues
 
 
 def test_a_risk_rasa_reads_in_a_framed_message_stands_when_the_model_is_near_certain_too() -> None:
