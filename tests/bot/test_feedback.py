@@ -20,7 +20,7 @@ from contract.risk_labels import RiskLabel
 from service.cli import main
 from store import risk_labels
 from store.client import open_store
-from store.contacts import contact_for_identity
+from store.contacts import contact_id_for_identity
 from store.messages import insert_message
 from store.users import insert_user
 
@@ -40,9 +40,9 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def _conversation(store, desk: str, texts: list[str], number: int) -> Conversation:  # type: ignore[no-untyped-def]
-    contact = await contact_for_identity(store, store.protector, ChannelIdentity(
+    contact_id = await contact_id_for_identity(store, store.protector, ChannelIdentity(
         platform="wechat", account="wxdemo0000000001", external_id=f"{OPENID[:-1]}{number}"))
-    conversation = Conversation(id=f"cv{number}", contact_id=contact.id, platform="wechat", account="wxdemo0000000001",
+    conversation = Conversation(id=f"cv{number}", contact_id=contact_id, platform="wechat", account="wxdemo0000000001",
                                 desk=desk, risk_category="suicide", last_seq=len(texts) + 1)
     await store.conversations.insert_one(conversation.to_doc())
     for seq, text in enumerate(texts, 1):

@@ -13,7 +13,7 @@ from handoff.cases import append_mandatory_report, verify_report_chain
 from store import messages
 from store.cases import find_case
 from store.client import open_store
-from store.contacts import contact_for_identity
+from store.contacts import contact_id_for_identity
 from store.fields import SEALED_PREFIX
 from store.rekey import reencrypt_all
 from tests.fakes import inbound
@@ -72,8 +72,8 @@ async def test_rotation_moves_everything_to_the_new_key_and_seals_old_clear_text
     before_encryption = open_store("", settings.service.mongodb_database, embedded_client=embedded_client)
     await messages.insert_message(old, _message("m1", PERSONAL))
     await messages.insert_message(before_encryption, _message("m2", NOTE))  # stored in clear, as before this fix
-    contact = await contact_for_identity(old, old.protector, ChannelIdentity(platform="wechat", account="wx1",
-                                                                             external_id=OPENID))
+    contact_id = await contact_id_for_identity(old, old.protector, ChannelIdentity(platform="wechat", account="wx1",
+                                                                                   external_id=OPENID))
     rotated = open_store("", settings.service.mongodb_database, embedded_client=embedded_client,
                          protector=DataProtector.from_keys(KEY_B, KEY_A))
     reports = await reencrypt_all(rotated)
@@ -82,12 +82,12 @@ async def test_rotation_moves_everything_to_the_new_key_and_seals_old_clear_text
     only_new = DataProtector(KEY_B)
     for doc in await rotated.messages.find({}).to_list(None):
         assert only_new.decrypt(doc["text"].removeprefix(SEALED_PREFIX)) in (PERSONAL, NOTE)
-    raw_contact = await rotated.contacts.find_one({"_id": contact.id})
+    raw_contact = await rotated.contacts.find_one({"_id": contact_id})
     assert only_new.decrypt(raw_contact["identities"][0]["external_id"]) == OPENID
     assert [m.text for m in await messages.history(rotated, "cv1")] == [PERSONAL, NOTE]
-    same_youth = await contact_for_identity(rotated, rotated.protector, ChannelIdentity(
+    same_youth = await contact_id_for_identity(rotated, rotated.protector, ChannelIdentity(
         platform="wechat", account="wx1", external_id=OPENID))
-    assert same_youth.id == contact.id  # contact ids (blind indexes) did not move with the key
+    assert same_youth == contact_id  # contact ids (blind indexes) did not move with the key
 
 
 def _message(message_id: str, text: str) -> Message:
