@@ -216,13 +216,7 @@ class IndexedCollectionStore(CollectionStore):
         at the desk, or moved up from it)."""
         if not isinstance(branches, list) or not branches:
             return None
-        found: set[Any] = set()
-        for branch in branches:
-            ids = self.exact_matches(branch) if isinstance(branch, Mapping) else None
-            if ids is None:
-                return None
-            found.update(ids)
-        return found
+        return _union(self.exact_matches(branch) if isinstance(branch, Mapping) else None for branch in branches)
 
     def in_index_order(self, spec: Mapping[str, Any], field: str, descending: bool) -> Iterator[dict[str, Any]] | None:
         """The documents ``spec`` bounds ``field`` to, sorted by it as mongomock sorts (equal values in natural
@@ -272,9 +266,13 @@ def _exactly(index: FieldIndex, condition: Any) -> Set[Any] | None:
     if set(condition) != {"$in"} or not isinstance(wanted, list | tuple) or not wanted or \
             not all(isinstance(value, str) for value in wanted):
         return None
+    return _union(index.exactly(value) for value in wanted)
+
+
+def _union(parts: Iterable[Set[Any] | None]) -> set[Any] | None:
+    """The ids of every part together, or None as soon as one part's are not known from index entries."""
     found: set[Any] = set()
-    for value in wanted:
-        ids = index.exactly(value)
+    for ids in parts:
         if ids is None:
             return None
         found.update(ids)
