@@ -44,6 +44,8 @@ jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours
 _PIECE = 2000  # characters assessed at once: the widget's own limit per message
 _PIECE_OVERLAP = 200  # longer than any rule's window, so no rule is cut in two
 _NEGATION_REACH = 16  # characters before a cue in which its negation is looked for
+# "我会不会跳下去", "想不想死": a verb, its negation and the verb again ask a question, they deny nothing
+_A_NOT_A = re.compile(r"(\w)[不没]\1$")
 _CUES_SHOWN = 12  # the cues a result carries to the counsellor, most serious first
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
 # "伤害自己" is reflexive, not first person; "我喜欢的角色" names what the youth likes, not the youth.
@@ -244,6 +246,8 @@ class RiskDetector:
         prefix = reading.text[max(start, position - _NEGATION_REACH):position]
         if not prefix or not any(word in prefix for word in self.lexicon.negation):
             return False  # no word jieba could cut from it is a negation
+        if _A_NOT_A.search(prefix):
+            return False
         if prefix not in reading.negated:
             reading.negated[prefix] = self._negates(prefix)
         return reading.negated[prefix]

@@ -196,6 +196,28 @@ def test_a_method_asked_about_for_how_well_it_works(detector: RiskDetector, text
 
 
 @pytest.mark.parametrize(("text", "level"), [
+    ("谁愿意和我组团去死，私聊", 2), ("有没有人陪我一起离开这个世界", 2), ("这次一定要死成功", 2),
+    ("考砸了，想直接撞死算了", 2), ("我今晚就死 不用劝我", 3),
+    ("他们说要组团去爬山", 0), ("游泳课好可怕，差点淹死", 0),
+])
+def test_a_pact_an_intent_to_succeed_and_a_way_to_die_wished_for(detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)
+
+
+@pytest.mark.parametrize(("text", "means"), [
+    ("木炭和盆子都买回来了，藏在床底下", True), ("查了好久死的不那么疼的方法", True), ("跳那个水库应该没人发现", True),
+    ("头孢吃完再喝两瓶白酒", True), ("我会不会哪天就跳下去了", True),
+    ("周末去烧烤，木炭买好了", False), ("吃头孢期间不能喝酒", False), ("我不会跳下去的，放心", False),
+])
+def test_a_method_or_means_named_in_few_words_is_read_but_not_its_everyday_twin(
+        detector: RiskDetector, text: str, means: bool) -> None:
+    """Level 1 on its own: the model decides (``MODEL_WITH_MEANS``); a barbecue or a doctor's warning is not a
+    means, and "会不会" asks a question rather than denying the act."""
+    result = detector.assess(text)
+    assert result.mentions_means is means, result
+
+
+@pytest.mark.parametrize(("text", "level"), [
     ("胳膊上新的旧的加起来十几道了，都藏在袖子里", 2), ("小臂上的印子越来越多了", 2),
     ("戒了三个月没割了，昨晚还是破戒了", 2), ("胳膊上那道疤是小时候骑车摔的", 0),
 ])
