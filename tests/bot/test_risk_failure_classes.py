@@ -204,6 +204,16 @@ def test_a_pact_an_intent_to_succeed_and_a_way_to_die_wished_for(detector: RiskD
     assert detector.assess(text).level == level, detector.assess(text)
 
 
+@pytest.mark.parametrize(("text", "level"), [
+    ("在等一个不用醒来的早上", 2), ("工作丢了 存款也没了 活着干嘛", 2), ("反正我活着也没什么用", 2),
+    ("老豆今晚又打到我流鼻血", 2),
+    ("跳楼价清仓 全场三折", 0), ("暑假去蹦极 从桥上跳下去那一刻超爽", 1), ("mc里跳岩浆自杀会掉装备吗", 1),
+])
+def test_plain_ideation_cantonese_kin_and_sales_games_and_jumps_for_fun(
+        detector: RiskDetector, text: str, level: int) -> None:
+    assert detector.assess(text).level == level, detector.assess(text)
+
+
 @pytest.mark.parametrize(("text", "means"), [
     ("木炭和盆子都买回来了，藏在床底下", True), ("查了好久死的不那么疼的方法", True), ("跳那个水库应该没人发现", True),
     ("头孢吃完再喝两瓶白酒", True), ("我会不会哪天就跳下去了", True),
