@@ -44,7 +44,7 @@ jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours
 _PIECE = 2000  # characters assessed at once: the widget's own limit per message
 _PIECE_OVERLAP = 200  # longer than any rule's window, so no rule is cut in two
 _NEGATION_REACH = 16  # characters before a cue in which its negation is looked for
-# "我会不会跳下去", "想不想死": a verb, its negation and the verb again ask a question, they deny nothing
+# "会不会哪天就跳下去", "想不想死": a verb, its negation and the verb again ask a question, they deny nothing
 _A_NOT_A = re.compile(r"(\w)[不没]\1$")
 _CUES_SHOWN = 12  # the cues a result carries to the counsellor, most serious first
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
