@@ -44,8 +44,9 @@ jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours
 _PIECE = 2000  # characters assessed at once: the widget's own limit per message
 _PIECE_OVERLAP = 200  # longer than any rule's window, so no rule is cut in two
 _NEGATION_REACH = 16  # characters before a cue in which its negation is looked for
-# "会不会哪天就跳下去", "想不想死": a verb, its negation and the verb again ask a question, they deny nothing
-_A_NOT_A = re.compile(r"(\w)[不没]\1$")
+# "我在想要不要跳楼", "会不会哪天就跳下去": a verb, its negation and the verb again ask a question; they
+# deny nothing, unless a negation comes before them ("我绝对不会不会跳楼的")
+_A_NOT_A = re.compile(r"(?<![不没])(\w)[不没]\1$")
 _CUES_SHOWN = 12  # the cues a result carries to the counsellor, most serious first
 _SELF_MARKERS = re.compile(r"我|俺|自己|被")
 # "伤害自己" is reflexive, not first person; "我喜欢的角色" names what the youth likes, not the youth.

@@ -197,34 +197,43 @@ def test_a_method_asked_about_for_how_well_it_works(detector: RiskDetector, text
 
 @pytest.mark.parametrize(("text", "level"), [
     ("谁愿意和我组团去死，私聊", 2), ("有没有人陪我一起离开这个世界", 2), ("这次一定要死成功", 2),
-    ("考砸了，想直接撞死算了", 2), ("我今晚就死 不用劝我", 3),
-    ("他们说要组团去爬山", 0), ("游泳课好可怕，差点淹死", 0),
+    ("考砸了，想直接撞死算了", 2), ("我今晚就死 不用劝我", 3), ("我都这样了还活着干嘛", 2),
+    ("在等一个不用醒来的早上", 2), ("反正我活着也没什么用", 2), ("老豆今晚又打到我流鼻血", 2),
+    ("相约周末去跳伞", 0), ("组团跳广场舞的阿姨好多", 0), ("这次考试要死成绩太差了", 0), ("吓死了，差点摔死算了", 0),
+    ("周末是不用醒来的早上，爽", 0), ("这个社团不如不要存在了", 0), ("蚊子活着干嘛，就会咬人", 0),
+    ("跳楼价清仓 全场三折", 0),
 ])
-def test_a_pact_an_intent_to_succeed_and_a_way_to_die_wished_for(detector: RiskDetector, text: str, level: int) -> None:
-    assert detector.assess(text).level == level, detector.assess(text)
-
-
-@pytest.mark.parametrize(("text", "level"), [
-    ("在等一个不用醒来的早上", 2), ("工作丢了 存款也没了 活着干嘛", 2), ("反正我活着也没什么用", 2),
-    ("老豆今晚又打到我流鼻血", 2),
-    ("跳楼价清仓 全场三折", 0), ("暑假去蹦极 从桥上跳下去那一刻超爽", 1), ("mc里跳岩浆自杀会掉装备吗", 1),
-])
-def test_plain_ideation_cantonese_kin_and_sales_games_and_jumps_for_fun(
-        detector: RiskDetector, text: str, level: int) -> None:
+def test_a_pact_a_wish_to_die_and_their_everyday_twins(detector: RiskDetector, text: str, level: int) -> None:
     assert detector.assess(text).level == level, detector.assess(text)
 
 
 @pytest.mark.parametrize(("text", "means"), [
-    ("木炭和盆子都买回来了，藏在床底下", True), ("查了好久死的不那么疼的方法", True), ("跳那个水库应该没人发现", True),
-    ("头孢吃完再喝两瓶白酒", True), ("我会不会哪天就跳下去了", True),
-    ("周末去烧烤，木炭买好了", False), ("吃头孢期间不能喝酒", False), ("我不会跳下去的，放心", False),
+    ("木炭和盆子都买回来了，藏在床底下", True), ("查了好久死的不那么疼的方法", True), ("我想去跳那个水库", True),
+    ("头孢吃完再喝两瓶白酒", True), ("我在想要不要跳楼", True), ("日子我已经选好了，定好死期就不怕了", True),
+    ("周末去烧烤，木炭买好了", False), ("吃头孢期间不能喝酒", False), ("头孢吃完多久可以喝酒", False),
+    ("美术课要用木炭条画素描", False), ("我爸说冬天用炭盆要开窗", False), ("吃完头孢就回酒店睡觉了", False),
+    ("我绝对不会不会跳楼的", False), ("明年我要跳到江苏的学校去读书", False), ("手机卡死的问题有办法解决吗", False),
+    ("游戏卡了，我要重开", False), ("这次考试就是我的死期", False), ("蟑螂终于死透了", False),
 ])
 def test_a_method_or_means_named_in_few_words_is_read_but_not_its_everyday_twin(
         detector: RiskDetector, text: str, means: bool) -> None:
-    """Level 1 on its own: the model decides (``MODEL_WITH_MEANS``); a barbecue or a doctor's warning is not a
-    means, and "会不会" asks a question rather than denying the act."""
+    """Read as a method, the model decides (``MODEL_WITH_MEANS``); a barbecue, a drawing or a doctor's warning
+    is not a means, "要不要" asks rather than denies, and "不会不会" still denies."""
     result = detector.assess(text)
     assert result.mentions_means is means, result
+
+
+@pytest.mark.parametrize("text", [
+    "木炭买好了，跟店员说是烧烤用的，今晚关好门窗", "炭都买好了，骗爸妈说是烧烤用的，周六他们不在家",
+])
+def test_a_barbecue_told_as_a_cover_is_no_barbecue(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == 3, detector.assess(text)
+
+
+@pytest.mark.parametrize("text", ["mc里跳岩浆自杀会掉装备吗", "推荐一本小说 女主最后从楼顶跳下去了"])
+def test_a_sandbox_game_or_a_recommended_novel_is_play_the_model_does_not_raise(
+        detector: RiskDetector, text: str) -> None:
+    assert (detector.told_about(text) or "").startswith("fiction:"), detector.told_about(text)
 
 
 @pytest.mark.parametrize(("text", "level"), [
