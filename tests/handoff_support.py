@@ -117,13 +117,18 @@ async def conversation(client: TestClient, *, risk: int = 0, category: str | Non
 
 
 class Clock:
-    """The engine's clock, moved by hand from the moment it is made; ``at`` also runs the deadline tick."""
+    """The engine's clock, moved by hand from the moment it is made; ``at`` also runs the deadline tick.
+
+    The app's own deadline ticker is stopped at the first move: a background tick racing the one run by
+    hand (on a loaded machine it lands mid-test) would page, count or read twice.
+    """
 
     def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
         self.client = client
         self.base = engine(client).now()
 
     async def at(self, seconds: float) -> None:
+        await self.client.app[DEADLINES].stop()
         engine(self.client).now = lambda: self.base + timedelta(seconds=seconds)
         await self.client.app[DEADLINES].tick()
 
