@@ -4,10 +4,11 @@ Every message stored, and most of a first message's writes, is an insert. mongom
 walks each key of the document for a null character (``isinstance(…, Mapping)`` per value, an abc
 check), parses its PyMongo version string, copies the document through its time-zone patch, and asks
 the store twice under its lock: about half of an insert's CPU, the disk's commit included (cProfile of
-5,000 inserts into a messages collection holding 20,000; 150-200 -> 130-170 us of CPU an insert, timed). Here a plain document is checked,
-copied and stored in one pass, as mongomock stores it: datetimes naive UTC to the millisecond, tuples
-made lists, every container copied, a missing ``_id`` appended as a new ``ObjectId`` (also to the dict
-given, as mongomock does; the durable store gives it a copy of the caller's).
+5,000 inserts into a messages collection holding 20,000; 150-200 -> 130-170 us of CPU an insert, timed).
+Here a plain document is checked, copied and stored in one pass, as mongomock stores it: datetimes
+naive UTC to the millisecond, tuples made lists, every container copied, a missing ``_id`` appended as a
+new ``ObjectId`` (also to the dict given, as mongomock does; the durable store gives it a copy of the
+caller's).
 
 Plain: string keys without a null character, none at the top level starting with ``$``, subdocuments
 that are dicts, an ``_id`` that is not a subdocument, and a document BSON can encode. Anything else goes
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import bson
 import mongomock
@@ -29,25 +30,24 @@ from mongomock.helpers import patch_datetime_awareness_in_document
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 from pymongo.results import InsertManyResult, InsertOneResult
 
-# Stored as they are (immutable): most of a document's values, copied without a call each.
-_AS_THEY_ARE: Final = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+from store.memory_index import AS_STORED
 
 
 class _NotPlain(Exception):  # noqa: N818 - a signal to leave the document to mongomock, not an error
     pass
 
 
-def _stored(value: Any) -> Any:
+def _stored(value: Any, *, top_level: bool = False) -> Any:
     """``value`` as mongomock stores it (``patch_datetime_awareness_in_document``), after the key checks
     it makes; raises ``_NotPlain`` where those checks (or BSON's) could refuse a key."""
-    if type(value) in _AS_THEY_ARE:
+    if type(value) in AS_STORED:
         return value
     if isinstance(value, dict):
         copy = OrderedDict() if isinstance(value, OrderedDict) else {}
         for key, item in value.items():
-            if type(key) is not str or "\0" in key:
+            if type(key) is not str or "\0" in key or (top_level and key[:1] == "$"):
                 raise _NotPlain
-            copy[key] = item if type(item) in _AS_THEY_ARE else _stored(item)
+            copy[key] = item if type(item) in AS_STORED else _stored(item)
         return copy
     if isinstance(value, list | tuple):
         return [_stored(item) for item in value]
@@ -58,12 +58,10 @@ def _stored(value: Any) -> Any:
 
 def _plain_copy(data: dict[str, Any]) -> dict[str, Any] | None:
     """The document as mongomock would store it, or None when mongomock must decide about it."""
-    if not all(type(key) is str and not key.startswith("$") for key in data):
-        return None
     if isinstance(data.get("_id"), dict):
         return None  # mongomock keys it by a hashable copy
     try:
-        stored = _stored(data)
+        stored = _stored(data, top_level=True)
         bson.encode(data)  # what mongomock checks of the document as given
     except Exception:  # noqa: BLE001 - _NotPlain, or whatever BSON refuses: mongomock raises it its own way
         return None
