@@ -219,8 +219,7 @@ class AsyncCollection:
         return self._write((), lambda: plain_insert.insert_one(self._collection, dict(document)))
 
     async def insert_many(self, documents: Sequence[Mapping[str, Any]], ordered: bool = True) -> Any:
-        return self._write((), lambda: plain_insert.insert_many(self._collection, [dict(d) for d in documents],
-                                                                ordered=ordered))
+        return self._write((), lambda: plain_insert.insert_many(self._collection, list(map(dict, documents)), ordered))
 
     async def find_one(self, filter: Mapping[str, Any] | None = None, projection: Any = None,  # noqa: A002
                        **kwargs: Any) -> Any:
@@ -354,8 +353,8 @@ class AsyncDatabase:
         self._file = file
         self._collections: dict[str, AsyncCollection] = {}
         for collection, document in file.documents(database.name):
-            doc_id = document["_id"]  # a subdocument id is keyed as mongomock keys it
-            self[collection]._store[hashdict(doc_id) if isinstance(doc_id, dict) else doc_id] = document
+            # a subdocument id is keyed as mongomock keys it
+            self[collection]._store[hashdict(i) if isinstance(i := document["_id"], dict) else i] = document
         for loaded in self._collections.values():
             loaded._store.forget()
 

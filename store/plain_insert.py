@@ -93,8 +93,7 @@ def insert_one(collection: mongomock.Collection, data: dict[str, Any]) -> Insert
     return InsertOneResult(_insert(collection, data), acknowledged=True)
 
 
-def insert_many(collection: mongomock.Collection, documents: list[dict[str, Any]], *,
-                ordered: bool) -> InsertManyResult:
+def insert_many(collection: mongomock.Collection, documents: list[dict[str, Any]], ordered: bool) -> InsertManyResult:
     """mongomock's ``insert_many``: every document in turn; a duplicate is reported in a ``BulkWriteError``
     after the others (``ordered``: the first one stops the rest); any other refusal is raised at once."""
     if not documents:
