@@ -30,11 +30,12 @@ from typing import Any, TypeVar
 import mongomock
 from bson import ObjectId
 from mongomock.filtering import filter_applies
-from mongomock.helpers import patch_datetime_awareness_in_document
+from mongomock.helpers import hashdict, patch_datetime_awareness_in_document
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 from pymongo.results import UpdateResult
 
+from store import plain_insert
 from store.document_file import DocumentFile
 from store.first_documents import first_documents, first_stored, matching_stored
 from store.memory_index import indexed
@@ -215,10 +216,10 @@ class AsyncCollection:
             self._store.forget()
 
     async def insert_one(self, document: Mapping[str, Any]) -> Any:
-        return self._write((), lambda: self._collection.insert_one(dict(document)))
+        return self._write((), lambda: plain_insert.insert_one(self._collection, dict(document)))
 
     async def insert_many(self, documents: Sequence[Mapping[str, Any]], ordered: bool = True) -> Any:
-        return self._write((), lambda: self._collection.insert_many([dict(d) for d in documents], ordered=ordered))
+        return self._write((), lambda: plain_insert.insert_many(self._collection, list(map(dict, documents)), ordered))
 
     async def find_one(self, filter: Mapping[str, Any] | None = None, projection: Any = None,  # noqa: A002
                        **kwargs: Any) -> Any:
@@ -352,7 +353,8 @@ class AsyncDatabase:
         self._file = file
         self._collections: dict[str, AsyncCollection] = {}
         for collection, document in file.documents(database.name):
-            self[collection]._store[document["_id"]] = document
+            # a subdocument id is keyed as mongomock keys it
+            self[collection]._store[hashdict(i) if isinstance(i := document["_id"], dict) else i] = document
         for loaded in self._collections.values():
             loaded._store.forget()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Mapping, Set
+from datetime import datetime
 from typing import Any
 
 import mongomock
@@ -38,6 +39,26 @@ def _wanted_ids(wanted: Any) -> list[Any] | None:
     return ids if all(isinstance(i, _ID_TYPES) for i in ids) else None
 
 
+# Values mongomock stores as they are given (its time-zone patch returns them), none changeable in place.
+AS_STORED = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+# Stored values that are never changed in place (datetimes are stored naive): shared by a copy, not copied.
+_IMMUTABLE = AS_STORED | {datetime}
+
+
+def copied(value: Any) -> Any:
+    """A deep copy of a stored value, for undoing a write: dicts and lists are copied, values that cannot
+    change in place shared. ``copy.deepcopy`` takes each datetime through its reduce protocol: copying a
+    conversation's reply window that way was most of the cost of numbering a message."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is dict:
+        return {key: item if type(item) in _IMMUTABLE else copied(item) for key, item in value.items()}
+    if kind is list:
+        return [copied(item) for item in value]
+    return copy.deepcopy(value)
+
+
 def _intersection(conditions: list[Candidates]) -> Set[Any]:
     """The ids in every one of ``conditions``: the smallest is walked, the others only asked."""
     conditions = sorted(conditions, key=lambda union: sum(map(len, union)))
@@ -55,7 +76,7 @@ class _Fields:
 
     def __init__(self, document: Mapping[str, Any], fields: Set[str]) -> None:
         self.order = list(document)
-        self.values = {field: copy.deepcopy(document[field]) for field in fields if field in document}
+        self.values = {field: copied(document[field]) for field in fields if field in document}
 
     def restored(self, current: Mapping[str, Any] | None) -> dict[str, Any]:
         """The document as it was, from ``current`` (the same document after the update)."""
@@ -128,7 +149,7 @@ class IndexedCollectionStore(CollectionStore):
             if doc_id in self.originals:
                 continue
             document = self._documents.get(doc_id)
-            kept = copy.deepcopy(document) if fields is None or document is None else _Fields(document, fields)
+            kept = copied(document) if fields is None or document is None else _Fields(document, fields)
             self.originals[doc_id] = (kept, self._positions.get(doc_id))
 
     def forget(self) -> None:

@@ -17,7 +17,6 @@ applying the operators before it, and the caller keeps that behaviour by letting
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -27,7 +26,7 @@ import mongomock
 from mongomock import DuplicateKeyError
 from mongomock.helpers import patch_datetime_awareness_in_document
 
-from store.memory_index import unique_conflict
+from store.memory_index import AS_STORED, copied, unique_conflict
 
 _PLAIN_OPERATORS: Final = frozenset({"$set", "$inc", "$unset", "$setOnInsert"})
 
@@ -59,7 +58,8 @@ def _changes(update: Any) -> list[_Change] | None:
             parts = tuple(path.split("."))
             if not all(parts) or parts[0] == "_id" or (operator == "$inc" and not _is_number(value)):
                 return None
-            changes.append(_Change(operator, parts, patch_datetime_awareness_in_document(value)))
+            changes.append(_Change(operator, parts, value if type(value) in AS_STORED else
+                                   patch_datetime_awareness_in_document(value)))
     paths = sorted(change.path for change in changes)
     if any(later[:len(path)] == path for path, later in zip(paths, paths[1:], strict=False)):
         return None  # one path inside (or equal to) another: applied in order by mongomock alone
@@ -83,10 +83,11 @@ def _applies_plainly(document: dict[str, Any], change: _Change) -> bool:
     return True
 
 
-def _bson_valid(change: _Change) -> bool:
-    """What mongomock's ``$set`` checks of each value before storing it."""
+def _bson_valid(changes: list[_Change]) -> bool:
+    """What mongomock's ``$set`` checks of each value before storing it (all values in one encoding)."""
+    values = {str(n): change.value for n, change in enumerate(changes) if change.operator == "$set"}
     try:
-        bson.encode({change.path[-1]: change.value})
+        bson.encode(values)
     except Exception:  # noqa: BLE001 - whatever bson refuses, mongomock raises it: left to mongomock
         return False
     return True
@@ -125,7 +126,7 @@ def plain_update(collection: mongomock.Collection, document: dict[str, Any], upd
     changes = _changes(update)
     if changes is None or not all(_applies_plainly(document, change) for change in changes):
         return None
-    if not all(_bson_valid(change) for change in changes if change.operator == "$set"):
+    if not _bson_valid(changes):
         return None
     fields = frozenset(change.path[0] for change in changes)
     kept = _kept(collection, document, fields)
@@ -149,4 +150,4 @@ def _kept(collection: mongomock.Collection, document: dict[str, Any],
               for key, _ in index.get("key", ())}
     if not unique.intersection(fields):
         return None
-    return list(document), {field: copy.deepcopy(document[field]) for field in fields if field in document}
+    return list(document), {field: copied(document[field]) for field in fields if field in document}

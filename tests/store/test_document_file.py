@@ -54,3 +54,22 @@ def test_what_is_committed_but_not_checkpointed_is_read_back_after_a_crash(tmp_p
         assert len(list(reopened.documents("db"))) == 500
     finally:
         reopened.close()
+
+
+def test_a_document_written_again_is_rewritten_in_its_row_and_read_back(tmp_path: Path) -> None:
+    file = DocumentFile(tmp_path / "store.sqlite3")
+    try:
+        _write_many(file, 3)
+        file.write("db", "things", {"t1": {"_id": "t1", "body": "new"}, "t2": None})
+        file.write("db", "things", {"t0": {"_id": "t0", "body": "newer", "more": [1]}})
+        file.write("db", "other", {"t0": {"_id": "t0", "body": "another collection's"}})
+    finally:
+        file.close()
+    reopened = DocumentFile(tmp_path / "store.sqlite3")
+    try:
+        assert sorted(reopened.documents("db"), key=lambda found: (found[0], found[1]["_id"])) == [
+            ("other", {"_id": "t0", "body": "another collection's"}),
+            ("things", {"_id": "t0", "body": "newer", "more": [1]}),
+            ("things", {"_id": "t1", "body": "new"})]
+    finally:
+        reopened.close()

@@ -7,12 +7,11 @@ reads would see data that a restart loses). SQLite's own ``max_page_count`` give
 
 from __future__ import annotations
 
-import copy
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import mongomock
@@ -237,8 +236,8 @@ async def test_a_refused_update_puts_back_the_fields_it_changed_in_their_order(d
     await collection.update_one({"_id": "k5"}, {"$set": {"window": {"sent": 1, "closed": None}, "tail": "t"}})
     before = await collection.find_one({"_id": "k5"})
     copied: list[object] = []  # what the durable store copies to undo the update with
-    monkeypatch.setattr(memory_index, "copy", SimpleNamespace(
-        deepcopy=lambda value, *args: copied.append(value) or copy.deepcopy(value, *args)))
+    copy_of = memory_index.copied
+    monkeypatch.setattr(memory_index, "copied", lambda value: copied.append(value) or copy_of(value))
 
     def refuse(*args: Any) -> None:
         raise sqlite3.OperationalError("disk I/O error")
@@ -256,3 +255,14 @@ async def test_a_refused_update_puts_back_the_fields_it_changed_in_their_order(d
         await collection.find_one_and_update({"_id": "k5"}, {"$set": {"status": "x"}})
     assert await collection.find_one({"_id": "k5"}) == before
     assert copied and not any(isinstance(value, dict) and value.get("_id") == "k5" for value in copied)  # not all
+
+
+def test_an_undo_copy_equals_the_document_and_shares_no_container_with_it() -> None:
+    stored = {"_id": "k", "at": datetime(2026, 1, 1), "window": {"sent": [1, {"n": 2}], "at": datetime(2026, 1, 2)},
+              "ordered": OrderedDict([("b", [3]), ("a", 1)]), "raw": b"x", "oid": ObjectId("65f0a1b2c3d4e5f6a7b8c9d0")}
+    kept = memory_index.copied(stored)
+    assert kept == stored and list(kept) == list(stored) and type(kept["ordered"]) is OrderedDict
+    kept["window"]["sent"][1]["n"] = 3
+    kept["window"]["sent"].append(4)
+    kept["ordered"]["b"].append(5)
+    assert stored["window"] == {"sent": [1, {"n": 2}], "at": datetime(2026, 1, 2)} and stored["ordered"]["b"] == [3]
