@@ -131,7 +131,7 @@ class ConversationStream(ConversationHistory):
         if stored_in is not None:
             return IngestResult(message_id, stored_in, duplicate=True)
 
-        opened = await self._open_conversation(await self._contact_for(inbound), message_id, inbound)
+        opened = await self._open_conversation_or_store_first(await self._contact_for(inbound), message_id, inbound)
         if isinstance(opened, IngestResult):
             return opened
         async with self._conversations.hold(f"seq:{opened}"):
@@ -153,7 +153,8 @@ class ConversationStream(ConversationHistory):
                                        external_id=inbound.external_user_id, union_id=inbound.union_id)
             return await contacts.contact_id_for_identity(self.store, self.protector, identity)
 
-    async def _open_conversation(self, contact_id: str, message_id: str, inbound: InboundMessage) -> str | IngestResult:
+    async def _open_conversation_or_store_first(self, contact_id: str, message_id: str,
+                                                inbound: InboundMessage) -> str | IngestResult:
         """The id of the contact's open conversation on the inbound's channel account; if none is open, the
         inbound stored as the first message of a new one (its result).
 
