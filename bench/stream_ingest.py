@@ -1,6 +1,8 @@
 """Stream ingest on the embedded store holding 100,000 messages: messages/s on one core and per-message latency.
 
-``BENCH_STORE_PRELOAD`` changes the 100,000 (the store is filled before the clock starts).
+``BENCH_STORE_PRELOAD`` changes the 100,000 (the store is filled before the clock starts). Then the event
+loop's CPU for a youth's first message (contact and conversation opened) next to the same youths' second
+(the baseline): what a burst of new youths costs the webhooks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,25 @@ from store.client import open_store
 
 YOUTHS = 200
 MESSAGES_PER_YOUTH = 25
+
+
+NEW_YOUTHS = 1000
+
+
+async def _first_and_second(stream: ConversationStream) -> None:
+    """CPU of the loop's thread inside ``ingest`` (routing runs between the calls, not in them)."""
+    cpu = {}
+    for nth in (1, 2):
+        spent = 0.0
+        for n in range(NEW_YOUTHS):
+            message = InboundMessage(platform="wechat", account="wxdemo0000000001", external_user_id=f"new-{n}",
+                                     channel_message_id=f"new-{n}-{nth}", type=MessageType.TEXT, text="在吗")
+            started = time.thread_time()
+            await stream.ingest(message)
+            spent += time.thread_time() - started
+        cpu[nth] = spent / NEW_YOUTHS * 1000
+    print(f"   a youth's first message: {cpu[1]:.2f} ms of CPU; their second (baseline): {cpu[2]:.2f} ms "
+          f"= {cpu[1] / cpu[2]:.2f}× ({NEW_YOUTHS:,} youths, one at a time)")
 
 
 async def main() -> None:
@@ -53,6 +74,8 @@ async def _run(data_dir: str) -> None:
           f"= {total / elapsed:,.0f} messages/s (one core, embedded store holding {PRELOAD:,} messages, "
           "routing included)")
     print(f"   ingest latency: {describe_ms(latencies)}")
+
+    await _first_and_second(stream)
 
     duplicates = [InboundMessage(platform="wechat", account="wxdemo0000000001", external_user_id="o-1",
                                  channel_message_id="1-1", type=MessageType.TEXT, text="重试")] * 1000

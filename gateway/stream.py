@@ -131,33 +131,18 @@ class ConversationStream(ConversationHistory):
         if stored_in is not None:
             return IngestResult(message_id, stored_in, duplicate=True)
 
-        conversation_id = await self._open_conversation(await self._contact_for(inbound), inbound)
-        async with self._conversations.hold(f"seq:{conversation_id}"):
+        opened = await self._open_conversation_or_store_first(await self._contact_for(inbound), message_id, inbound)
+        if isinstance(opened, IngestResult):
+            return opened
+        async with self._conversations.hold(f"seq:{opened}"):
             stored_in = await messages.conversation_of(self.store, message_id)
             if stored_in is not None:
                 return IngestResult(message_id, stored_in, duplicate=True)
-            conversation = await self._number_next_message(conversation_id, inbound)
-            message = Message(
-                id=message_id,
-                conversation_id=conversation.id,
-                seq=conversation.last_seq,
-                direction=Direction.INBOUND,
-                sender=SenderKind.YOUTH,
-                type=inbound.type,
-                text=inbound.text,
-                media=inbound.media,
-                event=inbound.event,
-                channel_message_id=inbound.channel_message_id,
-                created_at=inbound.sent_at or utcnow(),
-                status=DeliveryStatus.RECEIVED,
-            )
-            if not await messages.insert_message(self.store, message):
-                # Another gateway instance stored the same platform message first.
-                return IngestResult(message_id, conversation.id, duplicate=True)
-            # Published while numbering is still held, so every instance sees the events in seq order.
-            await self.publish("message.created", conversation, message=_public_message(message))
-        self._schedule(conversation.id, conversation.risk_level, inbound.text)
-        return IngestResult(message_id, conversation.id, duplicate=False)
+            conversation = await conversations.take_next_seq(self.store, opened, tags=inbound.tags,
+                                                             window=_window_change(inbound))
+            if conversation is None:
+                raise UnknownConversation(opened)
+            return await self._store_numbered(conversation, message_id, inbound)
 
     async def _contact_for(self, inbound: InboundMessage) -> str:
         """The id of the youth's contact, created on their first message."""
@@ -168,42 +153,63 @@ class ConversationStream(ConversationHistory):
                                        external_id=inbound.external_user_id, union_id=inbound.union_id)
             return await contacts.contact_id_for_identity(self.store, self.protector, identity)
 
-    async def _open_conversation(self, contact_id: str, inbound: InboundMessage) -> str:
-        """The id of the contact's open conversation on the inbound's channel account, opened if none is:
-        only the id, since numbering the message returns the conversation as it then is."""
+    async def _open_conversation_or_store_first(self, contact_id: str, message_id: str,
+                                                inbound: InboundMessage) -> str | IngestResult:
+        """The id of the contact's open conversation on the inbound's channel account; if none is open, the
+        inbound stored as the first message of a new one (its result).
+
+        A new conversation is stored with its first message already numbered, and its numbering is held
+        from before it is stored until that message is, so no other message (another instance's, once
+        the conversation can be found) is numbered or published ahead of it.
+        """
         async with self._contact_locks.hold(f"{contact_id}\x1f{inbound.platform}\x1f{inbound.account}"):
             existing = await conversations.open_conversation_id(self.store, contact_id, inbound.platform,
                                                                 inbound.account)
             if existing is not None:
                 return existing
-            candidate = Conversation(
+            candidate = conversations.numbered_first(Conversation(
                 id=new_id("cv"),
                 contact_id=contact_id,
                 platform=inbound.platform,
                 account=inbound.account,
                 desk=self.settings.desk_for_account(inbound.platform, inbound.account),
                 tags=dict(inbound.tags),
-            )
-            conversation, created = await conversations.open_conversation(self.store, candidate)
-            if created:
-                await self.record_event(
-                    Event(type="conversation.created", conversation_id=conversation.id, desk=conversation.desk,
-                          data={"platform": conversation.platform, "state": conversation.state})
-                )
-            return conversation.id
+            ), _window_change(inbound))
+            async with self._conversations.hold(f"seq:{candidate.id}"):
+                conversation, created = await conversations.open_conversation(self.store, candidate)
+                if not created:
+                    return conversation.id
+                # Published, not stored as an event document: the conversation document is the record
+                # of its opening (created_at, desk, platform, state), and a write fewer on a first message.
+                await self.bus.publish(Event(type="conversation.created", conversation_id=conversation.id,
+                                             desk=conversation.desk,
+                                             data={"platform": conversation.platform, "state": conversation.state}))
+                return await self._store_numbered(conversation, message_id, inbound)
 
-    async def _number_next_message(self, conversation_id: str, inbound: InboundMessage) -> Conversation:
-        """Take the inbound message's ``seq``; the youth writing (or leaving) moves the reply window."""
-        window = None
-        if inbound.window == "open":
-            window = ReplyWindowChange(youth_wrote_at=utcnow())
-        elif inbound.window == "close":
-            window = ReplyWindowChange(closed_reason=inbound.event or "closed by platform")
-        conversation = await conversations.take_next_seq(self.store, conversation_id, tags=inbound.tags,
-                                                         window=window)
-        if conversation is None:
-            raise UnknownConversation(conversation_id)
-        return conversation
+    async def _store_numbered(self, conversation: Conversation, message_id: str,
+                              inbound: InboundMessage) -> IngestResult:
+        """Store the inbound as the conversation's ``last_seq``, its numbering held, and put it in the backlog."""
+        message = Message(
+            id=message_id,
+            conversation_id=conversation.id,
+            seq=conversation.last_seq,
+            direction=Direction.INBOUND,
+            sender=SenderKind.YOUTH,
+            type=inbound.type,
+            text=inbound.text,
+            media=inbound.media,
+            event=inbound.event,
+            channel_message_id=inbound.channel_message_id,
+            created_at=inbound.sent_at or utcnow(),
+            status=DeliveryStatus.RECEIVED,
+        )
+        if not await messages.insert_message(self.store, message):
+            # Another gateway instance stored the same platform message first.
+            return IngestResult(message_id, conversation.id, duplicate=True)
+        # Published while numbering is still held, so every instance sees the events in seq order.
+        await self.publish("message.created", conversation, message=_public_message(message))
+        self._schedule(conversation.id, conversation.risk_level, inbound.text)
+        return IngestResult(message_id, conversation.id, duplicate=False)
 
     # ------------------------------------------------------------ processing
 
@@ -394,6 +400,15 @@ class ConversationStream(ConversationHistory):
         """Store a state-changing event, then publish it."""
         await events.store_event(self.store, event)
         await self.bus.publish(event)
+
+
+def _window_change(inbound: InboundMessage) -> ReplyWindowChange | None:
+    """What the youth writing (or leaving) does to the conversation's reply window."""
+    if inbound.window == "open":
+        return ReplyWindowChange(youth_wrote_at=utcnow())
+    if inbound.window == "close":
+        return ReplyWindowChange(closed_reason=inbound.event or "closed by platform")
+    return None
 
 
 def _public_message(message: Message) -> dict[str, Any]:

@@ -64,6 +64,15 @@ def _window_update(change: ReplyWindowChange) -> tuple[dict[str, Any], dict[str,
     return assignments, increments
 
 
+def numbered_first(candidate: Conversation, window: ReplyWindowChange | None) -> Conversation:
+    """``candidate`` as ``take_next_seq`` would leave it after numbering its first message: opening a
+    conversation for a youth's first message is then one write, not two."""
+    assignments, _ = _window_update(window) if window is not None else ({}, {})
+    reply_window = candidate.window.model_copy(
+        update={path.removeprefix("window."): value for path, value in assignments.items()})
+    return candidate.model_copy(update={"last_seq": 1, "window": reply_window})
+
+
 def _open_slot(contact_id: str, platform: str, account: str) -> str:
     return f"{contact_id}\x1f{platform}\x1f{account}"
 

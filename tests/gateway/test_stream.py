@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+
+import pytest
+from pymongo.errors import OperationFailure
 
 from contract.config import Settings
 from contract.handoff import HandoffRequest
-from contract.keys import CHANNELS, STORE, STREAM, WORKERS
+from contract.keys import BUS, CHANNELS, STORE, STREAM, WORKERS
 from contract.models import (
     Conversation,
     ConversationState,
@@ -16,6 +20,7 @@ from contract.models import (
     SenderKind,
 )
 from store.database import Store
+from store.durable import DurableMongoClient
 from tests.fakes import ExaminedDocuments, RecordingChannel, inbound, wait_for
 
 
@@ -220,7 +225,70 @@ async def test_closed_conversation_starts_a_new_one(start_app):
     second = await stream.ingest(inbound(msg_id="2"))
     assert second.conversation_id != first.conversation_id
     events = await client.app[STORE].events.find({"conversation_id": first.conversation_id}).to_list(None)
-    assert [e["type"] for e in events] == ["conversation.created", "conversation.state_changed"]
+    assert [e["type"] for e in events] == ["conversation.state_changed"]  # its opening: the conversation's own document
+
+
+def _commits(embedded_client: DurableMongoClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The collection of every commit to the embedded store's file from now on, in order."""
+    committed: list[str] = []
+    file = embedded_client._file
+    write = file.write
+    monkeypatch.setattr(file, "write", lambda database, collection, changed: committed.append(collection) or
+                        write(database, collection, changed))
+    return committed
+
+
+async def test_a_youth_s_first_message_commits_four_documents_and_a_known_youth_s_two(
+        start_app, embedded_client, monkeypatch):
+    # At 500 first messages/s the webhook's tail is CPU per push: a first message committed six documents
+    # (its conversation stored, then numbered, and a conversation.created event besides), a known youth's two.
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream = client.app[STREAM]
+    stream.router = GatedRouter()  # nothing routed (and marked) while counting
+    heard = client.app[BUS].subscribe()
+    committed = _commits(embedded_client, monkeypatch)
+
+    first = await stream.ingest(inbound("你好", msg_id="1"))
+    assert committed == ["contacts", "conversations", "open_conversations", "messages"]
+    committed.clear()
+    again = await stream.ingest(inbound("还在吗", msg_id="2"))
+    assert committed == ["conversations", "messages"]
+
+    assert again.conversation_id == first.conversation_id
+    assert [m.seq for m in await stream.history(first.conversation_id)] == [1, 2]
+    events = [await asyncio.wait_for(heard.get(), 1) for _ in range(3)]
+    assert [(e.type, e.data.get("message", {}).get("seq")) for e in events] == [
+        ("conversation.created", None), ("message.created", 1), ("message.created", 2)]
+    assert await client.app[STORE].events.count_documents({}) == 0  # its opening is the conversation's document
+
+
+async def test_a_first_message_the_disk_refused_is_stored_by_the_platform_s_retry_in_the_same_conversation(
+        start_app, embedded_client, monkeypatch):
+    # The conversation is stored before its first message: the push is not acknowledged when the message
+    # could not be, and the retry finds the conversation instead of opening a second one.
+    client = await start_app(channel_classes=[RecordingChannel])
+    stream, store = client.app[STREAM], client.app[STORE]
+    stream.router = CountingRouter()
+    file = embedded_client._file
+    write = file.write
+
+    def refusing_messages(database, collection, changed):  # type: ignore[no-untyped-def]
+        if collection == "messages":
+            raise sqlite3.OperationalError("disk I/O error")
+        return write(database, collection, changed)
+
+    monkeypatch.setattr(file, "write", refusing_messages)
+    with pytest.raises(OperationFailure):
+        await stream.ingest(inbound("你好", msg_id="1"))
+    assert await store.messages.count_documents({}) == 0
+    monkeypatch.setattr(file, "write", write)
+
+    retried = await stream.ingest(inbound("你好", msg_id="1"))
+
+    assert not retried.duplicate
+    assert await store.conversations.count_documents({}) == await store.contacts.count_documents({}) == 1
+    assert [m.text for m in await stream.history(retried.conversation_id)] == ["你好"]
+    await wait_for(lambda: [m.text for m in stream.router.seen] == ["你好"])
 
 
 # ------------------------------------------------------------------ routing from the stored backlog

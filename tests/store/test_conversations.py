@@ -9,6 +9,7 @@ from store.conversations import (
     ReplyWindowChange,
     change_reply_window,
     find_conversation,
+    numbered_first,
     open_conversation,
     open_conversation_id,
     recent_conversations,
@@ -65,6 +66,20 @@ async def test_next_seq_numbers_messages_and_applies_tags_and_the_youth_writing(
     assert abs(numbered.window.last_youth_message_at - wrote_at) < timedelta(milliseconds=1)
     assert (await take_next_seq(store, conversation.id)).last_seq == 2
     assert await take_next_seq(store, "cv_unknown") is None
+
+
+async def test_a_conversation_opened_numbered_is_what_numbering_its_first_message_would_leave(store):
+    wrote_at = utcnow()
+    for change in (ReplyWindowChange(youth_wrote_at=wrote_at), ReplyWindowChange(closed_reason="unsubscribe"), None):
+        base = _candidate(contact_id=f"ct_{id(change)}").model_copy(update={"tags": {"scene": "qr"}})
+        opened, _ = await open_conversation(store, base.model_copy(update={"id": new_id("cv")}))
+        numbered_later = await take_next_seq(store, opened.id, tags={"scene": "qr"}, window=change)
+        opened_numbered, created = await open_conversation(store, numbered_first(
+            base.model_copy(update={"account": "wx2"}), change))
+        stored = await find_conversation(store, opened_numbered.id)
+        assert created
+        assert stored.last_seq == numbered_later.last_seq == 1
+        assert stored.window == numbered_later.window and stored.tags == numbered_later.tags
 
 
 async def test_reply_window_counts_deliveries_and_records_closing(store):
