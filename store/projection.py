@@ -15,11 +15,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from bson.tz_util import utc
 
-# Values returned as they are (immutable): most of a document, skipped without a call each.
-_AS_THEY_ARE = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+from store.memory_index import AS_STORED  # values returned as they are stored: skipped without a call each
 
 # A path's end in an ``Included`` tree: the whole value under it is copied.
 WHOLE = True
@@ -30,7 +28,7 @@ Included = dict[str, Any]  # field -> WHOLE, or the Included tree of its subdocu
 def aware(value: Any) -> Any:
     """A copy of a stored value as mongomock's ``tz_aware`` client returns it: datetimes in UTC."""
     if isinstance(value, dict):
-        return {key: item if type(item) in _AS_THEY_ARE else aware(item) for key, item in value.items()}
+        return {key: item if type(item) in AS_STORED else aware(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [aware(item) for item in value]
     if isinstance(value, datetime):
@@ -93,7 +91,7 @@ def _fields(document: Mapping[str, Any], tree: Included) -> dict[str, Any]:
         if below is None:
             continue
         if below is WHOLE:
-            copy[key] = value if type(value) in _AS_THEY_ARE else aware(value)
+            copy[key] = value if type(value) in AS_STORED else aware(value)
         elif isinstance(value, dict):
             copy[key] = _fields(value, below)
         elif isinstance(value, list | tuple):
