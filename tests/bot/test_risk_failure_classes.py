@@ -264,29 +264,3 @@ def test_farewells_without_a_risk_word(detector: RiskDetector, text: str, level:
 @pytest.mark.parametrize("text", ["他们说今天放学在校门口等我，要废了我，还有半小时", "他说要弄死我，现在就要过来我家"])
 def test_a_threat_arriving_within_the_hour_is_level_3(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level == 3, detector.assess(text)
-
-
-@pytest.mark.parametrize(("text", "level"), [
-    ("我们一起死好不好", 2), ("上吊还是割腕，我还没想好", 2), ("脑子里一直在设想怎样死掉比较安静", 2),
-    ("我想把作业写完再去死", 2), ("试试自杀会不会解脱", 2), ("我大概撑不过三月了", 2), ("我不太想活到三十岁", 2),
-    ("好希望哪天意外死掉", 2), ("最后就死在一个没人发现的地方吧", 2), ("生命就截止到这个月底吧", 2),
-    ("脑子里全是跳河的念头", 2), ("再见，这个世界", 2), ("我们另一个世界再见吧", 2), ("上吊很快，而且必死", 2),
-    ("吊颈会不会很痛", 2), ("放学骑车故意摔下去", 2), ("我撑不住了，好绝望，想走了", 2),
-    ("相约跳一支舞", 0), ("我们一起跳舞好吗", 0), ("保险能赔意外身亡吗", 0), ("再见，世界杯", 0),
-    ("他故意摔我的手机", 0), ("下班终于可以走了 今天好累", 0), ("明天就走了，好舍不得大家，太难了", 0),
-    ("奶奶去世了，我周末回来陪你们", 0), ("老天把他带走了", 0),
-])
-def test_a_wish_a_choice_of_method_or_a_goodbye_said_in_few_words_and_their_everyday_twins(
-        detector: RiskDetector, text: str, level: int) -> None:
-    assert detector.assess(text).level == level, detector.assess(text)
-
-
-@pytest.mark.parametrize(("text", "means"), [
-    ("亚硝酸钠哪里能买到", True), ("我应该从几楼跳", True), ("好想无痛地离开", True),
-    ("日子订好了，我订的死期是周五", True),
-    ("快递要从几楼取", False), ("无痛人流多少钱", False), ("我们去无痛走路吧", False),
-])
-def test_a_date_a_floor_or_a_painless_going_is_a_means_the_model_weighs(
-        detector: RiskDetector, text: str, means: bool) -> None:
-    result = detector.assess(text)
-    assert result.mentions_means is means, result
