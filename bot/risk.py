@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 import jieba
 
-from bot.lexicon import Cue, Immediacy, Lexicon, Rule, load_lexicon
+from bot.first_characters import PatternIndex
+from bot.lexicon import Cue, Family, Immediacy, Lexicon, Rule, load_lexicon
 from bot.normalise import Normaliser, latin_bounded
 from bot.risk_combine import Hit, category_of, corroborated, retraction
 from bot.risk_reading import ClauseFacts, Reading, Spans
@@ -88,6 +89,13 @@ class RiskDetector:
         self._tokenizer.load_userdict(io.BytesIO(words.encode("utf-8")))
         self._normaliser = Normaliser(self.lexicon)
         self._cues = {cue.id: cue for cue in self.lexicon.cues}
+        # Only the cues and families that can match a text scan it (``bot.first_characters``).
+        self._cue_index = PatternIndex([cue.regex for cue in self.lexicon.cues])
+        self._families: list[tuple[str, Family]] = list(self.lexicon.families.items())
+        self._family_index = PatternIndex([family.regex for _, family in self._families])
+        self._rule_families = [(rule, frozenset(rule.all), frozenset(rule.none)) for rule in self.lexicon.rules]
+        # Whether any negation word is in a text, in one scan instead of one search per word.
+        self._any_negation = re.compile("|".join(map(re.escape, sorted(self.lexicon.negation))) or "(?!)")
         # "ta" is a pronoun on its own, not inside "data" or "start".
         markers = "|".join(latin_bounded(m) for m in self.lexicon.third_person)
         self._subject = re.compile(rf"({markers})|(我|俺)(?!们)")
@@ -152,11 +160,13 @@ class RiskDetector:
     def _hits(self, reading: Reading) -> list[Hit]:
         text = reading.text
         hits: list[Hit] = []
-        for cue in self.lexicon.cues:
+        cues = self.lexicon.cues
+        for position, pattern in self._cue_index.candidates(text):
+            cue = cues[position]
             if (cue.ambiguous and cue.ordinary is not None and cue.ordinary.search(text)
                     and not (cue.corroborated_by is not None and cue.corroborated_by.search(text))):
                 continue  # "感冒药吃了还是头疼": the everyday reading, and nothing of its own says otherwise
-            for match in cue.regex.finditer(text):
+            for match in pattern.finditer(text):
                 start = match.start()
                 conditional = text.startswith(("就", "我就"), match.end())  # 不伤害自己我就睡不着
                 if cue.negatable and not conditional and (self._negated(reading, start)
@@ -180,9 +190,10 @@ class RiskDetector:
         text = reading.text
         found: dict[str, list[tuple[int, str]]] = {}
         boundaries: set[int] | None = None
-        for name, family in self.lexicon.families.items():
+        for position, pattern in self._family_index.candidates(text):
+            name, family = self._families[position]
             spans = []
-            for match in family.regex.finditer(text):
+            for match in pattern.finditer(text):
                 if family.whole_words:
                     if boundaries is None:
                         boundaries = self._boundaries(text)
@@ -194,8 +205,9 @@ class RiskDetector:
             if spans:
                 found[name] = spans
         hits: list[Hit] = []
-        for rule in self.lexicon.rules:
-            if any(name not in found for name in rule.all) or any(name in found for name in rule.none):
+        found_names = found.keys()
+        for rule, needed, vetoes in self._rule_families:
+            if not needed <= found_names or not vetoes.isdisjoint(found_names):
                 continue
             chosen = self._co_occurring(rule, found)
             if chosen is None:
@@ -245,7 +257,7 @@ class RiskDetector:
         # Three words back, fillers included, fit in a few characters: segmenting the whole clause
         # before every cue would make a long unpunctuated message quadratic.
         prefix = reading.text[max(start, position - _NEGATION_REACH):position]
-        if not prefix or not any(word in prefix for word in self.lexicon.negation):
+        if not prefix or not self._any_negation.search(prefix):
             return False  # no word jieba could cut from it is a negation
         if _A_NOT_A.search(prefix):
             return False
