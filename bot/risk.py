@@ -28,7 +28,7 @@ import io
 import logging
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import jieba
@@ -94,8 +94,12 @@ class RiskDetector:
         self._families: list[tuple[str, Family]] = list(self.lexicon.families.items())
         self._family_index = PatternIndex([family.regex for _, family in self._families])
         self._rule_families = [(rule, frozenset(rule.all), frozenset(rule.none)) for rule in self.lexicon.rules]
-        # Whether any negation word is in a text, in one scan instead of one search per word.
-        self._any_negation = re.compile("|".join(map(re.escape, sorted(self.lexicon.negation))) or "(?!)")
+        # Whether any of a list's words is in a text, in one scan instead of one search per word.
+        self._any_negation = _any_of(self.lexicon.negation)
+        self._any_inner_negation = _any_of(self.lexicon.inner_negation)
+        self._any_frame = _any_of(self.lexicon.frames)
+        self._any_frame_but_if = _any_of(frame for frame in self.lexicon.frames if not _HYPOTHETICAL.match(frame))
+        self._any_fiction = _any_of(self.lexicon.fiction)
         # "ta" is a pronoun on its own, not inside "data" or "start".
         markers = "|".join(latin_bounded(m) for m in self.lexicon.third_person)
         self._subject = re.compile(rf"({markers})|(我|俺)(?!们)")
@@ -170,7 +174,7 @@ class RiskDetector:
                 start = match.start()
                 conditional = text.startswith(("就", "我就"), match.end())  # 不伤害自己我就睡不着
                 if cue.negatable and not conditional and (self._negated(reading, start)
-                                      or any(word in match.group(0) for word in self.lexicon.inner_negation)):
+                                      or self._any_inner_negation.search(match.group(0))):
                     continue
                 if match.group(0).startswith("被") and _DESCRIBED_PERSON.match(text, match.end()):
                     continue  # "演一个被欺负的人": a kind of person described, not something that happened
@@ -250,7 +254,7 @@ class RiskDetector:
         return edges
 
     def _framed(self, text: str) -> bool:
-        return any(frame in text for frame in self.lexicon.frames) and not _SELF_MARKERS.search(text)
+        return bool(self._any_frame.search(text)) and not _SELF_MARKERS.search(text)
 
     def _negated(self, reading: Reading, position: int) -> bool:
         start, _ = reading.clause(position)
@@ -320,12 +324,12 @@ class RiskDetector:
         clause = reading.text[start:end]
         # "如果明天不用醒来就好了": an if-clause that ends in a wish is the youth's wish, not a frame.
         wish = bool(_WISH.search(clause))
-        framed = any(frame in clause for frame in self.lexicon.frames if not (wish and _HYPOTHETICAL.match(frame)))
+        framed = bool((self._any_frame_but_if if wish else self._any_frame).search(clause))
         # "被" marks the youth's own experience, except in a framed clause ("课题是留守儿童被拐卖").
-        fiction = any(word in clause for word in self.lexicon.fiction)
+        fiction = bool(self._any_fiction.search(clause))
         personal = not fiction and (bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed))
         facts = ClauseFacts(framed=framed or fiction, personal=personal,
-                             has_frame=any(frame in clause for frame in self.lexicon.frames))
+                             has_frame=bool(self._any_frame.search(clause)))
         reading.clause_facts[start] = facts
         return facts
 
@@ -448,6 +452,11 @@ class RiskDetector:
         if question and not _FIRST_PERSON.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
             return f"topic_question:{question.group(0)}"
         return None
+
+
+def _any_of(words: Iterable[str]) -> re.Pattern[str]:
+    """A pattern found in a text exactly when one of ``words`` is (none: never)."""
+    return re.compile("|".join(map(re.escape, sorted(words))) or "(?!)")
 
 
 def _hypothetical(reading: Reading, position: int) -> bool:
