@@ -62,6 +62,13 @@ def test_a_pattern_whose_first_characters_cannot_be_told_scans_every_text(patter
     assert PatternIndex([re.compile(pattern)]).candidates("你好") == [(0, re.compile(pattern))]
 
 
+def test_a_pattern_with_inline_global_flags_is_scanned_as_written() -> None:
+    pattern = re.compile("(?s)想.死")
+    assert with_first_character_check(pattern) is pattern
+    assert [match.group(0) for match in PatternIndex([pattern]).candidates("好想\n死")[0][1].finditer("好想\n死")] == [
+        "想\n死"]
+
+
 def test_a_pattern_left_out_for_a_text_cannot_match_it(lexicon: Lexicon, eval_texts: list[str]) -> None:
     patterns = _patterns(lexicon)
     index = PatternIndex(patterns)
