@@ -28,16 +28,16 @@ import io
 import logging
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import jieba
 
-from bot.first_characters import PatternIndex
-from bot.lexicon import Cue, Family, Immediacy, Lexicon, Rule, load_lexicon
+from bot.lexicon import Cue, Immediacy, Lexicon, Rule, load_lexicon
 from bot.normalise import Normaliser, latin_bounded
 from bot.risk_combine import Hit, category_of, corroborated, retraction
 from bot.risk_reading import ClauseFacts, Reading, Spans
+from bot.risk_scan import LexiconScan
 
 log = logging.getLogger("youthdesk.risk")
 jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
@@ -89,17 +89,7 @@ class RiskDetector:
         self._tokenizer.load_userdict(io.BytesIO(words.encode("utf-8")))
         self._normaliser = Normaliser(self.lexicon)
         self._cues = {cue.id: cue for cue in self.lexicon.cues}
-        # Only the cues and families that can match a text scan it (``bot.first_characters``).
-        self._cue_index = PatternIndex([cue.regex for cue in self.lexicon.cues])
-        self._families: list[tuple[str, Family]] = list(self.lexicon.families.items())
-        self._family_index = PatternIndex([family.regex for _, family in self._families])
-        self._rule_families = [(rule, frozenset(rule.all), frozenset(rule.none)) for rule in self.lexicon.rules]
-        # Whether any of a list's words is in a text, in one scan instead of one search per word.
-        self._any_negation = _any_of(self.lexicon.negation)
-        self._any_inner_negation = _any_of(self.lexicon.inner_negation)
-        self._any_frame = _any_of(self.lexicon.frames)
-        self._any_frame_but_if = _any_of(frame for frame in self.lexicon.frames if not _HYPOTHETICAL.match(frame))
-        self._any_fiction = _any_of(self.lexicon.fiction)
+        self._scan = LexiconScan(self.lexicon, _HYPOTHETICAL)
         # "ta" is a pronoun on its own, not inside "data" or "start".
         markers = "|".join(latin_bounded(m) for m in self.lexicon.third_person)
         self._subject = re.compile(rf"({markers})|(我|俺)(?!们)")
@@ -164,9 +154,8 @@ class RiskDetector:
     def _hits(self, reading: Reading) -> list[Hit]:
         text = reading.text
         hits: list[Hit] = []
-        cues = self.lexicon.cues
-        for position, pattern in self._cue_index.candidates(text):
-            cue = cues[position]
+        for position, pattern in self._scan.cue_index.candidates(text):
+            cue = self.lexicon.cues[position]
             if (cue.ambiguous and cue.ordinary is not None and cue.ordinary.search(text)
                     and not (cue.corroborated_by is not None and cue.corroborated_by.search(text))):
                 continue  # "感冒药吃了还是头疼": the everyday reading, and nothing of its own says otherwise
@@ -174,7 +163,7 @@ class RiskDetector:
                 start = match.start()
                 conditional = text.startswith(("就", "我就"), match.end())  # 不伤害自己我就睡不着
                 if cue.negatable and not conditional and (self._negated(reading, start)
-                                      or self._any_inner_negation.search(match.group(0))):
+                                      or self._scan.inner_negation.search(match.group(0))):
                     continue
                 if match.group(0).startswith("被") and _DESCRIBED_PERSON.match(text, match.end()):
                     continue  # "演一个被欺负的人": a kind of person described, not something that happened
@@ -194,8 +183,8 @@ class RiskDetector:
         text = reading.text
         found: dict[str, list[tuple[int, str]]] = {}
         boundaries: set[int] | None = None
-        for position, pattern in self._family_index.candidates(text):
-            name, family = self._families[position]
+        for position, pattern in self._scan.family_index.candidates(text):
+            name, family = self._scan.families[position]
             spans = []
             for match in pattern.finditer(text):
                 if family.whole_words:
@@ -209,9 +198,8 @@ class RiskDetector:
             if spans:
                 found[name] = spans
         hits: list[Hit] = []
-        found_names = found.keys()
-        for rule, needed, vetoes in self._rule_families:
-            if not needed <= found_names or not vetoes.isdisjoint(found_names):
+        for rule, needed, vetoes in self._scan.rules:
+            if not needed <= found.keys() or not vetoes.isdisjoint(found):
                 continue
             chosen = self._co_occurring(rule, found)
             if chosen is None:
@@ -254,14 +242,14 @@ class RiskDetector:
         return edges
 
     def _framed(self, text: str) -> bool:
-        return bool(self._any_frame.search(text)) and not _SELF_MARKERS.search(text)
+        return bool(self._scan.frame.search(text)) and not _SELF_MARKERS.search(text)
 
     def _negated(self, reading: Reading, position: int) -> bool:
         start, _ = reading.clause(position)
         # Three words back, fillers included, fit in a few characters: segmenting the whole clause
         # before every cue would make a long unpunctuated message quadratic.
         prefix = reading.text[max(start, position - _NEGATION_REACH):position]
-        if not prefix or not self._any_negation.search(prefix):
+        if not prefix or not self._scan.negation.search(prefix):
             return False  # no word jieba could cut from it is a negation
         if _A_NOT_A.search(prefix):
             return False
@@ -324,12 +312,12 @@ class RiskDetector:
         clause = reading.text[start:end]
         # "如果明天不用醒来就好了": an if-clause that ends in a wish is the youth's wish, not a frame.
         wish = bool(_WISH.search(clause))
-        framed = bool((self._any_frame_but_if if wish else self._any_frame).search(clause))
+        framed = bool((self._scan.frame_but_if if wish else self._scan.frame).search(clause))
         # "被" marks the youth's own experience, except in a framed clause ("课题是留守儿童被拐卖").
-        fiction = bool(self._any_fiction.search(clause))
+        fiction = bool(self._scan.fiction.search(clause))
         personal = not fiction and (bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed))
         facts = ClauseFacts(framed=framed or fiction, personal=personal,
-                             has_frame=bool(self._any_frame.search(clause)))
+                             has_frame=bool(self._scan.frame.search(clause)))
         reading.clause_facts[start] = facts
         return facts
 
@@ -452,11 +440,6 @@ class RiskDetector:
         if question and not _FIRST_PERSON.search(text) and not self._subject_phrase.search(_GENERIC.sub("", text)):
             return f"topic_question:{question.group(0)}"
         return None
-
-
-def _any_of(words: Iterable[str]) -> re.Pattern[str]:
-    """A pattern found in a text exactly when one of ``words`` is (none: never)."""
-    return re.compile("|".join(map(re.escape, sorted(words))) or "(?!)")
 
 
 def _hypothetical(reading: Reading, position: int) -> bool:

@@ -109,9 +109,9 @@ class CountingIndex:
 
 def test_the_detector_reads_a_message_with_the_patterns_that_can_match_it_only(
         detector: RiskDetector, monkeypatch: pytest.MonkeyPatch) -> None:
-    cues, families = CountingIndex(detector._cue_index), CountingIndex(detector._family_index)
-    monkeypatch.setattr(detector, "_cue_index", cues)
-    monkeypatch.setattr(detector, "_family_index", families)
+    cues, families = CountingIndex(detector._scan.cue_index), CountingIndex(detector._scan.family_index)
+    monkeypatch.setattr(detector._scan, "cue_index", cues)
+    monkeypatch.setattr(detector._scan, "family_index", families)
 
     assert detector.assess("我想自杀，今晚就去").level == 3
     assert 0 < cues.scanned < len(detector.lexicon.cues)
