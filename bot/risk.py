@@ -37,6 +37,7 @@ from bot.lexicon import Cue, Immediacy, Lexicon, Rule, load_lexicon
 from bot.normalise import Normaliser, latin_bounded
 from bot.risk_combine import Hit, category_of, corroborated, retraction
 from bot.risk_reading import ClauseFacts, Reading, Spans
+from bot.risk_scan import LexiconScan
 
 log = logging.getLogger("youthdesk.risk")
 jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
@@ -88,6 +89,7 @@ class RiskDetector:
         self._tokenizer.load_userdict(io.BytesIO(words.encode("utf-8")))
         self._normaliser = Normaliser(self.lexicon)
         self._cues = {cue.id: cue for cue in self.lexicon.cues}
+        self._scan = LexiconScan(self.lexicon, _HYPOTHETICAL)
         # "ta" is a pronoun on its own, not inside "data" or "start".
         markers = "|".join(latin_bounded(m) for m in self.lexicon.third_person)
         self._subject = re.compile(rf"({markers})|(我|俺)(?!们)")
@@ -152,15 +154,16 @@ class RiskDetector:
     def _hits(self, reading: Reading) -> list[Hit]:
         text = reading.text
         hits: list[Hit] = []
-        for cue in self.lexicon.cues:
+        for position, pattern in self._scan.cue_index.candidates(text):
+            cue = self.lexicon.cues[position]
             if (cue.ambiguous and cue.ordinary is not None and cue.ordinary.search(text)
                     and not (cue.corroborated_by is not None and cue.corroborated_by.search(text))):
                 continue  # "感冒药吃了还是头疼": the everyday reading, and nothing of its own says otherwise
-            for match in cue.regex.finditer(text):
+            for match in pattern.finditer(text):
                 start = match.start()
                 conditional = text.startswith(("就", "我就"), match.end())  # 不伤害自己我就睡不着
                 if cue.negatable and not conditional and (self._negated(reading, start)
-                                      or any(word in match.group(0) for word in self.lexicon.inner_negation)):
+                                      or self._scan.inner_negation.search(match.group(0))):
                     continue
                 if match.group(0).startswith("被") and _DESCRIBED_PERSON.match(text, match.end()):
                     continue  # "演一个被欺负的人": a kind of person described, not something that happened
@@ -180,9 +183,10 @@ class RiskDetector:
         text = reading.text
         found: dict[str, list[tuple[int, str]]] = {}
         boundaries: set[int] | None = None
-        for name, family in self.lexicon.families.items():
+        for position, pattern in self._scan.family_index.candidates(text):
+            name, family = self._scan.families[position]
             spans = []
-            for match in family.regex.finditer(text):
+            for match in pattern.finditer(text):
                 if family.whole_words:
                     if boundaries is None:
                         boundaries = self._boundaries(text)
@@ -194,8 +198,8 @@ class RiskDetector:
             if spans:
                 found[name] = spans
         hits: list[Hit] = []
-        for rule in self.lexicon.rules:
-            if any(name not in found for name in rule.all) or any(name in found for name in rule.none):
+        for rule, needed, vetoes in self._scan.rules:
+            if not needed <= found.keys() or not vetoes.isdisjoint(found):
                 continue
             chosen = self._co_occurring(rule, found)
             if chosen is None:
@@ -238,14 +242,14 @@ class RiskDetector:
         return edges
 
     def _framed(self, text: str) -> bool:
-        return any(frame in text for frame in self.lexicon.frames) and not _SELF_MARKERS.search(text)
+        return bool(self._scan.frame.search(text)) and not _SELF_MARKERS.search(text)
 
     def _negated(self, reading: Reading, position: int) -> bool:
         start, _ = reading.clause(position)
         # Three words back, fillers included, fit in a few characters: segmenting the whole clause
         # before every cue would make a long unpunctuated message quadratic.
         prefix = reading.text[max(start, position - _NEGATION_REACH):position]
-        if not prefix or not any(word in prefix for word in self.lexicon.negation):
+        if not prefix or not self._scan.negation.search(prefix):
             return False  # no word jieba could cut from it is a negation
         if _A_NOT_A.search(prefix):
             return False
@@ -308,12 +312,12 @@ class RiskDetector:
         clause = reading.text[start:end]
         # "如果明天不用醒来就好了": an if-clause that ends in a wish is the youth's wish, not a frame.
         wish = bool(_WISH.search(clause))
-        framed = any(frame in clause for frame in self.lexicon.frames if not (wish and _HYPOTHETICAL.match(frame)))
+        framed = bool((self._scan.frame_but_if if wish else self._scan.frame).search(clause))
         # "被" marks the youth's own experience, except in a framed clause ("课题是留守儿童被拐卖").
-        fiction = any(word in clause for word in self.lexicon.fiction)
+        fiction = bool(self._scan.fiction.search(clause))
         personal = not fiction and (bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed))
         facts = ClauseFacts(framed=framed or fiction, personal=personal,
-                             has_frame=any(frame in clause for frame in self.lexicon.frames))
+                             has_frame=bool(self._scan.frame.search(clause)))
         reading.clause_facts[start] = facts
         return facts
 
