@@ -99,7 +99,10 @@ def with_first_character_check(pattern: re.Pattern[str]) -> re.Pattern[str]:
     lookahead, a position that cannot start a match costs one character test. A pattern whose first
     characters cannot be told, or whose flags the wrapping could change (verbose), is returned as it is.
     """
-    characters = first_characters(pattern)
+    return _behind_check(pattern, first_characters(pattern))
+
+
+def _behind_check(pattern: re.Pattern[str], characters: frozenset[str] | None) -> re.Pattern[str]:
     if characters is None or pattern.flags & re.VERBOSE:
         return pattern
     lookahead = "".join(re.escape(character) for character in sorted(characters))
@@ -114,11 +117,12 @@ class PatternIndex:
     check (``with_first_character_check``)."""
 
     def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
-        self._checked = [with_first_character_check(pattern) for pattern in patterns]
+        self._checked: list[re.Pattern[str]] = []
         self._always: list[int] = []  # patterns whose first characters cannot be told: they scan every text
         self._by_character: dict[str, list[int]] = {}
         for position, pattern in enumerate(patterns):
-            characters = first_characters(pattern)
+            characters = first_characters(pattern)  # parsed once: for the check and for the index
+            self._checked.append(_behind_check(pattern, characters))
             if characters is None:
                 self._always.append(position)
                 continue

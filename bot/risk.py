@@ -312,12 +312,13 @@ class RiskDetector:
         clause = reading.text[start:end]
         # "如果明天不用醒来就好了": an if-clause that ends in a wish is the youth's wish, not a frame.
         wish = bool(_WISH.search(clause))
-        framed = bool((self._scan.frame_but_if if wish else self._scan.frame).search(clause))
+        has_frame = bool(self._scan.frame.search(clause))
+        framed = bool(self._scan.frame_but_if.search(clause)) if wish and has_frame else has_frame
         # "被" marks the youth's own experience, except in a framed clause ("课题是留守儿童被拐卖").
         fiction = bool(self._scan.fiction.search(clause))
         personal = not fiction and (bool(_FIRST_PERSON.search(clause)) or ("被" in clause and not framed))
         facts = ClauseFacts(framed=framed or fiction, personal=personal,
-                             has_frame=bool(self._scan.frame.search(clause)))
+                             has_frame=has_frame)
         reading.clause_facts[start] = facts
         return facts
 
