@@ -215,9 +215,7 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
         risk, capped = 1, True
         cues.insert(0, f"model:doubt:{scores.risk:.3f}")
     model_alone = False
-    if (scores is not None and risk < 2 and not capped and frame is None
-            and (scores.risk >= MODEL_ALONE or scores.risk * scores.imminent >= MODEL_ALONE_NOW
-                 or (assessment.mentions_means and scores.risk >= MODEL_WITH_MEANS))):
+    if scores is not None and risk < 2 and not capped and frame is None and _model_raises_alone(assessment, scores):
         risk, model_alone = 2, True
         cues.append(f"model:risk:{scores.risk:.2f}")
         if past_frame:
@@ -254,6 +252,24 @@ def decide(assessment: RiskAssessment, parse: ParseResult | None, *, intents: di
                           risk_probability=scores.calibrated if scores is not None else None)
 
 
+def _model_raises_alone(assessment: RiskAssessment, scores: RiskScores) -> bool:
+    return (scores.risk >= MODEL_ALONE or scores.risk * scores.imminent >= MODEL_ALONE_NOW
+            or (assessment.mentions_means and scores.risk >= MODEL_WITH_MEANS))
+
+
+def _told_about_if_it_counts(text: str, detector: RiskDetector, assessment: RiskAssessment,
+                             scores: RiskScores | None, rasa_found_risk: bool) -> str | None:
+    """``detector.told_about(text)`` where ``decide`` would read it, else None.
+
+    Below the detector's level 2, the frame changes a decision only through a risk Rasa found or one
+    the model would raise alone. Reading it is a second pass of the detector over the message, about
+    a tenth of a gateway's CPU when it ran for every routed message.
+    """
+    if rasa_found_risk or (scores is not None and _model_raises_alone(assessment, scores)):
+        return detector.told_about(text)
+    return None
+
+
 async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel | None, rasa: IntentParser | None,
                       intents: dict[str, RiskIntent],
                       threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> TriageDecision:
@@ -263,10 +279,10 @@ async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel | N
     scores = model.scores(text) if model is not None else None
     if assessment.level >= 2:
         return decide(assessment, None, intents=intents, threshold=threshold, scores=scores)
-    told_about = detector.told_about(text)
     if rasa is None:
         return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False,
-                      told_about=told_about, scores=scores)
+                      told_about=_told_about_if_it_counts(text, detector, assessment, scores, False),
+                      scores=scores)
     try:
         parse = await rasa.parse(text)
         view = without_hyperbole(text, detector)
@@ -277,7 +293,10 @@ async def triage_text(text: str, *, detector: RiskDetector, model: RiskModel | N
     except Exception as exc:  # noqa: BLE001 - any bot failure must reach a human, never drop the message
         log.warning("rasa parse failed (%r); the message goes to a counsellor", exc)
         return decide(assessment, None, intents=intents, threshold=threshold, bot_available=False,
-                      told_about=told_about, scores=scores)
+                      told_about=_told_about_if_it_counts(text, detector, assessment, scores, False),
+                      scores=scores)
+    rasa_found_risk = _rasa_risk(parse, intents, threshold) is not None
+    told_about = _told_about_if_it_counts(text, detector, assessment, scores, rasa_found_risk)
     return decide(assessment, parse, intents=intents, threshold=threshold,
                   immediacy=lambda category: detector.immediacy_sign(text, category),
                   told_about=told_about, scores=scores)

@@ -145,6 +145,54 @@ def test_a_lived_message_has_no_told_about_guard_and_rasa_still_counts(detector:
                   told_about=detector.told_about(text)).risk == 2
 
 
+class CountsFrameReadings:
+    """The real detector, counting how often triage asks whether a message is told about."""
+
+    def __init__(self, detector: RiskDetector) -> None:
+        self._detector = detector
+        self.lexicon = detector.lexicon
+        self.frame_readings = 0
+
+    def assess(self, text: str) -> RiskAssessment:
+        return self._detector.assess(text)
+
+    def immediacy_sign(self, text: str, category: str) -> str | None:
+        return self._detector.immediacy_sign(text, category)
+
+    def told_about(self, text: str) -> str | None:
+        self.frame_readings += 1
+        return self._detector.told_about(text)
+
+
+@dataclass(frozen=True)
+class FixedModel:
+    risk: float
+
+    def scores(self, text: str) -> RiskScores:
+        return RiskScores(risk=self.risk, imminent=0.0, category="suicide")
+
+
+async def test_the_frame_is_read_only_where_it_can_change_the_decision(detector: RiskDetector) -> None:
+    framed = "电影里那个人从楼上跳下去的镜头好吓人"
+    counting = CountsFrameReadings(detector)
+
+    async def triage(model: FixedModel, rasa: FakeRasa | None = None) -> TriageDecision:
+        return await triage_text(framed, detector=counting, model=model, rasa=rasa,  # type: ignore[arg-type]
+                                 intents=INTENTS)
+
+    # Neither the model nor Rasa would raise it: the frame would decide nothing, so it is not read.
+    assert (await triage(FixedModel(0.1))).risk < 2
+    assert (await triage(FixedModel(0.1), FakeRasa("out_of_scope", 0.95))).risk < 2
+    assert counting.frame_readings == 0
+    # The model would raise it alone: the frame is read, and holds it back.
+    assert (await triage(FixedModel(0.8))).risk < 2
+    assert counting.frame_readings == 1
+    # Rasa reads a suicide into it: the frame is read and keeps it a concern.
+    decision = await triage(FixedModel(0.1), FakeRasa("risk_suicide", 0.99))
+    assert decision.risk == 1 and "framed:电影" in decision.cues
+    assert counting.frame_readings == 2
+
+
 class HearsDeathEverywhere:
     """A parser that reads suicide into any "死" or "撑不住" and records what it was asked."""
 
