@@ -25,7 +25,7 @@ from gateway.redis_bus import RedisEventBus
 from gateway.stream import ConversationStream
 from service.garbage_collection import collector_ctx
 from service.handoff import setup_handoff
-from service.health import ComponentHealth, HealthCheck
+from service.health import ComponentHealth, HealthCheck, at_most_every
 from service.health import handler as health_handler
 from service.pages import render_start_page
 from service.privacy import first_contact_notices, setup_privacy
@@ -41,6 +41,9 @@ log = logging.getLogger("youthdesk.app")
 
 RESUME_INTERVAL_SECONDS = 5.0  # several instances: how often one looks for messages left unrouted
 ROUTING_LAG_DEGRADED_SECONDS = 60.0  # /healthz: routing this far behind the stored messages is "degraded"
+# Finding the oldest unrouted message reads every waiting one (13 ms of CPU with 5,000 waiting, the
+# embedded store): /healthz repeats that read at most once a second, however often it is asked.
+ROUTING_HEALTH_EVERY_SECONDS = 1.0
 
 
 def create_app(
@@ -148,7 +151,8 @@ def create_app(
             status = "degraded" if lag > ROUTING_LAG_DEGRADED_SECONDS else "ok"
             return ComponentHealth(status, f"{waiting} messages waiting for routing, oldest {lag:.1f} s")
 
-        app[HEALTH_CHECKS].append(HealthCheck("routing", False, routing_health))
+        app[HEALTH_CHECKS].append(HealthCheck("routing", False,
+                                              at_most_every(ROUTING_HEALTH_EVERY_SECONDS, routing_health)))
         # With a shared store, another instance may die with messages it stored but did not route.
         sweeper = None if app[STORE].embedded else asyncio.create_task(_resume_periodically(stream))
         yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +23,25 @@ class HealthCheck:
     name: str
     required: bool
     check: Callable[[], Awaitable[ComponentHealth]]
+
+
+def at_most_every(seconds: float, check: Callable[[], Awaitable[ComponentHealth]],
+                  clock: Callable[[], float] = time.monotonic) -> Callable[[], Awaitable[ComponentHealth]]:
+    """``check``, run at most once per ``seconds``; in between, its last result is the answer.
+
+    ``/healthz`` needs no sign-in and load balancers poll it: a check whose cost grows with the data
+    must not cost that on every request. A failed check is not kept: the next request runs it again.
+    """
+    last: tuple[float, ComponentHealth] | None = None
+
+    async def checked() -> ComponentHealth:
+        nonlocal last
+        now = clock()
+        if last is None or now - last[0] >= seconds:
+            last = (now, await check())
+        return last[1]
+
+    return checked
 
 
 async def report(checks: list[HealthCheck]) -> tuple[bool, dict[str, dict[str, object]]]:

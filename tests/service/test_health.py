@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from contract.keys import HEALTH_CHECKS, STORE
-from service.health import ComponentHealth, HealthCheck
+from service.health import ComponentHealth, HealthCheck, at_most_every
 from tests.fakes import RecordingChannel
 
 
@@ -44,3 +46,27 @@ async def test_start_page_is_chinese_and_lists_simulators(start_app):
     client = await start_app(channel_classes=[RecordingChannel])
     html = await (await client.get("/")).text()
     assert "青少年服务台" in html and "youthdesk simulate wechat" in html
+
+
+async def test_a_costly_check_runs_at_most_once_a_second_however_often_healthz_is_asked() -> None:
+    now = [100.0]
+    runs: list[float] = []
+
+    async def backlog() -> ComponentHealth:
+        runs.append(now[0])
+        if len(runs) == 3:
+            raise ConnectionError("store unreachable")
+        return ComponentHealth("ok", f"reading {len(runs)}")
+
+    check = at_most_every(1.0, backlog, clock=lambda: now[0])
+    answers = [await check() for _ in range(100)]
+    assert runs == [100.0] and {answer.detail for answer in answers} == {"reading 1"}
+    now[0] += 0.99
+    assert (await check()).detail == "reading 1" and len(runs) == 1
+    now[0] += 0.01
+    assert (await check()).detail == "reading 2" and len(runs) == 2
+    # A check that failed is not kept: /healthz reports it down, and the next request asks again.
+    now[0] += 1.0
+    with pytest.raises(ConnectionError):
+        await check()
+    assert (await check()).detail == "reading 4" and len(runs) == 4
