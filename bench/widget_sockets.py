@@ -3,21 +3,21 @@
 The gateway (widget channel only, durable store in a temporary directory, triage and delivery workers
 on, as ``youthdesk serve`` runs) and, in the same run, a bare aiohttp WebSocket relay that hands each
 frame to the sender's other socket, each serve in a process of their own; this process is the measuring client.
-``PROBES`` youths hold two sockets each (a partner token, so both are the same youth) and send a
-message every ``PROBE_PACE_SECONDS``, spread evenly over it (``PROBES`` / ``PROBE_PACE_SECONDS`` messages/s,
-not a burst of ``PROBES`` at once); the round trip is from sending on one socket to reading it on
-the other (stored, published, forwarded). Around them, anonymous sockets (hello, welcome, synced,
-then idle and read) are opened in steps up to ``BENCH_WIDGET_SOCKETS`` (default 10,000): at each
-step the round trip is measured while the step's sockets join (``JOIN_CONCURRENCY`` handshakes at a
-time), then for ``STEADY_SECONDS`` with all of them open. All sockets come from 127.0.0.1, so the
-per-address socket and new-conversation limits are raised for the run (in production they come from
-many addresses). The file limit (``ulimit -n``) caps the count: each side holds one descriptor per socket.
-The idle sockets are opened and held by a process of their own (``bench/_socket_joiner.py``), so the
-measuring youths' reads never wait behind the client's handshakes. Each phase also reports the CPU the
-server process, this measuring client and the joining client used (share of one core): on a shared
-machine they all compete for the same cores. With ``BENCH_LOOP_TIMING=1`` every event-loop callback of
-the server is timed (``bench/_loop_timing.py``; it slows the server a little, so such a run's latencies
-are not the bench's figures) and each phase also reports the loop's busy share and its long callbacks.
+``PROBES`` youths hold two sockets each (a partner token, so both are the same youth) and send a message every
+``PROBE_PACE_SECONDS``, each youth at a random phase of it (seeded; ``PROBES`` / ``PROBE_PACE_SECONDS``
+messages/s with chance coincidences, not a burst of ``PROBES`` at once); the round trip is from sending on one
+socket to reading it on the other (stored, published, forwarded). Around them, anonymous sockets (hello,
+welcome, synced, then idle and read) are opened in steps up to ``BENCH_WIDGET_SOCKETS`` (default 10,000): at
+each step the round trip is measured while the step's sockets join (``JOIN_CONCURRENCY`` handshakes at a time),
+then for ``STEADY_SECONDS`` with all of them open. All sockets come from 127.0.0.1, so the per-address socket
+and new-conversation limits are raised for the run (in production they come from many addresses). The file limit
+(``ulimit -n``) caps the count: each side holds one descriptor per socket. The idle sockets are opened and held
+by a process of their own (``bench/_socket_joiner.py``), so the measuring youths' reads never wait behind the
+client's handshakes. Each phase also reports the CPU the server process, this measuring client and the joining
+client used (share of one core): on a shared machine they all compete for the same cores. With
+``BENCH_LOOP_TIMING=1`` every event-loop callback of the server is timed (``bench/_loop_timing.py``; it slows
+the server a little, so such a run's latencies are not the bench's figures) and each phase also reports the
+loop's busy share and its long callbacks.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
+import random
 import resource
 import tempfile
 import time
@@ -215,24 +217,27 @@ async def _client(url: str, settings: Settings, joiner: Joiner, cpu: CpuMeter) -
             await _until(sender, "ack")  # the conversation exists: the second tab opens on it
             receiver = await connect({"token": sign_partner_token(partner, sub), "youth": sub})
             readers.append(asyncio.create_task(drain(sender)))
-            await asyncio.sleep(max(0.0, first_at - time.perf_counter()))
-            n = 0
+            slot = 0
             while not stop.is_set():
-                text, sent_at = f"第{n}条：最近压力有点大", time.perf_counter()
-                await sender.send_json({"type": "text", "client_id": f"m{n}", "text": text})
+                # Slots on a fixed schedule: a slow round trip (or a late start) skips the slots it overran,
+                # so the youth keeps its phase and never sends a catch-up burst.
+                slot = max(slot, math.ceil((time.perf_counter() - first_at) / PROBE_PACE_SECONDS))
+                await asyncio.sleep(max(0.0, first_at + slot * PROBE_PACE_SECONDS - time.perf_counter()))
+                text, sent_at = f"第{slot}条：最近压力有点大", time.perf_counter()
+                await sender.send_json({"type": "text", "client_id": f"m{slot}", "text": text})
                 try:
                     await asyncio.wait_for(_until(receiver, "message", text), RECEIVE_TIMEOUT)
                     probes.samples.append((sent_at, time.perf_counter() - sent_at))
                 except TimeoutError:
                     probes.lost.append(sent_at)
-                n += 1
-                await asyncio.sleep(max(0.0, PROBE_PACE_SECONDS - (time.perf_counter() - sent_at)))
+                slot += 1
 
         stop = asyncio.Event()
         # Started in step, every youth would send in the same millisecond: each message then waits for the
-        # ones ahead of it in the burst (round trip p50 38 ms against 4 ms spread out, 20 youths, no joining).
+        # ones ahead of it in the burst (round trip p50 38 ms against 4 ms evenly spread, 20 youths, no joining).
+        phase_of = random.Random(PROBES)
         first_at = time.perf_counter() + 2.5
-        youths = [asyncio.create_task(youth(n, first_at + n * PROBE_PACE_SECONDS / PROBES, stop))
+        youths = [asyncio.create_task(youth(n, first_at + phase_of.uniform(0, PROBE_PACE_SECONDS), stop))
                   for n in range(PROBES)]
         await asyncio.sleep(3)  # every probe youth connected and sending
         opened = 0
