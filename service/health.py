@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,16 +31,19 @@ def at_most_every(seconds: float, check: Callable[[], Awaitable[ComponentHealth]
     """``check``, run at most once per ``seconds``; in between, its last result is the answer.
 
     ``/healthz`` needs no sign-in and load balancers poll it: a check whose cost grows with the data
-    must not cost that on every request. A failed check is not kept: the next request runs it again.
+    must not cost that on every request. Requests arriving while it runs wait for that run's result. A
+    failed check is not kept: the next request runs it again.
     """
     last: tuple[float, ComponentHealth] | None = None
+    one_at_a_time = asyncio.Lock()
 
     async def checked() -> ComponentHealth:
         nonlocal last
-        now = clock()
-        if last is None or now - last[0] >= seconds:
-            last = (now, await check())
-        return last[1]
+        async with one_at_a_time:
+            now = clock()
+            if last is None or now - last[0] >= seconds:
+                last = (now, await check())
+            return last[1]
 
     return checked
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from contract.keys import HEALTH_CHECKS, STORE
@@ -70,3 +72,21 @@ async def test_a_costly_check_runs_at_most_once_a_second_however_often_healthz_i
     with pytest.raises(ConnectionError):
         await check()
     assert (await check()).detail == "reading 4" and len(runs) == 4
+
+
+async def test_requests_during_a_slow_check_share_its_one_run() -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    runs = 0
+
+    async def slow_backlog() -> ComponentHealth:
+        nonlocal runs
+        runs += 1
+        started.set()
+        await release.wait()
+        return ComponentHealth("ok", "read once")
+
+    check = at_most_every(1.0, slow_backlog)
+    waiting = [asyncio.create_task(check()) for _ in range(50)]
+    await started.wait()
+    release.set()
+    assert {answer.detail for answer in await asyncio.gather(*waiting)} == {"read once"} and runs == 1
