@@ -4,7 +4,7 @@ The risk detector reads every message with each of the lexicon's ~50 cue and ~17
 the event loop (the routing backlog's screen of every new message), and scanning with all of them was
 most of its time. A match starts with one of a set of characters that can be read off the parsed
 pattern: a text holding none of them is not scanned with that pattern at all (most patterns, for most
-messages), and the others scan behind a lookahead for those characters (``with_first_character_check``).
+messages), and the others scan behind a lookahead for those characters (``PatternIndex.checked``).
 Neither changes what a pattern finds.
 
 Where the first characters cannot be told for certain — case-insensitive matching, any character, a
@@ -90,8 +90,8 @@ def _class(members: Iterable[tuple[Any, Any]]) -> set[str]:
     return characters
 
 
-def with_first_character_check(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """``pattern`` behind a lookahead for its first characters: the same matches (spans, groups), found sooner.
+def _behind_check(pattern: re.Pattern[str], characters: frozenset[str] | None) -> re.Pattern[str]:
+    """``pattern`` behind a lookahead for its first ``characters``: the same matches (spans, groups), found sooner.
 
     The regex engine tries every alternative of a pattern at every position of the text, and skips ahead
     by first characters on its own only when every alternative starts with a literal (a lexicon pattern
@@ -99,10 +99,6 @@ def with_first_character_check(pattern: re.Pattern[str]) -> re.Pattern[str]:
     lookahead, a position that cannot start a match costs one character test. A pattern whose first
     characters cannot be told, or whose flags the wrapping could change (verbose), is returned as it is.
     """
-    return _behind_check(pattern, first_characters(pattern))
-
-
-def _behind_check(pattern: re.Pattern[str], characters: frozenset[str] | None) -> re.Pattern[str]:
     if characters is None or pattern.flags & re.VERBOSE:
         return pattern
     lookahead = "".join(re.escape(character) for character in sorted(characters))
@@ -113,16 +109,16 @@ def _behind_check(pattern: re.Pattern[str], characters: frozenset[str] | None) -
 
 
 class PatternIndex:
-    """Patterns read together: only those that can match a text scan it, each behind its first-character
-    check (``with_first_character_check``)."""
+    """Patterns read together: only those that can match a text scan it, each as ``checked`` holds it:
+    behind a lookahead for its first characters where they can be told."""
 
     def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
-        self._checked: list[re.Pattern[str]] = []
+        self.checked: list[re.Pattern[str]] = []
         self._always: list[int] = []  # patterns whose first characters cannot be told: they scan every text
         self._by_character: dict[str, list[int]] = {}
         for position, pattern in enumerate(patterns):
             characters = first_characters(pattern)  # parsed once: for the check and for the index
-            self._checked.append(_behind_check(pattern, characters))
+            self.checked.append(_behind_check(pattern, characters))
             if characters is None:
                 self._always.append(position)
                 continue
@@ -138,4 +134,4 @@ class PatternIndex:
             found = by_character.get(character)
             if found is not None:
                 positions.update(found)
-        return [(position, self._checked[position]) for position in sorted(positions)]
+        return [(position, self.checked[position]) for position in sorted(positions)]

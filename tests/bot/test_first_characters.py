@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.first_characters import PatternIndex, first_characters, with_first_character_check
+from bot.first_characters import PatternIndex, first_characters
 from bot.lexicon import Lexicon, load_lexicon
 from bot.risk import RiskDetector
 from contract.config import PROJECT_ROOT
@@ -64,7 +64,7 @@ def test_a_pattern_whose_first_characters_cannot_be_told_scans_every_text(patter
 
 def test_a_pattern_with_inline_global_flags_is_scanned_as_written() -> None:
     pattern = re.compile("(?s)想.死")
-    assert with_first_character_check(pattern) is pattern
+    assert PatternIndex([pattern]).checked[0] is pattern
     assert [match.group(0) for match in PatternIndex([pattern]).candidates("好想\n死")[0][1].finditer("好想\n死")] == [
         "想\n死"]
 
@@ -80,8 +80,8 @@ def test_a_pattern_left_out_for_a_text_cannot_match_it(lexicon: Lexicon, eval_te
 
 def test_a_pattern_behind_its_first_character_check_finds_the_same_matches(lexicon: Lexicon,
                                                                             eval_texts: list[str]) -> None:
-    for pattern in _patterns(lexicon):
-        checked = with_first_character_check(pattern)
+    patterns = _patterns(lexicon)
+    for pattern, checked in zip(patterns, PatternIndex(patterns).checked, strict=True):
         for text in eval_texts:
             found = [(match.span(), match.groups()) for match in checked.finditer(text)]
             assert found == [(match.span(), match.groups()) for match in pattern.finditer(text)]
