@@ -37,6 +37,11 @@ log = logging.getLogger("youthdesk.routing")
 
 URGENT = 2  # from this urgency on, a conversation is routed at once, ahead of everything else
 SCREEN_SLICE_SECONDS = 0.002  # screening a burst holds the loop this long at a time (plus one message)
+# A slice also screens what arrived since the previous one began, up to this many: time alone fell behind a
+# saturated loop. At 500 pushes/s a loop turn ran every webhook that was ready and gave the screen 2 ms, so ~2,300
+# messages waited unscreened after 8 s and a level-3 text waited seconds behind them; a cap of 50 still fell
+# behind. This one bounds a slice (~0.3-0.5 ms a message) when a restart hands over thousands at once.
+SCREEN_ARRIVALS_PER_SLICE = 500
 
 
 class LoopPace:
@@ -108,6 +113,7 @@ class RoutingBacklog:
         self.pace = pace or LoopPace()
         self._unscreened: deque[tuple[str, str]] = deque()  # (conversation id, a new message's text)
         self._screening = False
+        self._arrived = 0  # texts added to the screen since its current slice began
         # (-urgency, ticket, conversation id), urgent and ordinary apart; stale entries are skipped
         self._heaps: dict[bool, list[tuple[int, int, str]]] = {True: [], False: []}
         self._waiting: dict[str, tuple[int, int]] = {}  # conversation id -> (urgency, ticket) of its live entry
@@ -129,6 +135,7 @@ class RoutingBacklog:
         """
         if text and self._screen is not None and urgency < URGENT:
             self._unscreened.append((conversation_id, text))
+            self._arrived += 1
             self._ordinary_may_start.clear()
             if not self._screening:
                 self._screening = True
@@ -162,12 +169,15 @@ class RoutingBacklog:
     async def _screen_all(self, screen: Callable[[str], int]) -> None:
         try:
             while self._unscreened:
-                # A slice at a time, the webhooks answering in between. One message per loop turn fell
-                # behind at 200 messages/s, when each turn also ran every webhook that was ready, and a
-                # level-3 text waited seconds behind the unscreened ones.
+                # A slice at a time, the webhooks answering in between: at least SCREEN_SLICE_SECONDS and
+                # at least what arrived meanwhile, so the screen keeps pace with the intake however long a
+                # loop turn gets. (One message per turn fell behind at 200 messages/s, 2 ms per turn at 500.)
+                due = min(self._arrived, SCREEN_ARRIVALS_PER_SLICE)
+                self._arrived = 0
                 slice_ends = time.monotonic() + SCREEN_SLICE_SECONDS
-                while self._unscreened and time.monotonic() < slice_ends:
+                while self._unscreened and (due > 0 or time.monotonic() < slice_ends):
                     self._screen_one(screen, *self._unscreened.popleft())
+                    due -= 1
                 await asyncio.sleep(0)
         finally:
             self._screening = False
@@ -256,6 +266,7 @@ class RoutingBacklog:
         for heap in self._heaps.values():
             heap.clear()
         self._unscreened.clear()
+        self._arrived = 0
         self._waiting.clear()
         self._again.clear()
         workers = list(self._workers)

@@ -95,6 +95,30 @@ async def test_every_new_text_is_screened_before_ordinary_routing_and_a_risk_fou
     assert route.started == ["risky", *(f"c{n}" for n in range(200))]
 
 
+async def test_the_screen_keeps_pace_with_a_flood_so_a_crisis_in_it_waits_a_turn_not_the_whole_flood() -> None:
+    route = GatedRoute()
+    screened: list[str] = []
+
+    def screen(text: str) -> int:
+        _burn(0.001)  # a millisecond a message: a time slice alone screens two or three a turn
+        screened.append(text)
+        return 3 if "想死" in text else 0
+
+    backlog = RoutingBacklog(route, workers=1, screen=screen)
+    for turn in range(15):  # every turn of the loop brings 20 pushes, as a 500/s flood does
+        for n in range(20):
+            backlog.add(f"c{turn}-{n}", 0, "作业好多")
+        await asyncio.sleep(0)
+        assert len(screened) == 20 * (turn + 1)  # nothing left behind for the next turn
+    backlog.add("risky", 0, "我想死")
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+    assert route.started == ["risky"]
+    route.open_all()
+    await backlog.stop()
+
+
 async def test_a_text_the_screen_fails_on_is_routed_in_its_turn() -> None:
     routed: list[str] = []
 
