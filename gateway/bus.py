@@ -75,6 +75,13 @@ class Subscription:
         """The next event, or None once the subscription is closed."""
         return await self._queue.get()
 
+    def waiting(self) -> list[Event | None]:
+        """Every event already queued, taken at once (a None last: the subscription is closed)."""
+        taken: list[Event | None] = []
+        while not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
+
     def close(self) -> None:
         self._bus._unsubscribe(self)
         if not self._queue.full():

@@ -24,6 +24,7 @@ from aiohttp import WSMsgType, web
 from contract.keys import BUS, SETTINGS
 from contract.models import ConversationState, Event
 from contract.people import Role, User
+from gateway.bus import Subscription
 from handoff.access import visible_desks
 from handoff.queue import load
 from handoff.web.api.common import engine_of
@@ -110,16 +111,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if get not in done:
                 get.cancel()
                 break
-            event = get.result()
-            if event is None:
-                if subscription.lagged:
-                    await ws.close(code=LAGGING, message=b"lagging; reconnect and re-fetch")
+            if not await _send(request, ws, user, subscription, [get.result(), *subscription.waiting()]):
                 break
-            if not await _allowed_for_counsellor(request, user, event):
-                continue
-            await ws.send_str(json.dumps({"type": event.type, "conversation_id": event.conversation_id,
-                                          "desk": event.desk, "data": event.data, "at": event.at.isoformat()},
-                                         ensure_ascii=False, default=str))
     except ConnectionResetError:
         pass
     finally:
@@ -131,6 +124,29 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         if not ws.closed:
             await ws.close()
     return ws
+
+
+def _send_order(event: Event | None) -> int:
+    return 2 if event is None else 0 if event.type == "alert.raised" else 1
+
+
+async def _send(request: web.Request, ws: web.WebSocketResponse, user: User, subscription: Subscription,
+                events: list[Event | None]) -> bool:
+    """Send every event queued when the writer woke, alerts first; False once the subscription has ended.
+
+    All of them in one go, not one per wake-up: each wake-up costs the writer a few turns of the event loop,
+    and at 500 pushes/s a turn took 120-170 ms, so an alert with four events ahead of it reached the
+    supervisor 2-3 s after it was raised (the bench's alert p50 2.3-4.1 s)."""
+    for event in sorted(events, key=_send_order):  # stable: the other events keep their order
+        if event is None:
+            if subscription.lagged:
+                await ws.close(code=LAGGING, message=b"lagging; reconnect and re-fetch")
+            return False
+        if await _allowed_for_counsellor(request, user, event):
+            await ws.send_str(json.dumps({"type": event.type, "conversation_id": event.conversation_id,
+                                          "desk": event.desk, "data": event.data, "at": event.at.isoformat()},
+                                         ensure_ascii=False, default=str))
+    return True
 
 
 PATHS = {
