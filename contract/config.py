@@ -159,6 +159,9 @@ class ServiceConfig(_Strict):
     # Ordinary conversations routed (triaged, handed off) at once, and as many urgent ones besides; the
     # rest wait in the stored backlog (gateway.routing: urgent first, ordinary ones in the loop's spare time).
     routing_workers: int = Field(default=8, ge=1, le=256)
+    # Platform webhooks worked on at once per process; the rest wait, parked, in arrival order
+    # (service/admission.py: a saturated loop's turns stay short, so an alert keeps its pace).
+    webhook_concurrency: int = Field(default=16, ge=1, le=1024)
     rasa_url: str = ""
     rasa_token: str = ""
     rasa_timeout_seconds: float = Field(default=2.0, gt=0)

@@ -23,6 +23,7 @@ from gateway.bus import EventBus
 from gateway.outbox import DeliveryWorkers
 from gateway.redis_bus import RedisEventBus
 from gateway.stream import ConversationStream
+from service.admission import webhook_admission
 from service.garbage_collection import collector_ctx
 from service.handoff import setup_handoff
 from service.health import ComponentHealth, HealthCheck, at_most_every
@@ -62,7 +63,10 @@ def create_app(
     # First of all middlewares: every handler and limit sees the client's address, not a proxy's.
     proxies = parse_networks(settings.service.trusted_proxies)
     app = web.Application(client_max_size=settings.service.max_body_bytes,
-                          middlewares=[client_address_middleware(proxies)])
+                          middlewares=[client_address_middleware(proxies),
+                                       webhook_admission(settings.service.webhook_concurrency,
+                                                         settings.service.http_idle_timeout_seconds,
+                                                         settings.service.max_body_bytes)])
     if crash_points.arm(settings.service.env, os.environ.get(crash_points.VARIABLE, "")) == "webhook.answered":
         app.middlewares.append(_crash_after_answering)
     app[SETTINGS] = settings

@@ -1,0 +1,58 @@
+"""How many platform webhooks the gateway works on at once; the rest wait their turn outside the event loop.
+
+An asyncio loop runs, in each turn, every task that became ready: once the webhooks come in faster than they
+are answered, every request that arrived during a turn is worked on in the next one, so a turn lasts as long as
+the backlog takes, and a backlog makes longer turns. Everything that needs several turns pays for each: at 500
+pushes/s a level-3 alert was raised 0.6-0.9 s after its message was stored and reached the supervisor's socket
+0.5-5 s after that (the socket's writer had two to four events to send, each a turn of hundreds of webhooks).
+
+Here a webhook past the first ``limit`` waits on a semaphore: a waiting task is parked, not in the loop's
+turn, so a turn holds at most ``limit`` webhooks and the work between turns (the risk screen, urgent routing, an
+alert on its way to a console) keeps its pace. The webhooks are still answered in the order they came, at the
+same rate: only the turns get shorter. A webhook takes its place once its whole body is in (waiting for it at
+most ``body_timeout``, then 408), so clients sending slowly cannot hold the places. Consoles, ``/healthz``, the
+widget's socket and every other route are not limited. The limit is per process; with a networked store a
+webhook waits on I/O while it holds its place, so the limit bounds that store's concurrent writes from this
+process too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from contract.logs import escape_control
+
+log = logging.getLogger("youthdesk.admission")
+
+WEBHOOK_PATHS = "/channels/"
+
+
+def webhook_admission(limit: int, body_timeout: float, max_body_bytes: int) -> Middleware:
+    """A middleware letting at most ``limit`` POSTs to ``/channels/…`` be worked on at once, first come first
+    served, each once its body has arrived (a body declared over ``max_body_bytes`` is not waited for: the
+    channel refuses it at once)."""
+    if limit < 1:
+        raise ValueError("webhook admission needs a limit of at least 1")
+    semaphore = asyncio.Semaphore(limit)
+
+    @web.middleware
+    async def admitted(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method != "POST" or not request.path.startswith(WEBHOOK_PATHS):
+            return await handler(request)
+        if request.content_length is None or request.content_length <= max_body_bytes:
+            try:
+                async with asyncio.timeout(body_timeout):
+                    await request.content.wait_eof()  # buffered, not read: the channel reads and checks it
+            except TimeoutError:
+                # As a channel rejects a webhook (contract.channel), before it takes a place.
+                log.warning("rejected webhook", extra={"path": escape_control(request.path), "status": 408,
+                                                       "reason": "body not received in time", "remote": request.remote})
+                return web.json_response({"error": "body not received in time"}, status=408)
+        async with semaphore:
+            return await handler(request)
+
+    return admitted
