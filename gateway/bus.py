@@ -75,10 +75,10 @@ class Subscription:
         """The next event, or None once the subscription is closed."""
         return await self._queue.get()
 
-    def waiting(self) -> list[Event | None]:
-        """Every event already queued, taken at once (a None last: the subscription is closed)."""
+    def take_queued(self, limit: int) -> list[Event | None]:
+        """Up to ``limit`` events already queued, taken at once (a None, last: the subscription is closed)."""
         taken: list[Event | None] = []
-        while not self._queue.empty():
+        while len(taken) < limit and not self._queue.empty():
             taken.append(self._queue.get_nowait())
         return taken
 

@@ -40,8 +40,10 @@ SCREEN_SLICE_SECONDS = 0.002  # screening a burst holds the loop this long at a 
 # A slice also screens what arrived since the previous one began, up to this many: time alone fell behind a
 # saturated loop. At 500 pushes/s a loop turn ran every webhook that was ready and gave the screen 2 ms, so ~2,300
 # messages waited unscreened after 8 s and a level-3 text waited seconds behind them; a cap of 50 still fell
-# behind. This one bounds a slice (~0.3-0.5 ms a message) when a restart hands over thousands at once.
+# behind. This one, and the ceiling below, bound a slice when a restart or a resume of what another instance
+# left hands over thousands at once (~0.3-0.5 ms a message: 500 would hold the loop 150-250 ms).
 SCREEN_ARRIVALS_PER_SLICE = 500
+SCREEN_SLICE_MAX_SECONDS = 0.05
 
 
 class LoopPace:
@@ -170,12 +172,14 @@ class RoutingBacklog:
         try:
             while self._unscreened:
                 # A slice at a time, the webhooks answering in between: at least SCREEN_SLICE_SECONDS and
-                # at least what arrived meanwhile, so the screen keeps pace with the intake however long a
-                # loop turn gets. (One message per turn fell behind at 200 messages/s, 2 ms per turn at 500.)
+                # at least what arrived meanwhile (within the caps above), so the screen keeps pace with the
+                # intake however long a loop turn gets. (One message per turn fell behind at 200 messages/s,
+                # 2 ms per turn at 500.)
                 due = min(self._arrived, SCREEN_ARRIVALS_PER_SLICE)
                 self._arrived = 0
-                slice_ends = time.monotonic() + SCREEN_SLICE_SECONDS
-                while self._unscreened and (due > 0 or time.monotonic() < slice_ends):
+                started = time.monotonic()
+                while self._unscreened and ((due > 0 and time.monotonic() < started + SCREEN_SLICE_MAX_SECONDS)
+                                            or time.monotonic() < started + SCREEN_SLICE_SECONDS):
                     self._screen_one(screen, *self._unscreened.popleft())
                     due -= 1
                 await asyncio.sleep(0)

@@ -9,9 +9,12 @@ pushes/s a level-3 alert was raised 0.6-0.9 s after its message was stored and r
 Here a webhook past the first ``limit`` waits on a semaphore: a waiting task is parked, not in the loop's
 turn, so a turn holds at most ``limit`` webhooks and the work between turns (the risk screen, urgent routing, an
 alert on its way to a console) keeps its pace. The webhooks are still answered in the order they came, at the
-same rate: only the turns get shorter. A webhook takes its place once its whole body is in (waiting for it at
-most ``body_timeout``, then 408), so clients sending slowly cannot hold the places. Consoles, ``/healthz``, the
-widget's socket and every other route are not limited. The limit is per process; with a networked store a
+same rate: only the turns get shorter. A webhook takes its place once its whole body is read (at most
+``body_timeout`` for it, then 408; over ``max_body_bytes``, 413), so clients sending slowly cannot hold the
+places; a path no route answers gets its 404 or 405 at once. Consoles, ``/healthz``, the widget's socket and
+every other route are not limited. The wait for a place has no limit on purpose: a push answered late is still
+stored once (a platform's retry of it is a duplicate, answered cheaply), where refusing it would leave the
+message to the platform's retries. The limit is per process; with a networked store a
 webhook waits on I/O while it holds its place, so the limit bounds that store's concurrent writes from this
 process too.
 """
@@ -28,31 +31,38 @@ from contract.logs import escape_control
 
 log = logging.getLogger("youthdesk.admission")
 
-WEBHOOK_PATHS = "/channels/"
+WEBHOOK_PATH_PREFIX = "/channels/"
 
 
 def webhook_admission(limit: int, body_timeout: float, max_body_bytes: int) -> Middleware:
     """A middleware letting at most ``limit`` POSTs to ``/channels/…`` be worked on at once, first come first
-    served, each once its body has arrived (a body declared over ``max_body_bytes`` is not waited for: the
-    channel refuses it at once)."""
+    served, each once its body is read."""
     if limit < 1:
         raise ValueError("webhook admission needs a limit of at least 1")
     semaphore = asyncio.Semaphore(limit)
 
     @web.middleware
     async def admitted(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method != "POST" or not request.path.startswith(WEBHOOK_PATHS):
+        if (request.method != "POST" or not request.path.startswith(WEBHOOK_PATH_PREFIX)
+                or request.match_info.http_exception is not None):  # no such route: its 404/405 at once
             return await handler(request)
-        if request.content_length is None or request.content_length <= max_body_bytes:
-            try:
-                async with asyncio.timeout(body_timeout):
-                    await request.content.wait_eof()  # buffered, not read: the channel reads and checks it
-            except TimeoutError:
-                # As a channel rejects a webhook (contract.channel), before it takes a place.
-                log.warning("rejected webhook", extra={"path": escape_control(request.path), "status": 408,
-                                                       "reason": "body not received in time", "remote": request.remote})
-                return web.json_response({"error": "body not received in time"}, status=408)
+        if request.content_length is not None and request.content_length > max_body_bytes:
+            return _rejected(request, 413, "body too large")
+        try:
+            async with asyncio.timeout(body_timeout):
+                await request.read()  # kept by the request: the channel's own read gets these bytes
+        except TimeoutError:
+            return _rejected(request, 408, "body not received in time")
+        except web.HTTPRequestEntityTooLarge:  # a chunked body past the app's client_max_size
+            return _rejected(request, 413, "body too large")
         async with semaphore:
             return await handler(request)
 
     return admitted
+
+
+def _rejected(request: web.Request, status: int, reason: str) -> web.Response:
+    """As a channel rejects a webhook (``contract.channel``), before it takes a place."""
+    log.warning("rejected webhook", extra={"path": escape_control(request.path), "status": status,
+                                           "reason": reason, "remote": request.remote})
+    return web.json_response({"error": reason}, status=status)

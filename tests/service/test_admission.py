@@ -46,6 +46,11 @@ async def test_a_flood_of_pushes_is_worked_on_a_few_at_a_time_while_health_check
 
     health = await client.get("/healthz")  # not a webhook: not held behind them
     assert health.status == 200
+    unknown = await asyncio.wait_for(client.post("/channels/no-such-channel/x", data=b"{}"), 2)  # nothing to wait for
+    assert unknown.status == 404
+    oversized = b"x" * (limited.service.max_body_bytes + 1)
+    too_large = await asyncio.wait_for(client.post("/channels/held/big", data=oversized), 2)
+    assert too_large.status == 413 and (await too_large.json()) == {"error": "body too large"}
 
     HeldWebhooks.release.set()
     answers = await asyncio.gather(*pushes)
@@ -56,15 +61,15 @@ async def test_a_flood_of_pushes_is_worked_on_a_few_at_a_time_while_health_check
 async def test_a_push_whose_body_trickles_in_waits_outside_and_cannot_hold_the_place(start_app, settings):
     HeldWebhooks.held, HeldWebhooks.most_at_once, HeldWebhooks.release = [], 0, asyncio.Event()
     HeldWebhooks.release.set()  # pushes are answered as soon as they are worked on
-    service = settings.service.model_copy(update={"webhook_concurrency": 1, "http_idle_timeout_seconds": 0.5})
+    service = settings.service.model_copy(update={"webhook_concurrency": 1, "http_idle_timeout_seconds": 2.0})
     client = await start_app(settings=settings.model_copy(update={"service": service}), channel_classes=[HeldWebhooks])
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
     writer.write(b"POST /channels/held/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<xml>")  # no more
 
-    answer = await asyncio.wait_for(client.post("/channels/held/1", data=b"<xml/>"), 0.4)  # the one place is free
+    answer = await asyncio.wait_for(client.post("/channels/held/1", data=b"<xml/>"), 1.5)  # the one place is free
     assert answer.status == 200
 
-    async with asyncio.timeout(3):
+    async with asyncio.timeout(5):
         refused = await reader.readuntil(b"}")  # the answer; the connection may linger
     assert refused.startswith(b"HTTP/1.1 408") and b"body not received in time" in refused
     writer.close()
