@@ -138,7 +138,7 @@ async def _send_batch(request: web.Request, ws: web.WebSocketResponse, user: Use
 
     All of them in one go, not one per wake-up: each wake-up costs the writer a few turns of the event loop,
     and at 500 pushes/s a turn took 120-170 ms, so an alert with four events ahead of it reached the
-    supervisor 2-3 s after it was raised. An alert may so arrive before its conversation's ``queue.changed``
+    supervisor 2-3 s after it was raised. So an alert may arrive before its conversation's ``queue.changed``
     or ``message.created``: the console lists alerts on their own and re-reads the conversation when it opens.
     A console that lagged gets its alerts and the close, not the stale rest: it re-fetches on reconnect."""
     lagged = subscription.lagged  # then the end marker is queued already, and nothing more comes
