@@ -62,6 +62,15 @@ def timestamp_seconds(timestamp: str, *, milliseconds: bool = False) -> float:
 
 async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
     """The whole body, refused when over ``limit`` bytes, empty, or trickling in slower than ``timeout``."""
+    body = await receive_body(request, limit, timeout)
+    if not body.strip():
+        raise WebhookRejected(400, "empty body")
+    return body
+
+
+async def receive_body(request: web.Request, limit: int, timeout: float) -> bytes:
+    """The whole body, refused when over ``limit`` bytes or trickling in slower than ``timeout``; kept by the
+    request, so a second read (``read_body``'s) gets the same bytes without waiting."""
     if request.content_length is not None and request.content_length > limit:
         raise WebhookRejected(413, "body too large")
     try:
@@ -73,6 +82,4 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
         raise WebhookRejected(408, "body not received in time") from None
     if len(body) > limit:
         raise WebhookRejected(413, "body too large")
-    if not body.strip():
-        raise WebhookRejected(400, "empty body")
     return body

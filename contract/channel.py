@@ -218,10 +218,15 @@ class Channel(ABC):
         return None
 
     async def reject(self, request: web.Request, error: WebhookRejected) -> web.Response:
-        # The path arrives percent-decoded and the reason may quote a field: both are the sender's text.
-        log.warning(
-            "rejected %s webhook", self.platform,
-            extra={"path": escape_control(request.path), "status": error.status,
-                   "reason": escape_control(error.reason), "remote": request.remote},
-        )
-        return web.json_response({"error": error.reason}, status=error.status)
+        return rejected_webhook(request, self.platform, error)
+
+
+def rejected_webhook(request: web.Request, platform: str, error: WebhookRejected) -> web.Response:
+    """The answer to a refused webhook, and its log line."""
+    # The path arrives percent-decoded and the reason may quote a field: both are the sender's text.
+    log.warning(
+        "rejected %s webhook", platform,
+        extra={"path": escape_control(request.path), "status": error.status,
+               "reason": escape_control(error.reason), "remote": request.remote},
+    )
+    return web.json_response({"error": error.reason}, status=error.status)

@@ -21,14 +21,12 @@ while it holds its place, so the limit bounds that store's concurrent writes fro
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from contract.logs import escape_control
-
-log = logging.getLogger("youthdesk.admission")
+from channels.payloads import receive_body
+from contract.channel import WebhookRejected, rejected_webhook
 
 WEBHOOK_PATH_PREFIX = "/channels/"
 
@@ -45,23 +43,12 @@ def webhook_admission(limit: int, body_timeout: float, max_body_bytes: int) -> M
         if (request.method != "POST" or not request.path.startswith(WEBHOOK_PATH_PREFIX)
                 or request.match_info.http_exception is not None):  # no such route: its 404/405 at once
             return await handler(request)
-        if request.content_length is not None and request.content_length > max_body_bytes:
-            return _rejected(request, 413, "body too large")
         try:
-            async with asyncio.timeout(body_timeout):
-                await request.read()  # kept by the request: the channel's own read gets these bytes
-        except TimeoutError:
-            return _rejected(request, 408, "body not received in time")
-        except web.HTTPRequestEntityTooLarge:  # a chunked body past the app's client_max_size
-            return _rejected(request, 413, "body too large")
+            await receive_body(request, max_body_bytes, body_timeout)  # the channel's own read gets these bytes
+        except WebhookRejected as error:  # refused as the channel would, before it takes a place
+            return rejected_webhook(request, request.path.split("/")[2], error)
         async with semaphore:
             return await handler(request)
 
     return admitted
 
-
-def _rejected(request: web.Request, status: int, reason: str) -> web.Response:
-    """As a channel rejects a webhook (``contract.channel``), before it takes a place."""
-    log.warning("rejected webhook", extra={"path": escape_control(request.path), "status": status,
-                                           "reason": reason, "remote": request.remote})
-    return web.json_response({"error": reason}, status=status)
